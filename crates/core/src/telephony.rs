@@ -1,0 +1,93 @@
+//! The boundary between the dialing engine and whatever places calls (simulated telephony in
+//! the demo and tests, SIP in production). The engine emits [`TelephonyCommand`]s and is fed
+//! [`TelephonyEvent`]s; it never knows which implementation runs.
+
+use crate::ids::{CampaignId, RecordId, UserId};
+use crate::phone::PhoneNumber;
+use crate::record::CallResult;
+use serde::{Deserialize, Serialize};
+
+/// Identifies one customer call leg for its whole life (unique per server run and persisted).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct CallId(pub u64);
+
+impl std::fmt::Display for CallId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "call-{}", self.0)
+    }
+}
+
+/// A named audio prompt (safe-harbor message, agentless message, ...), resolved to a file by the
+/// telephony implementation.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct PromptName(pub String);
+
+/// What the engine asks telephony to do.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "command", rename_all = "snake_case")]
+pub enum TelephonyCommand {
+    /// Place a call to a customer. The engine has already persisted the attempt.
+    Dial {
+        call_id: CallId,
+        campaign_id: CampaignId,
+        record_id: RecordId,
+        to: PhoneNumber,
+        caller_id: Option<PhoneNumber>,
+        ring_timeout_s: u32,
+        /// Run answering-machine detection after answer.
+        detect_machine: bool,
+        record_audio: bool,
+    },
+    /// Bridge an answered customer call to an agent's phone.
+    Connect { call_id: CallId, agent: UserId },
+    /// Play a prompt on an answered call; `then_hang_up` ends the call when it finishes.
+    Play { call_id: CallId, prompt: PromptName, then_hang_up: bool },
+    /// End the call (CANCEL before answer, BYE after).
+    HangUp { call_id: CallId },
+}
+
+/// What machine detection concluded about an answered call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AnsweredBy {
+    Human,
+    Machine,
+    /// Detection was off or undecided.
+    Unknown,
+}
+
+/// What telephony reports back.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "event", rename_all = "snake_case")]
+pub enum TelephonyEvent {
+    Ringing { call_id: CallId },
+    /// The far end answered; `answered_by` comes when detection has decided (or at once when off).
+    Answered { call_id: CallId, answered_by: AnsweredBy },
+    /// Machine detection finished after the answer was reported.
+    MachineDetected { call_id: CallId, answered_by: AnsweredBy },
+    /// The agent leg is up and media flows between customer and agent.
+    Connected { call_id: CallId, agent: UserId },
+    /// A prompt finished playing.
+    PromptDone { call_id: CallId },
+    /// A digit pressed by the customer (RFC 4733), e.g. in agentless IVR.
+    Digit { call_id: CallId, digit: char },
+    /// The call is over; `result` is the network's outcome (busy, no answer, SIT, ...), or
+    /// `answered` when it was answered and later hung up.
+    Ended { call_id: CallId, result: CallResult },
+}
+
+impl TelephonyEvent {
+    pub fn call_id(&self) -> CallId {
+        match self {
+            TelephonyEvent::Ringing { call_id }
+            | TelephonyEvent::Answered { call_id, .. }
+            | TelephonyEvent::MachineDetected { call_id, .. }
+            | TelephonyEvent::Connected { call_id, .. }
+            | TelephonyEvent::PromptDone { call_id }
+            | TelephonyEvent::Digit { call_id, .. }
+            | TelephonyEvent::Ended { call_id, .. } => *call_id,
+        }
+    }
+}
