@@ -15,6 +15,7 @@ pub mod import;
 pub mod phone;
 pub mod record;
 pub mod settings;
+pub mod stored;
 pub mod telephony;
 pub mod time;
 pub mod user;

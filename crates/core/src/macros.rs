@@ -1,5 +1,6 @@
 /// Defines a closed set of string-valued variants: serde (snake_case), `as_str`, `FromStr`
 /// with an error that lists the allowed values, `ALL`, and an OpenAPI schema.
+#[macro_export]
 macro_rules! string_enum {
     ($(#[$meta:meta])* $vis:vis enum $name:ident { $($(#[$vmeta:meta])* $variant:ident = $text:literal),+ $(,)? }) => {
         $(#[$meta])*

@@ -61,10 +61,14 @@ impl PhoneNumber {
                 format!("'{trimmed}' has no country code (+...) and no default country was given"),
             ));
         }
-        let parsed = phonenumber::parse(default_country.map(|c| c.0), trimmed)
-            .map_err(|e| FieldError::new("phone", format!("'{trimmed}' is not a phone number ({e})")))?;
+        let parsed = phonenumber::parse(default_country.map(|c| c.0), trimmed).map_err(|e| {
+            FieldError::new("phone", format!("'{trimmed}' is not a phone number ({e})"))
+        })?;
         if parsed.extension().is_some() {
-            return Err(FieldError::new("phone", format!("'{trimmed}' has an extension, which cannot be dialed")));
+            return Err(FieldError::new(
+                "phone",
+                format!("'{trimmed}' has an extension, which cannot be dialed"),
+            ));
         }
         if !phonenumber::is_valid(&parsed) {
             return Err(FieldError::new(
@@ -72,7 +76,9 @@ impl PhoneNumber {
                 format!("'{trimmed}' is not a valid number for its country (checked against libphonenumber metadata)"),
             ));
         }
-        Ok(PhoneNumber(parsed.format().mode(phonenumber::Mode::E164).to_string()))
+        Ok(PhoneNumber(
+            parsed.format().mode(phonenumber::Mode::E164).to_string(),
+        ))
     }
 
     /// Accepts only canonical E.164 as stored by Campana (for values read back from the store).
@@ -88,7 +94,9 @@ impl PhoneNumber {
     /// The digits as an integer: E.164 has at most 15 digits, so this is exact and compact
     /// (used for in-memory dedupe of large imports).
     pub fn as_u64(&self) -> u64 {
-        self.0[1..].parse().expect("E.164 digits fit in u64 by construction")
+        self.0[1..]
+            .parse()
+            .expect("E.164 digits fit in u64 by construction")
     }
 
     /// The digits without `+`, for prefix lookups.
@@ -128,11 +136,29 @@ mod tests {
     #[test]
     fn parses_e164_and_national() {
         let us = CountryCode::parse("us").unwrap();
-        assert_eq!(PhoneNumber::parse("+1 (212) 555-0143", None).unwrap().as_str(), "+12125550143");
-        assert_eq!(PhoneNumber::parse("212-555-0143", Some(us)).unwrap().as_str(), "+12125550143");
+        assert_eq!(
+            PhoneNumber::parse("+1 (212) 555-0143", None)
+                .unwrap()
+                .as_str(),
+            "+12125550143"
+        );
+        assert_eq!(
+            PhoneNumber::parse("212-555-0143", Some(us))
+                .unwrap()
+                .as_str(),
+            "+12125550143"
+        );
         let es = CountryCode::parse("ES").unwrap();
-        assert_eq!(PhoneNumber::parse("612 345 678", Some(es)).unwrap().as_str(), "+34612345678");
-        assert_eq!(PhoneNumber::parse("+34612345678", None).unwrap().as_u64(), 34612345678);
+        assert_eq!(
+            PhoneNumber::parse("612 345 678", Some(es))
+                .unwrap()
+                .as_str(),
+            "+34612345678"
+        );
+        assert_eq!(
+            PhoneNumber::parse("+34612345678", None).unwrap().as_u64(),
+            34612345678
+        );
     }
 
     #[test]

@@ -43,7 +43,11 @@ pub enum TelephonyCommand {
     /// Bridge an answered customer call to an agent's phone.
     Connect { call_id: CallId, agent: UserId },
     /// Play a prompt on an answered call; `then_hang_up` ends the call when it finishes.
-    Play { call_id: CallId, prompt: PromptName, then_hang_up: bool },
+    Play {
+        call_id: CallId,
+        prompt: PromptName,
+        then_hang_up: bool,
+    },
     /// End the call (CANCEL before answer, BYE after).
     HangUp { call_id: CallId },
 }
@@ -62,20 +66,39 @@ pub enum AnsweredBy {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "event", rename_all = "snake_case")]
 pub enum TelephonyEvent {
-    Ringing { call_id: CallId },
+    Ringing {
+        call_id: CallId,
+    },
     /// The far end answered; `answered_by` comes when detection has decided (or at once when off).
-    Answered { call_id: CallId, answered_by: AnsweredBy },
+    Answered {
+        call_id: CallId,
+        answered_by: AnsweredBy,
+    },
     /// Machine detection finished after the answer was reported.
-    MachineDetected { call_id: CallId, answered_by: AnsweredBy },
+    MachineDetected {
+        call_id: CallId,
+        answered_by: AnsweredBy,
+    },
     /// The agent leg is up and media flows between customer and agent.
-    Connected { call_id: CallId, agent: UserId },
+    Connected {
+        call_id: CallId,
+        agent: UserId,
+    },
     /// A prompt finished playing.
-    PromptDone { call_id: CallId },
+    PromptDone {
+        call_id: CallId,
+    },
     /// A digit pressed by the customer (RFC 4733), e.g. in agentless IVR.
-    Digit { call_id: CallId, digit: char },
+    Digit {
+        call_id: CallId,
+        digit: char,
+    },
     /// The call is over; `result` is the network's outcome (busy, no answer, SIT, ...), or
     /// `answered` when it was answered and later hung up.
-    Ended { call_id: CallId, result: CallResult },
+    Ended {
+        call_id: CallId,
+        result: CallResult,
+    },
 }
 
 impl TelephonyEvent {

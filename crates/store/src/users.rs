@@ -1,0 +1,270 @@
+//! Users and do-not-call entries.
+
+use crate::catalog::{bind_all, Ref, V};
+use crate::*;
+use campana_core::record::{DncEntry, DncEntryInput};
+use campana_core::stored::{DncList, Page};
+use campana_core::user::{User, UserInput};
+use campana_core::{DncListId, PhoneNumber, UserId};
+
+fn user_from_row(row: &AnyRow) -> Result<User> {
+    Ok(User {
+        id: row.try_get::<i64, _>("id")?.into(),
+        input: UserInput {
+            username: row.try_get("username")?,
+            display_name: row.try_get("display_name")?,
+            role_id: row.try_get::<i64, _>("role_id")?.into(),
+            campaigns_profile: get_json(row, "campaigns_profile")?,
+            agent_group_ids: get_json(row, "agent_group_ids")?,
+            password: None,
+            active: get_bool(row, "active")?,
+        },
+        created_at: get_time(row, "created_at")?,
+    })
+}
+
+fn user_refs(i: &UserInput) -> Vec<Ref> {
+    let mut r = vec![Ref {
+        field: "role_id".into(),
+        table: "roles",
+        kind: "role",
+        id: Some(i.role_id.0),
+    }];
+    for g in &i.agent_group_ids {
+        r.push(Ref {
+            field: "agent_group_ids".into(),
+            table: "agent_groups",
+            kind: "agent group",
+            id: Some(g.0),
+        });
+    }
+    if let campana_core::user::CampaignsProfile::Only { campaign_ids } = &i.campaigns_profile {
+        for c in campaign_ids {
+            r.push(Ref {
+                field: "campaigns_profile.campaign_ids".into(),
+                table: "campaigns",
+                kind: "campaign",
+                id: Some(c.0),
+            });
+        }
+    }
+    r
+}
+
+impl Store {
+    /// Creates a user; `password_hash` is the PHC string computed by the caller (argon2).
+    pub async fn create_user(
+        &self,
+        input: &UserInput,
+        password_hash: Option<String>,
+    ) -> Result<User> {
+        input.validate().map_err(StoreError::Invalid)?;
+        let mut tx = self.begin_write().await?;
+        self.check_refs(&mut tx, user_refs(input)).await?;
+        let now = now_ms();
+        let id: i64 = sqlx::query_scalar(
+            "INSERT INTO users (username, display_name, role_id, campaigns_profile, agent_group_ids, password_hash, active, created_at, updated_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8) RETURNING id",
+        )
+        .bind(&input.username)
+        .bind(&input.display_name)
+        .bind(input.role_id.0)
+        .bind(to_json(&input.campaigns_profile))
+        .bind(to_json(&input.agent_group_ids))
+        .bind(password_hash)
+        .bind(input.active as i64)
+        .bind(now)
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(|e| unique_as_conflict(e, || format!("a user named '{}' already exists", input.username)))?;
+        tx.commit().await?;
+        self.get_user(UserId(id)).await
+    }
+
+    pub async fn get_user(&self, id: UserId) -> Result<User> {
+        let row = sqlx::query("SELECT * FROM users WHERE id = $1")
+            .bind(id.0)
+            .fetch_optional(&self.pool)
+            .await?
+            .ok_or_else(|| StoreError::not_found("user", id))?;
+        user_from_row(&row)
+    }
+
+    /// The user and their password hash, for login.
+    pub async fn user_login(&self, username: &str) -> Result<Option<(User, Option<String>)>> {
+        let row = sqlx::query("SELECT * FROM users WHERE username = $1")
+            .bind(username)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.map(|r| Ok((user_from_row(&r)?, r.try_get("password_hash")?)))
+            .transpose()
+    }
+
+    pub async fn list_users(&self, page: PageParams) -> Result<Page<User>> {
+        let limit = page.limit();
+        let rows = sqlx::query("SELECT * FROM users WHERE id > $1 ORDER BY id LIMIT $2")
+            .bind(page.after())
+            .bind(limit + 1)
+            .fetch_all(&self.pool)
+            .await?;
+        let items = rows.iter().map(user_from_row).collect::<Result<Vec<_>>>()?;
+        Ok(paginate(items, limit, |u| u.id.0))
+    }
+
+    /// Replaces a user's fields; the password changes only when `password_hash` is given.
+    pub async fn update_user(
+        &self,
+        id: UserId,
+        input: &UserInput,
+        password_hash: Option<String>,
+    ) -> Result<User> {
+        input.validate().map_err(StoreError::Invalid)?;
+        let mut tx = self.begin_write().await?;
+        self.check_refs(&mut tx, user_refs(input)).await?;
+        let done = sqlx::query(
+            "UPDATE users SET username = $1, display_name = $2, role_id = $3, campaigns_profile = $4, agent_group_ids = $5, \
+             password_hash = COALESCE($6, password_hash), active = $7, updated_at = $8 WHERE id = $9",
+        )
+        .bind(&input.username)
+        .bind(&input.display_name)
+        .bind(input.role_id.0)
+        .bind(to_json(&input.campaigns_profile))
+        .bind(to_json(&input.agent_group_ids))
+        .bind(password_hash)
+        .bind(input.active as i64)
+        .bind(now_ms())
+        .bind(id.0)
+        .execute(&mut *tx)
+        .await
+        .map_err(|e| unique_as_conflict(e, || format!("a user named '{}' already exists", input.username)))?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::not_found("user", id));
+        }
+        tx.commit().await?;
+        self.get_user(id).await
+    }
+
+    pub async fn delete_user(&self, id: UserId) -> Result<()> {
+        let done = sqlx::query("DELETE FROM users WHERE id = $1")
+            .bind(id.0)
+            .execute(&self.pool)
+            .await?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::not_found("user", id));
+        }
+        Ok(())
+    }
+
+    // ---- do-not-call ----
+
+    /// Adds or replaces a number on a DNC list.
+    pub async fn put_dnc_entry(&self, list: DncListId, e: &DncEntryInput) -> Result<DncEntry> {
+        self.get::<DncList>(list.0).await?;
+        sqlx::query(
+            "INSERT INTO dnc_entries (list_id, phone, expires_at, reason, source, created_at) VALUES ($1, $2, $3, $4, $5, $6) \
+             ON CONFLICT (list_id, phone) DO UPDATE SET expires_at = excluded.expires_at, reason = excluded.reason, source = excluded.source",
+        )
+        .bind(list.0)
+        .bind(e.phone.as_str())
+        .bind(e.expires_at.map(ms))
+        .bind(&e.reason)
+        .bind(&e.source)
+        .bind(now_ms())
+        .execute(&self.pool)
+        .await?;
+        self.get_dnc_entry(list, &e.phone).await
+    }
+
+    pub async fn get_dnc_entry(&self, list: DncListId, phone: &PhoneNumber) -> Result<DncEntry> {
+        let row = sqlx::query("SELECT * FROM dnc_entries WHERE list_id = $1 AND phone = $2")
+            .bind(list.0)
+            .bind(phone.as_str())
+            .fetch_optional(&self.pool)
+            .await?
+            .ok_or_else(|| StoreError::not_found("DNC entry", phone))?;
+        dnc_from_row(&row)
+    }
+
+    pub async fn list_dnc_entries(
+        &self,
+        list: DncListId,
+        page: PageParams,
+        after_phone: Option<&str>,
+    ) -> Result<Page<DncEntry>> {
+        self.get::<DncList>(list.0).await?;
+        let limit = page.limit();
+        let rows = bind_all(
+            sqlx::query("SELECT * FROM dnc_entries WHERE list_id = $1 AND phone > $2 ORDER BY phone LIMIT $3"),
+            vec![V::I(list.0), V::S(after_phone.unwrap_or("").to_string()), V::I(limit + 1)],
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        let mut items = rows.iter().map(dnc_from_row).collect::<Result<Vec<_>>>()?;
+        let next_cursor = if items.len() as i64 > limit {
+            items.truncate(limit as usize);
+            items.last().map(|e| e.input.phone.to_string())
+        } else {
+            None
+        };
+        Ok(Page { items, next_cursor })
+    }
+
+    pub async fn delete_dnc_entry(&self, list: DncListId, phone: &PhoneNumber) -> Result<()> {
+        let done = sqlx::query("DELETE FROM dnc_entries WHERE list_id = $1 AND phone = $2")
+            .bind(list.0)
+            .bind(phone.as_str())
+            .execute(&self.pool)
+            .await?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::not_found("DNC entry", phone));
+        }
+        Ok(())
+    }
+
+    /// The entries in force at `at` for `phone` on the given lists plus the internal list.
+    pub async fn dnc_hits(
+        &self,
+        phone: &PhoneNumber,
+        lists: &[DncListId],
+        at: chrono::DateTime<chrono::Utc>,
+    ) -> Result<Vec<DncEntry>> {
+        let ids: Vec<String> = lists.iter().map(|l| l.0.to_string()).collect();
+        let in_lists = if ids.is_empty() {
+            String::new()
+        } else {
+            format!(" OR list_id IN ({})", ids.join(","))
+        };
+        let rows = sqlx::query(&format!(
+            "SELECT * FROM dnc_entries WHERE phone = $1 AND (expires_at IS NULL OR expires_at > $2) \
+             AND (list_id IN (SELECT id FROM dnc_lists WHERE is_internal = 1){in_lists})"
+        ))
+        .bind(phone.as_str())
+        .bind(ms(at))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(dnc_from_row).collect()
+    }
+
+    /// The id of the internal DNC list.
+    pub async fn internal_dnc_list(&self) -> Result<DncListId> {
+        let id: i64 = sqlx::query_scalar(
+            "SELECT id FROM dnc_lists WHERE is_internal = 1 ORDER BY id LIMIT 1",
+        )
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(DncListId(id))
+    }
+}
+
+fn dnc_from_row(row: &AnyRow) -> Result<DncEntry> {
+    Ok(DncEntry {
+        list_id: row.try_get::<i64, _>("list_id")?.into(),
+        input: DncEntryInput {
+            phone: PhoneNumber::from_e164_unchecked_store(row.try_get("phone")?),
+            expires_at: get_opt_time(row, "expires_at")?,
+            reason: row.try_get("reason")?,
+            source: row.try_get("source")?,
+        },
+        created_at: get_time(row, "created_at")?,
+    })
+}
