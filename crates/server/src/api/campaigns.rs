@@ -1,0 +1,166 @@
+//! Campaign routes.
+
+use super::*;
+use axum::extract::Path;
+use campana_core::campaign::{Campaign, CampaignAction, CampaignInput, CampaignState};
+use campana_core::settings::Effective;
+use campana_core::stored::{CampaignGroup, Page};
+use campana_core::{CampaignGroupId, CampaignId};
+use campana_store::CampaignFilter;
+use serde::Serialize;
+use utoipa::ToSchema;
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct CampaignQuery {
+    pub limit: Option<u32>,
+    pub cursor: Option<String>,
+    pub state: Option<CampaignState>,
+    /// A group id, or `none` for campaigns without a group.
+    pub group_id: Option<String>,
+}
+
+#[utoipa::path(get, path = "/api/v1/campaigns", tag = "campaigns", params(CampaignQuery),
+    responses((status = 200, body = Page<Campaign>), (status = 422, body = Problem)))]
+pub async fn list(
+    State(s): State<AppState>,
+    ApiQuery(q): ApiQuery<CampaignQuery>,
+) -> ApiResult<Json<Page<Campaign>>> {
+    let page = PageQuery {
+        limit: q.limit,
+        cursor: q.cursor,
+    }
+    .params()?;
+    let group_id = match q.group_id.as_deref() {
+        None => None,
+        Some("none") => Some(None),
+        Some(g) => Some(Some(CampaignGroupId(g.parse().map_err(|_| {
+            ApiError::field("group_id", format!("'{g}' is not a group id or 'none'"))
+        })?))),
+    };
+    let filter = CampaignFilter {
+        state: q.state,
+        group_id,
+        only: None,
+    };
+    Ok(Json(s.store.list_campaigns(&filter, page).await?))
+}
+
+#[utoipa::path(post, path = "/api/v1/campaigns", tag = "campaigns", request_body = CampaignInput,
+    responses((status = 201, body = Campaign), (status = 409, body = Problem), (status = 422, body = Problem)))]
+pub async fn create(
+    State(s): State<AppState>,
+    ApiJson(input): ApiJson<CampaignInput>,
+) -> ApiResult<(StatusCode, Json<Campaign>)> {
+    Ok(created(s.store.create_campaign(&input).await?))
+}
+
+#[utoipa::path(get, path = "/api/v1/campaigns/{id}", tag = "campaigns", params(("id" = i64, Path)),
+    responses((status = 200, body = Campaign), (status = 404, body = Problem)))]
+pub async fn get_one(State(s): State<AppState>, Path(id): Path<i64>) -> ApiResult<Json<Campaign>> {
+    Ok(Json(s.store.get_campaign(CampaignId(id)).await?))
+}
+
+#[utoipa::path(put, path = "/api/v1/campaigns/{id}", tag = "campaigns", params(("id" = i64, Path)), request_body = CampaignInput,
+    responses((status = 200, body = Campaign), (status = 404, body = Problem), (status = 409, body = Problem), (status = 422, body = Problem)))]
+pub async fn update(
+    State(s): State<AppState>,
+    Path(id): Path<i64>,
+    ApiJson(input): ApiJson<CampaignInput>,
+) -> ApiResult<Json<Campaign>> {
+    Ok(Json(s.store.update_campaign(CampaignId(id), &input).await?))
+}
+
+#[utoipa::path(delete, path = "/api/v1/campaigns/{id}", tag = "campaigns", params(("id" = i64, Path)),
+    responses((status = 204), (status = 404, body = Problem), (status = 409, body = Problem)))]
+pub async fn delete(State(s): State<AppState>, Path(id): Path<i64>) -> ApiResult<StatusCode> {
+    s.store.delete_campaign(CampaignId(id)).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Start, pause, resume, stop, complete or archive a campaign. Illegal transitions get 409
+/// with the actions allowed from the current state.
+#[utoipa::path(post, path = "/api/v1/campaigns/{id}/{action}", tag = "campaigns",
+    params(("id" = i64, Path), ("action" = CampaignAction, Path)),
+    responses((status = 200, body = Campaign), (status = 404, body = Problem), (status = 409, body = Problem), (status = 422, body = Problem)))]
+pub async fn action(
+    State(s): State<AppState>,
+    Path((id, action)): Path<(i64, String)>,
+) -> ApiResult<Json<Campaign>> {
+    let action: CampaignAction = action
+        .parse()
+        .map_err(|e: campana_core::FieldError| ApiError::field("action", e.reason))?;
+    Ok(Json(s.store.campaign_action(CampaignId(id), action).await?))
+}
+
+/// The settings the campaign runs with, and for each field whether it comes from the campaign
+/// (override), its profile or Campana's default.
+#[utoipa::path(get, path = "/api/v1/campaigns/{id}/settings", tag = "campaigns", params(("id" = i64, Path)),
+    responses((status = 200, body = Effective), (status = 404, body = Problem)))]
+pub async fn settings(
+    State(s): State<AppState>,
+    Path(id): Path<i64>,
+) -> ApiResult<Json<Effective>> {
+    let c = s.store.get_campaign(CampaignId(id)).await?;
+    Ok(Json(s.store.effective_settings(&c).await?))
+}
+
+/// Campaigns listed in their groups, then "Campaigns without a group" (seed 003).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct GroupedCampaigns {
+    /// Absent for the "Campaigns without a group" entry.
+    pub group: Option<CampaignGroup>,
+    pub name: String,
+    pub campaigns: Vec<Campaign>,
+}
+
+#[utoipa::path(get, path = "/api/v1/campaigns/by-group", tag = "campaigns", responses((status = 200, body = Vec<GroupedCampaigns>)))]
+pub async fn by_group(State(s): State<AppState>) -> ApiResult<Json<Vec<GroupedCampaigns>>> {
+    let groups = s.store.list_all::<CampaignGroup>().await?;
+    let mut all = Vec::new();
+    let mut page = campana_store::PageParams {
+        limit: Some(campana_store::MAX_PAGE),
+        cursor: None,
+    };
+    loop {
+        let p = s
+            .store
+            .list_campaigns(&CampaignFilter::default(), page)
+            .await?;
+        all.extend(p.items);
+        match p.next_cursor {
+            Some(c) => page.cursor = Some(campana_store::PageParams::parse_cursor(&c)?),
+            None => break,
+        }
+    }
+    let mut out: Vec<GroupedCampaigns> = groups
+        .into_iter()
+        .map(|g| GroupedCampaigns {
+            name: g.input.name.clone(),
+            campaigns: all
+                .iter()
+                .filter(|c| c.input.group_id == Some(g.id))
+                .cloned()
+                .collect(),
+            group: Some(g),
+        })
+        .collect();
+    out.push(GroupedCampaigns {
+        group: None,
+        name: "Campaigns without a group".into(),
+        campaigns: all
+            .into_iter()
+            .filter(|c| c.input.group_id.is_none())
+            .collect(),
+    });
+    Ok(Json(out))
+}
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(utoipa_axum::routes!(list, create))
+        .routes(utoipa_axum::routes!(by_group))
+        .routes(utoipa_axum::routes!(get_one, update, delete))
+        .routes(utoipa_axum::routes!(settings))
+        .routes(utoipa_axum::routes!(action))
+}

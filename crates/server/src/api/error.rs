@@ -1,0 +1,116 @@
+//! Errors as `application/problem+json` (RFC 9457), naming the fields at fault.
+
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use campana_core::FieldError;
+use campana_store::StoreError;
+use serde::Serialize;
+use utoipa::ToSchema;
+
+/// An RFC 9457 problem document.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Problem {
+    /// A URI naming the kind of problem.
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub title: String,
+    pub status: u16,
+    pub detail: String,
+    /// For validation problems: every field at fault and why.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub errors: Vec<FieldError>,
+}
+
+#[derive(Debug)]
+pub struct ApiError {
+    pub status: StatusCode,
+    pub detail: String,
+    pub errors: Vec<FieldError>,
+}
+
+pub type ApiResult<T> = Result<T, ApiError>;
+
+impl ApiError {
+    pub fn new(status: StatusCode, detail: impl Into<String>) -> Self {
+        ApiError {
+            status,
+            detail: detail.into(),
+            errors: vec![],
+        }
+    }
+    pub fn invalid(errors: Vec<FieldError>) -> Self {
+        let detail = errors
+            .iter()
+            .map(|e| e.to_string())
+            .collect::<Vec<_>>()
+            .join("; ");
+        ApiError {
+            status: StatusCode::UNPROCESSABLE_ENTITY,
+            detail,
+            errors,
+        }
+    }
+    pub fn field(field: &str, reason: impl Into<String>) -> Self {
+        ApiError::invalid(vec![FieldError::new(field, reason)])
+    }
+    pub fn not_found(detail: impl Into<String>) -> Self {
+        ApiError::new(StatusCode::NOT_FOUND, detail)
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::NotFound { .. } => ApiError::new(StatusCode::NOT_FOUND, e.to_string()),
+            StoreError::Conflict(_) | StoreError::Transition(_) => {
+                ApiError::new(StatusCode::CONFLICT, e.to_string())
+            }
+            StoreError::Invalid(errors) => ApiError::invalid(errors),
+            other => {
+                tracing::error!(error = %other, "store failure");
+                ApiError::new(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "the database failed; see the server log",
+                )
+            }
+        }
+    }
+}
+
+impl From<Vec<FieldError>> for ApiError {
+    fn from(errors: Vec<FieldError>) -> Self {
+        ApiError::invalid(errors)
+    }
+}
+
+fn title(status: StatusCode) -> (&'static str, &'static str) {
+    match status {
+        StatusCode::UNPROCESSABLE_ENTITY => ("validation", "The request has invalid fields"),
+        StatusCode::NOT_FOUND => ("not-found", "Not found"),
+        StatusCode::CONFLICT => ("conflict", "Conflicts with the current state"),
+        StatusCode::BAD_REQUEST => ("bad-request", "Malformed request"),
+        StatusCode::PAYLOAD_TOO_LARGE => ("too-large", "Request too large"),
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => ("media-type", "Unsupported media type"),
+        _ => ("server", "Server error"),
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let (slug, title) = title(self.status);
+        let body = Problem {
+            kind: format!("https://campana.dev/problems/{slug}"),
+            title: title.to_string(),
+            status: self.status.as_u16(),
+            detail: self.detail,
+            errors: self.errors,
+        };
+        let json = serde_json::to_vec(&body).expect("problem documents serialise");
+        (
+            self.status,
+            [(header::CONTENT_TYPE, "application/problem+json")],
+            json,
+        )
+            .into_response()
+    }
+}

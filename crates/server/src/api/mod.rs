@@ -1,0 +1,126 @@
+//! The JSON REST API under `/api/v1`, its OpenAPI 3.1 document (generated from these handlers
+//! by utoipa), and the operational endpoints `/healthz`, `/readyz`, `/metrics`.
+
+pub mod campaigns;
+pub mod catalog;
+pub mod error;
+pub mod extract;
+pub mod imports;
+pub mod records;
+pub mod users;
+
+use crate::state::AppState;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::IntoResponse;
+use axum::routing::get;
+use axum::{Json, Router};
+pub use error::{ApiError, ApiResult, Problem};
+pub use extract::{ApiJson, ApiQuery};
+use serde::Deserialize;
+use utoipa::{IntoParams, OpenApi};
+use utoipa_axum::router::OpenApiRouter;
+
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "Campana API", description = "Outbound contact-center campaigns, lists and dialing. Errors are RFC 9457 problem documents."),
+    components(schemas(Problem, campana_core::FieldError)),
+    tags(
+        (name = "campaigns", description = "Campaigns, their life cycle and effective settings"),
+        (name = "catalogue", description = "Groups, settings profiles, scripts, dispositions, manager tags, DNC lists, roles"),
+        (name = "lists", description = "Contact lists, records, CRM upserts and CSV imports"),
+        (name = "users", description = "Users"),
+    )
+)]
+struct ApiDoc;
+
+/// Cursor pagination: `limit` (1-1000, default 50) and the `cursor` returned as `next_cursor`.
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct PageQuery {
+    pub limit: Option<u32>,
+    pub cursor: Option<String>,
+}
+
+impl PageQuery {
+    pub fn params(&self) -> ApiResult<campana_store::PageParams> {
+        let cursor = self
+            .cursor
+            .as_deref()
+            .map(campana_store::PageParams::parse_cursor)
+            .transpose()?;
+        if let Some(l) = self.limit {
+            if !(1..=campana_store::MAX_PAGE).contains(&l) {
+                return Err(ApiError::field(
+                    "limit",
+                    format!("{l} is outside 1..={}", campana_store::MAX_PAGE),
+                ));
+            }
+        }
+        Ok(campana_store::PageParams {
+            limit: self.limit,
+            cursor,
+        })
+    }
+}
+
+/// The API routes and the OpenAPI document describing exactly them.
+pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
+    let (router, doc) = OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .merge(campaigns::router())
+        .merge(catalog::router())
+        .merge(records::router())
+        .merge(imports::router())
+        .merge(users::router())
+        .split_for_parts();
+    (router, doc)
+}
+
+pub fn router(state: AppState) -> Router {
+    let (api, doc) = api();
+    let doc_json = doc.to_pretty_json().expect("OpenAPI document serialises");
+    api.route(
+        "/api/openapi.json",
+        get(move || async move {
+            (
+                [(axum::http::header::CONTENT_TYPE, "application/json")],
+                doc_json.clone(),
+            )
+        }),
+    )
+    .route("/healthz", get(|| async { "ok" }))
+    .route("/readyz", get(readyz))
+    .route("/metrics", get(metrics))
+    .fallback(|| async { ApiError::not_found("no such route; see /api/openapi.json") })
+    .layer(axum::extract::DefaultBodyLimit::max(
+        extract::MAX_JSON_BYTES,
+    ))
+    .layer(axum::middleware::from_fn(crate::state::track_requests))
+    .layer(tower_http::trace::TraceLayer::new_for_http())
+    .with_state(state)
+}
+
+async fn readyz(State(s): State<AppState>) -> impl IntoResponse {
+    match s.store.ping().await {
+        Ok(()) => (StatusCode::OK, "ready".to_string()),
+        Err(e) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("database not reachable: {e}"),
+        ),
+    }
+}
+
+async fn metrics(State(s): State<AppState>) -> impl IntoResponse {
+    (
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "text/plain; version=0.0.4",
+        )],
+        s.metrics.render(),
+    )
+}
+
+/// `201 Created` with the object.
+pub fn created<T: serde::Serialize>(v: T) -> (StatusCode, Json<T>) {
+    (StatusCode::CREATED, Json(v))
+}

@@ -1,0 +1,109 @@
+//! Configuration: command-line flags, then `CAMPANA_*` environment variables, then an optional
+//! TOML file (`--config`), then built-in defaults — in that order of precedence.
+
+use anyhow::Context;
+use serde::Deserialize;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+/// Where Campana keeps its data and how it is reached. Every field may be set on the command
+/// line, in the environment or in the TOML file.
+#[derive(Debug, Clone, Default, clap::Args, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConfigArgs {
+    /// TOML file with any of the settings below (lowest precedence after defaults).
+    #[arg(long, env = "CAMPANA_CONFIG", global = true)]
+    #[serde(skip)]
+    pub config: Option<PathBuf>,
+    /// Address the HTTP server listens on.
+    #[arg(long, env = "CAMPANA_LISTEN", global = true)]
+    pub listen: Option<SocketAddr>,
+    /// Directory for the embedded SQLite database, uploads and recordings.
+    #[arg(long, env = "CAMPANA_DATA_DIR", global = true)]
+    pub data_dir: Option<PathBuf>,
+    /// `postgres://user@host/db` to use PostgreSQL (several nodes), or `sqlite://FILE`.
+    /// Default: SQLite in the data directory.
+    #[arg(long, env = "CAMPANA_DATABASE_URL", global = true)]
+    pub database_url: Option<String>,
+}
+
+/// The resolved configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub listen: SocketAddr,
+    pub data_dir: PathBuf,
+    pub database_url: String,
+}
+
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
+pub const DEFAULT_DATA_DIR: &str = "campana-data";
+
+impl ConfigArgs {
+    pub fn resolve(&self) -> anyhow::Result<Config> {
+        let file = match &self.config {
+            Some(p) => load_file(p)?,
+            None => ConfigArgs::default(),
+        };
+        let listen = self
+            .listen
+            .or(file.listen)
+            .unwrap_or_else(|| DEFAULT_LISTEN.parse().expect("default address parses"));
+        let data_dir = self
+            .data_dir
+            .clone()
+            .or(file.data_dir)
+            .unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_DIR));
+        let database_url = self
+            .database_url
+            .clone()
+            .or(file.database_url)
+            .unwrap_or_else(|| format!("sqlite://{}", data_dir.join("campana.db").display()));
+        Ok(Config {
+            listen,
+            data_dir,
+            database_url,
+        })
+    }
+}
+
+fn load_file(path: &Path) -> anyhow::Result<ConfigArgs> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("reading config file {}", path.display()))?;
+    toml::from_str(&text).with_context(|| {
+        format!(
+            "config file {} is not valid (keys: listen, data_dir, database_url)",
+            path.display()
+        )
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn flags_beat_file_beat_defaults() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("c.toml");
+        std::fs::write(&f, "listen = \"127.0.0.1:9999\"\ndata_dir = \"/tmp/x\"\n").unwrap();
+        let args = ConfigArgs {
+            config: Some(f.clone()),
+            listen: Some("127.0.0.1:1234".parse().unwrap()),
+            ..Default::default()
+        };
+        let c = args.resolve().unwrap();
+        assert_eq!(c.listen.port(), 1234);
+        assert_eq!(c.data_dir, PathBuf::from("/tmp/x"));
+        assert_eq!(c.database_url, "sqlite:///tmp/x/campana.db");
+        std::fs::write(&f, "bogus = 1\n").unwrap();
+        let e = ConfigArgs {
+            config: Some(f),
+            ..Default::default()
+        }
+        .resolve()
+        .unwrap_err();
+        assert!(format!("{e:#}").contains("bogus"), "{e:#}");
+        let c = ConfigArgs::default().resolve().unwrap();
+        assert_eq!(c.listen.to_string(), DEFAULT_LISTEN);
+    }
+}

@@ -1,0 +1,251 @@
+//! One import of a contact file, shared by the API (`POST /contact-lists/{id}/imports`) and the
+//! CLI (`campana import`). A blocking thread reads and validates the file (core's
+//! `ContactReader`) and hands batches of at most `IMPORT_BATCH_ROWS` rows over a channel of
+//! [`BATCHES_IN_FLIGHT`] to the async side, which stages them; memory stays bounded whatever
+//! the file size. The list changes only when the last batch is merged.
+
+use campana_core::import::{ColumnMapping, ContactReader, FileError, ImportOptions, RowOutcome};
+use campana_core::stored::ContactList;
+use campana_core::{ContactListId, ImportId};
+use campana_store::{ImportState, ImportStatus, StagedBatch, Store, StoreError, IMPORT_BATCH_ROWS};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use tokio::sync::{mpsc, oneshot};
+
+/// Batches buffered between the reader thread and the database.
+pub const BATCHES_IN_FLIGHT: usize = 2;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ImportError {
+    /// The file as a whole cannot be imported (empty, binary, mapping names a missing column, ...).
+    #[error("{0}")]
+    File(#[from] FileError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// What the reader thread sends.
+enum Msg {
+    Batch { batch: StagedBatch, bytes_read: u64 },
+    Failed(FileError),
+    Done,
+}
+
+/// Progress callback input: counters so far and bytes of the file read.
+#[derive(Debug, Clone, Copy)]
+pub struct Progress {
+    pub rows_read: i64,
+    pub rows_staged: i64,
+    pub rows_rejected: i64,
+    pub bytes_read: u64,
+}
+
+/// A running import: the id, and the future that finishes it.
+pub struct Started {
+    pub id: ImportId,
+    pub finish: tokio::task::JoinHandle<Result<ImportStatus, ImportError>>,
+}
+
+/// Starts importing `path` into `list`. Returns once the header and mapping are checked: a
+/// file that cannot be imported at all fails here (the import is recorded as failed).
+pub async fn start(
+    store: Store,
+    list: ContactListId,
+    path: PathBuf,
+    file_name: String,
+    options: ImportOptions,
+    cancel: Arc<AtomicBool>,
+    progress: Option<mpsc::UnboundedSender<Progress>>,
+) -> Result<Started, ImportError> {
+    let list: ContactList = store.get::<ContactList>(list.0).await?;
+    let options_json = serde_json::to_string(&serde_json::json!({
+        "dedupe": options.dedupe, "delimiter": options.delimiter, "default_country": options.default_country, "mapping": options.mapping,
+    }))
+    .expect("options serialise");
+    let id = store
+        .import_begin(list.id, &file_name, &options_json)
+        .await?;
+    let (tx, mut rx) = mpsc::channel::<Msg>(BATCHES_IN_FLIGHT);
+    let (header_tx, header_rx) = oneshot::channel::<Result<ColumnMapping, FileError>>();
+    let policy = options.dedupe;
+    let cancel_reader = cancel.clone();
+    tokio::task::spawn_blocking(move || {
+        read_file(path, options, list, header_tx, tx, cancel_reader)
+    });
+    let mapping = match header_rx.await {
+        Ok(Ok(m)) => m,
+        Ok(Err(e)) => {
+            store
+                .import_abort(id, ImportState::Failed, Some(&e.to_string()))
+                .await?;
+            return Err(ImportError::File(e));
+        }
+        Err(_) => {
+            store
+                .import_abort(
+                    id,
+                    ImportState::Failed,
+                    Some("the file reader stopped unexpectedly"),
+                )
+                .await?;
+            return Err(ImportError::File(FileError::Empty));
+        }
+    };
+    let finish = tokio::spawn(async move {
+        let mut p = Progress {
+            rows_read: 0,
+            rows_staged: 0,
+            rows_rejected: 0,
+            bytes_read: 0,
+        };
+        loop {
+            if cancel.load(Ordering::Relaxed) {
+                return Ok(store
+                    .import_abort(
+                        id,
+                        ImportState::Cancelled,
+                        Some("cancelled by a user; the list is unchanged"),
+                    )
+                    .await?);
+            }
+            match rx.recv().await {
+                Some(Msg::Batch { batch, bytes_read }) => {
+                    if let Err(e) = store.import_stage(id, &batch).await {
+                        store
+                            .import_abort(id, ImportState::Failed, Some(&e.to_string()))
+                            .await?;
+                        return Err(e.into());
+                    }
+                    p.rows_read += batch.rows_read;
+                    p.rows_staged += batch.contacts.len() as i64;
+                    p.rows_rejected += batch
+                        .errors
+                        .iter()
+                        .map(|e| e.row)
+                        .collect::<std::collections::BTreeSet<_>>()
+                        .len() as i64;
+                    p.bytes_read = bytes_read;
+                    metrics::counter!("campana_import_rows_total")
+                        .increment(batch.rows_read as u64);
+                    if let Some(tx) = &progress {
+                        let _ = tx.send(p);
+                    }
+                }
+                Some(Msg::Failed(e)) => {
+                    let msg = format!("{e}; nothing of this import was applied");
+                    return Ok(store
+                        .import_abort(id, ImportState::Failed, Some(&msg))
+                        .await?);
+                }
+                Some(Msg::Done) => break,
+                None => {
+                    if cancel.load(Ordering::Relaxed) {
+                        return Ok(store
+                            .import_abort(
+                                id,
+                                ImportState::Cancelled,
+                                Some("cancelled by a user; the list is unchanged"),
+                            )
+                            .await?);
+                    }
+                    return Ok(store
+                        .import_abort(
+                            id,
+                            ImportState::Failed,
+                            Some("the file reader stopped unexpectedly"),
+                        )
+                        .await?);
+                }
+            }
+        }
+        let status = store.import_finish(id, policy, &mapping).await;
+        match status {
+            Ok(s) => Ok(s),
+            Err(e) => {
+                store
+                    .import_abort(id, ImportState::Failed, Some(&e.to_string()))
+                    .await?;
+                Err(e.into())
+            }
+        }
+    });
+    Ok(Started { id, finish })
+}
+
+fn read_file(
+    path: PathBuf,
+    options: ImportOptions,
+    list: ContactList,
+    header_tx: oneshot::Sender<Result<ColumnMapping, FileError>>,
+    tx: mpsc::Sender<Msg>,
+    cancel: Arc<AtomicBool>,
+) {
+    let file = match std::fs::File::open(&path) {
+        Ok(f) => f,
+        Err(e) => {
+            let _ = header_tx.send(Err(FileError::Io(e)));
+            return;
+        }
+    };
+    let mut reader = match ContactReader::new(
+        file,
+        &options,
+        list.mapping.as_ref(),
+        &list.input.columns,
+        list.input.default_country,
+    ) {
+        Ok(r) => r,
+        Err(e) => {
+            let _ = header_tx.send(Err(e));
+            return;
+        }
+    };
+    if header_tx.send(Ok(reader.mapping().clone())).is_err() {
+        return;
+    }
+    let mut batch = StagedBatch::default();
+    loop {
+        if cancel.load(Ordering::Relaxed) {
+            return;
+        }
+        match reader.next_row() {
+            None => break,
+            Some(Err(e)) => {
+                let _ = tx.blocking_send(Msg::Failed(e));
+                return;
+            }
+            Some(Ok(outcome)) => {
+                batch.rows_read += 1;
+                match outcome {
+                    RowOutcome::Contact { row, contact } => batch.contacts.push((row, contact)),
+                    RowOutcome::DuplicateInFile { .. } => batch.rows_duplicate_in_file += 1,
+                    RowOutcome::Rejected { errors, .. } => batch.errors.extend(errors),
+                }
+                if batch.rows_read as usize >= IMPORT_BATCH_ROWS {
+                    let b = std::mem::take(&mut batch);
+                    if tx
+                        .blocking_send(Msg::Batch {
+                            batch: b,
+                            bytes_read: reader.bytes_read(),
+                        })
+                        .is_err()
+                    {
+                        return;
+                    }
+                }
+            }
+        }
+    }
+    if batch.rows_read > 0
+        && tx
+            .blocking_send(Msg::Batch {
+                batch,
+                bytes_read: reader.bytes_read(),
+            })
+            .is_err()
+    {
+        return;
+    }
+    let _ = tx.blocking_send(Msg::Done);
+}
