@@ -49,23 +49,15 @@ impl CampaignState {
             (S::Draft, A::Start) | (S::Paused, A::Resume) | (S::Stopped, A::Start) => S::Running,
             (S::Running, A::Pause) => S::Paused,
             (S::Running, A::Stop) | (S::Paused, A::Stop) => S::Stopped,
-            (S::Running, A::Complete) | (S::Paused, A::Complete) | (S::Stopped, A::Complete) => {
-                S::Completed
-            }
-            (S::Draft, A::Archive) | (S::Stopped, A::Archive) | (S::Completed, A::Archive) => {
-                S::Archived
-            }
+            (S::Running, A::Complete) | (S::Paused, A::Complete) | (S::Stopped, A::Complete) => S::Completed,
+            (S::Draft, A::Archive) | (S::Stopped, A::Archive) | (S::Completed, A::Archive) => S::Archived,
             _ => return None,
         })
     }
 
     /// The actions allowed from this state.
     pub fn allowed_actions(self) -> Vec<CampaignAction> {
-        CampaignAction::ALL
-            .iter()
-            .copied()
-            .filter(|a| self.target(*a).is_some())
-            .collect()
+        CampaignAction::ALL.iter().copied().filter(|a| self.target(*a).is_some()).collect()
     }
 
     pub fn apply(self, action: CampaignAction) -> Result<CampaignState, TransitionError> {
@@ -74,11 +66,7 @@ impl CampaignState {
             TransitionError {
                 from: self,
                 action,
-                allowed: if allowed.is_empty() {
-                    "nothing (final state)".into()
-                } else {
-                    allowed.join(", ")
-                },
+                allowed: if allowed.is_empty() { "nothing (final state)".into() } else { allowed.join(", ") },
             }
         })
     }
@@ -131,18 +119,12 @@ impl CampaignInput {
         let mut p = Problems::default();
         check_name(&mut p, "name", &self.name);
         if let (Some(s), Some(e)) = (self.start_date, self.end_date) {
-            p.check(s <= e, "end_date", || {
-                format!("end date {e} is before start date {s}")
-            });
+            p.check(s <= e, "end_date", || format!("end date {e} is before start date {s}"));
         }
-        p.check((-1000..=1000).contains(&self.priority), "priority", || {
-            format!("{} is outside -1000..=1000", self.priority)
-        });
+        p.check((-1000..=1000).contains(&self.priority), "priority", || format!("{} is outside -1000..=1000", self.priority));
         let mut seen = std::collections::HashSet::new();
         for l in &self.contact_list_ids {
-            p.check(seen.insert(*l), "contact_list_ids", || {
-                format!("list {l} is named twice")
-            });
+            p.check(seen.insert(*l), "contact_list_ids", || format!("list {l} is named twice"));
         }
         if let Err(errs) = self.overrides.validate() {
             for e in errs {
@@ -156,12 +138,8 @@ impl CampaignInput {
 pub(crate) fn check_name(p: &mut Problems, field: &str, name: &str) {
     let t = name.trim();
     p.check(!t.is_empty(), field, || "must not be empty".into());
-    p.check(t.chars().count() <= 200, field, || {
-        "must be at most 200 characters".into()
-    });
-    p.check(t == name, field, || {
-        "must not start or end with spaces".into()
-    });
+    p.check(t.chars().count() <= 200, field, || "must be at most 200 characters".into());
+    p.check(t == name, field, || "must not start or end with spaces".into());
 }
 
 /// A campaign as stored.
@@ -188,9 +166,7 @@ impl NamedInput {
     pub fn validate(&self) -> Result<(), Vec<FieldError>> {
         let mut p = Problems::default();
         check_name(&mut p, "name", &self.name);
-        p.check(self.description.len() <= 10_000, "description", || {
-            "must be at most 10,000 bytes".into()
-        });
+        p.check(self.description.len() <= 10_000, "description", || "must be at most 10,000 bytes".into());
         p.into_result()
     }
 }
@@ -203,15 +179,11 @@ pub struct Colour(String);
 
 impl Colour {
     pub fn parse(s: &str) -> Result<Self, FieldError> {
-        let ok =
-            s.len() == 7 && s.starts_with('#') && s[1..].chars().all(|c| c.is_ascii_hexdigit());
+        let ok = s.len() == 7 && s.starts_with('#') && s[1..].chars().all(|c| c.is_ascii_hexdigit());
         if ok {
             Ok(Colour(s.to_ascii_lowercase()))
         } else {
-            Err(FieldError::new(
-                "colour",
-                format!("'{s}' is not a colour as #RRGGBB"),
-            ))
+            Err(FieldError::new("colour", format!("'{s}' is not a colour as #RRGGBB")))
         }
     }
     pub fn as_str(&self) -> &str {
@@ -286,9 +258,7 @@ impl ScriptInput {
     pub fn validate(&self) -> Result<(), Vec<FieldError>> {
         let mut p = Problems::default();
         check_name(&mut p, "name", &self.name);
-        p.check(self.body.len() <= 100_000, "body", || {
-            "must be at most 100,000 bytes".into()
-        });
+        p.check(self.body.len() <= 100_000, "body", || "must be at most 100,000 bytes".into());
         p.into_result()
     }
 }
@@ -305,10 +275,7 @@ mod tests {
         assert_eq!(S::Running.apply(A::Pause).unwrap(), S::Paused);
         assert_eq!(S::Paused.apply(A::Resume).unwrap(), S::Running);
         let e = S::Draft.apply(A::Pause).unwrap_err();
-        assert_eq!(
-            e.to_string(),
-            "cannot pause a campaign that is draft; allowed from draft: start, archive"
-        );
+        assert_eq!(e.to_string(), "cannot pause a campaign that is draft; allowed from draft: start, archive");
         let e = S::Archived.apply(A::Start).unwrap_err();
         assert!(e.to_string().contains("nothing (final state)"));
         for s in S::ALL {

@@ -64,34 +64,20 @@ impl ColumnMapping {
         for h in headers {
             let n = norm(h);
             let phone_type = match n.as_str() {
-                "phone" | "phone1" | "phone_1" | "number" | "phone_number" | "telephone"
-                | "home_phone" | "home" => Some(PhoneType::Home),
-                "work_phone" | "work" | "business_phone" | "phone2" | "phone_2" => {
-                    Some(PhoneType::Work)
-                }
-                "mobile" | "mobile_phone" | "cell" | "cell_phone" | "phone3" | "phone_3" => {
-                    Some(PhoneType::Mobile)
-                }
+                "phone" | "phone1" | "phone_1" | "number" | "phone_number" | "telephone" | "home_phone" | "home" => Some(PhoneType::Home),
+                "work_phone" | "work" | "business_phone" | "phone2" | "phone_2" => Some(PhoneType::Work),
+                "mobile" | "mobile_phone" | "cell" | "cell_phone" | "phone3" | "phone_3" => Some(PhoneType::Mobile),
                 _ => None,
             };
             if let Some(phone_type) = phone_type {
-                m.phones.push(PhoneColumn {
-                    column: h.clone(),
-                    phone_type,
-                });
+                m.phones.push(PhoneColumn { column: h.clone(), phone_type });
                 continue;
             }
             match n.as_str() {
-                "name" | "full_name" | "first_name" | "firstname" | "last_name" | "lastname" => {
-                    m.name.push(h.clone())
-                }
-                "external_id" | "id" | "member_id" | "crm_id" | "customer_id" => {
-                    m.external_id = Some(h.clone())
-                }
+                "name" | "full_name" | "first_name" | "firstname" | "last_name" | "lastname" => m.name.push(h.clone()),
+                "external_id" | "id" | "member_id" | "crm_id" | "customer_id" => m.external_id = Some(h.clone()),
                 "time_zone" | "timezone" | "tz" => m.time_zone = Some(h.clone()),
-                "postal_code" | "zip" | "zip_code" | "zipcode" | "postcode" => {
-                    m.postal_code = Some(h.clone())
-                }
+                "postal_code" | "zip" | "zip_code" | "zipcode" | "postcode" => m.postal_code = Some(h.clone()),
                 "sort_value" | "sort" | "priority" => m.sort_value = Some(h.clone()),
                 _ => {
                     if columns.iter().any(|c| c.name == *h) {
@@ -124,12 +110,7 @@ fn default_dedupe() -> DedupePolicy {
 
 impl Default for ImportOptions {
     fn default() -> Self {
-        ImportOptions {
-            mapping: None,
-            delimiter: None,
-            default_country: None,
-            dedupe: DedupePolicy::Skip,
-        }
+        ImportOptions { mapping: None, delimiter: None, default_country: None, dedupe: DedupePolicy::Skip }
     }
 }
 
@@ -203,12 +184,7 @@ fn sniff_delimiter(first_line: &[u8]) -> u8 {
             }
         }
     }
-    counts
-        .iter()
-        .max_by_key(|c| c.1)
-        .filter(|c| c.1 > 0)
-        .map(|c| c.0)
-        .unwrap_or(b',')
+    counts.iter().max_by_key(|c| c.1).filter(|c| c.1 > 0).map(|c| c.0).unwrap_or(b',')
 }
 
 struct Resolved {
@@ -265,27 +241,14 @@ impl<R: Read> ContactReader<R> {
             Some(c) => return Err(FileError::BadDelimiter(c)),
             None => sniff_delimiter(&head[..first_line_end]),
         };
-        let mut csv = csv::ReaderBuilder::new()
-            .delimiter(delimiter)
-            .flexible(true)
-            .has_headers(true)
-            .from_reader(buf);
-        let header_rec = csv
-            .byte_headers()
-            .map_err(|e| FileError::Csv {
-                line: 1,
-                reason: e.to_string(),
-            })?
-            .clone();
+        let mut csv = csv::ReaderBuilder::new().delimiter(delimiter).flexible(true).has_headers(true).from_reader(buf);
+        let header_rec = csv.byte_headers().map_err(|e| FileError::Csv { line: 1, reason: e.to_string() })?.clone();
         if header_rec.is_empty() || (header_rec.len() == 1 && header_rec[0].is_empty()) {
             return Err(FileError::Empty);
         }
         let mut headers = Vec::with_capacity(header_rec.len());
         for (i, h) in header_rec.iter().enumerate() {
-            let s = std::str::from_utf8(h)
-                .map_err(|_| FileError::HeaderNotUtf8)?
-                .trim()
-                .to_string();
+            let s = std::str::from_utf8(h).map_err(|_| FileError::HeaderNotUtf8)?.trim().to_string();
             if s.is_empty() {
                 return Err(FileError::EmptyHeader(i + 1));
             }
@@ -294,29 +257,19 @@ impl<R: Read> ContactReader<R> {
             }
             headers.push(s);
         }
-        let mapping = opts
-            .mapping
-            .clone()
-            .or_else(|| saved.cloned())
-            .unwrap_or_else(|| ColumnMapping::guess(&headers, columns));
+        let mapping = opts.mapping.clone().or_else(|| saved.cloned()).unwrap_or_else(|| ColumnMapping::guess(&headers, columns));
         let find = |c: &str| -> Result<usize, FileError> {
             headers
                 .iter()
                 .position(|h| h == c)
-                .ok_or_else(|| FileError::MissingColumn {
-                    column: c.to_string(),
-                    available: headers.join(", "),
-                })
+                .ok_or_else(|| FileError::MissingColumn { column: c.to_string(), available: headers.join(", ") })
         };
         if mapping.phones.is_empty() {
             return Err(FileError::NoPhoneColumn);
         }
         let mut custom = Vec::new();
         for c in &mapping.custom {
-            let col = columns
-                .iter()
-                .find(|k| k.name == *c)
-                .ok_or_else(|| FileError::UnknownCustomColumn(c.clone()))?;
+            let col = columns.iter().find(|k| k.name == *c).ok_or_else(|| FileError::UnknownCustomColumn(c.clone()))?;
             custom.push((find(c)?, col.clone()));
         }
         let map = Resolved {
@@ -325,11 +278,7 @@ impl<R: Read> ContactReader<R> {
                 .iter()
                 .map(|p| Ok((find(&p.column)?, p.phone_type, p.column.clone())))
                 .collect::<Result<_, FileError>>()?,
-            name: mapping
-                .name
-                .iter()
-                .map(|c| find(c))
-                .collect::<Result<_, _>>()?,
+            name: mapping.name.iter().map(|c| find(c)).collect::<Result<_, _>>()?,
             external_id: mapping.external_id.as_deref().map(find).transpose()?,
             time_zone: mapping.time_zone.as_deref().map(find).transpose()?,
             postal_code: mapping.postal_code.as_deref().map(find).transpose()?,
@@ -375,65 +324,28 @@ impl<R: Read> ContactReader<R> {
                 let row = self.rows_read + 1;
                 Some(Ok(self.parse_row(row)))
             }
-            Err(e) => Some(Err(FileError::Csv {
-                line: self.rows_read + 2,
-                reason: e.to_string(),
-            })),
+            Err(e) => Some(Err(FileError::Csv { line: self.rows_read + 2, reason: e.to_string() })),
         }
     }
 
     fn raw(&self) -> Vec<String> {
-        self.record
-            .iter()
-            .map(|f| String::from_utf8_lossy(f).into_owned())
-            .collect()
+        self.record.iter().map(|f| String::from_utf8_lossy(f).into_owned()).collect()
     }
 
     fn parse_row(&mut self, row: u64) -> RowOutcome {
         let rec = &self.record;
         let mut errors = Vec::new();
         let err = |errors: &mut Vec<RowError>, column: &str, value: &str, reason: String| {
-            errors.push(RowError {
-                row,
-                column: column.to_string(),
-                value: value.to_string(),
-                reason,
-            })
+            errors.push(RowError { row, column: column.to_string(), value: value.to_string(), reason })
         };
         if rec.len() > self.headers.len() {
-            let extra: Vec<String> = rec
-                .iter()
-                .skip(self.headers.len())
-                .map(|f| String::from_utf8_lossy(f).into_owned())
-                .collect();
-            err(
-                &mut errors,
-                "(row)",
-                &extra.join(","),
-                format!(
-                    "has {} fields but the header has {}",
-                    rec.len(),
-                    self.headers.len()
-                ),
-            );
-            return RowOutcome::Rejected {
-                row,
-                errors,
-                raw: self.raw(),
-            };
+            let extra: Vec<String> = rec.iter().skip(self.headers.len()).map(|f| String::from_utf8_lossy(f).into_owned()).collect();
+            err(&mut errors, "(row)", &extra.join(","), format!("has {} fields but the header has {}", rec.len(), self.headers.len()));
+            return RowOutcome::Rejected { row, errors, raw: self.raw() };
         }
         if rec.len() > MAX_FIELDS || rec.as_slice().len() > MAX_ROW_BYTES {
-            err(
-                &mut errors,
-                "(row)",
-                "",
-                format!("is larger than {MAX_FIELDS} fields or {MAX_ROW_BYTES} bytes"),
-            );
-            return RowOutcome::Rejected {
-                row,
-                errors,
-                raw: self.raw(),
-            };
+            err(&mut errors, "(row)", "", format!("is larger than {MAX_FIELDS} fields or {MAX_ROW_BYTES} bytes"));
+            return RowOutcome::Rejected { row, errors, raw: self.raw() };
         }
         let headers = &self.headers;
         let cell = |errors: &mut Vec<RowError>, i: usize| -> Option<&str> {
@@ -459,12 +371,7 @@ impl<R: Read> ContactReader<R> {
                 match PhoneNumber::parse(v, self.default_country) {
                     Ok(n) => {
                         if phones.iter().any(|(_, p)| *p == n) {
-                            err(
-                                &mut errors,
-                                col,
-                                v,
-                                format!("{n} is already an earlier phone of this row"),
-                            );
+                            err(&mut errors, col, v, format!("{n} is already an earlier phone of this row"));
                         } else {
                             phones.push((*t, n))
                         }
@@ -475,12 +382,7 @@ impl<R: Read> ContactReader<R> {
         }
         if phones.is_empty() && errors.is_empty() {
             let cols: Vec<&str> = self.map.phones.iter().map(|p| p.2.as_str()).collect();
-            err(
-                &mut errors,
-                &cols.join("|"),
-                "",
-                "has no phone number".into(),
-            );
+            err(&mut errors, &cols.join("|"), "", "has no phone number".into());
         }
         let mut name = String::new();
         for &i in &self.map.name {
@@ -496,12 +398,7 @@ impl<R: Read> ContactReader<R> {
             Some(v) => match crate::record::parse_external_id(v) {
                 Ok(id) => Some(id),
                 Err(e) => {
-                    err(
-                        &mut errors,
-                        self.mapping.external_id.as_deref().unwrap_or_default(),
-                        v,
-                        e.reason,
-                    );
+                    err(&mut errors, self.mapping.external_id.as_deref().unwrap_or_default(), v, e.reason);
                     None
                 }
             },
@@ -511,12 +408,7 @@ impl<R: Read> ContactReader<R> {
             Some(v) => match TimeZone::parse(v) {
                 Ok(z) => Some(z),
                 Err(e) => {
-                    err(
-                        &mut errors,
-                        self.mapping.time_zone.as_deref().unwrap_or_default(),
-                        v,
-                        e.reason,
-                    );
+                    err(&mut errors, self.mapping.time_zone.as_deref().unwrap_or_default(), v, e.reason);
                     None
                 }
             },
@@ -527,21 +419,12 @@ impl<R: Read> ContactReader<R> {
                 Ok(serde_json::Value::String(s)) => Some(s),
                 Ok(_) => None,
                 Err(r) => {
-                    err(
-                        &mut errors,
-                        self.mapping.postal_code.as_deref().unwrap_or_default(),
-                        v,
-                        r,
-                    );
+                    err(&mut errors, self.mapping.postal_code.as_deref().unwrap_or_default(), v, r);
                     None
                 }
             },
         };
-        let sort_value = self
-            .map
-            .sort_value
-            .and_then(|i| cell(&mut errors, i))
-            .map(str::to_string);
+        let sort_value = self.map.sort_value.and_then(|i| cell(&mut errors, i)).map(str::to_string);
         let mut custom = serde_json::Map::new();
         for (i, col) in &self.map.custom {
             if let Some(v) = cell(&mut errors, *i) {
@@ -554,20 +437,11 @@ impl<R: Read> ContactReader<R> {
             }
         }
         if !errors.is_empty() {
-            return RowOutcome::Rejected {
-                row,
-                errors,
-                raw: self.raw(),
-            };
+            return RowOutcome::Rejected { row, errors, raw: self.raw() };
         }
         // An external id names one customer: a second row with it is always a duplicate.
-        let dup_id = external_id
-            .as_ref()
-            .is_some_and(|id| self.seen_ids.contains(id));
-        let dup_phone = self.dedupe_phones
-            && phones
-                .iter()
-                .any(|(_, p)| self.seen_phones.contains(&p.as_u64()));
+        let dup_id = external_id.as_ref().is_some_and(|id| self.seen_ids.contains(id));
+        let dup_phone = self.dedupe_phones && phones.iter().any(|(_, p)| self.seen_phones.contains(&p.as_u64()));
         if dup_id || dup_phone {
             return RowOutcome::DuplicateInFile { row };
         }
@@ -620,13 +494,7 @@ mod tests {
     use super::*;
 
     fn read_all(data: &[u8], opts: ImportOptions) -> Result<Vec<RowOutcome>, FileError> {
-        let mut r = ContactReader::new(
-            data,
-            &opts,
-            None,
-            &[],
-            Some(CountryCode::parse("US").unwrap()),
-        )?;
+        let mut r = ContactReader::new(data, &opts, None, &[], Some(CountryCode::parse("US").unwrap()))?;
         let mut v = Vec::new();
         while let Some(x) = r.next_row() {
             v.push(x?);
@@ -648,7 +516,8 @@ mod tests {
 
     #[test]
     fn bom_crlf_semicolons_quotes_and_national_numbers() {
-        let data = "\u{feff}id;name;phone;mobile\r\n1;\"Ann\nSmith\";212-555-0143;+1 312 555 0100\r\n\r\n2;\"Bo \"\"B\"\"\";(646) 555-0199;\r\n";
+        let data =
+            "\u{feff}id;name;phone;mobile\r\n1;\"Ann\nSmith\";212-555-0143;+1 312 555 0100\r\n\r\n2;\"Bo \"\"B\"\"\";(646) 555-0199;\r\n";
         let rows = read_all(data.as_bytes(), ImportOptions::default()).unwrap();
         assert_eq!(counts(&rows), (2, 0, 0));
         match &rows[0] {
@@ -657,13 +526,7 @@ mod tests {
                 assert_eq!(contact.name, "Ann\nSmith");
                 assert_eq!(contact.external_id.as_deref(), Some("1"));
                 assert_eq!(contact.phones.len(), 2, "{contact:?}");
-                assert_eq!(
-                    contact.phones[1],
-                    (
-                        PhoneType::Mobile,
-                        PhoneNumber::parse("+13125550100", None).unwrap()
-                    )
-                );
+                assert_eq!(contact.phones[1], (PhoneType::Mobile, PhoneNumber::parse("+13125550100", None).unwrap()));
             }
             other => panic!("{other:?}"),
         }
@@ -678,8 +541,7 @@ mod tests {
 
     #[test]
     fn bad_rows_name_row_column_value() {
-        let data =
-            "phone,name,extra\n+12125550143,A,x\nnot-a-number,B,y\n+12125550143,C,z\n1,2,3,4\n";
+        let data = "phone,name,extra\n+12125550143,A,x\nnot-a-number,B,y\n+12125550143,C,z\n1,2,3,4\n";
         let rows = read_all(data.as_bytes(), ImportOptions::default()).unwrap();
         assert_eq!(counts(&rows), (1, 1, 2));
         match &rows[1] {
@@ -700,46 +562,24 @@ mod tests {
 
     #[test]
     fn whole_file_errors() {
-        assert!(matches!(
-            read_all(b"", ImportOptions::default()),
-            Err(FileError::Empty)
-        ));
-        assert!(matches!(
-            read_all(b"\x00\x01\x02binary", ImportOptions::default()),
-            Err(FileError::Binary)
-        ));
-        assert!(matches!(
-            read_all(b"name,city\nA,B\n", ImportOptions::default()),
-            Err(FileError::NoPhoneColumn)
-        ));
+        assert!(matches!(read_all(b"", ImportOptions::default()), Err(FileError::Empty)));
+        assert!(matches!(read_all(b"\x00\x01\x02binary", ImportOptions::default()), Err(FileError::Binary)));
+        assert!(matches!(read_all(b"name,city\nA,B\n", ImportOptions::default()), Err(FileError::NoPhoneColumn)));
         let opts = ImportOptions {
             mapping: Some(ColumnMapping {
-                phones: vec![PhoneColumn {
-                    column: "tel".into(),
-                    phone_type: PhoneType::Home,
-                }],
+                phones: vec![PhoneColumn { column: "tel".into(), phone_type: PhoneType::Home }],
                 ..Default::default()
             }),
             ..Default::default()
         };
         let e = read_all(b"phone\n+12125550143\n", opts).unwrap_err();
-        assert_eq!(
-            e.to_string(),
-            "the mapping names column 'tel' but the file has none (columns: phone)"
-        );
+        assert_eq!(e.to_string(), "the mapping names column 'tel' but the file has none (columns: phone)");
     }
 
     #[test]
     fn tab_delimited_and_keep_both() {
         let data = "phone\tname\n+12125550143\tA\n+12125550143\tB\n";
-        let rows = read_all(
-            data.as_bytes(),
-            ImportOptions {
-                dedupe: DedupePolicy::KeepBoth,
-                ..Default::default()
-            },
-        )
-        .unwrap();
+        let rows = read_all(data.as_bytes(), ImportOptions { dedupe: DedupePolicy::KeepBoth, ..Default::default() }).unwrap();
         assert_eq!(counts(&rows), (2, 0, 0));
     }
 }

@@ -1,28 +1,36 @@
-//! Phone numbers in E.164, parsed and validated with `phonenumber` (libphonenumber's metadata).
+//! Phone numbers in E.164, parsed and validated with `rlibphonenumber` (a port of Google's
+//! libphonenumber tested for identical results against the C++ library).
 
 use crate::error::FieldError;
+use rlibphonenumber::enums::Region;
+use rlibphonenumber::{PhoneNumberFormat, PHONE_NUMBER_UTIL};
 use serde::{Deserialize, Serialize};
 use std::str::FromStr;
 
 /// An ISO 3166-1 alpha-2 region used to read numbers written without `+` (national format).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub struct CountryCode(phonenumber::country::Id);
+pub struct CountryCode(Region);
 
 impl CountryCode {
     pub fn parse(s: &str) -> Result<Self, FieldError> {
         let up = s.trim().to_ascii_uppercase();
-        phonenumber::country::Id::from_str(&up)
-            .map(CountryCode)
-            .map_err(|_| FieldError::new("default_country", format!("'{s}' is not an ISO 3166 two-letter country code known to the phone-number metadata")))
+        Region::from_str(&up).ok().filter(|r| PHONE_NUMBER_UTIL.get_country_code_for_region(*r).is_some()).map(CountryCode).ok_or_else(
+            || {
+                FieldError::new(
+                    "default_country",
+                    format!("'{s}' is not an ISO 3166 two-letter country code known to the phone-number metadata"),
+                )
+            },
+        )
     }
-    pub fn as_str(&self) -> &str {
-        self.0.as_ref()
+    pub fn as_string(&self) -> String {
+        self.0.to_string()
     }
 }
 
 impl Serialize for CountryCode {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(self.as_str())
+        s.collect_str(&self.0)
     }
 }
 impl<'de> Deserialize<'de> for CountryCode {
@@ -56,29 +64,21 @@ impl PhoneNumber {
             return Err(FieldError::new("phone", "is empty"));
         }
         if !trimmed.starts_with('+') && default_country.is_none() && !trimmed.starts_with("00") {
-            return Err(FieldError::new(
-                "phone",
-                format!("'{trimmed}' has no country code (+...) and no default country was given"),
-            ));
+            return Err(FieldError::new("phone", format!("'{trimmed}' has no country code (+...) and no default country was given")));
         }
-        let parsed = phonenumber::parse(default_country.map(|c| c.0), trimmed).map_err(|e| {
-            FieldError::new("phone", format!("'{trimmed}' is not a phone number ({e})"))
-        })?;
-        if parsed.extension().is_some() {
-            return Err(FieldError::new(
-                "phone",
-                format!("'{trimmed}' has an extension, which cannot be dialed"),
-            ));
+        let parsed = PHONE_NUMBER_UTIL
+            .parse(trimmed, default_country.map(|c| c.0))
+            .map_err(|e| FieldError::new("phone", format!("'{trimmed}' is not a phone number ({e})")))?;
+        if parsed.extension.as_deref().is_some_and(|x| !x.is_empty()) {
+            return Err(FieldError::new("phone", format!("'{trimmed}' has an extension, which cannot be dialed")));
         }
-        if !phonenumber::is_valid(&parsed) {
+        if !parsed.is_valid() {
             return Err(FieldError::new(
                 "phone",
                 format!("'{trimmed}' is not a valid number for its country (checked against libphonenumber metadata)"),
             ));
         }
-        Ok(PhoneNumber(
-            parsed.format().mode(phonenumber::Mode::E164).to_string(),
-        ))
+        Ok(PhoneNumber(parsed.format_as(PhoneNumberFormat::E164).to_string()))
     }
 
     /// Accepts only canonical E.164 as stored by Campana (for values read back from the store).
@@ -94,9 +94,7 @@ impl PhoneNumber {
     /// The digits as an integer: E.164 has at most 15 digits, so this is exact and compact
     /// (used for in-memory dedupe of large imports).
     pub fn as_u64(&self) -> u64 {
-        self.0[1..]
-            .parse()
-            .expect("E.164 digits fit in u64 by construction")
+        self.0[1..].parse().expect("E.164 digits fit in u64 by construction")
     }
 
     /// The digits without `+`, for prefix lookups.
@@ -136,29 +134,11 @@ mod tests {
     #[test]
     fn parses_e164_and_national() {
         let us = CountryCode::parse("us").unwrap();
-        assert_eq!(
-            PhoneNumber::parse("+1 (212) 555-0143", None)
-                .unwrap()
-                .as_str(),
-            "+12125550143"
-        );
-        assert_eq!(
-            PhoneNumber::parse("212-555-0143", Some(us))
-                .unwrap()
-                .as_str(),
-            "+12125550143"
-        );
+        assert_eq!(PhoneNumber::parse("+1 (212) 555-0143", None).unwrap().as_str(), "+12125550143");
+        assert_eq!(PhoneNumber::parse("212-555-0143", Some(us)).unwrap().as_str(), "+12125550143");
         let es = CountryCode::parse("ES").unwrap();
-        assert_eq!(
-            PhoneNumber::parse("612 345 678", Some(es))
-                .unwrap()
-                .as_str(),
-            "+34612345678"
-        );
-        assert_eq!(
-            PhoneNumber::parse("+34612345678", None).unwrap().as_u64(),
-            34612345678
-        );
+        assert_eq!(PhoneNumber::parse("612 345 678", Some(es)).unwrap().as_str(), "+34612345678");
+        assert_eq!(PhoneNumber::parse("+34612345678", None).unwrap().as_u64(), 34612345678);
     }
 
     #[test]

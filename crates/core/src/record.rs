@@ -94,11 +94,7 @@ string_enum! {
 
 impl ColumnKind {
     /// Parses a cell of this kind into its stored JSON value.
-    pub fn parse_value(
-        self,
-        raw: &str,
-        default_country: Option<crate::phone::CountryCode>,
-    ) -> Result<serde_json::Value, String> {
+    pub fn parse_value(self, raw: &str, default_country: Option<crate::phone::CountryCode>) -> Result<serde_json::Value, String> {
         let s = raw.trim();
         Ok(match self {
             ColumnKind::Text => serde_json::Value::String(raw.to_string()),
@@ -110,23 +106,13 @@ impl ColumnKind {
                 serde_json::json!(n)
             }
             ColumnKind::Date => {
-                let d = NaiveDate::parse_from_str(s, "%Y-%m-%d")
-                    .map_err(|_| format!("'{s}' is not a date as YYYY-MM-DD"))?;
+                let d = NaiveDate::parse_from_str(s, "%Y-%m-%d").map_err(|_| format!("'{s}' is not a date as YYYY-MM-DD"))?;
                 serde_json::Value::String(d.to_string())
             }
-            ColumnKind::Phone => serde_json::Value::String(
-                PhoneNumber::parse(s, default_country)
-                    .map_err(|e| e.reason)?
-                    .to_string(),
-            ),
-            ColumnKind::TimeZone => serde_json::Value::String(
-                TimeZone::parse(s).map_err(|e| e.reason)?.name().to_string(),
-            ),
+            ColumnKind::Phone => serde_json::Value::String(PhoneNumber::parse(s, default_country).map_err(|e| e.reason)?.to_string()),
+            ColumnKind::TimeZone => serde_json::Value::String(TimeZone::parse(s).map_err(|e| e.reason)?.name().to_string()),
             ColumnKind::PostalCode => {
-                let ok = !s.is_empty()
-                    && s.len() <= 12
-                    && s.chars()
-                        .all(|c| c.is_ascii_alphanumeric() || c == ' ' || c == '-');
+                let ok = !s.is_empty() && s.len() <= 12 && s.chars().all(|c| c.is_ascii_alphanumeric() || c == ' ' || c == '-');
                 if !ok {
                     return Err(format!("'{s}' is not a postal code"));
                 }
@@ -240,10 +226,7 @@ pub const MAX_PHONES_PER_CHAIN: usize = 10;
 pub fn parse_external_id(s: &str) -> Result<String, FieldError> {
     let t = s.trim();
     if t.is_empty() || t.len() > 128 || t.chars().any(|c| c.is_control()) {
-        return Err(FieldError::new(
-            "external_id",
-            format!("'{s}' must be 1 to 128 printable characters"),
-        ));
+        return Err(FieldError::new("external_id", format!("'{s}' must be 1 to 128 printable characters")));
     }
     Ok(t.to_string())
 }
@@ -257,12 +240,8 @@ impl ContactUpsert {
         default_country: Option<crate::phone::CountryCode>,
     ) -> Result<Contact, Vec<FieldError>> {
         let mut p = Problems::default();
-        p.check(!self.phones.is_empty(), "phones", || {
-            "at least one phone is required".into()
-        });
-        p.check(self.phones.len() <= MAX_PHONES_PER_CHAIN, "phones", || {
-            format!("at most {MAX_PHONES_PER_CHAIN} phones per customer")
-        });
+        p.check(!self.phones.is_empty(), "phones", || "at least one phone is required".into());
+        p.check(self.phones.len() <= MAX_PHONES_PER_CHAIN, "phones", || format!("at most {MAX_PHONES_PER_CHAIN} phones per customer"));
         let mut phones = Vec::new();
         let mut seen = std::collections::HashSet::new();
         for (i, ph) in self.phones.iter().enumerate() {
@@ -271,25 +250,16 @@ impl ContactUpsert {
                     if seen.insert(n.clone()) {
                         phones.push((ph.phone_type, n));
                     } else {
-                        p.push(FieldError::new(
-                            format!("phones[{i}].number"),
-                            format!("{n} is listed twice"),
-                        ));
+                        p.push(FieldError::new(format!("phones[{i}].number"), format!("{n} is listed twice")));
                     }
                 }
                 Err(e) => p.push(e.renamed(format!("phones[{i}].number"))),
             }
         }
         if let (Some(f), Some(u)) = (self.dial_from, self.dial_until) {
-            p.check(f < u, "dial_until", || {
-                format!("{u} is not after dial_from {f}")
-            });
+            p.check(f < u, "dial_until", || format!("{u} is not after dial_from {f}"));
         }
-        let postal_code = match self
-            .postal_code
-            .as_deref()
-            .map(|s| ColumnKind::PostalCode.parse_value(s, None))
-        {
+        let postal_code = match self.postal_code.as_deref().map(|s| ColumnKind::PostalCode.parse_value(s, None)) {
             None => None,
             Some(Ok(v)) => v.as_str().map(str::to_string),
             Some(Err(r)) => {
@@ -300,10 +270,7 @@ impl ContactUpsert {
         let mut custom = serde_json::Map::new();
         for (k, v) in self.custom {
             match columns.iter().find(|c| c.name == k) {
-                None => p.push(FieldError::new(
-                    format!("custom.{k}"),
-                    "is not a column of this list",
-                )),
+                None => p.push(FieldError::new(format!("custom.{k}"), "is not a column of this list")),
                 Some(col) => {
                     let raw = match &v {
                         serde_json::Value::String(s) => s.clone(),
@@ -319,9 +286,7 @@ impl ContactUpsert {
                 }
             }
         }
-        p.check(self.name.len() <= 500, "name", || {
-            "at most 500 bytes".into()
-        });
+        p.check(self.name.len() <= 500, "name", || "at most 500 bytes".into());
         p.into_result()?;
         Ok(Contact {
             external_id,
@@ -372,21 +337,9 @@ mod tests {
             "custom": {"balance": "abc", "unknown": 1}
         }))
         .unwrap();
-        let cols = vec![CustomColumn {
-            name: "balance".into(),
-            kind: ColumnKind::Number,
-        }];
+        let cols = vec![CustomColumn { name: "balance".into(), kind: ColumnKind::Number }];
         let errs = u.into_contact(Some("m1".into()), &cols, None).unwrap_err();
         let fields: Vec<&str> = errs.iter().map(|e| e.field.as_str()).collect();
-        assert_eq!(
-            fields,
-            [
-                "phones[1].number",
-                "phones[2].number",
-                "postal_code",
-                "custom.balance",
-                "custom.unknown"
-            ]
-        );
+        assert_eq!(fields, ["phones[1].number", "phones[2].number", "postal_code", "custom.balance", "custom.unknown"]);
     }
 }

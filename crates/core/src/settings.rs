@@ -138,12 +138,7 @@ pub struct RecordFilter {
 pub fn default_treatments() -> Vec<Treatment> {
     use AfterRetries::*;
     use CallResult as R;
-    let t = |call_result, retry_after_s, max_retries, then| Treatment {
-        call_result,
-        retry_after_s,
-        max_retries,
-        then,
-    };
+    let t = |call_result, retry_after_s, max_retries, then| Treatment { call_result, retry_after_s, max_retries, then };
     vec![
         t(R::Busy, 300, 3, NextInChain),
         t(R::NoAnswer, 3600, 3, NextInChain),
@@ -271,116 +266,54 @@ impl SettingsFields {
         let mut p = Problems::default();
         let frac = |p: &mut Problems, name: &str, v: Option<f64>| {
             if let Some(v) = v {
-                p.check(v > 0.0 && v <= 0.5, name, || {
-                    format!("{v} must be a fraction in (0, 0.5]; 0.03 means 3%")
-                });
+                p.check(v > 0.0 && v <= 0.5, name, || format!("{v} must be a fraction in (0, 0.5]; 0.03 means 3%"));
             }
         };
         frac(&mut p, "abandon_rate_target", self.abandon_rate_target);
         frac(&mut p, "abandon_rate_max", self.abandon_rate_max);
         if let (Some(t), Some(m)) = (self.abandon_rate_target, self.abandon_rate_max) {
-            p.check(t <= m, "abandon_rate_target", || {
-                format!("target {t} is above the maximum {m}")
-            });
+            p.check(t <= m, "abandon_rate_target", || format!("target {t} is above the maximum {m}"));
         }
         if let Some(l) = self.lines_per_agent {
-            p.check((1.0..=10.0).contains(&l), "lines_per_agent", || {
-                format!("{l} is outside 1.0..=10.0")
-            });
+            p.check((1.0..=10.0).contains(&l), "lines_per_agent", || format!("{l} is outside 1.0..=10.0"));
         }
         let range = |p: &mut Problems, name: &str, v: Option<u32>, lo: u32, hi: u32| {
             if let Some(v) = v {
-                p.check((lo..=hi).contains(&v), name, || {
-                    format!("{v} is outside {lo}..={hi}")
-                });
+                p.check((lo..=hi).contains(&v), name, || format!("{v} is outside {lo}..={hi}"));
             }
         };
         range(&mut p, "preview_timeout_s", self.preview_timeout_s, 5, 3600);
-        range(
-            &mut p,
-            "connect_deadline_ms",
-            self.connect_deadline_ms,
-            500,
-            2000,
-        );
+        range(&mut p, "connect_deadline_ms", self.connect_deadline_ms, 500, 2000);
         range(&mut p, "ring_timeout_s", self.ring_timeout_s, 5, 120);
-        range(
-            &mut p,
-            "max_attempts_per_number",
-            self.max_attempts_per_number,
-            1,
-            100,
-        );
-        range(
-            &mut p,
-            "max_attempts_per_chain",
-            self.max_attempts_per_chain,
-            1,
-            300,
-        );
-        range(
-            &mut p,
-            "max_attempts_per_day",
-            self.max_attempts_per_day,
-            1,
-            50,
-        );
+        range(&mut p, "max_attempts_per_number", self.max_attempts_per_number, 1, 100);
+        range(&mut p, "max_attempts_per_chain", self.max_attempts_per_chain, 1, 300);
+        range(&mut p, "max_attempts_per_day", self.max_attempts_per_day, 1, 50);
         range(&mut p, "wrap_up_s", self.wrap_up_s, 0, 3600);
-        range(
-            &mut p,
-            "abandon_recall_block_s",
-            self.abandon_recall_block_s,
-            0,
-            30 * 86_400,
-        );
+        range(&mut p, "abandon_recall_block_s", self.abandon_recall_block_s, 0, 30 * 86_400);
         if let Some(sort) = &self.sort_order {
-            p.check(sort.len() <= 4, "sort_order", || {
-                format!("has {} keys; at most 4", sort.len())
-            });
+            p.check(sort.len() <= 4, "sort_order", || format!("has {} keys; at most 4", sort.len()));
             for (i, k) in sort.iter().enumerate() {
-                p.check(
-                    !k.field.trim().is_empty(),
-                    &format!("sort_order[{i}].field"),
-                    || "must not be empty".into(),
-                );
+                p.check(!k.field.trim().is_empty(), &format!("sort_order[{i}].field"), || "must not be empty".into());
             }
         }
         if let Some(ts) = &self.retry_treatments {
             let mut seen = std::collections::HashSet::new();
             for (i, t) in ts.iter().enumerate() {
-                p.check(
-                    seen.insert(t.call_result),
-                    &format!("retry_treatments[{i}].call_result"),
-                    || format!("{} has two treatments", t.call_result),
-                );
-                p.check(
-                    t.max_retries <= 50,
-                    &format!("retry_treatments[{i}].max_retries"),
-                    || "at most 50".into(),
-                );
+                p.check(seen.insert(t.call_result), &format!("retry_treatments[{i}].call_result"), || {
+                    format!("{} has two treatments", t.call_result)
+                });
+                p.check(t.max_retries <= 50, &format!("retry_treatments[{i}].max_retries"), || "at most 50".into());
             }
         }
         if let Some(f) = &self.record_filters {
-            p.check(f.len() <= 20, "record_filters", || {
-                "at most 20 filters".into()
-            });
+            p.check(f.len() <= 20, "record_filters", || "at most 20 filters".into());
         }
         if let Some(r) = &self.calling_hours_rules {
-            p.check(!r.trim().is_empty(), "calling_hours_rules", || {
-                "must name a rule set".into()
-            });
+            p.check(!r.trim().is_empty(), "calling_hours_rules", || "must name a rule set".into());
         }
         if let Some(ca) = &self.call_analysis {
-            p.check(
-                ca.amd_initial_silence_ms <= 10_000,
-                "call_analysis.amd_initial_silence_ms",
-                || "at most 10000".into(),
-            );
-            p.check(
-                ca.amd_greeting_ms <= 10_000,
-                "call_analysis.amd_greeting_ms",
-                || "at most 10000".into(),
-            );
+            p.check(ca.amd_initial_silence_ms <= 10_000, "call_analysis.amd_initial_silence_ms", || "at most 10000".into());
+            p.check(ca.amd_greeting_ms <= 10_000, "call_analysis.amd_greeting_ms", || "at most 10000".into());
         }
         p.into_result()
     }
@@ -419,15 +352,8 @@ mod tests {
 
     #[test]
     fn override_beats_profile_beats_default() {
-        let profile = SettingsFields {
-            dialing_mode: Some(DialingMode::Predictive),
-            abandon_rate_max: Some(0.02),
-            ..Default::default()
-        };
-        let over = SettingsFields {
-            abandon_rate_max: Some(0.01),
-            ..Default::default()
-        };
+        let profile = SettingsFields { dialing_mode: Some(DialingMode::Predictive), abandon_rate_max: Some(0.02), ..Default::default() };
+        let over = SettingsFields { abandon_rate_max: Some(0.01), ..Default::default() };
         let e = effective(&profile, &over);
         assert_eq!(e.settings.dialing_mode, DialingMode::Predictive);
         assert_eq!(e.settings.abandon_rate_max, 0.01);
@@ -442,35 +368,19 @@ mod tests {
         let bad = SettingsFields {
             abandon_rate_max: Some(3.0),
             lines_per_agent: Some(0.5),
-            sort_order: Some(vec![
-                SortKey {
-                    field: "a".into(),
-                    kind: SortKind::Numeric,
-                    direction: SortDirection::Asc
-                };
-                5
-            ]),
+            sort_order: Some(vec![SortKey { field: "a".into(), kind: SortKind::Numeric, direction: SortDirection::Asc }; 5]),
             ..Default::default()
         };
         let errs = bad.validate().unwrap_err();
         let fields: Vec<&str> = errs.iter().map(|e| e.field.as_str()).collect();
-        assert_eq!(
-            fields,
-            ["abandon_rate_max", "lines_per_agent", "sort_order"]
-        );
+        assert_eq!(fields, ["abandon_rate_max", "lines_per_agent", "sort_order"]);
         let json = r#"{"dialing_mode":"predictive","bogus":1}"#;
-        assert!(serde_json::from_str::<SettingsFields>(json)
-            .unwrap_err()
-            .to_string()
-            .contains("bogus"));
+        assert!(serde_json::from_str::<SettingsFields>(json).unwrap_err().to_string().contains("bogus"));
     }
 
     #[test]
     fn default_treatments_are_valid() {
-        let s = SettingsFields {
-            retry_treatments: Some(default_treatments()),
-            ..Default::default()
-        };
+        let s = SettingsFields { retry_treatments: Some(default_treatments()), ..Default::default() };
         s.validate().unwrap();
     }
 }

@@ -67,24 +67,12 @@ impl ContactListInput {
     pub fn validate(&self) -> Result<(), Vec<FieldError>> {
         let mut p = Problems::default();
         crate::campaign::check_name(&mut p, "name", &self.name);
-        p.check(self.columns.len() <= MAX_CUSTOM_COLUMNS, "columns", || {
-            format!("at most {MAX_CUSTOM_COLUMNS} custom columns")
-        });
+        p.check(self.columns.len() <= MAX_CUSTOM_COLUMNS, "columns", || format!("at most {MAX_CUSTOM_COLUMNS} custom columns"));
         let mut seen = std::collections::HashSet::new();
         for (i, c) in self.columns.iter().enumerate() {
-            let ok = !c.name.is_empty()
-                && c.name.len() <= 64
-                && c.name
-                    .chars()
-                    .all(|ch| ch.is_ascii_alphanumeric() || ch == '_');
-            p.check(ok, &format!("columns[{i}].name"), || {
-                format!("'{}' must be 1-64 characters of A-Z, a-z, 0-9, _", c.name)
-            });
-            p.check(
-                seen.insert(c.name.clone()),
-                &format!("columns[{i}].name"),
-                || format!("'{}' is named twice", c.name),
-            );
+            let ok = !c.name.is_empty() && c.name.len() <= 64 && c.name.chars().all(|ch| ch.is_ascii_alphanumeric() || ch == '_');
+            p.check(ok, &format!("columns[{i}].name"), || format!("'{}' must be 1-64 characters of A-Z, a-z, 0-9, _", c.name));
+            p.check(seen.insert(c.name.clone()), &format!("columns[{i}].name"), || format!("'{}' is named twice", c.name));
         }
         p.into_result()
     }

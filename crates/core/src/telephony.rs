@@ -43,11 +43,7 @@ pub enum TelephonyCommand {
     /// Bridge an answered customer call to an agent's phone.
     Connect { call_id: CallId, agent: UserId },
     /// Play a prompt on an answered call; `then_hang_up` ends the call when it finishes.
-    Play {
-        call_id: CallId,
-        prompt: PromptName,
-        then_hang_up: bool,
-    },
+    Play { call_id: CallId, prompt: PromptName, then_hang_up: bool },
     /// End the call (CANCEL before answer, BYE after).
     HangUp { call_id: CallId },
 }

@@ -14,14 +14,7 @@ impl TimeZone {
         s.trim()
             .parse::<chrono_tz::Tz>()
             .map(TimeZone)
-            .map_err(|_| {
-                FieldError::new(
-                    "time_zone",
-                    format!(
-                        "'{s}' is not an IANA time zone name (e.g. America/Chicago, Europe/Madrid)"
-                    ),
-                )
-            })
+            .map_err(|_| FieldError::new("time_zone", format!("'{s}' is not an IANA time zone name (e.g. America/Chicago, Europe/Madrid)")))
     }
     pub fn name(&self) -> &'static str {
         self.0.name()
@@ -58,12 +51,7 @@ impl LocalTime {
     pub fn parse(s: &str) -> Result<Self, FieldError> {
         NaiveTime::parse_from_str(s.trim(), "%H:%M")
             .map(LocalTime)
-            .map_err(|_| {
-                FieldError::new(
-                    "time",
-                    format!("'{s}' is not a time of day as HH:MM (24 h), e.g. 08:00"),
-                )
-            })
+            .map_err(|_| FieldError::new("time", format!("'{s}' is not a time of day as HH:MM (24 h), e.g. 08:00")))
     }
     pub fn hm(h: u32, m: u32) -> Self {
         LocalTime(NaiveTime::from_hms_opt(h, m, 0).expect("valid hour and minute"))
@@ -126,10 +114,7 @@ impl TryFrom<DailyHoursRaw> for DailyHours {
 impl DailyHours {
     pub fn new(start: LocalTime, end: LocalTime) -> Result<Self, FieldError> {
         if start >= end {
-            return Err(FieldError::new(
-                "daily_hours",
-                format!("start {start} must be before end {end} (windows do not cross midnight)"),
-            ));
+            return Err(FieldError::new("daily_hours", format!("start {start} must be before end {end} (windows do not cross midnight)")));
         }
         Ok(DailyHours { start, end })
     }
@@ -154,34 +139,19 @@ impl Weekdays {
         self.0 == 0
     }
     pub fn names(&self) -> Vec<&'static str> {
-        (0..7)
-            .filter(|i| self.0 & (1 << i) != 0)
-            .map(|i| DAY_NAMES[i])
-            .collect()
+        (0..7).filter(|i| self.0 & (1 << i) != 0).map(|i| DAY_NAMES[i]).collect()
     }
     pub fn parse_list<S: AsRef<str>>(items: &[S]) -> Result<Self, FieldError> {
         let mut bits = 0u8;
         for it in items {
             let s = it.as_ref().trim().to_ascii_lowercase();
-            let i = DAY_NAMES
-                .iter()
-                .position(|d| s.starts_with(d))
-                .ok_or_else(|| {
-                    FieldError::new(
-                        "weekdays",
-                        format!(
-                            "'{}' is not a weekday (mon, tue, wed, thu, fri, sat, sun)",
-                            it.as_ref()
-                        ),
-                    )
-                })?;
+            let i = DAY_NAMES.iter().position(|d| s.starts_with(d)).ok_or_else(|| {
+                FieldError::new("weekdays", format!("'{}' is not a weekday (mon, tue, wed, thu, fri, sat, sun)", it.as_ref()))
+            })?;
             bits |= 1 << i;
         }
         if bits == 0 {
-            return Err(FieldError::new(
-                "weekdays",
-                "at least one weekday is required",
-            ));
+            return Err(FieldError::new("weekdays", "at least one weekday is required"));
         }
         Ok(Weekdays(bits))
     }
@@ -209,11 +179,7 @@ impl<'de> Deserialize<'de> for Weekdays {
 impl utoipa::PartialSchema for Weekdays {
     fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
         utoipa::openapi::ArrayBuilder::new()
-            .items(
-                utoipa::openapi::ObjectBuilder::new()
-                    .schema_type(utoipa::openapi::schema::Type::String)
-                    .enum_values(Some(DAY_NAMES)),
-            )
+            .items(utoipa::openapi::ObjectBuilder::new().schema_type(utoipa::openapi::schema::Type::String).enum_values(Some(DAY_NAMES)))
             .examples([serde_json::json!(["mon", "tue", "wed", "thu", "fri"])])
             .into()
     }
@@ -226,10 +192,7 @@ mod tests {
 
     #[test]
     fn parses_and_refuses() {
-        assert_eq!(
-            TimeZone::parse("America/Chicago").unwrap().name(),
-            "America/Chicago"
-        );
+        assert_eq!(TimeZone::parse("America/Chicago").unwrap().name(), "America/Chicago");
         assert!(TimeZone::parse("CST").unwrap_err().reason.contains("IANA"));
         assert!(LocalTime::parse("25:00").is_err());
         assert!(DailyHours::new(LocalTime::hm(21, 0), LocalTime::hm(8, 0)).is_err());

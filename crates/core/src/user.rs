@@ -83,17 +83,12 @@ impl UserInput {
         let mut p = Problems::default();
         let u = &self.username;
         p.check(
-            !u.is_empty()
-                && u.len() <= 64
-                && u.chars()
-                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || ".-_@".contains(c)),
+            !u.is_empty() && u.len() <= 64 && u.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || ".-_@".contains(c)),
             "username",
             || format!("'{u}' must be 1-64 characters of a-z, 0-9, '.', '_', '-', '@'"),
         );
         if let Some(pw) = &self.password {
-            p.check(pw.chars().count() >= 10, "password", || {
-                "must be at least 10 characters".into()
-            });
+            p.check(pw.chars().count() >= 10, "password", || "must be at least 10 characters".into());
         }
         p.into_result()
     }

@@ -44,37 +44,20 @@ impl ConfigArgs {
             Some(p) => load_file(p)?,
             None => ConfigArgs::default(),
         };
-        let listen = self
-            .listen
-            .or(file.listen)
-            .unwrap_or_else(|| DEFAULT_LISTEN.parse().expect("default address parses"));
-        let data_dir = self
-            .data_dir
-            .clone()
-            .or(file.data_dir)
-            .unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_DIR));
+        let listen = self.listen.or(file.listen).unwrap_or_else(|| DEFAULT_LISTEN.parse().expect("default address parses"));
+        let data_dir = self.data_dir.clone().or(file.data_dir).unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_DIR));
         let database_url = self
             .database_url
             .clone()
             .or(file.database_url)
             .unwrap_or_else(|| format!("sqlite://{}", data_dir.join("campana.db").display()));
-        Ok(Config {
-            listen,
-            data_dir,
-            database_url,
-        })
+        Ok(Config { listen, data_dir, database_url })
     }
 }
 
 fn load_file(path: &Path) -> anyhow::Result<ConfigArgs> {
-    let text = std::fs::read_to_string(path)
-        .with_context(|| format!("reading config file {}", path.display()))?;
-    toml::from_str(&text).with_context(|| {
-        format!(
-            "config file {} is not valid (keys: listen, data_dir, database_url)",
-            path.display()
-        )
-    })
+    let text = std::fs::read_to_string(path).with_context(|| format!("reading config file {}", path.display()))?;
+    toml::from_str(&text).with_context(|| format!("config file {} is not valid (keys: listen, data_dir, database_url)", path.display()))
 }
 
 #[cfg(test)]
@@ -86,22 +69,13 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let f = dir.path().join("c.toml");
         std::fs::write(&f, "listen = \"127.0.0.1:9999\"\ndata_dir = \"/tmp/x\"\n").unwrap();
-        let args = ConfigArgs {
-            config: Some(f.clone()),
-            listen: Some("127.0.0.1:1234".parse().unwrap()),
-            ..Default::default()
-        };
+        let args = ConfigArgs { config: Some(f.clone()), listen: Some("127.0.0.1:1234".parse().unwrap()), ..Default::default() };
         let c = args.resolve().unwrap();
         assert_eq!(c.listen.port(), 1234);
         assert_eq!(c.data_dir, PathBuf::from("/tmp/x"));
         assert_eq!(c.database_url, "sqlite:///tmp/x/campana.db");
         std::fs::write(&f, "bogus = 1\n").unwrap();
-        let e = ConfigArgs {
-            config: Some(f),
-            ..Default::default()
-        }
-        .resolve()
-        .unwrap_err();
+        let e = ConfigArgs { config: Some(f), ..Default::default() }.resolve().unwrap_err();
         assert!(format!("{e:#}").contains("bogus"), "{e:#}");
         let c = ConfigArgs::default().resolve().unwrap();
         assert_eq!(c.listen.to_string(), DEFAULT_LISTEN);

@@ -4,9 +4,7 @@
 //! directory and deterministic (fixed RNG seed).
 
 use campana_core::campaign::*;
-use campana_core::record::{
-    ColumnKind, ContactUpsert, CustomColumn, DncEntryInput, PhoneInput, PhoneType,
-};
+use campana_core::record::{ColumnKind, ContactUpsert, CustomColumn, DncEntryInput, PhoneInput, PhoneType};
 use campana_core::settings::{DialingMode, SettingsFields, SettingsProfileInput};
 use campana_core::stored::*;
 use campana_core::user::{CampaignsProfile, UserInput};
@@ -17,11 +15,8 @@ use rand::{Rng, SeedableRng};
 /// Demo logins: (username, password, role).
 pub type Logins = Vec<(&'static str, &'static str, &'static str)>;
 
-pub const LOGINS: [(&str, &str, &str); 3] = [
-    ("admin", "campana-admin", "administrator"),
-    ("supervisor", "campana-super", "supervisor"),
-    ("agent", "campana-agent", "agent"),
-];
+pub const LOGINS: [(&str, &str, &str); 3] =
+    [("admin", "campana-admin", "administrator"), ("supervisor", "campana-super", "supervisor"), ("agent", "campana-agent", "agent")];
 
 /// Number shapes per region: (prefix, random digits, zone hint).
 const NUMBER_PLANS: &[(&str, usize)] = &[
@@ -44,11 +39,7 @@ fn random_number(rng: &mut impl Rng) -> PhoneNumber {
         let mut s = prefix.to_string();
         for i in 0..digits {
             // NANP exchanges and subscriber numbers must not start with 0 or 1.
-            let d = if i == 0 && prefix.starts_with("+1") {
-                rng.gen_range(2..10)
-            } else {
-                rng.gen_range(0..10)
-            };
+            let d = if i == 0 && prefix.starts_with("+1") { rng.gen_range(2..10) } else { rng.gen_range(0..10) };
             s.push(char::from(b'0' + d as u8));
         }
         if let Ok(n) = PhoneNumber::parse(&s, None) {
@@ -58,51 +49,25 @@ fn random_number(rng: &mut impl Rng) -> PhoneNumber {
 }
 
 const PLANS: [&str; 3] = ["basic", "plus", "max"];
-const FIRST: &[&str] = &[
-    "Ana", "Ben", "Chloe", "Diego", "Emma", "Farid", "Grace", "Hugo", "Ines", "Jon", "Kira",
-    "Liam", "Mia", "Noah", "Olga", "Pablo",
-];
-const LAST: &[&str] = &[
-    "Garcia", "Smith", "Müller", "Johnson", "López", "Brown", "Khan", "Rossi", "Nguyen", "Dubois",
-    "Silva", "Kowalski",
-];
+const FIRST: &[&str] =
+    &["Ana", "Ben", "Chloe", "Diego", "Emma", "Farid", "Grace", "Hugo", "Ines", "Jon", "Kira", "Liam", "Mia", "Noah", "Olga", "Pablo"];
+const LAST: &[&str] = &["Garcia", "Smith", "Müller", "Johnson", "López", "Brown", "Khan", "Rossi", "Nguyen", "Dubois", "Silva", "Kowalski"];
 
 /// Seeds the demo once; returns the logins.
 pub async fn seed(store: &Store, records: usize) -> anyhow::Result<Logins> {
-    if !store
-        .list_campaigns(
-            &Default::default(),
-            PageParams {
-                limit: Some(1),
-                cursor: None,
-            },
-        )
-        .await?
-        .items
-        .is_empty()
-    {
+    if !store.list_campaigns(&Default::default(), PageParams { limit: Some(1), cursor: None }).await?.items.is_empty() {
         return Ok(LOGINS.to_vec());
     }
     tracing::info!(records, "seeding demo data");
     let mut rng = rand::rngs::StdRng::seed_from_u64(2026);
-    let named = |n: &str, d: &str| NamedInput {
-        name: n.into(),
-        description: d.into(),
-    };
-    let sales = store
-        .create::<CampaignGroup>(&named("Sales", "Outbound sales for both brands"))
-        .await?;
-    let care = store
-        .create::<CampaignGroup>(&named("Customer care", "Renewals and feedback"))
-        .await?;
-    let team = store
-        .create::<AgentGroup>(&named("Outbound team", "Agents taking campaign calls"))
-        .await?;
+    let named = |n: &str, d: &str| NamedInput { name: n.into(), description: d.into() };
+    let sales = store.create::<CampaignGroup>(&named("Sales", "Outbound sales for both brands")).await?;
+    let care = store.create::<CampaignGroup>(&named("Customer care", "Renewals and feedback")).await?;
+    let team = store.create::<AgentGroup>(&named("Outbound team", "Agents taking campaign calls")).await?;
     let script = store
         .create::<Script>(&ScriptInput {
             name: "Renewal offer".into(),
-            body: "Hello {{name}}, this is {{agent}} from Campana Mobile. Your plan renews soon..."
-                .into(),
+            body: "Hello {{name}}, this is {{agent}} from Campana Mobile. Your plan renews soon...".into(),
         })
         .await?;
     let profile = store
@@ -122,14 +87,7 @@ pub async fn seed(store: &Store, records: usize) -> anyhow::Result<Logins> {
     let colour = |c: &str| Colour::parse(c).expect("static colour");
     for (name, c, success, fin, cb, dnc) in [
         ("Sale", "#2e7d32", true, true, false, false),
-        (
-            "Interested, call back",
-            "#f9a825",
-            false,
-            false,
-            true,
-            false,
-        ),
+        ("Interested, call back", "#f9a825", false, false, true, false),
         ("Not interested", "#c62828", false, true, false, false),
         ("Wrong number", "#6d4c41", false, true, false, false),
         ("Do not call", "#212121", false, true, false, true),
@@ -146,36 +104,13 @@ pub async fn seed(store: &Store, records: usize) -> anyhow::Result<Logins> {
             })
             .await?;
     }
-    store
-        .create::<ManagerTag>(&ManagerTagInput {
-            name: "Escalate".into(),
-            colour: colour("#6a1b9a"),
-            campaign_id: None,
-        })
-        .await?;
-    store
-        .create::<ManagerTag>(&ManagerTagInput {
-            name: "Great call".into(),
-            colour: colour("#00838f"),
-            campaign_id: None,
-        })
-        .await?;
-    let federal = store
-        .create::<DncList>(&named(
-            "National registry extract",
-            "Numbers from the national do-not-call registry",
-        ))
-        .await?;
+    store.create::<ManagerTag>(&ManagerTagInput { name: "Escalate".into(), colour: colour("#6a1b9a"), campaign_id: None }).await?;
+    store.create::<ManagerTag>(&ManagerTagInput { name: "Great call".into(), colour: colour("#00838f"), campaign_id: None }).await?;
+    let federal = store.create::<DncList>(&named("National registry extract", "Numbers from the national do-not-call registry")).await?;
 
     let columns = vec![
-        CustomColumn {
-            name: "plan".into(),
-            kind: ColumnKind::Text,
-        },
-        CustomColumn {
-            name: "balance".into(),
-            kind: ColumnKind::Number,
-        },
+        CustomColumn { name: "plan".into(), kind: ColumnKind::Text },
+        CustomColumn { name: "balance".into(), kind: ColumnKind::Number },
     ];
     let mut lists = Vec::new();
     for name in ["Spring leads", "Renewals 2026"] {
@@ -197,33 +132,17 @@ pub async fn seed(store: &Store, records: usize) -> anyhow::Result<Logins> {
             let phones = rng.gen_range(1..=3);
             let types = [PhoneType::Home, PhoneType::Mobile, PhoneType::Work];
             let contact = ContactUpsert {
-                name: format!(
-                    "{} {}",
-                    FIRST[rng.gen_range(0..FIRST.len())],
-                    LAST[rng.gen_range(0..LAST.len())]
-                ),
-                phones: (0..phones)
-                    .map(|p| PhoneInput {
-                        number: random_number(&mut rng).to_string(),
-                        phone_type: types[p],
-                    })
-                    .collect(),
+                name: format!("{} {}", FIRST[rng.gen_range(0..FIRST.len())], LAST[rng.gen_range(0..LAST.len())]),
+                phones: (0..phones).map(|p| PhoneInput { number: random_number(&mut rng).to_string(), phone_type: types[p] }).collect(),
                 time_zone: None,
                 postal_code: None,
                 sort_value: Some(format!("{:05}", rng.gen_range(0..100_000))),
                 dial_from: None,
                 dial_until: None,
                 record_type: campana_core::record::RecordType::General,
-                custom: serde_json::json!({"plan": PLANS[i % 3], "balance": (i % 500) as f64})
-                    .as_object()
-                    .cloned()
-                    .unwrap_or_default(),
+                custom: serde_json::json!({"plan": PLANS[i % 3], "balance": (i % 500) as f64}).as_object().cloned().unwrap_or_default(),
             };
-            match contact.into_contact(
-                Some(format!("L{li}-{i:06}")),
-                &list.input.columns,
-                list.input.default_country,
-            ) {
+            match contact.into_contact(Some(format!("L{li}-{i:06}")), &list.input.columns, list.input.default_country) {
                 Ok(c) => batch.push(c),
                 Err(e) => tracing::debug!(?e, "demo contact skipped"),
             }
@@ -234,103 +153,52 @@ pub async fn seed(store: &Store, records: usize) -> anyhow::Result<Logins> {
         }
         store.upsert_contacts(list.id, &batch).await?;
         // A few of the list's numbers are on the DNC list.
-        let page = store
-            .list_records(
-                list.id,
-                &Default::default(),
-                PageParams {
-                    limit: Some(20),
-                    cursor: None,
-                },
-            )
-            .await?;
+        let page = store.list_records(list.id, &Default::default(), PageParams { limit: Some(20), cursor: None }).await?;
         for r in page.items.iter().step_by(4) {
             store
                 .put_dnc_entry(
                     federal.id,
-                    &DncEntryInput {
-                        phone: r.phone.clone(),
-                        expires_at: None,
-                        reason: "registered".into(),
-                        source: "import".into(),
-                    },
+                    &DncEntryInput { phone: r.phone.clone(), expires_at: None, reason: "registered".into(), source: "import".into() },
                 )
                 .await?;
         }
     }
 
-    let base = |name: &str,
-                group: Option<campana_core::CampaignGroupId>,
-                mode: DialingMode,
-                list: campana_core::ContactListId,
-                priority: i32| CampaignInput {
-        name: name.into(),
-        description: format!("Demo campaign in {mode} mode"),
-        agent_notes: "Confirm the customer's identity before discussing the account.".into(),
-        start_date: None,
-        end_date: None,
-        daily_hours: campana_core::DailyHours::new(
-            campana_core::LocalTime::hm(8, 0),
-            campana_core::LocalTime::hm(21, 0),
-        )
-        .expect("static hours"),
-        weekdays: campana_core::Weekdays::ALL,
-        time_zone: campana_core::TimeZone::parse("America/New_York").expect("static zone"),
-        priority,
-        group_id: group,
-        profile_id: Some(profile.id),
-        overrides: SettingsFields {
-            dialing_mode: Some(mode),
-            dnc_list_ids: Some(vec![federal.id]),
-            ..Default::default()
-        },
-        contact_list_ids: vec![list],
-    };
+    let base =
+        |name: &str, group: Option<campana_core::CampaignGroupId>, mode: DialingMode, list: campana_core::ContactListId, priority: i32| {
+            CampaignInput {
+                name: name.into(),
+                description: format!("Demo campaign in {mode} mode"),
+                agent_notes: "Confirm the customer's identity before discussing the account.".into(),
+                start_date: None,
+                end_date: None,
+                daily_hours: campana_core::DailyHours::new(campana_core::LocalTime::hm(8, 0), campana_core::LocalTime::hm(21, 0))
+                    .expect("static hours"),
+                weekdays: campana_core::Weekdays::ALL,
+                time_zone: campana_core::TimeZone::parse("America/New_York").expect("static zone"),
+                priority,
+                group_id: group,
+                profile_id: Some(profile.id),
+                overrides: SettingsFields { dialing_mode: Some(mode), dnc_list_ids: Some(vec![federal.id]), ..Default::default() },
+                contact_list_ids: vec![list],
+            }
+        };
     let campaigns = [
-        base(
-            "Spring promotion",
-            Some(sales.id),
-            DialingMode::Predictive,
-            lists[0].id,
-            10,
-        ),
-        base(
-            "Brand B preview",
-            Some(sales.id),
-            DialingMode::Preview,
-            lists[0].id,
-            5,
-        ),
-        base(
-            "Plan renewals",
-            Some(care.id),
-            DialingMode::Progressive,
-            lists[1].id,
-            20,
-        ),
-        base(
-            "Satisfaction survey",
-            None,
-            DialingMode::Agentless,
-            lists[1].id,
-            1,
-        ),
+        base("Spring promotion", Some(sales.id), DialingMode::Predictive, lists[0].id, 10),
+        base("Brand B preview", Some(sales.id), DialingMode::Preview, lists[0].id, 5),
+        base("Plan renewals", Some(care.id), DialingMode::Progressive, lists[1].id, 20),
+        base("Satisfaction survey", None, DialingMode::Agentless, lists[1].id, 1),
     ];
     for (i, c) in campaigns.iter().enumerate() {
         let created = store.create_campaign(c).await?;
         if i < 3 {
-            store
-                .campaign_action(created.id, CampaignAction::Start)
-                .await?;
+            store.campaign_action(created.id, CampaignAction::Start).await?;
         }
     }
     let roles = store.list_all::<Role>().await?;
     for (user, pw, role) in LOGINS {
-        let role_id = roles
-            .iter()
-            .find(|r| r.input.name == role)
-            .map(|r| r.id)
-            .ok_or_else(|| anyhow::anyhow!("built-in role {role} missing"))?;
+        let role_id =
+            roles.iter().find(|r| r.input.name == role).map(|r| r.id).ok_or_else(|| anyhow::anyhow!("built-in role {role} missing"))?;
         let input = UserInput {
             username: user.into(),
             display_name: format!("Demo {role}"),
@@ -340,9 +208,7 @@ pub async fn seed(store: &Store, records: usize) -> anyhow::Result<Logins> {
             password: Some(pw.into()),
             active: true,
         };
-        store
-            .create_user(&input, Some(crate::api::users::hash_password(pw)))
-            .await?;
+        store.create_user(&input, Some(crate::api::users::hash_password(pw))).await?;
     }
     Ok(LOGINS.to_vec())
 }

@@ -27,9 +27,15 @@ pub enum ImportError {
 
 /// What the reader thread sends.
 enum Msg {
-    Batch { batch: StagedBatch, bytes_read: u64 },
+    Batch {
+        batch: StagedBatch,
+        bytes_read: u64,
+    },
     Failed(FileError),
-    Done,
+    /// End of file, with the reader's busy time in seconds.
+    Done {
+        parse_validate_s: f64,
+    },
 }
 
 /// Progress callback input: counters so far and bytes of the file read.
@@ -41,10 +47,25 @@ pub struct Progress {
     pub bytes_read: u64,
 }
 
+/// Where an import spent its time, in seconds (shown by `campana import --timings` and the
+/// import benchmark).
+#[derive(Debug, Clone, Copy, Default, serde::Serialize)]
+pub struct Timings {
+    /// Reading, CSV parsing, phone parsing and validation, in-file dedupe (the reader thread,
+    /// not counting time it waited for the database).
+    pub parse_validate_s: f64,
+    /// Writing batches to the staging table.
+    pub stage_s: f64,
+    /// The final merge into the list (dedupe against the list, inserts, updates).
+    pub merge_s: f64,
+    /// Wall clock from start to finish.
+    pub total_s: f64,
+}
+
 /// A running import: the id, and the future that finishes it.
 pub struct Started {
     pub id: ImportId,
-    pub finish: tokio::task::JoinHandle<Result<ImportStatus, ImportError>>,
+    pub finish: tokio::task::JoinHandle<Result<(ImportStatus, Timings), ImportError>>,
 }
 
 /// Starts importing `path` into `list`. Returns once the header and mapping are checked: a
@@ -63,109 +84,74 @@ pub async fn start(
         "dedupe": options.dedupe, "delimiter": options.delimiter, "default_country": options.default_country, "mapping": options.mapping,
     }))
     .expect("options serialise");
-    let id = store
-        .import_begin(list.id, &file_name, &options_json)
-        .await?;
+    let id = store.import_begin(list.id, &file_name, &options_json).await?;
     let (tx, mut rx) = mpsc::channel::<Msg>(BATCHES_IN_FLIGHT);
     let (header_tx, header_rx) = oneshot::channel::<Result<ColumnMapping, FileError>>();
     let policy = options.dedupe;
     let cancel_reader = cancel.clone();
-    tokio::task::spawn_blocking(move || {
-        read_file(path, options, list, header_tx, tx, cancel_reader)
-    });
+    tokio::task::spawn_blocking(move || read_file(path, options, list, header_tx, tx, cancel_reader));
     let mapping = match header_rx.await {
         Ok(Ok(m)) => m,
         Ok(Err(e)) => {
-            store
-                .import_abort(id, ImportState::Failed, Some(&e.to_string()))
-                .await?;
+            store.import_abort(id, ImportState::Failed, Some(&e.to_string())).await?;
             return Err(ImportError::File(e));
         }
         Err(_) => {
-            store
-                .import_abort(
-                    id,
-                    ImportState::Failed,
-                    Some("the file reader stopped unexpectedly"),
-                )
-                .await?;
+            store.import_abort(id, ImportState::Failed, Some("the file reader stopped unexpectedly")).await?;
             return Err(ImportError::File(FileError::Empty));
         }
     };
+    let t0 = std::time::Instant::now();
     let finish = tokio::spawn(async move {
-        let mut p = Progress {
-            rows_read: 0,
-            rows_staged: 0,
-            rows_rejected: 0,
-            bytes_read: 0,
+        let mut timings = Timings::default();
+        let mut p = Progress { rows_read: 0, rows_staged: 0, rows_rejected: 0, bytes_read: 0 };
+        const CANCELLED: &str = "cancelled by a user; the list is unchanged";
+        let end = |state: ImportState, msg: String, timings: Timings| {
+            let store = store.clone();
+            async move { Ok((store.import_abort(id, state, Some(&msg)).await?, timings)) }
         };
         loop {
             if cancel.load(Ordering::Relaxed) {
-                return Ok(store
-                    .import_abort(
-                        id,
-                        ImportState::Cancelled,
-                        Some("cancelled by a user; the list is unchanged"),
-                    )
-                    .await?);
+                return end(ImportState::Cancelled, CANCELLED.into(), timings).await;
             }
             match rx.recv().await {
                 Some(Msg::Batch { batch, bytes_read }) => {
-                    if let Err(e) = store.import_stage(id, &batch).await {
-                        store
-                            .import_abort(id, ImportState::Failed, Some(&e.to_string()))
-                            .await?;
+                    let ts = std::time::Instant::now();
+                    let staged = store.import_stage(id, &batch).await;
+                    timings.stage_s += ts.elapsed().as_secs_f64();
+                    if let Err(e) = staged {
+                        store.import_abort(id, ImportState::Failed, Some(&e.to_string())).await?;
                         return Err(e.into());
                     }
                     p.rows_read += batch.rows_read;
                     p.rows_staged += batch.contacts.len() as i64;
-                    p.rows_rejected += batch
-                        .errors
-                        .iter()
-                        .map(|e| e.row)
-                        .collect::<std::collections::BTreeSet<_>>()
-                        .len() as i64;
+                    let rejected: std::collections::BTreeSet<u64> = batch.errors.iter().map(|e| e.row).collect();
+                    p.rows_rejected += rejected.len() as i64;
                     p.bytes_read = bytes_read;
-                    metrics::counter!("campana_import_rows_total")
-                        .increment(batch.rows_read as u64);
+                    metrics::counter!("campana_import_rows_total").increment(batch.rows_read as u64);
                     if let Some(tx) = &progress {
                         let _ = tx.send(p);
                     }
                 }
                 Some(Msg::Failed(e)) => {
-                    let msg = format!("{e}; nothing of this import was applied");
-                    return Ok(store
-                        .import_abort(id, ImportState::Failed, Some(&msg))
-                        .await?);
+                    return end(ImportState::Failed, format!("{e}; nothing of this import was applied"), timings).await;
                 }
-                Some(Msg::Done) => break,
-                None => {
-                    if cancel.load(Ordering::Relaxed) {
-                        return Ok(store
-                            .import_abort(
-                                id,
-                                ImportState::Cancelled,
-                                Some("cancelled by a user; the list is unchanged"),
-                            )
-                            .await?);
-                    }
-                    return Ok(store
-                        .import_abort(
-                            id,
-                            ImportState::Failed,
-                            Some("the file reader stopped unexpectedly"),
-                        )
-                        .await?);
+                Some(Msg::Done { parse_validate_s }) => {
+                    timings.parse_validate_s = parse_validate_s;
+                    break;
                 }
+                None if cancel.load(Ordering::Relaxed) => return end(ImportState::Cancelled, CANCELLED.into(), timings).await,
+                None => return end(ImportState::Failed, "the file reader stopped unexpectedly".into(), timings).await,
             }
         }
+        let tm = std::time::Instant::now();
         let status = store.import_finish(id, policy, &mapping).await;
+        timings.merge_s = tm.elapsed().as_secs_f64();
+        timings.total_s = t0.elapsed().as_secs_f64();
         match status {
-            Ok(s) => Ok(s),
+            Ok(s) => Ok((s, timings)),
             Err(e) => {
-                store
-                    .import_abort(id, ImportState::Failed, Some(&e.to_string()))
-                    .await?;
+                store.import_abort(id, ImportState::Failed, Some(&e.to_string())).await?;
                 Err(e.into())
             }
         }
@@ -188,13 +174,7 @@ fn read_file(
             return;
         }
     };
-    let mut reader = match ContactReader::new(
-        file,
-        &options,
-        list.mapping.as_ref(),
-        &list.input.columns,
-        list.input.default_country,
-    ) {
+    let mut reader = match ContactReader::new(file, &options, list.mapping.as_ref(), &list.input.columns, list.input.default_country) {
         Ok(r) => r,
         Err(e) => {
             let _ = header_tx.send(Err(e));
@@ -205,6 +185,8 @@ fn read_file(
         return;
     }
     let mut batch = StagedBatch::default();
+    let started = std::time::Instant::now();
+    let mut waited = std::time::Duration::ZERO;
     loop {
         if cancel.load(Ordering::Relaxed) {
             return;
@@ -224,28 +206,18 @@ fn read_file(
                 }
                 if batch.rows_read as usize >= IMPORT_BATCH_ROWS {
                     let b = std::mem::take(&mut batch);
-                    if tx
-                        .blocking_send(Msg::Batch {
-                            batch: b,
-                            bytes_read: reader.bytes_read(),
-                        })
-                        .is_err()
-                    {
+                    let w = std::time::Instant::now();
+                    if tx.blocking_send(Msg::Batch { batch: b, bytes_read: reader.bytes_read() }).is_err() {
                         return;
                     }
+                    waited += w.elapsed();
                 }
             }
         }
     }
-    if batch.rows_read > 0
-        && tx
-            .blocking_send(Msg::Batch {
-                batch,
-                bytes_read: reader.bytes_read(),
-            })
-            .is_err()
-    {
+    if batch.rows_read > 0 && tx.blocking_send(Msg::Batch { batch, bytes_read: reader.bytes_read() }).is_err() {
         return;
     }
-    let _ = tx.blocking_send(Msg::Done);
+    let parse_validate_s = (started.elapsed().saturating_sub(waited)).as_secs_f64();
+    let _ = tx.blocking_send(Msg::Done { parse_validate_s });
 }

@@ -1,12 +1,7 @@
 //! `campana`: the outbound contact-center server and its command-line tools.
 
-mod api;
-mod config;
-mod demo;
-mod import_job;
-mod state;
-
 use anyhow::Context;
+use campana::{api, config, demo, import_job, state};
 use campana_core::import::{ColumnMapping, DedupePolicy, ImportOptions};
 use campana_store::Store;
 use clap::{Parser, Subcommand};
@@ -14,11 +9,7 @@ use config::ConfigArgs;
 use std::path::PathBuf;
 
 #[derive(Parser)]
-#[command(
-    name = "campana",
-    version,
-    about = "Outbound contact-center campaigns and dialer"
-)]
+#[command(name = "campana", version, about = "Outbound contact-center campaigns and dialer")]
 struct Cli {
     #[command(flatten)]
     config: ConfigArgs,
@@ -47,6 +38,9 @@ struct ImportArgs {
     /// The contact list, by id or name.
     #[arg(long)]
     list: String,
+    /// Create the list (with this name) when there is none of that name.
+    #[arg(long)]
+    create_list: bool,
     /// The CSV file (comma, semicolon or tab separated; UTF-8 with or without BOM).
     file: PathBuf,
     /// JSON file with the column mapping; default: the list's saved mapping, else a guess from the headers.
@@ -67,6 +61,9 @@ struct ImportArgs {
     /// Print no progress bar.
     #[arg(long)]
     quiet: bool,
+    /// Print where the time went (parsing and validation, staging, merge) to stderr.
+    #[arg(long)]
+    timings: bool,
 }
 
 fn parse_dedupe(s: &str) -> Result<DedupePolicy, String> {
@@ -77,8 +74,7 @@ fn parse_dedupe(s: &str) -> Result<DedupePolicy, String> {
 async fn main() -> anyhow::Result<()> {
     tracing_subscriber::fmt()
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("CAMPANA_LOG")
-                .unwrap_or_else(|_| "info,sqlx=warn,tower_http=warn".into()),
+            tracing_subscriber::EnvFilter::try_from_env("CAMPANA_LOG").unwrap_or_else(|_| "info,sqlx=warn,tower_http=warn".into()),
         )
         .with_writer(std::io::stderr)
         .init();
@@ -126,18 +122,12 @@ fn redact(url: &str) -> String {
 }
 
 async fn open_store(cfg: &config::Config) -> anyhow::Result<Store> {
-    std::fs::create_dir_all(&cfg.data_dir)
-        .with_context(|| format!("creating data directory {}", cfg.data_dir.display()))?;
-    let store = Store::connect(&cfg.database_url)
-        .await
-        .with_context(|| format!("opening database {}", redact(&cfg.database_url)))?;
+    std::fs::create_dir_all(&cfg.data_dir).with_context(|| format!("creating data directory {}", cfg.data_dir.display()))?;
+    let store = Store::connect(&cfg.database_url).await.with_context(|| format!("opening database {}", redact(&cfg.database_url)))?;
     store.migrate().await.context("migrating the database")?;
     let recovered = store.recover_interrupted_imports().await?;
     if recovered > 0 {
-        tracing::warn!(
-            recovered,
-            "imports interrupted by a stop were marked failed; their lists are unchanged"
-        );
+        tracing::warn!(recovered, "imports interrupted by a stop were marked failed; their lists are unchanged");
     }
     Ok(store)
 }
@@ -145,22 +135,17 @@ async fn open_store(cfg: &config::Config) -> anyhow::Result<Store> {
 async fn serve(store: Store, cfg: config::Config) -> anyhow::Result<()> {
     let state = state::AppState::new(store, cfg.data_dir.clone())?;
     let app = api::router(state);
-    let listener = tokio::net::TcpListener::bind(cfg.listen)
-        .await
-        .with_context(|| format!("listening on {}", cfg.listen))?;
+    let listener = tokio::net::TcpListener::bind(cfg.listen).await.with_context(|| format!("listening on {}", cfg.listen))?;
     let addr = listener.local_addr()?;
     // The first line on stdout is the URL: scripts and tests read it.
     println!("Campana is listening on http://{addr}/ (API: http://{addr}/api/v1, OpenAPI: http://{addr}/api/openapi.json)");
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown())
-        .await?;
+    axum::serve(listener, app).with_graceful_shutdown(shutdown()).await?;
     Ok(())
 }
 
 async fn shutdown() {
     let ctrl_c = tokio::signal::ctrl_c();
-    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-        .expect("SIGTERM handler");
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).expect("SIGTERM handler");
     tokio::select! {
         _ = ctrl_c => {},
         _ = term.recv() => {},
@@ -172,18 +157,30 @@ async fn import_cli(store: Store, a: ImportArgs) -> anyhow::Result<()> {
     use campana_core::stored::ContactList;
     let list = match a.list.parse::<i64>() {
         Ok(id) => store.get::<ContactList>(id).await?,
-        Err(_) => store
-            .list_all::<ContactList>()
-            .await?
-            .into_iter()
-            .find(|l| l.input.name == a.list)
-            .ok_or_else(|| anyhow::anyhow!("no contact list named '{}'", a.list))?,
+        Err(_) => {
+            let found = store.list_all::<ContactList>().await?.into_iter().find(|l| l.input.name == a.list);
+            match found {
+                Some(l) => l,
+                None if a.create_list => {
+                    let input = campana_core::stored::ContactListInput {
+                        name: a.list.clone(),
+                        description: String::new(),
+                        columns: vec![],
+                        default_country: a
+                            .default_country
+                            .as_deref()
+                            .map(campana_core::CountryCode::parse)
+                            .transpose()
+                            .map_err(|e| anyhow::anyhow!("--default-country: {}", e.reason))?,
+                    };
+                    store.create::<ContactList>(&input).await?
+                }
+                None => anyhow::bail!("no contact list named '{}' (add --create-list to create it)", a.list),
+            }
+        }
     };
     let mapping: Option<ColumnMapping> = match &a.mapping {
-        Some(p) => Some(
-            serde_json::from_str(&std::fs::read_to_string(p)?)
-                .with_context(|| format!("mapping file {}", p.display()))?,
-        ),
+        Some(p) => Some(serde_json::from_str(&std::fs::read_to_string(p)?).with_context(|| format!("mapping file {}", p.display()))?),
         None => None,
     };
     let delimiter = match a.delimiter.as_deref() {
@@ -198,53 +195,25 @@ async fn import_cli(store: Store, a: ImportArgs) -> anyhow::Result<()> {
         .map(campana_core::CountryCode::parse)
         .transpose()
         .map_err(|e| anyhow::anyhow!("--default-country: {}", e.reason))?;
-    let options = ImportOptions {
-        mapping,
-        delimiter,
-        default_country,
-        dedupe: a.dedupe,
-    };
-    let size = std::fs::metadata(&a.file)
-        .with_context(|| format!("reading {}", a.file.display()))?
-        .len();
-    let bar = if a.quiet {
-        indicatif::ProgressBar::hidden()
-    } else {
-        indicatif::ProgressBar::new(size)
-    };
+    let options = ImportOptions { mapping, delimiter, default_country, dedupe: a.dedupe };
+    let size = std::fs::metadata(&a.file).with_context(|| format!("reading {}", a.file.display()))?.len();
+    let bar = if a.quiet { indicatif::ProgressBar::hidden() } else { indicatif::ProgressBar::new(size) };
     bar.set_style(
-        indicatif::ProgressStyle::with_template(
-            "{spinner} [{elapsed_precise}] {wide_bar} {bytes}/{total_bytes} {msg}",
-        )
-        .expect("static template")
-        .progress_chars("=> "),
+        indicatif::ProgressStyle::with_template("{spinner} [{elapsed_precise}] {wide_bar} {bytes}/{total_bytes} {msg}")
+            .expect("static template")
+            .progress_chars("=> "),
     );
     let (ptx, mut prx) = tokio::sync::mpsc::unbounded_channel();
     let cancel = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let name = a
-        .file
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let started = import_job::start(
-        store.clone(),
-        list.id,
-        a.file.clone(),
-        name,
-        options,
-        cancel.clone(),
-        Some(ptx),
-    )
-    .await
-    .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let name = a.file.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let started = import_job::start(store.clone(), list.id, a.file.clone(), name, options, cancel.clone(), Some(ptx))
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
     let bar2 = bar.clone();
     let progress = tokio::spawn(async move {
         while let Some(p) = prx.recv().await {
             bar2.set_position(p.bytes_read);
-            bar2.set_message(format!(
-                "{} rows read, {} ok, {} rejected",
-                p.rows_read, p.rows_staged, p.rows_rejected
-            ));
+            bar2.set_message(format!("{} rows read, {} ok, {} rejected", p.rows_read, p.rows_staged, p.rows_rejected));
         }
     });
     let cancel2 = cancel.clone();
@@ -253,25 +222,20 @@ async fn import_cli(store: Store, a: ImportArgs) -> anyhow::Result<()> {
             cancel2.store(true, std::sync::atomic::Ordering::Relaxed);
         }
     });
-    let status = started.finish.await?.map_err(|e| anyhow::anyhow!("{e}"))?;
+    let (status, timings) = started.finish.await?.map_err(|e| anyhow::anyhow!("{e}"))?;
+    if a.timings {
+        eprintln!("timings: {}", serde_json::to_string(&timings)?);
+    }
     let _ = progress.await;
     bar.finish_and_clear();
     if let Some(out) = &a.errors_out {
         let errors = store.import_errors(status.id, 0, i64::MAX).await?;
         campana_core::import::write_error_csv(std::fs::File::create(out)?, &errors)?;
-        eprintln!(
-            "{} rejected rows written to {}",
-            errors.len(),
-            out.display()
-        );
+        eprintln!("{} rejected rows written to {}", errors.len(), out.display());
     }
     println!("{}", serde_json::to_string_pretty(&status)?);
     match status.state {
         campana_store::ImportState::Completed => Ok(()),
-        s => anyhow::bail!(
-            "import {} {s}: {}",
-            status.id,
-            status.error.unwrap_or_default()
-        ),
+        s => anyhow::bail!("import {} {s}: {}", status.id, status.error.unwrap_or_default()),
     }
 }

@@ -19,12 +19,7 @@ pub struct AppState {
 impl AppState {
     pub fn new(store: Store, data_dir: PathBuf) -> anyhow::Result<Self> {
         std::fs::create_dir_all(data_dir.join("uploads"))?;
-        Ok(AppState {
-            store,
-            data_dir,
-            imports: Arc::new(ImportRegistry::default()),
-            metrics: metrics_handle(),
-        })
+        Ok(AppState { store, data_dir, imports: Arc::new(ImportRegistry::default()), metrics: metrics_handle() })
     }
     /// Uploads are spooled here while they import, then deleted.
     pub fn upload_dir(&self) -> PathBuf {
@@ -54,20 +49,11 @@ pub struct ImportRegistry {
 
 impl ImportRegistry {
     pub fn register(&self, id: ImportId, flag: Arc<AtomicBool>) {
-        self.running
-            .lock()
-            .expect("import registry lock")
-            .insert(id, flag);
+        self.running.lock().expect("import registry lock").insert(id, flag);
         metrics::gauge!("campana_imports_running").increment(1.0);
     }
     pub fn remove(&self, id: ImportId) {
-        if self
-            .running
-            .lock()
-            .expect("import registry lock")
-            .remove(&id)
-            .is_some()
-        {
+        if self.running.lock().expect("import registry lock").remove(&id).is_some() {
             metrics::gauge!("campana_imports_running").decrement(1.0);
         }
     }
@@ -84,14 +70,10 @@ impl ImportRegistry {
 }
 
 /// Counts requests by method and status class for /metrics.
-pub async fn track_requests(
-    req: axum::extract::Request,
-    next: axum::middleware::Next,
-) -> axum::response::Response {
+pub async fn track_requests(req: axum::extract::Request, next: axum::middleware::Next) -> axum::response::Response {
     let method = req.method().as_str().to_string();
     let res = next.run(req).await;
     let class = format!("{}xx", res.status().as_u16() / 100);
-    metrics::counter!("campana_http_requests_total", "method" => method, "status" => class)
-        .increment(1);
+    metrics::counter!("campana_http_requests_total", "method" => method, "status" => class).increment(1);
     res
 }

@@ -28,21 +28,11 @@ async fn get(c: &reqwest::Client, url: String) -> (StatusCode, Value) {
 async fn health_metrics_and_openapi() {
     let srv = Server::start("sqlite").await;
     let c = client();
-    assert_eq!(
-        c.get(srv.url("/healthz")).send().await.unwrap().status(),
-        200
-    );
-    assert_eq!(
-        c.get(srv.url("/readyz")).send().await.unwrap().status(),
-        200
-    );
+    assert_eq!(c.get(srv.url("/healthz")).send().await.unwrap().status(), 200);
+    assert_eq!(c.get(srv.url("/readyz")).send().await.unwrap().status(), 200);
     let (s, doc) = get(&c, srv.url("/api/openapi.json")).await;
     assert_eq!(s, 200);
-    assert!(
-        doc["openapi"].as_str().unwrap().starts_with("3.1"),
-        "{}",
-        doc["openapi"]
-    );
+    assert!(doc["openapi"].as_str().unwrap().starts_with("3.1"), "{}", doc["openapi"]);
     let paths = doc["paths"].as_object().unwrap();
     for p in [
         "/api/v1/campaigns",
@@ -68,11 +58,7 @@ async fn health_metrics_and_openapi() {
     }
     let r = c.get(srv.url("/metrics")).send().await.unwrap();
     assert_eq!(r.status(), 200);
-    assert!(r
-        .text()
-        .await
-        .unwrap()
-        .contains("campana_http_requests_total"));
+    assert!(r.text().await.unwrap().contains("campana_http_requests_total"));
     let r = c.get(srv.url("/api/v1/nope")).send().await.unwrap();
     assert_eq!(r.status(), 404);
     assert_eq!(r.headers()["content-type"], "application/problem+json");
@@ -83,12 +69,7 @@ async fn campaigns_profiles_and_problems() {
     for backend in BACKENDS {
         let srv = Server::start(backend).await;
         let c = client();
-        let (s, team) = post(
-            &c,
-            srv.url("/api/v1/agent-groups"),
-            json!({"name": "Team A"}),
-        )
-        .await;
+        let (s, team) = post(&c, srv.url("/api/v1/agent-groups"), json!({"name": "Team A"})).await;
         assert_eq!(s, 201, "{backend}: {team}");
         let (s, profile) = post(
             &c,
@@ -97,28 +78,14 @@ async fn campaigns_profiles_and_problems() {
         )
         .await;
         assert_eq!(s, 201, "{backend}: {profile}");
-        let (s, p) = post(
-            &c,
-            srv.url("/api/v1/settings-profiles"),
-            json!({"name": "Bad", "settings": {"abandon_rate_max": 3, "bogus": 1}}),
-        )
-        .await;
+        let (s, p) =
+            post(&c, srv.url("/api/v1/settings-profiles"), json!({"name": "Bad", "settings": {"abandon_rate_max": 3, "bogus": 1}})).await;
         assert_eq!(s, 422);
         assert_eq!(p["errors"][0]["field"], "settings.bogus", "{p}");
-        let (s, p) = post(
-            &c,
-            srv.url("/api/v1/settings-profiles"),
-            json!({"name": "Bad", "settings": {"abandon_rate_max": 3}}),
-        )
-        .await;
+        let (s, p) = post(&c, srv.url("/api/v1/settings-profiles"), json!({"name": "Bad", "settings": {"abandon_rate_max": 3}})).await;
         assert_eq!(s, 422);
         assert_eq!(p["errors"][0]["field"], "settings.abandon_rate_max", "{p}");
-        let (_, list) = post(
-            &c,
-            srv.url("/api/v1/contact-lists"),
-            json!({"name": "Leads", "default_country": "US"}),
-        )
-        .await;
+        let (_, list) = post(&c, srv.url("/api/v1/contact-lists"), json!({"name": "Leads", "default_country": "US"})).await;
         let campaign = json!({
             "name": "Spring", "daily_hours": {"start": "09:00", "end": "20:00"}, "weekdays": ["mon", "tue"],
             "time_zone": "America/Chicago", "profile_id": profile["id"], "contact_list_ids": [list["id"]],
@@ -136,30 +103,12 @@ async fn campaigns_profiles_and_problems() {
         assert_eq!(eff["sources"]["dialing_mode"], "profile");
         assert_eq!(eff["sources"]["abandon_rate_max"], "campaign");
         assert_eq!(eff["settings"]["abandon_rate_max"], 0.02);
-        let (s, _) = post(
-            &c,
-            srv.url(&format!("/api/v1/campaigns/{id}/start")),
-            json!({}),
-        )
-        .await;
+        let (s, _) = post(&c, srv.url(&format!("/api/v1/campaigns/{id}/start")), json!({})).await;
         assert_eq!(s, 200, "{backend}");
-        let (s, p) = post(
-            &c,
-            srv.url(&format!("/api/v1/campaigns/{id}/resume")),
-            json!({}),
-        )
-        .await;
+        let (s, p) = post(&c, srv.url(&format!("/api/v1/campaigns/{id}/resume")), json!({})).await;
         assert_eq!(s, 409);
-        assert_eq!(
-            p["detail"],
-            "cannot resume a campaign that is running; allowed from running: pause, stop, complete"
-        );
-        let (s, p) = post(
-            &c,
-            srv.url(&format!("/api/v1/campaigns/{id}/explode")),
-            json!({}),
-        )
-        .await;
+        assert_eq!(p["detail"], "cannot resume a campaign that is running; allowed from running: pause, stop, complete");
+        let (s, p) = post(&c, srv.url(&format!("/api/v1/campaigns/{id}/explode")), json!({})).await;
         assert_eq!(s, 422, "{p}");
         let (s, _) = get(&c, srv.url("/api/v1/campaigns/999")).await;
         assert_eq!(s, 404);
@@ -176,43 +125,28 @@ async fn campaigns_profiles_and_problems() {
         assert_eq!(s, 422);
         assert_eq!(p["errors"][0]["field"], "weekdays", "{p}");
         for (path, body) in [
-            (
-                "/api/v1/dispositions",
-                json!({"name": "Sale", "colour": "#00ff00", "is_success": true, "is_final": true}),
-            ),
-            (
-                "/api/v1/manager-tags",
-                json!({"name": "VIP", "colour": "#123456", "campaign_id": id}),
-            ),
-            (
-                "/api/v1/scripts",
-                json!({"name": "Hello", "body": "Hi {{name}}"}),
-            ),
+            ("/api/v1/dispositions", json!({"name": "Sale", "colour": "#00ff00", "is_success": true, "is_final": true})),
+            ("/api/v1/manager-tags", json!({"name": "VIP", "colour": "#123456", "campaign_id": id})),
+            ("/api/v1/scripts", json!({"name": "Hello", "body": "Hi {{name}}"})),
             ("/api/v1/campaign-groups", json!({"name": "Brand A"})),
             ("/api/v1/dnc-lists", json!({"name": "Federal"})),
-            (
-                "/api/v1/roles",
-                json!({"name": "auditor", "privileges": ["reports", "campaigns_view"]}),
-            ),
+            ("/api/v1/roles", json!({"name": "auditor", "privileges": ["reports", "campaigns_view"]})),
         ] {
             let (s, v) = post(&c, srv.url(path), body).await;
             assert_eq!(s, 201, "{backend} {path}: {v}");
         }
-        let (s, p) = post(
-            &c,
-            srv.url("/api/v1/dispositions"),
-            json!({"name": "X", "colour": "green"}),
-        )
-        .await;
+        let (s, p) = post(&c, srv.url("/api/v1/dispositions"), json!({"name": "X", "colour": "green"})).await;
         assert_eq!(s, 422);
         assert_eq!(p["errors"][0]["field"], "colour", "{p}");
         let (s, u) = post(&c, srv.url("/api/v1/users"), json!({"username": "ana", "role_id": 3, "campaigns_profile": {"scope": "only", "campaign_ids": [id]}, "password": "long enough pw"})).await;
         assert_eq!(s, 201, "{u}");
-        assert!(
-            u.get("password").is_none() && !u.to_string().contains("argon2"),
-            "{u}"
-        );
-        let (s, p) = post(&c, srv.url("/api/v1/users"), json!({"username": "Bad Name", "role_id": 99, "campaigns_profile": {"scope": "all"}, "password": "short"})).await;
+        assert!(u.get("password").is_none() && !u.to_string().contains("argon2"), "{u}");
+        let (s, p) = post(
+            &c,
+            srv.url("/api/v1/users"),
+            json!({"username": "Bad Name", "role_id": 99, "campaigns_profile": {"scope": "all"}, "password": "short"}),
+        )
+        .await;
         assert_eq!(s, 422, "{p}");
     }
 }
@@ -222,12 +156,15 @@ async fn crm_upserts_are_idempotent_and_atomic() {
     for backend in BACKENDS {
         let srv = Server::start(backend).await;
         let c = client();
-        let (_, list) = post(&c, srv.url("/api/v1/contact-lists"), json!({"name": "CRM", "default_country": "US", "columns": [{"name": "balance", "kind": "number"}]})).await;
+        let (_, list) = post(
+            &c,
+            srv.url("/api/v1/contact-lists"),
+            json!({"name": "CRM", "default_country": "US", "columns": [{"name": "balance", "kind": "number"}]}),
+        )
+        .await;
         let lid = list["id"].as_i64().unwrap();
         let member = json!({"name": "Ana", "phones": [{"number": "(212) 555-0143", "type": "home"}, {"number": "+1 312 555 0100", "type": "mobile"}], "custom": {"balance": 12.5}});
-        let url = srv.url(&format!(
-            "/api/v1/contact-lists/{lid}/records/by-external-id/00Q123"
-        ));
+        let url = srv.url(&format!("/api/v1/contact-lists/{lid}/records/by-external-id/00Q123"));
         let (s, r) = put(&c, url.clone(), member.clone()).await;
         assert_eq!(s, 200, "{backend}: {r}");
         assert_eq!(r["outcome"]["customers_created"], 1);
@@ -235,88 +172,33 @@ async fn crm_upserts_are_idempotent_and_atomic() {
         assert_eq!(r["records"][0]["phone"], "+12125550143");
         let (s, r) = put(&c, url.clone(), member.clone()).await;
         assert_eq!(s, 200);
-        assert_eq!(
-            r["outcome"]["customers_created"], 0,
-            "{backend}: second push creates nothing"
-        );
+        assert_eq!(r["outcome"]["customers_created"], 0, "{backend}: second push creates nothing");
         assert_eq!(r["outcome"]["records_created"], 0);
         let (_, page) = get(&c, srv.url(&format!("/api/v1/contact-lists/{lid}/records"))).await;
         assert_eq!(page["items"].as_array().unwrap().len(), 2);
-        let (s, p) = put(
-            &c,
-            url.clone(),
-            json!({"phones": [{"number": "12"}], "custom": {"balance": "lots"}}),
-        )
-        .await;
+        let (s, p) = put(&c, url.clone(), json!({"phones": [{"number": "12"}], "custom": {"balance": "lots"}})).await;
         assert_eq!(s, 422);
-        let fields: Vec<&str> = p["errors"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|e| e["field"].as_str().unwrap())
-            .collect();
+        let fields: Vec<&str> = p["errors"].as_array().unwrap().iter().map(|e| e["field"].as_str().unwrap()).collect();
         assert_eq!(fields, ["phones[0].number", "custom.balance"], "{p}");
         let bulk = json!({"members": [
             {"external_id": "A1", "contact": {"phones": [{"number": "+12125550101"}]}},
             {"external_id": "A2", "contact": {"phones": [{"number": "nonsense"}]}},
         ]});
-        let (s, p) = post(
-            &c,
-            srv.url(&format!("/api/v1/contact-lists/{lid}/records/bulk-upsert")),
-            bulk,
-        )
-        .await;
+        let (s, p) = post(&c, srv.url(&format!("/api/v1/contact-lists/{lid}/records/bulk-upsert")), bulk).await;
         assert_eq!(s, 422);
-        assert_eq!(
-            p["errors"][0]["field"], "members[1].contact.phones[0].number",
-            "{p}"
-        );
-        let (s, _) = get(
-            &c,
-            srv.url(&format!(
-                "/api/v1/contact-lists/{lid}/records/by-external-id/A1"
-            )),
-        )
-        .await;
-        assert_eq!(
-            s, 404,
-            "{backend}: nothing of a refused bulk request is written"
-        );
+        assert_eq!(p["errors"][0]["field"], "members[1].contact.phones[0].number", "{p}");
+        let (s, _) = get(&c, srv.url(&format!("/api/v1/contact-lists/{lid}/records/by-external-id/A1"))).await;
+        assert_eq!(s, 404, "{backend}: nothing of a refused bulk request is written");
         let bulk = json!({"members": (0..50).map(|i| json!({"external_id": format!("B{i}"), "contact": {"phones": [{"number": format!("+1212555{:04}", 2000 + i)}]}})).collect::<Vec<_>>()});
-        let (s, o) = post(
-            &c,
-            srv.url(&format!("/api/v1/contact-lists/{lid}/records/bulk-upsert")),
-            bulk.clone(),
-        )
-        .await;
+        let (s, o) = post(&c, srv.url(&format!("/api/v1/contact-lists/{lid}/records/bulk-upsert")), bulk.clone()).await;
         assert_eq!(s, 200, "{o}");
         assert_eq!(o["customers_created"], 50);
-        let (_, o) = post(
-            &c,
-            srv.url(&format!("/api/v1/contact-lists/{lid}/records/bulk-upsert")),
-            bulk,
-        )
-        .await;
-        assert_eq!(
-            (
-                o["customers_created"].as_i64(),
-                o["customers_updated"].as_i64()
-            ),
-            (Some(0), Some(50)),
-            "{backend}"
-        );
-        let (_, dnc) = post(
-            &c,
-            srv.url("/api/v1/dnc-lists/1/entries"),
-            json!({"phone": "+12125550143", "reason": "asked", "source": "agent"}),
-        )
-        .await;
+        let (_, o) = post(&c, srv.url(&format!("/api/v1/contact-lists/{lid}/records/bulk-upsert")), bulk).await;
+        assert_eq!((o["customers_created"].as_i64(), o["customers_updated"].as_i64()), (Some(0), Some(50)), "{backend}");
+        let (_, dnc) =
+            post(&c, srv.url("/api/v1/dnc-lists/1/entries"), json!({"phone": "+12125550143", "reason": "asked", "source": "agent"})).await;
         assert_eq!(dnc["phone"], "+12125550143");
-        let r = c
-            .delete(srv.url("/api/v1/dnc-lists/1/entries/+12125550143"))
-            .send()
-            .await
-            .unwrap();
+        let r = c.delete(srv.url("/api/v1/dnc-lists/1/entries/+12125550143")).send().await.unwrap();
         assert_eq!(r.status(), 204);
     }
 }

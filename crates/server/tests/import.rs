@@ -83,7 +83,8 @@ async fn nasty_files_get_clear_results_and_lose_nothing() {
         assert!(lines[2].starts_with("6,(row),extra,has 6 fields but the header has 5"), "{text}");
         assert!(lines[3].starts_with("7,balance,lots,"), "{text}");
         // The embedded newline and doubled quotes survive; national numbers became E.164.
-        let recs: Value = c.get(srv.url(&format!("/api/v1/contact-lists/{list}/records?external_id=1"))).send().await.unwrap().json().await.unwrap();
+        let recs: Value =
+            c.get(srv.url(&format!("/api/v1/contact-lists/{list}/records?external_id=1"))).send().await.unwrap().json().await.unwrap();
         assert_eq!(recs["items"][0]["name"], "Ana \"La\"\r\nGarcia", "{recs}");
         assert_eq!(recs["items"][0]["phone"], "+12125550143");
         assert_eq!(recs["items"][0]["custom"]["balance"], 10.5);
@@ -110,7 +111,14 @@ async fn nasty_files_get_clear_results_and_lose_nothing() {
         let (s, p) = upload(&c, &srv, fresh, b"name,city\nA,B\n".to_vec(), None).await;
         assert_eq!(s, 422);
         assert!(p["detail"].as_str().unwrap().contains("names no phone column"), "{p}");
-        let (s, p) = upload(&c, &srv, list, b"tel\n+12125550143\n".to_vec(), Some(json!({"mapping": {"phones": [{"column": "phone", "type": "home"}]}}))).await;
+        let (s, p) = upload(
+            &c,
+            &srv,
+            list,
+            b"tel\n+12125550143\n".to_vec(),
+            Some(json!({"mapping": {"phones": [{"column": "phone", "type": "home"}]}})),
+        )
+        .await;
         assert_eq!(s, 422);
         assert!(p["detail"].as_str().unwrap().contains("names column 'phone' but the file has none (columns: tel)"), "{p}");
         let (s, p) = upload(&c, &srv, list, b"phone\n".to_vec(), Some(json!({"dedupe": "sometimes"}))).await;
@@ -174,9 +182,17 @@ async fn cli_import_reports_and_writes_the_error_file() {
     assert!(e.lines().nth(1).unwrap().starts_with("3,phone,bad,"), "{e}");
     let empty = data.path().join("empty.csv");
     std::fs::write(&empty, "").unwrap();
-    let out = std::process::Command::new(bin()).args(["--database-url", &url, "import", "--list", "CLI list", "--quiet"]).arg(&empty).output().unwrap();
+    let out = std::process::Command::new(bin())
+        .args(["--database-url", &url, "import", "--list", "CLI list", "--quiet"])
+        .arg(&empty)
+        .output()
+        .unwrap();
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("the file is empty"), "{}", String::from_utf8_lossy(&out.stderr));
-    let out = std::process::Command::new(bin()).args(["--database-url", &url, "import", "--list", "No such", "--quiet"]).arg(&file).output().unwrap();
+    let out = std::process::Command::new(bin())
+        .args(["--database-url", &url, "import", "--list", "No such", "--quiet"])
+        .arg(&file)
+        .output()
+        .unwrap();
     assert!(String::from_utf8_lossy(&out.stderr).contains("no contact list named 'No such'"));
 }

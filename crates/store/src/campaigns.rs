@@ -58,9 +58,7 @@ fn corrupt(e: impl std::fmt::Display) -> StoreError {
 
 fn from_row(row: &AnyRow, lists: Vec<campana_core::ContactListId>) -> Result<Campaign> {
     let date = |c: &str| -> Result<Option<chrono::NaiveDate>> {
-        row.try_get::<Option<String>, _>(c)?
-            .map(|s| s.parse().map_err(corrupt))
-            .transpose()
+        row.try_get::<Option<String>, _>(c)?.map(|s| s.parse().map_err(corrupt)).transpose()
     };
     let start = LocalTime::parse(&row.try_get::<String, _>("daily_start")?).map_err(corrupt)?;
     let end = LocalTime::parse(&row.try_get::<String, _>("daily_end")?).map_err(corrupt)?;
@@ -74,8 +72,7 @@ fn from_row(row: &AnyRow, lists: Vec<campana_core::ContactListId>) -> Result<Cam
             start_date: date("start_date")?,
             end_date: date("end_date")?,
             daily_hours: DailyHours::new(start, end).map_err(corrupt)?,
-            weekdays: Weekdays::from_csv(&row.try_get::<String, _>("weekdays")?)
-                .map_err(corrupt)?,
+            weekdays: Weekdays::from_csv(&row.try_get::<String, _>("weekdays")?).map_err(corrupt)?,
             time_zone: TimeZone::parse(&row.try_get::<String, _>("time_zone")?).map_err(corrupt)?,
             priority: row.try_get::<i64, _>("priority")? as i32,
             group_id: row.try_get::<Option<i64>, _>("group_id")?.map(Into::into),
@@ -90,51 +87,26 @@ fn from_row(row: &AnyRow, lists: Vec<campana_core::ContactListId>) -> Result<Cam
 
 fn refs(i: &CampaignInput) -> Vec<Ref> {
     let mut r = vec![
-        Ref {
-            field: "group_id".into(),
-            table: "campaign_groups",
-            kind: "campaign group",
-            id: i.group_id.map(|g| g.0),
-        },
-        Ref {
-            field: "profile_id".into(),
-            table: "settings_profiles",
-            kind: "settings profile",
-            id: i.profile_id.map(|g| g.0),
-        },
+        Ref { field: "group_id".into(), table: "campaign_groups", kind: "campaign group", id: i.group_id.map(|g| g.0) },
+        Ref { field: "profile_id".into(), table: "settings_profiles", kind: "settings profile", id: i.profile_id.map(|g| g.0) },
     ];
     for l in &i.contact_list_ids {
-        r.push(Ref {
-            field: "contact_list_ids".into(),
-            table: "contact_lists",
-            kind: "contact list",
-            id: Some(l.0),
-        });
+        r.push(Ref { field: "contact_list_ids".into(), table: "contact_lists", kind: "contact list", id: Some(l.0) });
     }
     r.extend(settings_refs(&i.overrides, "overrides"));
     r
 }
 
 impl Store {
-    async fn write_campaign_lists(
-        &self,
-        conn: &mut sqlx::AnyConnection,
-        id: i64,
-        lists: &[campana_core::ContactListId],
-    ) -> Result<()> {
-        sqlx::query("DELETE FROM campaign_lists WHERE campaign_id = $1")
-            .bind(id)
-            .execute(&mut *conn)
-            .await?;
+    async fn write_campaign_lists(&self, conn: &mut sqlx::AnyConnection, id: i64, lists: &[campana_core::ContactListId]) -> Result<()> {
+        sqlx::query("DELETE FROM campaign_lists WHERE campaign_id = $1").bind(id).execute(&mut *conn).await?;
         for (pos, l) in lists.iter().enumerate() {
-            sqlx::query(
-                "INSERT INTO campaign_lists (campaign_id, list_id, position) VALUES ($1, $2, $3)",
-            )
-            .bind(id)
-            .bind(l.0)
-            .bind(pos as i64)
-            .execute(&mut *conn)
-            .await?;
+            sqlx::query("INSERT INTO campaign_lists (campaign_id, list_id, position) VALUES ($1, $2, $3)")
+                .bind(id)
+                .bind(l.0)
+                .bind(pos as i64)
+                .execute(&mut *conn)
+                .await?;
         }
         Ok(())
     }
@@ -145,32 +117,30 @@ impl Store {
         self.check_refs(&mut tx, refs(input)).await?;
         let n = COLUMNS.len();
         let params: Vec<String> = (1..=n + 2).map(|i| format!("${i}")).collect();
-        let sql = format!("INSERT INTO campaigns ({}, state, created_at, updated_at) VALUES ({}, ${}) RETURNING id", COLUMNS.join(", "), params.join(", "), n + 2);
+        let sql = format!(
+            "INSERT INTO campaigns ({}, state, created_at, updated_at) VALUES ({}, ${}) RETURNING id",
+            COLUMNS.join(", "),
+            params.join(", "),
+            n + 2
+        );
         let mut vals = values(input);
         vals.push(V::S(CampaignState::Draft.as_str().into()));
         vals.push(V::I(now_ms()));
         let id: i64 = bind_all(sqlx::query(&sql), vals)
             .fetch_one(&mut *tx)
             .await
-            .map_err(|e| {
-                unique_as_conflict(e, || {
-                    format!("a campaign named '{}' already exists", input.name)
-                })
-            })?
+            .map_err(|e| unique_as_conflict(e, || format!("a campaign named '{}' already exists", input.name)))?
             .try_get("id")?;
-        self.write_campaign_lists(&mut tx, id, &input.contact_list_ids)
-            .await?;
+        self.write_campaign_lists(&mut tx, id, &input.contact_list_ids).await?;
         tx.commit().await?;
         self.get_campaign(CampaignId(id)).await
     }
 
     async fn campaign_lists(&self, id: i64) -> Result<Vec<campana_core::ContactListId>> {
-        let ids: Vec<i64> = sqlx::query_scalar(
-            "SELECT list_id FROM campaign_lists WHERE campaign_id = $1 ORDER BY position",
-        )
-        .bind(id)
-        .fetch_all(&self.pool)
-        .await?;
+        let ids: Vec<i64> = sqlx::query_scalar("SELECT list_id FROM campaign_lists WHERE campaign_id = $1 ORDER BY position")
+            .bind(id)
+            .fetch_all(&self.pool)
+            .await?;
         Ok(ids.into_iter().map(Into::into).collect())
     }
 
@@ -183,11 +153,7 @@ impl Store {
         from_row(&row, self.campaign_lists(id.0).await?)
     }
 
-    pub async fn list_campaigns(
-        &self,
-        filter: &CampaignFilter,
-        page: PageParams,
-    ) -> Result<Page<Campaign>> {
+    pub async fn list_campaigns(&self, filter: &CampaignFilter, page: PageParams) -> Result<Page<Campaign>> {
         let limit = page.limit();
         let mut sql = String::from("SELECT * FROM campaigns WHERE id > $1");
         let mut vals = vec![V::I(page.after())];
@@ -205,19 +171,14 @@ impl Store {
         }
         if let Some(only) = &filter.only {
             if only.is_empty() {
-                return Ok(Page {
-                    items: vec![],
-                    next_cursor: None,
-                });
+                return Ok(Page { items: vec![], next_cursor: None });
             }
             let list: Vec<String> = only.iter().map(|c| c.0.to_string()).collect();
             sql.push_str(&format!(" AND id IN ({})", list.join(",")));
         }
         vals.push(V::I(limit + 1));
         sql.push_str(&format!(" ORDER BY id LIMIT ${}", vals.len()));
-        let rows = bind_all(sqlx::query(&sql), vals)
-            .fetch_all(&self.pool)
-            .await?;
+        let rows = bind_all(sqlx::query(&sql), vals).fetch_all(&self.pool).await?;
         let mut items = Vec::with_capacity(rows.len());
         for row in &rows {
             let id: i64 = row.try_get("id")?;
@@ -230,38 +191,21 @@ impl Store {
         input.validate().map_err(StoreError::Invalid)?;
         let current = self.get_campaign(id).await?;
         if !current.state.is_editable() {
-            return Err(StoreError::Conflict(format!(
-                "campaign {id} is {}; it can no longer be edited",
-                current.state
-            )));
+            return Err(StoreError::Conflict(format!("campaign {id} is {}; it can no longer be edited", current.state)));
         }
         let mut tx = self.begin_write().await?;
         self.check_refs(&mut tx, refs(input)).await?;
-        let sets: Vec<String> = COLUMNS
-            .iter()
-            .enumerate()
-            .map(|(i, c)| format!("{c} = ${}", i + 1))
-            .collect();
+        let sets: Vec<String> = COLUMNS.iter().enumerate().map(|(i, c)| format!("{c} = ${}", i + 1)).collect();
         let n = COLUMNS.len();
-        let sql = format!(
-            "UPDATE campaigns SET {}, updated_at = ${} WHERE id = ${}",
-            sets.join(", "),
-            n + 1,
-            n + 2
-        );
+        let sql = format!("UPDATE campaigns SET {}, updated_at = ${} WHERE id = ${}", sets.join(", "), n + 1, n + 2);
         let mut vals = values(input);
         vals.push(V::I(now_ms()));
         vals.push(V::I(id.0));
         bind_all(sqlx::query(&sql), vals)
             .execute(&mut *tx)
             .await
-            .map_err(|e| {
-                unique_as_conflict(e, || {
-                    format!("a campaign named '{}' already exists", input.name)
-                })
-            })?;
-        self.write_campaign_lists(&mut tx, id.0, &input.contact_list_ids)
-            .await?;
+            .map_err(|e| unique_as_conflict(e, || format!("a campaign named '{}' already exists", input.name)))?;
+        self.write_campaign_lists(&mut tx, id.0, &input.contact_list_ids).await?;
         tx.commit().await?;
         self.get_campaign(id).await
     }
@@ -269,58 +213,45 @@ impl Store {
     pub async fn delete_campaign(&self, id: CampaignId) -> Result<()> {
         let c = self.get_campaign(id).await?;
         if matches!(c.state, CampaignState::Running | CampaignState::Paused) {
-            return Err(StoreError::Conflict(format!(
-                "campaign {id} is {}; stop it before deleting it",
-                c.state
-            )));
+            return Err(StoreError::Conflict(format!("campaign {id} is {}; stop it before deleting it", c.state)));
         }
-        sqlx::query("DELETE FROM campaigns WHERE id = $1")
-            .bind(id.0)
-            .execute(&self.pool)
-            .await?;
+        sqlx::query("DELETE FROM campaigns WHERE id = $1").bind(id.0).execute(&self.pool).await?;
         Ok(())
     }
 
     /// Applies a life-cycle action; refuses illegal transitions and starting a campaign that
     /// cannot dial (no contact list, no agent group outside agentless mode).
-    pub async fn campaign_action(
-        &self,
-        id: CampaignId,
-        action: CampaignAction,
-    ) -> Result<Campaign> {
+    pub async fn campaign_action(&self, id: CampaignId, action: CampaignAction) -> Result<Campaign> {
         let c = self.get_campaign(id).await?;
         let next = c.state.apply(action)?;
         if next == CampaignState::Running {
             let eff = self.effective_settings(&c).await?;
             let mut problems = Vec::new();
             if c.input.contact_list_ids.is_empty() {
-                problems.push(FieldError::new(
-                    "contact_list_ids",
-                    "a campaign needs at least one contact list to start",
-                ));
+                problems.push(FieldError::new("contact_list_ids", "a campaign needs at least one contact list to start"));
             }
-            if eff.settings.agent_group_id.is_none()
-                && eff.settings.dialing_mode != DialingMode::Agentless
-            {
-                problems.push(FieldError::new("agent_group_id", format!("a {} campaign needs an agent group to start (set it on the profile or as an override)", eff.settings.dialing_mode)));
+            if eff.settings.agent_group_id.is_none() && eff.settings.dialing_mode != DialingMode::Agentless {
+                problems.push(FieldError::new(
+                    "agent_group_id",
+                    format!(
+                        "a {} campaign needs an agent group to start (set it on the profile or as an override)",
+                        eff.settings.dialing_mode
+                    ),
+                ));
             }
             if !problems.is_empty() {
                 return Err(StoreError::Invalid(problems));
             }
         }
-        let done = sqlx::query(
-            "UPDATE campaigns SET state = $1, updated_at = $2 WHERE id = $3 AND state = $4",
-        )
-        .bind(next.as_str())
-        .bind(now_ms())
-        .bind(id.0)
-        .bind(c.state.as_str())
-        .execute(&self.pool)
-        .await?;
+        let done = sqlx::query("UPDATE campaigns SET state = $1, updated_at = $2 WHERE id = $3 AND state = $4")
+            .bind(next.as_str())
+            .bind(now_ms())
+            .bind(id.0)
+            .bind(c.state.as_str())
+            .execute(&self.pool)
+            .await?;
         if done.rows_affected() == 0 {
-            return Err(StoreError::Conflict(format!(
-                "campaign {id} changed state meanwhile; try again"
-            )));
+            return Err(StoreError::Conflict(format!("campaign {id} changed state meanwhile; try again")));
         }
         self.get_campaign(id).await
     }
@@ -331,10 +262,10 @@ impl Store {
             Some(p) => self.get::<SettingsProfile>(p.0).await,
             None => {
                 let id: Option<i64> =
-                    sqlx::query_scalar("SELECT id FROM settings_profiles WHERE is_default = 1")
-                        .fetch_optional(&self.pool)
-                        .await?;
-                let id = id.ok_or_else(|| StoreError::Conflict("no settings profile is marked default; mark one or give the campaign a profile".into()))?;
+                    sqlx::query_scalar("SELECT id FROM settings_profiles WHERE is_default = 1").fetch_optional(&self.pool).await?;
+                let id = id.ok_or_else(|| {
+                    StoreError::Conflict("no settings profile is marked default; mark one or give the campaign a profile".into())
+                })?;
                 self.get::<SettingsProfile>(id).await
             }
         }

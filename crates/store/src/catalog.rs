@@ -21,10 +21,7 @@ pub enum V {
     OS(Option<String>),
 }
 
-pub(crate) fn bind_all<'q>(
-    mut q: Query<'q, Any, AnyArguments<'q>>,
-    vals: Vec<V>,
-) -> Query<'q, Any, AnyArguments<'q>> {
+pub(crate) fn bind_all<'q>(mut q: Query<'q, Any, AnyArguments<'q>>, vals: Vec<V>) -> Query<'q, Any, AnyArguments<'q>> {
     for v in vals {
         q = match v {
             V::I(x) => q.bind(x),
@@ -82,24 +79,14 @@ fn select_sql<E: Entity>() -> String {
 }
 
 impl Store {
-    pub(crate) async fn check_refs(
-        &self,
-        conn: &mut sqlx::AnyConnection,
-        refs: Vec<Ref>,
-    ) -> Result<()> {
+    pub(crate) async fn check_refs(&self, conn: &mut sqlx::AnyConnection, refs: Vec<Ref>) -> Result<()> {
         let mut problems = Vec::new();
         for r in refs {
             if let Some(id) = r.id {
                 let found: Option<i64> =
-                    sqlx::query_scalar(&format!("SELECT id FROM {} WHERE id = $1", r.table))
-                        .bind(id)
-                        .fetch_optional(&mut *conn)
-                        .await?;
+                    sqlx::query_scalar(&format!("SELECT id FROM {} WHERE id = $1", r.table)).bind(id).fetch_optional(&mut *conn).await?;
                 if found.is_none() {
-                    problems.push(FieldError::new(
-                        &r.field,
-                        format!("{} {id} does not exist", r.kind),
-                    ));
+                    problems.push(FieldError::new(&r.field, format!("{} {id} does not exist", r.kind)));
                 }
             }
         }
@@ -130,11 +117,7 @@ impl Store {
         let id: i64 = bind_all(sqlx::query(&sql), vals)
             .fetch_one(&mut *tx)
             .await
-            .map_err(|e| {
-                unique_as_conflict(e, || {
-                    format!("a {} named '{}' already exists", E::KIND, E::name(input))
-                })
-            })?
+            .map_err(|e| unique_as_conflict(e, || format!("a {} named '{}' already exists", E::KIND, E::name(input))))?
             .try_get("id")?;
         tx.commit().await?;
         self.get::<E>(id).await
@@ -151,27 +134,18 @@ impl Store {
 
     pub async fn list<E: Entity>(&self, page: PageParams) -> Result<Page<E>> {
         let limit = page.limit();
-        let rows = sqlx::query(&format!(
-            "{} WHERE t.id > $1 ORDER BY t.id LIMIT $2",
-            select_sql::<E>()
-        ))
-        .bind(page.after())
-        .bind(limit + 1)
-        .fetch_all(&self.pool)
-        .await?;
+        let rows = sqlx::query(&format!("{} WHERE t.id > $1 ORDER BY t.id LIMIT $2", select_sql::<E>()))
+            .bind(page.after())
+            .bind(limit + 1)
+            .fetch_all(&self.pool)
+            .await?;
         let items = rows.iter().map(E::from_row).collect::<Result<Vec<E>>>()?;
         Ok(paginate(items, limit, E::id))
     }
 
     /// Every row, for small catalogues (at most [`MAX_PAGE`]).
     pub async fn list_all<E: Entity>(&self) -> Result<Vec<E>> {
-        Ok(self
-            .list::<E>(PageParams {
-                limit: Some(MAX_PAGE),
-                cursor: None,
-            })
-            .await?
-            .items)
+        Ok(self.list::<E>(PageParams { limit: Some(MAX_PAGE), cursor: None }).await?.items)
     }
 
     pub async fn update<E: Entity>(&self, id: i64, input: &E::Input) -> Result<E> {
@@ -180,29 +154,15 @@ impl Store {
         self.check_refs(&mut tx, E::refs(input)).await?;
         self.before_write::<E>(&mut tx, input, Some(id)).await?;
         let n = E::COLUMNS.len();
-        let sets: Vec<String> = E::COLUMNS
-            .iter()
-            .enumerate()
-            .map(|(i, c)| format!("{c} = ${}", i + 1))
-            .collect();
-        let sql = format!(
-            "UPDATE {} SET {}, updated_at = ${} WHERE id = ${}",
-            E::TABLE,
-            sets.join(", "),
-            n + 1,
-            n + 2
-        );
+        let sets: Vec<String> = E::COLUMNS.iter().enumerate().map(|(i, c)| format!("{c} = ${}", i + 1)).collect();
+        let sql = format!("UPDATE {} SET {}, updated_at = ${} WHERE id = ${}", E::TABLE, sets.join(", "), n + 1, n + 2);
         let mut vals = E::values(input);
         vals.push(V::I(now_ms()));
         vals.push(V::I(id));
         let done = bind_all(sqlx::query(&sql), vals)
             .execute(&mut *tx)
             .await
-            .map_err(|e| {
-                unique_as_conflict(e, || {
-                    format!("a {} named '{}' already exists", E::KIND, E::name(input))
-                })
-            })?;
+            .map_err(|e| unique_as_conflict(e, || format!("a {} named '{}' already exists", E::KIND, E::name(input))))?;
         if done.rows_affected() == 0 {
             return Err(StoreError::not_found(E::KIND, id));
         }
@@ -221,30 +181,21 @@ impl Store {
             .await
             .map_err(|e| unique_as_conflict(e, String::new))
             .map_err(|e| match e {
-                StoreError::Conflict(_) => StoreError::Conflict(format!(
-                    "{} {id} is still in use; remove what refers to it first",
-                    E::KIND
-                )),
+                StoreError::Conflict(_) => {
+                    StoreError::Conflict(format!("{} {id} is still in use; remove what refers to it first", E::KIND))
+                }
                 other => other,
             })?;
         Ok(())
     }
 
     /// Cross-row rules that plain constraints cannot state.
-    async fn before_write<E: Entity>(
-        &self,
-        tx: &mut sqlx::AnyConnection,
-        input: &E::Input,
-        id: Option<i64>,
-    ) -> Result<()> {
+    async fn before_write<E: Entity>(&self, tx: &mut sqlx::AnyConnection, input: &E::Input, id: Option<i64>) -> Result<()> {
         if E::claims_default(input) {
-            sqlx::query(&format!(
-                "UPDATE {} SET is_default = 0 WHERE is_default = 1 AND id <> $1",
-                E::TABLE
-            ))
-            .bind(id.unwrap_or(0))
-            .execute(&mut *tx)
-            .await?;
+            sqlx::query(&format!("UPDATE {} SET is_default = 0 WHERE is_default = 1 AND id <> $1", E::TABLE))
+                .bind(id.unwrap_or(0))
+                .execute(&mut *tx)
+                .await?;
         }
         Ok(())
     }
@@ -257,10 +208,7 @@ fn named_values(i: &NamedInput) -> Vec<V> {
 }
 
 fn named_from_row(row: &AnyRow) -> Result<NamedInput> {
-    Ok(NamedInput {
-        name: row.try_get("name")?,
-        description: row.try_get("description")?,
-    })
+    Ok(NamedInput { name: row.try_get("name")?, description: row.try_get("description")? })
 }
 
 macro_rules! named_entity {
@@ -324,9 +272,7 @@ impl Entity for DncList {
         i.validate()
     }
     fn protected(&self) -> Option<String> {
-        self.is_internal.then(|| {
-            "the internal DNC list is checked by every campaign and cannot be deleted".to_string()
-        })
+        self.is_internal.then(|| "the internal DNC list is checked by every campaign and cannot be deleted".to_string())
     }
 }
 
@@ -341,10 +287,7 @@ impl Entity for Script {
     fn from_row(row: &AnyRow) -> Result<Self> {
         Ok(Script {
             id: row.try_get::<i64, _>("id")?.into(),
-            input: ScriptInput {
-                name: row.try_get("name")?,
-                body: row.try_get("body")?,
-            },
+            input: ScriptInput { name: row.try_get("name")?, body: row.try_get("body")? },
             created_at: get_time(row, "created_at")?,
             updated_at: get_time(row, "updated_at")?,
         })
@@ -365,15 +308,9 @@ impl Entity for SettingsProfile {
     const TABLE: &'static str = "settings_profiles";
     const KIND: &'static str = "settings profile";
     const COLUMNS: &'static [&'static str] = &["name", "description", "is_default", "settings"];
-    const EXTRA_SELECT: &'static str =
-        ", (SELECT COUNT(*) FROM campaigns c WHERE c.profile_id = t.id) AS campaign_count";
+    const EXTRA_SELECT: &'static str = ", (SELECT COUNT(*) FROM campaigns c WHERE c.profile_id = t.id) AS campaign_count";
     fn values(i: &SettingsProfileInput) -> Vec<V> {
-        vec![
-            V::S(i.name.clone()),
-            V::S(i.description.clone()),
-            b(i.is_default),
-            V::S(to_json(&i.settings)),
-        ]
+        vec![V::S(i.name.clone()), V::S(i.description.clone()), b(i.is_default), V::S(to_json(&i.settings))]
     }
     fn from_row(row: &AnyRow) -> Result<Self> {
         Ok(SettingsProfile {
@@ -406,15 +343,9 @@ impl Entity for SettingsProfile {
     }
     fn protected(&self) -> Option<String> {
         if self.input.is_default {
-            Some(
-                "the default profile cannot be deleted; make another profile the default first"
-                    .into(),
-            )
+            Some("the default profile cannot be deleted; make another profile the default first".into())
         } else if self.campaign_count > 0 {
-            Some(format!(
-                "{} campaigns use this profile; move them to another profile first",
-                self.campaign_count
-            ))
+            Some(format!("{} campaigns use this profile; move them to another profile first", self.campaign_count))
         } else {
             None
         }
@@ -422,32 +353,14 @@ impl Entity for SettingsProfile {
 }
 
 /// References held inside a settings object (agent group, script, DNC lists).
-pub(crate) fn settings_refs(
-    s: &campana_core::settings::SettingsFields,
-    prefix: &'static str,
-) -> Vec<Ref> {
+pub(crate) fn settings_refs(s: &campana_core::settings::SettingsFields, prefix: &'static str) -> Vec<Ref> {
     let field = |f: &str| format!("{prefix}.{f}");
     let mut refs = vec![
-        Ref {
-            field: field("agent_group_id"),
-            table: "agent_groups",
-            kind: "agent group",
-            id: s.agent_group_id.flatten().map(|i| i.0),
-        },
-        Ref {
-            field: field("script_id"),
-            table: "scripts",
-            kind: "script",
-            id: s.script_id.flatten().map(|i| i.0),
-        },
+        Ref { field: field("agent_group_id"), table: "agent_groups", kind: "agent group", id: s.agent_group_id.flatten().map(|i| i.0) },
+        Ref { field: field("script_id"), table: "scripts", kind: "script", id: s.script_id.flatten().map(|i| i.0) },
     ];
     for d in s.dnc_list_ids.iter().flatten() {
-        refs.push(Ref {
-            field: field("dnc_list_ids"),
-            table: "dnc_lists",
-            kind: "DNC list",
-            id: Some(d.0),
-        });
+        refs.push(Ref { field: field("dnc_list_ids"), table: "dnc_lists", kind: "DNC list", id: Some(d.0) });
     }
     refs
 }
@@ -456,15 +369,7 @@ impl Entity for Disposition {
     type Input = DispositionInput;
     const TABLE: &'static str = "dispositions";
     const KIND: &'static str = "disposition";
-    const COLUMNS: &'static [&'static str] = &[
-        "name",
-        "colour",
-        "is_success",
-        "is_final",
-        "is_callback",
-        "is_do_not_call",
-        "profile_id",
-    ];
+    const COLUMNS: &'static [&'static str] = &["name", "colour", "is_success", "is_final", "is_callback", "is_do_not_call", "profile_id"];
     fn values(i: &DispositionInput) -> Vec<V> {
         vec![
             V::S(i.name.clone()),
@@ -482,8 +387,7 @@ impl Entity for Disposition {
             id: row.try_get::<i64, _>("id")?.into(),
             input: DispositionInput {
                 name: row.try_get("name")?,
-                colour: campana_core::campaign::Colour::parse(&colour)
-                    .map_err(|e| StoreError::Corrupt(e.to_string()))?,
+                colour: campana_core::campaign::Colour::parse(&colour).map_err(|e| StoreError::Corrupt(e.to_string()))?,
                 is_success: get_bool(row, "is_success")?,
                 is_final: get_bool(row, "is_final")?,
                 is_callback: get_bool(row, "is_callback")?,
@@ -504,12 +408,7 @@ impl Entity for Disposition {
         i.validate()
     }
     fn refs(i: &DispositionInput) -> Vec<Ref> {
-        vec![Ref {
-            field: "profile_id".into(),
-            table: "settings_profiles",
-            kind: "settings profile",
-            id: i.profile_id.map(|p| p.0),
-        }]
+        vec![Ref { field: "profile_id".into(), table: "settings_profiles", kind: "settings profile", id: i.profile_id.map(|p| p.0) }]
     }
 }
 
@@ -519,11 +418,7 @@ impl Entity for ManagerTag {
     const KIND: &'static str = "manager tag";
     const COLUMNS: &'static [&'static str] = &["name", "colour", "campaign_id"];
     fn values(i: &ManagerTagInput) -> Vec<V> {
-        vec![
-            V::S(i.name.clone()),
-            V::S(i.colour.as_str().to_string()),
-            V::OI(i.campaign_id.map(|p| p.0)),
-        ]
+        vec![V::S(i.name.clone()), V::S(i.colour.as_str().to_string()), V::OI(i.campaign_id.map(|p| p.0))]
     }
     fn from_row(row: &AnyRow) -> Result<Self> {
         let colour: String = row.try_get("colour")?;
@@ -531,11 +426,8 @@ impl Entity for ManagerTag {
             id: row.try_get::<i64, _>("id")?.into(),
             input: ManagerTagInput {
                 name: row.try_get("name")?,
-                colour: campana_core::campaign::Colour::parse(&colour)
-                    .map_err(|e| StoreError::Corrupt(e.to_string()))?,
-                campaign_id: row
-                    .try_get::<Option<i64>, _>("campaign_id")?
-                    .map(Into::into),
+                colour: campana_core::campaign::Colour::parse(&colour).map_err(|e| StoreError::Corrupt(e.to_string()))?,
+                campaign_id: row.try_get::<Option<i64>, _>("campaign_id")?.map(Into::into),
             },
             created_at: get_time(row, "created_at")?,
             updated_at: get_time(row, "updated_at")?,
@@ -551,12 +443,7 @@ impl Entity for ManagerTag {
         i.validate()
     }
     fn refs(i: &ManagerTagInput) -> Vec<Ref> {
-        vec![Ref {
-            field: "campaign_id".into(),
-            table: "campaigns",
-            kind: "campaign",
-            id: i.campaign_id.map(|p| p.0),
-        }]
+        vec![Ref { field: "campaign_id".into(), table: "campaigns", kind: "campaign", id: i.campaign_id.map(|p| p.0) }]
     }
 }
 
@@ -566,11 +453,7 @@ impl Entity for Role {
     const KIND: &'static str = "role";
     const COLUMNS: &'static [&'static str] = &["name", "description", "privileges"];
     fn values(i: &RoleInput) -> Vec<V> {
-        vec![
-            V::S(i.name.clone()),
-            V::S(i.description.clone()),
-            V::S(to_json(&i.privileges)),
-        ]
+        vec![V::S(i.name.clone()), V::S(i.description.clone()), V::S(to_json(&i.privileges))]
     }
     fn from_row(row: &AnyRow) -> Result<Self> {
         Ok(Role {
@@ -595,12 +478,7 @@ impl Entity for Role {
         i.validate()
     }
     fn protected(&self) -> Option<String> {
-        self.builtin.then(|| {
-            format!(
-                "'{}' is a built-in role and cannot be deleted",
-                self.input.name
-            )
-        })
+        self.builtin.then(|| format!("'{}' is a built-in role and cannot be deleted", self.input.name))
     }
 }
 
@@ -609,15 +487,9 @@ impl Entity for ContactList {
     const TABLE: &'static str = "contact_lists";
     const KIND: &'static str = "contact list";
     const COLUMNS: &'static [&'static str] = &["name", "description", "columns", "default_country"];
-    const EXTRA_SELECT: &'static str =
-        ", (SELECT COUNT(*) FROM records r WHERE r.list_id = t.id) AS record_count";
+    const EXTRA_SELECT: &'static str = ", (SELECT COUNT(*) FROM records r WHERE r.list_id = t.id) AS record_count";
     fn values(i: &ContactListInput) -> Vec<V> {
-        vec![
-            V::S(i.name.clone()),
-            V::S(i.description.clone()),
-            V::S(to_json(&i.columns)),
-            V::OS(i.default_country.map(|c| c.as_str().to_string())),
-        ]
+        vec![V::S(i.name.clone()), V::S(i.description.clone()), V::S(to_json(&i.columns)), V::OS(i.default_country.map(|c| c.as_string()))]
     }
     fn from_row(row: &AnyRow) -> Result<Self> {
         let country: Option<String> = row.try_get("default_country")?;
@@ -633,10 +505,7 @@ impl Entity for ContactList {
                     .transpose()
                     .map_err(|e| StoreError::Corrupt(e.to_string()))?,
             },
-            mapping: mapping
-                .map(|m| serde_json::from_str(&m))
-                .transpose()
-                .map_err(|e| StoreError::Corrupt(format!("mapping: {e}")))?,
+            mapping: mapping.map(|m| serde_json::from_str(&m)).transpose().map_err(|e| StoreError::Corrupt(format!("mapping: {e}")))?,
             record_count: row.try_get("record_count")?,
             created_at: get_time(row, "created_at")?,
             updated_at: get_time(row, "updated_at")?,

@@ -91,31 +91,25 @@ fn status_from_row(row: &AnyRow) -> Result<ImportStatus> {
 
 impl Store {
     /// Registers a new import; refuses a second running import into the same list.
-    pub async fn import_begin(
-        &self,
-        list: ContactListId,
-        file_name: &str,
-        options_json: &str,
-    ) -> Result<ImportId> {
+    pub async fn import_begin(&self, list: ContactListId, file_name: &str, options_json: &str) -> Result<ImportId> {
         self.get::<ContactList>(list.0).await?;
         let mut tx = self.begin_write().await?;
-        let running: Option<i64> =
-            sqlx::query_scalar("SELECT id FROM imports WHERE list_id = $1 AND state = 'running'")
-                .bind(list.0)
-                .fetch_optional(&mut *tx)
-                .await?;
-        if let Some(r) = running {
-            return Err(StoreError::Conflict(format!(
-                "import {r} into list {list} is still running; wait for it or cancel it"
-            )));
-        }
-        let id: i64 = sqlx::query_scalar("INSERT INTO imports (list_id, file_name, state, options, started_at) VALUES ($1, $2, 'running', $3, $4) RETURNING id")
+        let running: Option<i64> = sqlx::query_scalar("SELECT id FROM imports WHERE list_id = $1 AND state = 'running'")
             .bind(list.0)
-            .bind(file_name)
-            .bind(options_json)
-            .bind(now_ms())
-            .fetch_one(&mut *tx)
+            .fetch_optional(&mut *tx)
             .await?;
+        if let Some(r) = running {
+            return Err(StoreError::Conflict(format!("import {r} into list {list} is still running; wait for it or cancel it")));
+        }
+        let id: i64 = sqlx::query_scalar(
+            "INSERT INTO imports (list_id, file_name, state, options, started_at) VALUES ($1, $2, 'running', $3, $4) RETURNING id",
+        )
+        .bind(list.0)
+        .bind(file_name)
+        .bind(options_json)
+        .bind(now_ms())
+        .fetch_one(&mut *tx)
+        .await?;
         tx.commit().await?;
         Ok(ImportId(id))
     }
@@ -124,29 +118,15 @@ impl Store {
     pub async fn import_stage(&self, id: ImportId, batch: &StagedBatch) -> Result<()> {
         let mut tx = self.begin_write().await?;
         let keyed: Vec<(u64, &Contact)> = batch.contacts.iter().map(|(k, c)| (*k, c)).collect();
-        stage_contacts(&mut tx, id.0, &keyed).await?;
+        stage_contacts(self, &mut tx, id.0, &keyed).await?;
         for chunk in batch.errors.chunks(200) {
-            let mut sql = String::from("INSERT INTO import_errors (import_id, row_number, column_name, value, reason) VALUES ");
-            for i in 0..chunk.len() {
-                let b = i * 5;
-                sql.push_str(&format!(
-                    "{}(${}, ${}, ${}, ${}, ${})",
-                    if i > 0 { "," } else { "" },
-                    b + 1,
-                    b + 2,
-                    b + 3,
-                    b + 4,
-                    b + 5
-                ));
-            }
+            let sql = format!(
+                "INSERT INTO import_errors (import_id, row_number, column_name, value, reason) VALUES {}",
+                self.values_groups(chunk.len(), 5)
+            );
             let mut q = sqlx::query(&sql);
             for e in chunk {
-                q = q
-                    .bind(id.0)
-                    .bind(e.row as i64)
-                    .bind(e.column.clone())
-                    .bind(e.value.clone())
-                    .bind(e.reason.clone());
+                q = q.bind(id.0).bind(e.row as i64).bind(e.column.clone()).bind(e.value.clone()).bind(e.reason.clone());
             }
             q.execute(&mut *tx).await?;
         }
@@ -172,21 +152,13 @@ impl Store {
 
     /// Merges the staged rows into the list in one transaction, saves the mapping with the
     /// list, and marks the import completed.
-    pub async fn import_finish(
-        &self,
-        id: ImportId,
-        policy: DedupePolicy,
-        mapping: &ColumnMapping,
-    ) -> Result<ImportStatus> {
+    pub async fn import_finish(&self, id: ImportId, policy: DedupePolicy, mapping: &ColumnMapping) -> Result<ImportStatus> {
         let status = self.import_status(id).await?;
         if status.state != ImportState::Running {
-            return Err(StoreError::Conflict(format!(
-                "import {id} is {}, not running",
-                status.state
-            )));
+            return Err(StoreError::Conflict(format!("import {id} is {}, not running", status.state)));
         }
         let mut tx = self.begin_write().await?;
-        let out = merge_staged(&mut tx, id.0, status.list_id, policy).await?;
+        let out = merge_staged(self, &mut tx, id.0, status.list_id, policy).await?;
         sqlx::query("UPDATE contact_lists SET mapping = $1 WHERE id = $2")
             .bind(to_json(mapping))
             .bind(status.list_id.0)
@@ -209,17 +181,9 @@ impl Store {
     }
 
     /// Ends an import without touching the list: staged rows are deleted, the errors kept.
-    pub async fn import_abort(
-        &self,
-        id: ImportId,
-        state: ImportState,
-        error: Option<&str>,
-    ) -> Result<ImportStatus> {
+    pub async fn import_abort(&self, id: ImportId, state: ImportState, error: Option<&str>) -> Result<ImportStatus> {
         let mut tx = self.begin_write().await?;
-        sqlx::query("DELETE FROM import_staging WHERE import_id = $1")
-            .bind(id.0)
-            .execute(&mut *tx)
-            .await?;
+        sqlx::query("DELETE FROM import_staging WHERE import_id = $1").bind(id.0).execute(&mut *tx).await?;
         sqlx::query("UPDATE imports SET state = $1, error = $2, finished_at = $3 WHERE id = $4 AND state = 'running'")
             .bind(state.as_str())
             .bind(error)
@@ -242,20 +206,12 @@ impl Store {
 
     pub async fn list_imports(&self, list: ContactListId) -> Result<Vec<ImportStatus>> {
         let rows =
-            sqlx::query("SELECT * FROM imports WHERE list_id = $1 ORDER BY id DESC LIMIT 1000")
-                .bind(list.0)
-                .fetch_all(&self.pool)
-                .await?;
+            sqlx::query("SELECT * FROM imports WHERE list_id = $1 ORDER BY id DESC LIMIT 1000").bind(list.0).fetch_all(&self.pool).await?;
         rows.iter().map(status_from_row).collect()
     }
 
     /// Row errors of an import in row order, a page at a time (after `after_row`).
-    pub async fn import_errors(
-        &self,
-        id: ImportId,
-        after_row: i64,
-        limit: i64,
-    ) -> Result<Vec<RowError>> {
+    pub async fn import_errors(&self, id: ImportId, after_row: i64, limit: i64) -> Result<Vec<RowError>> {
         let rows = sqlx::query("SELECT row_number, column_name, value, reason FROM import_errors WHERE import_id = $1 AND row_number > $2 ORDER BY row_number LIMIT $3")
             .bind(id.0)
             .bind(after_row)
@@ -276,16 +232,10 @@ impl Store {
 
     /// Marks imports left running by a stopped process as failed and clears their staging rows.
     pub async fn recover_interrupted_imports(&self) -> Result<u64> {
-        let ids: Vec<i64> = sqlx::query_scalar("SELECT id FROM imports WHERE state = 'running'")
-            .fetch_all(&self.pool)
-            .await?;
+        let ids: Vec<i64> = sqlx::query_scalar("SELECT id FROM imports WHERE state = 'running'").fetch_all(&self.pool).await?;
         for id in &ids {
-            self.import_abort(
-                ImportId(*id),
-                ImportState::Failed,
-                Some("the server stopped during the import; nothing of it was applied"),
-            )
-            .await?;
+            self.import_abort(ImportId(*id), ImportState::Failed, Some("the server stopped during the import; nothing of it was applied"))
+                .await?;
         }
         Ok(ids.len() as u64)
     }

@@ -34,8 +34,7 @@ pub(crate) const STAGE_ROWS_PER_STATEMENT: usize = 400;
 pub(crate) fn record_from_row(row: &AnyRow) -> Result<Record> {
     let tz: Option<String> = row.try_get("time_zone")?;
     let phone: String = row.try_get("phone")?;
-    let opt_parse =
-        |c: &str| -> Result<Option<String>> { Ok(row.try_get::<Option<String>, _>(c)?) };
+    let opt_parse = |c: &str| -> Result<Option<String>> { Ok(row.try_get::<Option<String>, _>(c)?) };
     Ok(Record {
         id: row.try_get::<i64, _>("id")?.into(),
         list_id: row.try_get::<i64, _>("list_id")?.into(),
@@ -54,10 +53,7 @@ pub(crate) fn record_from_row(row: &AnyRow) -> Result<Record> {
             .map_err(|e: chrono::ParseError| StoreError::Corrupt(e.to_string()))?,
         dial_from: get_opt_time(row, "dial_from")?,
         dial_until: get_opt_time(row, "dial_until")?,
-        time_zone: tz
-            .map(|z| campana_core::TimeZone::parse(&z))
-            .transpose()
-            .map_err(|e| StoreError::Corrupt(e.to_string()))?,
+        time_zone: tz.map(|z| campana_core::TimeZone::parse(&z)).transpose().map_err(|e| StoreError::Corrupt(e.to_string()))?,
         postal_code: row.try_get("postal_code")?,
         name: row.try_get("name")?,
         sort_value: row.try_get("sort_value")?,
@@ -74,12 +70,7 @@ pub(crate) fn record_from_row(row: &AnyRow) -> Result<Record> {
 }
 
 impl Store {
-    pub async fn list_records(
-        &self,
-        list: ContactListId,
-        f: &RecordFilterParams,
-        page: PageParams,
-    ) -> Result<Page<Record>> {
+    pub async fn list_records(&self, list: ContactListId, f: &RecordFilterParams, page: PageParams) -> Result<Page<Record>> {
         self.get::<ContactList>(list.0).await?;
         let limit = page.limit();
         let mut sql = String::from("SELECT * FROM records WHERE list_id = $1 AND id > $2");
@@ -105,13 +96,8 @@ impl Store {
         }
         vals.push(V::I(limit + 1));
         sql.push_str(&format!(" ORDER BY id LIMIT ${}", vals.len()));
-        let rows = bind_all(sqlx::query(&sql), vals)
-            .fetch_all(&self.pool)
-            .await?;
-        let items = rows
-            .iter()
-            .map(record_from_row)
-            .collect::<Result<Vec<_>>>()?;
+        let rows = bind_all(sqlx::query(&sql), vals).fetch_all(&self.pool).await?;
+        let items = rows.iter().map(record_from_row).collect::<Result<Vec<_>>>()?;
         Ok(paginate(items, limit, |r| r.id.0))
     }
 
@@ -126,76 +112,54 @@ impl Store {
     }
 
     /// The records of one customer, by external id, in chain order.
-    pub async fn records_by_external_id(
-        &self,
-        list: ContactListId,
-        external_id: &str,
-    ) -> Result<Vec<Record>> {
-        let rows = sqlx::query(
-            "SELECT * FROM records WHERE list_id = $1 AND external_id = $2 ORDER BY chain_position",
-        )
-        .bind(list.0)
-        .bind(external_id)
-        .fetch_all(&self.pool)
-        .await?;
+    pub async fn records_by_external_id(&self, list: ContactListId, external_id: &str) -> Result<Vec<Record>> {
+        let rows = sqlx::query("SELECT * FROM records WHERE list_id = $1 AND external_id = $2 ORDER BY chain_position")
+            .bind(list.0)
+            .bind(external_id)
+            .fetch_all(&self.pool)
+            .await?;
         rows.iter().map(record_from_row).collect()
     }
 
     /// Record counts by status for a set of lists.
-    pub async fn record_status_counts(
-        &self,
-        lists: &[ContactListId],
-    ) -> Result<Vec<(RecordStatus, i64)>> {
+    pub async fn record_status_counts(&self, lists: &[ContactListId]) -> Result<Vec<(RecordStatus, i64)>> {
         if lists.is_empty() {
             return Ok(vec![]);
         }
         let ids: Vec<String> = lists.iter().map(|l| l.0.to_string()).collect();
-        let rows = sqlx::query(&format!("SELECT record_status, COUNT(*) AS n FROM records WHERE list_id IN ({}) GROUP BY record_status ORDER BY record_status", ids.join(",")))
-            .fetch_all(&self.pool)
-            .await?;
-        rows.iter()
-            .map(|r| Ok((get_parsed(r, "record_status")?, r.try_get::<i64, _>("n")?)))
-            .collect()
+        let rows = sqlx::query(&format!(
+            "SELECT record_status, COUNT(*) AS n FROM records WHERE list_id IN ({}) GROUP BY record_status ORDER BY record_status",
+            ids.join(",")
+        ))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(|r| Ok((get_parsed(r, "record_status")?, r.try_get::<i64, _>("n")?))).collect()
     }
 
     /// Creates or updates customers by external id (CRM sync), idempotently: pushing the same
     /// members again changes nothing but `updated_at`. Phones are matched by chain position;
     /// a number that changed starts with fresh attempt counters; positions the CRM no longer
     /// sends are cancelled (kept for history, never dialed).
-    pub async fn upsert_contacts(
-        &self,
-        list: ContactListId,
-        contacts: &[Contact],
-    ) -> Result<UpsertOutcome> {
+    pub async fn upsert_contacts(&self, list: ContactListId, contacts: &[Contact]) -> Result<UpsertOutcome> {
         self.get::<ContactList>(list.0).await?;
         if contacts.iter().any(|c| c.external_id.is_none()) {
-            return Err(StoreError::invalid(
-                "external_id",
-                "every upserted customer needs an external id",
-            ));
+            return Err(StoreError::invalid("external_id", "every upserted customer needs an external id"));
         }
         let mut seen = std::collections::HashSet::new();
         for (i, c) in contacts.iter().enumerate() {
             if !seen.insert(c.external_id.clone()) {
                 return Err(StoreError::invalid(
                     &format!("[{i}].external_id"),
-                    format!(
-                        "'{}' appears twice in one request",
-                        c.external_id.as_deref().unwrap_or_default()
-                    ),
+                    format!("'{}' appears twice in one request", c.external_id.as_deref().unwrap_or_default()),
                 ));
             }
         }
         // A pseudo-import id that cannot collide with real imports (those are positive).
         let staging_id = -(now_ms() * 1000 + (rand_suffix() % 1000));
         let mut tx = self.begin_write().await?;
-        let keyed: Vec<(u64, &Contact)> = contacts
-            .iter()
-            .enumerate()
-            .map(|(i, c)| (i as u64 + 1, c))
-            .collect();
-        stage_contacts(&mut tx, staging_id, &keyed).await?;
-        let outcome = merge_staged(&mut tx, staging_id, list, DedupePolicy::Update).await?;
+        let keyed: Vec<(u64, &Contact)> = contacts.iter().enumerate().map(|(i, c)| (i as u64 + 1, c)).collect();
+        stage_contacts(self, &mut tx, staging_id, &keyed).await?;
+        let outcome = merge_staged(self, &mut tx, staging_id, list, DedupePolicy::Update).await?;
         tx.commit().await?;
         Ok(outcome)
     }
@@ -209,6 +173,7 @@ fn rand_suffix() -> i64 {
 
 /// Inserts contacts into the staging table, one row per phone, `chain_key` = the given key.
 pub(crate) async fn stage_contacts(
+    store: &Store,
     conn: &mut sqlx::AnyConnection,
     import_id: i64,
     contacts: &[(u64, &Contact)],
@@ -235,46 +200,26 @@ pub(crate) async fn stage_contacts(
                 V::S(to_json(&c.custom)),
             ]);
             if rows.len() == STAGE_ROWS_PER_STATEMENT {
-                insert_staging_rows(conn, COLS, N, std::mem::take(&mut rows)).await?;
+                insert_staging_rows(store, conn, COLS, N, std::mem::take(&mut rows)).await?;
             }
         }
     }
-    insert_staging_rows(conn, COLS, N, rows).await
+    insert_staging_rows(store, conn, COLS, N, rows).await
 }
 
-async fn insert_staging_rows(
-    conn: &mut sqlx::AnyConnection,
-    cols: &str,
-    n: usize,
-    rows: Vec<Vec<V>>,
-) -> Result<()> {
+async fn insert_staging_rows(store: &Store, conn: &mut sqlx::AnyConnection, cols: &str, n: usize, rows: Vec<Vec<V>>) -> Result<()> {
     if rows.is_empty() {
         return Ok(());
     }
-    let mut sql = String::with_capacity(rows.len() * n * 5 + 100);
-    sql.push_str("INSERT INTO import_staging (");
-    sql.push_str(cols);
-    sql.push_str(") VALUES ");
-    for r in 0..rows.len() {
-        sql.push_str(if r == 0 { "(" } else { ",(" });
-        for c in 0..n {
-            if c > 0 {
-                sql.push(',');
-            }
-            sql.push('$');
-            sql.push_str(&(r * n + c + 1).to_string());
-        }
-        sql.push(')');
-    }
-    bind_all(sqlx::query(&sql), rows.into_iter().flatten().collect())
-        .execute(&mut *conn)
-        .await?;
+    let sql = format!("INSERT INTO import_staging ({cols}) VALUES {}", store.values_groups(rows.len(), n));
+    bind_all(sqlx::query(&sql), rows.into_iter().flatten().collect()).execute(&mut *conn).await?;
     Ok(())
 }
 
 /// Merges staged rows into the list in the caller's transaction (see the module docs of
 /// `imports` for the rules), then clears the staging rows.
 pub(crate) async fn merge_staged(
+    store: &Store,
     conn: &mut sqlx::AnyConnection,
     import_id: i64,
     list: ContactListId,
@@ -282,15 +227,18 @@ pub(crate) async fn merge_staged(
 ) -> Result<UpsertOutcome> {
     let now = now_ms();
     // Serialises merges into one list (row lock on PostgreSQL; SQLite already holds the write lock).
-    sqlx::query("UPDATE contact_lists SET updated_at = $1 WHERE id = $2")
-        .bind(now)
-        .bind(list.0)
-        .execute(&mut *conn)
-        .await?;
+    sqlx::query("UPDATE contact_lists SET updated_at = $1 WHERE id = $2").bind(now).bind(list.0).execute(&mut *conn).await?;
+    if store.backend() == Backend::Postgres {
+        // Freshly staged rows have no statistics; without them the planner picks nested loops.
+        sqlx::query("ANALYZE import_staging").execute(&mut *conn).await?;
+    }
+    // Every step is a set-based join (no per-row subqueries), so merging is linear-ish on both backends.
     // 1. A customer with a known external id is that customer.
     sqlx::query(
-        "UPDATE import_staging SET target_chain_id = (SELECT MIN(r.chain_id) FROM records r WHERE r.list_id = $2 AND r.external_id = import_staging.external_id) \
-         WHERE import_id = $1 AND external_id IS NOT NULL",
+        "UPDATE import_staging SET target_chain_id = m.chain_id \
+         FROM (SELECT r.external_id, MIN(r.chain_id) AS chain_id FROM import_staging s JOIN records r ON r.list_id = $2 AND r.external_id = s.external_id \
+               WHERE s.import_id = $1 GROUP BY r.external_id) m \
+         WHERE import_staging.import_id = $1 AND import_staging.external_id = m.external_id",
     )
     .bind(import_id)
     .bind(list.0)
@@ -304,9 +252,10 @@ pub(crate) async fn merge_staged(
     };
     if let Some(extra) = phone_match {
         sqlx::query(&format!(
-            "UPDATE import_staging SET target_chain_id = (SELECT MIN(r.chain_id) FROM import_staging s2 JOIN records r ON r.list_id = $2 AND r.phone = s2.phone \
-             WHERE s2.import_id = $1 AND s2.chain_key = import_staging.chain_key) \
-             WHERE import_id = $1 AND target_chain_id IS NULL{extra}"
+            "UPDATE import_staging SET target_chain_id = m.chain_id \
+             FROM (SELECT s2.chain_key, MIN(r.chain_id) AS chain_id FROM import_staging s2 JOIN records r ON r.list_id = $2 AND r.phone = s2.phone \
+                   WHERE s2.import_id = $1 GROUP BY s2.chain_key) m \
+             WHERE import_staging.import_id = $1 AND import_staging.chain_key = m.chain_key AND import_staging.target_chain_id IS NULL{extra}"
         ))
         .bind(import_id)
         .bind(list.0)
@@ -315,25 +264,27 @@ pub(crate) async fn merge_staged(
     }
     let mut out = UpsertOutcome::default();
     if policy == DedupePolicy::Skip {
-        out.customers_duplicate = sqlx::query_scalar("SELECT COUNT(DISTINCT chain_key) FROM import_staging WHERE import_id = $1 AND target_chain_id IS NOT NULL")
+        out.customers_duplicate =
+            sqlx::query_scalar("SELECT COUNT(DISTINCT chain_key) FROM import_staging WHERE import_id = $1 AND target_chain_id IS NOT NULL")
+                .bind(import_id)
+                .fetch_one(&mut *conn)
+                .await?;
+        sqlx::query("DELETE FROM import_staging WHERE import_id = $1 AND target_chain_id IS NOT NULL")
+            .bind(import_id)
+            .execute(&mut *conn)
+            .await?;
+    }
+    out.customers_created =
+        sqlx::query_scalar("SELECT COUNT(DISTINCT chain_key) FROM import_staging WHERE import_id = $1 AND target_chain_id IS NULL")
             .bind(import_id)
             .fetch_one(&mut *conn)
             .await?;
-        sqlx::query(
-            "DELETE FROM import_staging WHERE import_id = $1 AND target_chain_id IS NOT NULL",
-        )
-        .bind(import_id)
-        .execute(&mut *conn)
-        .await?;
-    }
-    out.customers_created = sqlx::query_scalar("SELECT COUNT(DISTINCT chain_key) FROM import_staging WHERE import_id = $1 AND target_chain_id IS NULL")
-        .bind(import_id)
-        .fetch_one(&mut *conn)
-        .await?;
-    out.customers_updated = sqlx::query_scalar("SELECT COUNT(DISTINCT target_chain_id) FROM import_staging WHERE import_id = $1 AND target_chain_id IS NOT NULL")
-        .bind(import_id)
-        .fetch_one(&mut *conn)
-        .await?;
+    out.customers_updated = sqlx::query_scalar(
+        "SELECT COUNT(DISTINCT target_chain_id) FROM import_staging WHERE import_id = $1 AND target_chain_id IS NOT NULL",
+    )
+    .bind(import_id)
+    .fetch_one(&mut *conn)
+    .await?;
     // 3. Update existing records at the same chain position.
     sqlx::query(
         "UPDATE records SET \
@@ -355,10 +306,7 @@ pub(crate) async fn merge_staged(
     .await?;
     // 4. New records: new customers get chain ids after the list's highest.
     let offset: i64 =
-        sqlx::query_scalar("SELECT COALESCE(MAX(chain_id), 0) FROM records WHERE list_id = $1")
-            .bind(list.0)
-            .fetch_one(&mut *conn)
-            .await?;
+        sqlx::query_scalar("SELECT COALESCE(MAX(chain_id), 0) FROM records WHERE list_id = $1").bind(list.0).fetch_one(&mut *conn).await?;
     out.records_created = sqlx::query(
         "INSERT INTO records (list_id, chain_id, chain_position, external_id, phone, phone_type, record_type, record_status, dial_from, dial_until, \
                               time_zone, postal_code, name, sort_value, custom, created_at, updated_at) \
@@ -379,18 +327,16 @@ pub(crate) async fn merge_staged(
     // 5. Positions an updated customer no longer has are cancelled, not deleted (history stays).
     sqlx::query(
         "UPDATE records SET record_status = 'cancelled', updated_at = $3 \
-         WHERE list_id = $2 AND record_status <> 'cancelled' \
-           AND chain_id IN (SELECT target_chain_id FROM import_staging WHERE import_id = $1 AND target_chain_id IS NOT NULL) \
-           AND chain_position > (SELECT MAX(s.chain_position) FROM import_staging s WHERE s.import_id = $1 AND s.target_chain_id = records.chain_id)",
+         FROM (SELECT target_chain_id, MAX(chain_position) AS last_position FROM import_staging \
+               WHERE import_id = $1 AND target_chain_id IS NOT NULL GROUP BY target_chain_id) m \
+         WHERE records.list_id = $2 AND records.chain_id = m.target_chain_id AND records.chain_position > m.last_position \
+           AND records.record_status <> 'cancelled'",
     )
     .bind(import_id)
     .bind(list.0)
     .bind(now)
     .execute(&mut *conn)
     .await?;
-    sqlx::query("DELETE FROM import_staging WHERE import_id = $1")
-        .bind(import_id)
-        .execute(&mut *conn)
-        .await?;
+    sqlx::query("DELETE FROM import_staging WHERE import_id = $1").bind(import_id).execute(&mut *conn).await?;
     Ok(out)
 }

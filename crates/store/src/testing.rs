@@ -5,14 +5,12 @@ use crate::{Result, Store};
 
 /// The PostgreSQL server tests use: `CAMPANA_TEST_PG_URL`, else the local one on 127.0.0.1:5432.
 pub fn pg_admin_url() -> String {
-    std::env::var("CAMPANA_TEST_PG_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_string())
+    std::env::var("CAMPANA_TEST_PG_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_string())
 }
 
 /// A fresh SQLite store in a new temporary directory (kept alive by the returned guard).
 pub async fn sqlite_store() -> Result<(Store, tempfile::TempDir)> {
-    let dir =
-        tempfile::tempdir().map_err(|e| crate::StoreError::invalid("tempdir", e.to_string()))?;
+    let dir = tempfile::tempdir().map_err(|e| crate::StoreError::invalid("tempdir", e.to_string()))?;
     let store = Store::open_data_dir(dir.path()).await?;
     store.migrate().await?;
     Ok((store, dir))
@@ -31,13 +29,8 @@ pub async fn postgres_store() -> Result<(Store, String)> {
         N.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
         chrono::Utc::now().timestamp_micros() % 1_000_000
     );
-    admin
-        .execute(format!("CREATE DATABASE {name}").as_str())
-        .await?;
-    let base = admin_url
-        .rsplit_once('/')
-        .map(|(b, _)| b.to_string())
-        .unwrap_or(admin_url.clone());
+    admin.execute(format!("CREATE DATABASE {name}").as_str()).await?;
+    let base = admin_url.rsplit_once('/').map(|(b, _)| b.to_string()).unwrap_or(admin_url.clone());
     let url = format!("{base}/{name}");
     let store = Store::connect(&url).await?;
     store.migrate().await?;

@@ -24,28 +24,13 @@ fn user_from_row(row: &AnyRow) -> Result<User> {
 }
 
 fn user_refs(i: &UserInput) -> Vec<Ref> {
-    let mut r = vec![Ref {
-        field: "role_id".into(),
-        table: "roles",
-        kind: "role",
-        id: Some(i.role_id.0),
-    }];
+    let mut r = vec![Ref { field: "role_id".into(), table: "roles", kind: "role", id: Some(i.role_id.0) }];
     for g in &i.agent_group_ids {
-        r.push(Ref {
-            field: "agent_group_ids".into(),
-            table: "agent_groups",
-            kind: "agent group",
-            id: Some(g.0),
-        });
+        r.push(Ref { field: "agent_group_ids".into(), table: "agent_groups", kind: "agent group", id: Some(g.0) });
     }
     if let campana_core::user::CampaignsProfile::Only { campaign_ids } = &i.campaigns_profile {
         for c in campaign_ids {
-            r.push(Ref {
-                field: "campaigns_profile.campaign_ids".into(),
-                table: "campaigns",
-                kind: "campaign",
-                id: Some(c.0),
-            });
+            r.push(Ref { field: "campaigns_profile.campaign_ids".into(), table: "campaigns", kind: "campaign", id: Some(c.0) });
         }
     }
     r
@@ -53,11 +38,7 @@ fn user_refs(i: &UserInput) -> Vec<Ref> {
 
 impl Store {
     /// Creates a user; `password_hash` is the PHC string computed by the caller (argon2).
-    pub async fn create_user(
-        &self,
-        input: &UserInput,
-        password_hash: Option<String>,
-    ) -> Result<User> {
+    pub async fn create_user(&self, input: &UserInput, password_hash: Option<String>) -> Result<User> {
         input.validate().map_err(StoreError::Invalid)?;
         let mut tx = self.begin_write().await?;
         self.check_refs(&mut tx, user_refs(input)).await?;
@@ -92,12 +73,8 @@ impl Store {
 
     /// The user and their password hash, for login.
     pub async fn user_login(&self, username: &str) -> Result<Option<(User, Option<String>)>> {
-        let row = sqlx::query("SELECT * FROM users WHERE username = $1")
-            .bind(username)
-            .fetch_optional(&self.pool)
-            .await?;
-        row.map(|r| Ok((user_from_row(&r)?, r.try_get("password_hash")?)))
-            .transpose()
+        let row = sqlx::query("SELECT * FROM users WHERE username = $1").bind(username).fetch_optional(&self.pool).await?;
+        row.map(|r| Ok((user_from_row(&r)?, r.try_get("password_hash")?))).transpose()
     }
 
     pub async fn list_users(&self, page: PageParams) -> Result<Page<User>> {
@@ -112,12 +89,7 @@ impl Store {
     }
 
     /// Replaces a user's fields; the password changes only when `password_hash` is given.
-    pub async fn update_user(
-        &self,
-        id: UserId,
-        input: &UserInput,
-        password_hash: Option<String>,
-    ) -> Result<User> {
+    pub async fn update_user(&self, id: UserId, input: &UserInput, password_hash: Option<String>) -> Result<User> {
         input.validate().map_err(StoreError::Invalid)?;
         let mut tx = self.begin_write().await?;
         self.check_refs(&mut tx, user_refs(input)).await?;
@@ -145,10 +117,7 @@ impl Store {
     }
 
     pub async fn delete_user(&self, id: UserId) -> Result<()> {
-        let done = sqlx::query("DELETE FROM users WHERE id = $1")
-            .bind(id.0)
-            .execute(&self.pool)
-            .await?;
+        let done = sqlx::query("DELETE FROM users WHERE id = $1").bind(id.0).execute(&self.pool).await?;
         if done.rows_affected() == 0 {
             return Err(StoreError::not_found("user", id));
         }
@@ -185,12 +154,7 @@ impl Store {
         dnc_from_row(&row)
     }
 
-    pub async fn list_dnc_entries(
-        &self,
-        list: DncListId,
-        page: PageParams,
-        after_phone: Option<&str>,
-    ) -> Result<Page<DncEntry>> {
+    pub async fn list_dnc_entries(&self, list: DncListId, page: PageParams, after_phone: Option<&str>) -> Result<Page<DncEntry>> {
         self.get::<DncList>(list.0).await?;
         let limit = page.limit();
         let rows = bind_all(
@@ -222,18 +186,9 @@ impl Store {
     }
 
     /// The entries in force at `at` for `phone` on the given lists plus the internal list.
-    pub async fn dnc_hits(
-        &self,
-        phone: &PhoneNumber,
-        lists: &[DncListId],
-        at: chrono::DateTime<chrono::Utc>,
-    ) -> Result<Vec<DncEntry>> {
+    pub async fn dnc_hits(&self, phone: &PhoneNumber, lists: &[DncListId], at: chrono::DateTime<chrono::Utc>) -> Result<Vec<DncEntry>> {
         let ids: Vec<String> = lists.iter().map(|l| l.0.to_string()).collect();
-        let in_lists = if ids.is_empty() {
-            String::new()
-        } else {
-            format!(" OR list_id IN ({})", ids.join(","))
-        };
+        let in_lists = if ids.is_empty() { String::new() } else { format!(" OR list_id IN ({})", ids.join(",")) };
         let rows = sqlx::query(&format!(
             "SELECT * FROM dnc_entries WHERE phone = $1 AND (expires_at IS NULL OR expires_at > $2) \
              AND (list_id IN (SELECT id FROM dnc_lists WHERE is_internal = 1){in_lists})"
@@ -247,11 +202,8 @@ impl Store {
 
     /// The id of the internal DNC list.
     pub async fn internal_dnc_list(&self) -> Result<DncListId> {
-        let id: i64 = sqlx::query_scalar(
-            "SELECT id FROM dnc_lists WHERE is_internal = 1 ORDER BY id LIMIT 1",
-        )
-        .fetch_one(&self.pool)
-        .await?;
+        let id: i64 =
+            sqlx::query_scalar("SELECT id FROM dnc_lists WHERE is_internal = 1 ORDER BY id LIMIT 1").fetch_one(&self.pool).await?;
         Ok(DncListId(id))
     }
 }

@@ -10,10 +10,7 @@ use campana_store::testing::both;
 use campana_store::*;
 
 fn group(name: &str) -> NamedInput {
-    NamedInput {
-        name: name.into(),
-        description: String::new(),
-    }
+    NamedInput { name: name.into(), description: String::new() }
 }
 
 fn campaign(name: &str) -> CampaignInput {
@@ -38,67 +35,25 @@ async fn catalogue_crud_conflicts_and_not_found() {
     for (db, s, _g) in both().await {
         let g = s.create::<CampaignGroup>(&group("Sales")).await.unwrap();
         assert_eq!(g.input.name, "Sales", "{db}");
-        let e = s
-            .create::<CampaignGroup>(&group("Sales"))
-            .await
-            .unwrap_err();
-        assert_eq!(
-            e.to_string(),
-            "a campaign group named 'Sales' already exists",
-            "{db}"
-        );
-        let e = s
-            .create::<CampaignGroup>(&group(" padded"))
-            .await
-            .unwrap_err();
-        assert!(
-            matches!(e, StoreError::Invalid(ref v) if v[0].field == "name"),
-            "{db}: {e}"
-        );
-        let g2 = s
-            .update::<CampaignGroup>(g.id.0, &group("Sales EU"))
-            .await
-            .unwrap();
+        let e = s.create::<CampaignGroup>(&group("Sales")).await.unwrap_err();
+        assert_eq!(e.to_string(), "a campaign group named 'Sales' already exists", "{db}");
+        let e = s.create::<CampaignGroup>(&group(" padded")).await.unwrap_err();
+        assert!(matches!(e, StoreError::Invalid(ref v) if v[0].field == "name"), "{db}: {e}");
+        let g2 = s.update::<CampaignGroup>(g.id.0, &group("Sales EU")).await.unwrap();
         assert_eq!(g2.input.name, "Sales EU");
-        assert!(
-            matches!(
-                s.get::<CampaignGroup>(999).await,
-                Err(StoreError::NotFound { .. })
-            ),
-            "{db}"
-        );
+        assert!(matches!(s.get::<CampaignGroup>(999).await, Err(StoreError::NotFound { .. })), "{db}");
         for i in 0..5 {
-            s.create::<AgentGroup>(&group(&format!("Team {i}")))
-                .await
-                .unwrap();
+            s.create::<AgentGroup>(&group(&format!("Team {i}"))).await.unwrap();
         }
-        let p1 = s
-            .list::<AgentGroup>(PageParams {
-                limit: Some(2),
-                cursor: None,
-            })
-            .await
-            .unwrap();
+        let p1 = s.list::<AgentGroup>(PageParams { limit: Some(2), cursor: None }).await.unwrap();
         assert_eq!(p1.items.len(), 2);
         let c = PageParams::parse_cursor(p1.next_cursor.as_deref().unwrap()).unwrap();
-        let p2 = s
-            .list::<AgentGroup>(PageParams {
-                limit: Some(10),
-                cursor: Some(c),
-            })
-            .await
-            .unwrap();
+        let p2 = s.list::<AgentGroup>(PageParams { limit: Some(10), cursor: Some(c) }).await.unwrap();
         assert_eq!(p2.items.len(), 3, "{db}");
         assert!(p2.next_cursor.is_none());
         // Built-ins are protected.
         let internal = s.internal_dnc_list().await.unwrap();
-        assert!(
-            matches!(
-                s.delete::<DncList>(internal.0).await,
-                Err(StoreError::Conflict(_))
-            ),
-            "{db}"
-        );
+        assert!(matches!(s.delete::<DncList>(internal.0).await, Err(StoreError::Conflict(_))), "{db}");
         let roles = s.list_all::<Role>().await.unwrap();
         assert_eq!(roles.iter().filter(|r| r.builtin).count(), 3);
         s.delete::<CampaignGroup>(g.id.0).await.unwrap();
@@ -123,29 +78,17 @@ async fn one_default_profile_and_effective_settings() {
             })
             .await
             .unwrap();
-        let defaults: Vec<_> = s
-            .list_all::<SettingsProfile>()
-            .await
-            .unwrap()
-            .into_iter()
-            .filter(|p| p.input.is_default)
-            .collect();
+        let defaults: Vec<_> = s.list_all::<SettingsProfile>().await.unwrap().into_iter().filter(|p| p.input.is_default).collect();
         assert_eq!(defaults.len(), 1, "{db}");
         assert_eq!(defaults[0].id, p.id);
         let bad = SettingsProfileInput {
             name: "Bad".into(),
             description: String::new(),
             is_default: false,
-            settings: SettingsFields {
-                script_id: Some(Some(ScriptId(77))),
-                ..Default::default()
-            },
+            settings: SettingsFields { script_id: Some(Some(ScriptId(77))), ..Default::default() },
         };
         match s.create::<SettingsProfile>(&bad).await.unwrap_err() {
-            StoreError::Invalid(v) => assert_eq!(
-                v[0].to_string(),
-                "settings.script_id: script 77 does not exist"
-            ),
+            StoreError::Invalid(v) => assert_eq!(v[0].to_string(), "settings.script_id: script 77 does not exist"),
             e => panic!("{db}: {e}"),
         }
         let mut ci = campaign("Renewals");
@@ -156,10 +99,7 @@ async fn one_default_profile_and_effective_settings() {
         assert_eq!(eff.sources["dialing_mode"], Source::Profile);
         assert_eq!(eff.sources["abandon_rate_max"], Source::Campaign);
         assert_eq!(eff.sources["ring_timeout_s"], Source::Default);
-        assert!(matches!(
-            s.delete::<SettingsProfile>(p.id.0).await,
-            Err(StoreError::Conflict(_))
-        ));
+        assert!(matches!(s.delete::<SettingsProfile>(p.id.0).await, Err(StoreError::Conflict(_))));
     }
 }
 
@@ -181,11 +121,7 @@ async fn campaign_life_cycle_and_groups() {
         let c = s.create_campaign(&ci).await.unwrap();
         assert_eq!(c.state, CampaignState::Draft);
         // Cannot start without a list and an agent group; the error names both.
-        match s
-            .campaign_action(c.id, CampaignAction::Start)
-            .await
-            .unwrap_err()
-        {
+        match s.campaign_action(c.id, CampaignAction::Start).await.unwrap_err() {
             StoreError::Invalid(v) => {
                 let f: Vec<_> = v.iter().map(|e| e.field.as_str()).collect();
                 assert_eq!(f, ["contact_list_ids", "agent_group_id"], "{db}");
@@ -196,64 +132,20 @@ async fn campaign_life_cycle_and_groups() {
         ci.contact_list_ids = vec![list.id];
         ci.overrides.agent_group_id = Some(Some(team.id));
         s.update_campaign(c.id, &ci).await.unwrap();
-        let c = s
-            .campaign_action(c.id, CampaignAction::Start)
-            .await
-            .unwrap();
+        let c = s.campaign_action(c.id, CampaignAction::Start).await.unwrap();
         assert_eq!(c.state, CampaignState::Running);
         assert_eq!(c.input.contact_list_ids, vec![list.id]);
-        let e = s
-            .campaign_action(c.id, CampaignAction::Start)
-            .await
-            .unwrap_err();
-        assert_eq!(
-            e.to_string(),
-            "cannot start a campaign that is running; allowed from running: pause, stop, complete",
-            "{db}"
-        );
-        assert!(matches!(
-            s.delete_campaign(c.id).await,
-            Err(StoreError::Conflict(_))
-        ));
+        let e = s.campaign_action(c.id, CampaignAction::Start).await.unwrap_err();
+        assert_eq!(e.to_string(), "cannot start a campaign that is running; allowed from running: pause, stop, complete", "{db}");
+        assert!(matches!(s.delete_campaign(c.id).await, Err(StoreError::Conflict(_))));
         let other = s.create_campaign(&campaign("Loose")).await.unwrap();
-        let grouped = s
-            .list_campaigns(
-                &CampaignFilter {
-                    group_id: Some(Some(g.id)),
-                    ..Default::default()
-                },
-                PageParams::default(),
-            )
-            .await
-            .unwrap();
-        assert_eq!(
-            grouped.items.iter().map(|c| c.id).collect::<Vec<_>>(),
-            vec![c.id]
-        );
-        let loose = s
-            .list_campaigns(
-                &CampaignFilter {
-                    group_id: Some(None),
-                    ..Default::default()
-                },
-                PageParams::default(),
-            )
-            .await
-            .unwrap();
-        assert_eq!(
-            loose.items.iter().map(|c| c.id).collect::<Vec<_>>(),
-            vec![other.id]
-        );
-        let only = s
-            .list_campaigns(
-                &CampaignFilter {
-                    only: Some(vec![other.id]),
-                    ..Default::default()
-                },
-                PageParams::default(),
-            )
-            .await
-            .unwrap();
+        let grouped =
+            s.list_campaigns(&CampaignFilter { group_id: Some(Some(g.id)), ..Default::default() }, PageParams::default()).await.unwrap();
+        assert_eq!(grouped.items.iter().map(|c| c.id).collect::<Vec<_>>(), vec![c.id]);
+        let loose = s.list_campaigns(&CampaignFilter { group_id: Some(None), ..Default::default() }, PageParams::default()).await.unwrap();
+        assert_eq!(loose.items.iter().map(|c| c.id).collect::<Vec<_>>(), vec![other.id]);
+        let only =
+            s.list_campaigns(&CampaignFilter { only: Some(vec![other.id]), ..Default::default() }, PageParams::default()).await.unwrap();
         assert_eq!(only.items.len(), 1);
         let mut bad = campaign("Bad refs");
         bad.group_id = Some(CampaignGroupId(404));
@@ -277,39 +169,15 @@ async fn crm_upsert_by_external_id_is_idempotent() {
             })
             .await
             .unwrap();
-        let batch = vec![
-            contact("m1", &["+12125550101", "+13125550102"]),
-            contact("m2", &["+12125550103"]),
-        ];
+        let batch = vec![contact("m1", &["+12125550101", "+13125550102"]), contact("m2", &["+12125550103"])];
         let o = s.upsert_contacts(list.id, &batch).await.unwrap();
-        assert_eq!(
-            (o.customers_created, o.customers_updated, o.records_created),
-            (2, 0, 3),
-            "{db}"
-        );
+        assert_eq!((o.customers_created, o.customers_updated, o.records_created), (2, 0, 3), "{db}");
         let o = s.upsert_contacts(list.id, &batch).await.unwrap();
-        assert_eq!(
-            (o.customers_created, o.customers_updated, o.records_created),
-            (0, 2, 0),
-            "{db}"
-        );
-        let all = s
-            .list_records(
-                list.id,
-                &RecordFilterParams::default(),
-                PageParams::default(),
-            )
-            .await
-            .unwrap();
-        assert_eq!(
-            all.items.len(),
-            3,
-            "{db}: no duplicates after a second push"
-        );
+        assert_eq!((o.customers_created, o.customers_updated, o.records_created), (0, 2, 0), "{db}");
+        let all = s.list_records(list.id, &RecordFilterParams::default(), PageParams::default()).await.unwrap();
+        assert_eq!(all.items.len(), 3, "{db}: no duplicates after a second push");
         // m1 drops its second phone and changes the first: attempts restart, the second is cancelled.
-        s.upsert_contacts(list.id, &[contact("m1", &["+12125550199"])])
-            .await
-            .unwrap();
+        s.upsert_contacts(list.id, &[contact("m1", &["+12125550199"])]).await.unwrap();
         let m1 = s.records_by_external_id(list.id, "m1").await.unwrap();
         assert_eq!(m1.len(), 2);
         assert_eq!(m1[0].phone.as_str(), "+12125550199");
@@ -317,27 +185,13 @@ async fn crm_upsert_by_external_id_is_idempotent() {
         assert_eq!(m1[1].record_status, RecordStatus::Cancelled, "{db}");
         let m2 = s.records_by_external_id(list.id, "m2").await.unwrap();
         assert_ne!(m2[0].chain_id, m1[0].chain_id);
-        let e = s
-            .upsert_contacts(
-                list.id,
-                &[
-                    contact("x", &["+12125550101"]),
-                    contact("x", &["+12125550102"]),
-                ],
-            )
-            .await
-            .unwrap_err();
+        let e = s.upsert_contacts(list.id, &[contact("x", &["+12125550101"]), contact("x", &["+12125550102"])]).await.unwrap_err();
         assert!(e.to_string().contains("appears twice"), "{e}");
     }
 }
 
 fn batch(rows: &[(u64, Contact)], errors: Vec<RowError>) -> StagedBatch {
-    StagedBatch {
-        contacts: rows.to_vec(),
-        errors,
-        rows_read: rows.len() as i64,
-        rows_duplicate_in_file: 0,
-    }
+    StagedBatch { contacts: rows.to_vec(), errors, rows_read: rows.len() as i64, rows_duplicate_in_file: 0 }
 }
 
 #[tokio::test]
@@ -352,40 +206,18 @@ async fn import_is_all_or_nothing_with_dedupe_policies() {
             })
             .await
             .unwrap();
-        s.upsert_contacts(list.id, &[contact("a", &["+12125550101"])])
-            .await
-            .unwrap();
+        s.upsert_contacts(list.id, &[contact("a", &["+12125550101"])]).await.unwrap();
         let mapping = ColumnMapping::default();
         // A cancelled import leaves the list as it was.
         let imp = s.import_begin(list.id, "f.csv", "{}").await.unwrap();
-        assert!(
-            matches!(
-                s.import_begin(list.id, "g.csv", "{}").await,
-                Err(StoreError::Conflict(_))
-            ),
-            "{db}: one running import per list"
-        );
-        s.import_stage(imp, &batch(&[(2, contact("b", &["+12125550102"]))], vec![]))
-            .await
-            .unwrap();
-        let st = s
-            .import_abort(imp, ImportState::Cancelled, None)
-            .await
-            .unwrap();
+        assert!(matches!(s.import_begin(list.id, "g.csv", "{}").await, Err(StoreError::Conflict(_))), "{db}: one running import per list");
+        s.import_stage(imp, &batch(&[(2, contact("b", &["+12125550102"]))], vec![])).await.unwrap();
+        let st = s.import_abort(imp, ImportState::Cancelled, None).await.unwrap();
         assert_eq!(st.state, ImportState::Cancelled);
-        assert_eq!(
-            s.get::<ContactList>(list.id.0).await.unwrap().record_count,
-            1,
-            "{db}"
-        );
+        assert_eq!(s.get::<ContactList>(list.id.0).await.unwrap().record_count, 1, "{db}");
         // Skip: the known external id and the known number are duplicates; the rest imports.
         let imp = s.import_begin(list.id, "f.csv", "{}").await.unwrap();
-        let err = RowError {
-            row: 5,
-            column: "phone".into(),
-            value: "x".into(),
-            reason: "bad".into(),
-        };
+        let err = RowError { row: 5, column: "phone".into(), value: "x".into(), reason: "bad".into() };
         s.import_stage(
             imp,
             &batch(
@@ -399,77 +231,29 @@ async fn import_is_all_or_nothing_with_dedupe_policies() {
         )
         .await
         .unwrap();
-        let st = s
-            .import_finish(imp, DedupePolicy::Skip, &mapping)
-            .await
-            .unwrap();
+        let st = s.import_finish(imp, DedupePolicy::Skip, &mapping).await.unwrap();
         assert_eq!(st.state, ImportState::Completed);
-        assert_eq!(
-            (
-                st.counts.rows_read,
-                st.counts.rows_staged,
-                st.counts.rows_rejected
-            ),
-            (3, 3, 1),
-            "{db}"
-        );
-        assert_eq!(
-            (
-                st.counts.rows_duplicate_in_list,
-                st.counts.customers_created,
-                st.counts.records_created
-            ),
-            (2, 1, 2),
-            "{db}"
-        );
+        assert_eq!((st.counts.rows_read, st.counts.rows_staged, st.counts.rows_rejected), (3, 3, 1), "{db}");
+        assert_eq!((st.counts.rows_duplicate_in_list, st.counts.customers_created, st.counts.records_created), (2, 1, 2), "{db}");
         assert_eq!(s.import_errors(imp, 0, 100).await.unwrap(), vec![err]);
-        assert_eq!(
-            s.get::<ContactList>(list.id.0).await.unwrap().record_count,
-            3
-        );
-        assert_eq!(
-            s.get::<ContactList>(list.id.0).await.unwrap().mapping,
-            Some(mapping.clone())
-        );
+        assert_eq!(s.get::<ContactList>(list.id.0).await.unwrap().record_count, 3);
+        assert_eq!(s.get::<ContactList>(list.id.0).await.unwrap().mapping, Some(mapping.clone()));
         // Update: the known external id is updated in place.
         let imp = s.import_begin(list.id, "f.csv", "{}").await.unwrap();
-        s.import_stage(
-            imp,
-            &batch(
-                &[(2, contact("a", &["+12125550101", "+12125550110"]))],
-                vec![],
-            ),
-        )
-        .await
-        .unwrap();
-        let st = s
-            .import_finish(imp, DedupePolicy::Update, &mapping)
-            .await
-            .unwrap();
-        assert_eq!(
-            (st.counts.customers_updated, st.counts.records_created),
-            (1, 1),
-            "{db}"
-        );
+        s.import_stage(imp, &batch(&[(2, contact("a", &["+12125550101", "+12125550110"]))], vec![])).await.unwrap();
+        let st = s.import_finish(imp, DedupePolicy::Update, &mapping).await.unwrap();
+        assert_eq!((st.counts.customers_updated, st.counts.records_created), (1, 1), "{db}");
         // Keep both: a known number without external id becomes a new customer.
         let mut anon = contact("z", &["+12125550104"]);
         anon.external_id = None;
         let imp = s.import_begin(list.id, "f.csv", "{}").await.unwrap();
-        s.import_stage(imp, &batch(&[(2, anon)], vec![]))
-            .await
-            .unwrap();
-        let st = s
-            .import_finish(imp, DedupePolicy::KeepBoth, &mapping)
-            .await
-            .unwrap();
+        s.import_stage(imp, &batch(&[(2, anon)], vec![])).await.unwrap();
+        let st = s.import_finish(imp, DedupePolicy::KeepBoth, &mapping).await.unwrap();
         assert_eq!(st.counts.customers_created, 1);
         let dup = s
             .list_records(
                 list.id,
-                &RecordFilterParams {
-                    phone: Some(PhoneNumber::parse("+12125550104", None).unwrap()),
-                    ..Default::default()
-                },
+                &RecordFilterParams { phone: Some(PhoneNumber::parse("+12125550104", None).unwrap()), ..Default::default() },
                 PageParams::default(),
             )
             .await
@@ -479,19 +263,10 @@ async fn import_is_all_or_nothing_with_dedupe_policies() {
         // An import left running by a crash is failed at start-up, and its rows never appear.
         let before = s.get::<ContactList>(list.id.0).await.unwrap().record_count;
         let imp = s.import_begin(list.id, "crash.csv", "{}").await.unwrap();
-        s.import_stage(imp, &batch(&[(2, contact("q", &["+12125550177"]))], vec![]))
-            .await
-            .unwrap();
+        s.import_stage(imp, &batch(&[(2, contact("q", &["+12125550177"]))], vec![])).await.unwrap();
         assert_eq!(s.recover_interrupted_imports().await.unwrap(), 1);
-        assert_eq!(
-            s.import_status(imp).await.unwrap().state,
-            ImportState::Failed
-        );
-        assert_eq!(
-            s.get::<ContactList>(list.id.0).await.unwrap().record_count,
-            before,
-            "{db}"
-        );
+        assert_eq!(s.import_status(imp).await.unwrap().state, ImportState::Failed);
+        assert_eq!(s.get::<ContactList>(list.id.0).await.unwrap().record_count, before, "{db}");
     }
 }
 
@@ -503,17 +278,9 @@ async fn dnc_entries_expire_and_internal_list_always_applies() {
         let n1 = PhoneNumber::parse("+12125550101", None).unwrap();
         let n2 = PhoneNumber::parse("+12125550102", None).unwrap();
         let now = chrono::Utc::now();
-        s.put_dnc_entry(
-            internal,
-            &DncEntryInput {
-                phone: n1.clone(),
-                expires_at: None,
-                reason: "asked".into(),
-                source: "agent".into(),
-            },
-        )
-        .await
-        .unwrap();
+        s.put_dnc_entry(internal, &DncEntryInput { phone: n1.clone(), expires_at: None, reason: "asked".into(), source: "agent".into() })
+            .await
+            .unwrap();
         s.put_dnc_entry(
             other.id,
             &DncEntryInput {
@@ -526,24 +293,10 @@ async fn dnc_entries_expire_and_internal_list_always_applies() {
         .await
         .unwrap();
         assert_eq!(s.dnc_hits(&n1, &[], now).await.unwrap().len(), 1, "{db}");
-        assert_eq!(
-            s.dnc_hits(&n2, &[], now).await.unwrap().len(),
-            0,
-            "{db}: list not attached"
-        );
+        assert_eq!(s.dnc_hits(&n2, &[], now).await.unwrap().len(), 0, "{db}: list not attached");
         assert_eq!(s.dnc_hits(&n2, &[other.id], now).await.unwrap().len(), 1);
-        assert_eq!(
-            s.dnc_hits(&n2, &[other.id], now + chrono::Duration::hours(2))
-                .await
-                .unwrap()
-                .len(),
-            0,
-            "{db}: expired"
-        );
-        let page = s
-            .list_dnc_entries(internal, PageParams::default(), None)
-            .await
-            .unwrap();
+        assert_eq!(s.dnc_hits(&n2, &[other.id], now + chrono::Duration::hours(2)).await.unwrap().len(), 0, "{db}: expired");
+        let page = s.list_dnc_entries(internal, PageParams::default(), None).await.unwrap();
         assert_eq!(page.items.len(), 1);
         s.delete_dnc_entry(internal, &n1).await.unwrap();
         assert!(s.dnc_hits(&n1, &[], now).await.unwrap().is_empty());

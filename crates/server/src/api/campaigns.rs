@@ -22,36 +22,22 @@ pub struct CampaignQuery {
 
 #[utoipa::path(get, path = "/api/v1/campaigns", tag = "campaigns", params(CampaignQuery),
     responses((status = 200, body = Page<Campaign>), (status = 422, body = Problem)))]
-pub async fn list(
-    State(s): State<AppState>,
-    ApiQuery(q): ApiQuery<CampaignQuery>,
-) -> ApiResult<Json<Page<Campaign>>> {
-    let page = PageQuery {
-        limit: q.limit,
-        cursor: q.cursor,
-    }
-    .params()?;
+pub async fn list(State(s): State<AppState>, ApiQuery(q): ApiQuery<CampaignQuery>) -> ApiResult<Json<Page<Campaign>>> {
+    let page = PageQuery { limit: q.limit, cursor: q.cursor }.params()?;
     let group_id = match q.group_id.as_deref() {
         None => None,
         Some("none") => Some(None),
-        Some(g) => Some(Some(CampaignGroupId(g.parse().map_err(|_| {
-            ApiError::field("group_id", format!("'{g}' is not a group id or 'none'"))
-        })?))),
+        Some(g) => {
+            Some(Some(CampaignGroupId(g.parse().map_err(|_| ApiError::field("group_id", format!("'{g}' is not a group id or 'none'")))?)))
+        }
     };
-    let filter = CampaignFilter {
-        state: q.state,
-        group_id,
-        only: None,
-    };
+    let filter = CampaignFilter { state: q.state, group_id, only: None };
     Ok(Json(s.store.list_campaigns(&filter, page).await?))
 }
 
 #[utoipa::path(post, path = "/api/v1/campaigns", tag = "campaigns", request_body = CampaignInput,
     responses((status = 201, body = Campaign), (status = 409, body = Problem), (status = 422, body = Problem)))]
-pub async fn create(
-    State(s): State<AppState>,
-    ApiJson(input): ApiJson<CampaignInput>,
-) -> ApiResult<(StatusCode, Json<Campaign>)> {
+pub async fn create(State(s): State<AppState>, ApiJson(input): ApiJson<CampaignInput>) -> ApiResult<(StatusCode, Json<Campaign>)> {
     Ok(created(s.store.create_campaign(&input).await?))
 }
 
@@ -63,11 +49,7 @@ pub async fn get_one(State(s): State<AppState>, Path(id): Path<i64>) -> ApiResul
 
 #[utoipa::path(put, path = "/api/v1/campaigns/{id}", tag = "campaigns", params(("id" = i64, Path)), request_body = CampaignInput,
     responses((status = 200, body = Campaign), (status = 404, body = Problem), (status = 409, body = Problem), (status = 422, body = Problem)))]
-pub async fn update(
-    State(s): State<AppState>,
-    Path(id): Path<i64>,
-    ApiJson(input): ApiJson<CampaignInput>,
-) -> ApiResult<Json<Campaign>> {
+pub async fn update(State(s): State<AppState>, Path(id): Path<i64>, ApiJson(input): ApiJson<CampaignInput>) -> ApiResult<Json<Campaign>> {
     Ok(Json(s.store.update_campaign(CampaignId(id), &input).await?))
 }
 
@@ -83,13 +65,8 @@ pub async fn delete(State(s): State<AppState>, Path(id): Path<i64>) -> ApiResult
 #[utoipa::path(post, path = "/api/v1/campaigns/{id}/{action}", tag = "campaigns",
     params(("id" = i64, Path), ("action" = CampaignAction, Path)),
     responses((status = 200, body = Campaign), (status = 404, body = Problem), (status = 409, body = Problem), (status = 422, body = Problem)))]
-pub async fn action(
-    State(s): State<AppState>,
-    Path((id, action)): Path<(i64, String)>,
-) -> ApiResult<Json<Campaign>> {
-    let action: CampaignAction = action
-        .parse()
-        .map_err(|e: campana_core::FieldError| ApiError::field("action", e.reason))?;
+pub async fn action(State(s): State<AppState>, Path((id, action)): Path<(i64, String)>) -> ApiResult<Json<Campaign>> {
+    let action: CampaignAction = action.parse().map_err(|e: campana_core::FieldError| ApiError::field("action", e.reason))?;
     Ok(Json(s.store.campaign_action(CampaignId(id), action).await?))
 }
 
@@ -97,10 +74,7 @@ pub async fn action(
 /// (override), its profile or Campana's default.
 #[utoipa::path(get, path = "/api/v1/campaigns/{id}/settings", tag = "campaigns", params(("id" = i64, Path)),
     responses((status = 200, body = Effective), (status = 404, body = Problem)))]
-pub async fn settings(
-    State(s): State<AppState>,
-    Path(id): Path<i64>,
-) -> ApiResult<Json<Effective>> {
+pub async fn settings(State(s): State<AppState>, Path(id): Path<i64>) -> ApiResult<Json<Effective>> {
     let c = s.store.get_campaign(CampaignId(id)).await?;
     Ok(Json(s.store.effective_settings(&c).await?))
 }
@@ -118,15 +92,9 @@ pub struct GroupedCampaigns {
 pub async fn by_group(State(s): State<AppState>) -> ApiResult<Json<Vec<GroupedCampaigns>>> {
     let groups = s.store.list_all::<CampaignGroup>().await?;
     let mut all = Vec::new();
-    let mut page = campana_store::PageParams {
-        limit: Some(campana_store::MAX_PAGE),
-        cursor: None,
-    };
+    let mut page = campana_store::PageParams { limit: Some(campana_store::MAX_PAGE), cursor: None };
     loop {
-        let p = s
-            .store
-            .list_campaigns(&CampaignFilter::default(), page)
-            .await?;
+        let p = s.store.list_campaigns(&CampaignFilter::default(), page).await?;
         all.extend(p.items);
         match p.next_cursor {
             Some(c) => page.cursor = Some(campana_store::PageParams::parse_cursor(&c)?),
@@ -137,21 +105,14 @@ pub async fn by_group(State(s): State<AppState>) -> ApiResult<Json<Vec<GroupedCa
         .into_iter()
         .map(|g| GroupedCampaigns {
             name: g.input.name.clone(),
-            campaigns: all
-                .iter()
-                .filter(|c| c.input.group_id == Some(g.id))
-                .cloned()
-                .collect(),
+            campaigns: all.iter().filter(|c| c.input.group_id == Some(g.id)).cloned().collect(),
             group: Some(g),
         })
         .collect();
     out.push(GroupedCampaigns {
         group: None,
         name: "Campaigns without a group".into(),
-        campaigns: all
-            .into_iter()
-            .filter(|c| c.input.group_id.is_none())
-            .collect(),
+        campaigns: all.into_iter().filter(|c| c.input.group_id.is_none()).collect(),
     });
     Ok(Json(out))
 }

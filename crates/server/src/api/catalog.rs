@@ -49,69 +49,15 @@ macro_rules! crud {
     };
 }
 
-crud!(
-    campaign_groups,
-    CampaignGroup,
-    NamedInput,
-    "/api/v1/campaign-groups",
-    "/api/v1/campaign-groups/{id}"
-);
-crud!(
-    agent_groups,
-    AgentGroup,
-    NamedInput,
-    "/api/v1/agent-groups",
-    "/api/v1/agent-groups/{id}"
-);
-crud!(
-    scripts,
-    Script,
-    ScriptInput,
-    "/api/v1/scripts",
-    "/api/v1/scripts/{id}"
-);
-crud!(
-    settings_profiles,
-    SettingsProfile,
-    SettingsProfileInput,
-    "/api/v1/settings-profiles",
-    "/api/v1/settings-profiles/{id}"
-);
-crud!(
-    dispositions,
-    Disposition,
-    DispositionInput,
-    "/api/v1/dispositions",
-    "/api/v1/dispositions/{id}"
-);
-crud!(
-    manager_tags,
-    ManagerTag,
-    ManagerTagInput,
-    "/api/v1/manager-tags",
-    "/api/v1/manager-tags/{id}"
-);
-crud!(
-    dnc_lists,
-    DncList,
-    NamedInput,
-    "/api/v1/dnc-lists",
-    "/api/v1/dnc-lists/{id}"
-);
-crud!(
-    roles,
-    Role,
-    RoleInput,
-    "/api/v1/roles",
-    "/api/v1/roles/{id}"
-);
-crud!(
-    contact_lists,
-    ContactList,
-    ContactListInput,
-    "/api/v1/contact-lists",
-    "/api/v1/contact-lists/{id}"
-);
+crud!(campaign_groups, CampaignGroup, NamedInput, "/api/v1/campaign-groups", "/api/v1/campaign-groups/{id}");
+crud!(agent_groups, AgentGroup, NamedInput, "/api/v1/agent-groups", "/api/v1/agent-groups/{id}");
+crud!(scripts, Script, ScriptInput, "/api/v1/scripts", "/api/v1/scripts/{id}");
+crud!(settings_profiles, SettingsProfile, SettingsProfileInput, "/api/v1/settings-profiles", "/api/v1/settings-profiles/{id}");
+crud!(dispositions, Disposition, DispositionInput, "/api/v1/dispositions", "/api/v1/dispositions/{id}");
+crud!(manager_tags, ManagerTag, ManagerTagInput, "/api/v1/manager-tags", "/api/v1/manager-tags/{id}");
+crud!(dnc_lists, DncList, NamedInput, "/api/v1/dnc-lists", "/api/v1/dnc-lists/{id}");
+crud!(roles, Role, RoleInput, "/api/v1/roles", "/api/v1/roles/{id}");
+crud!(contact_lists, ContactList, ContactListInput, "/api/v1/contact-lists", "/api/v1/contact-lists/{id}");
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()

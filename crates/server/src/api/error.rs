@@ -32,23 +32,11 @@ pub type ApiResult<T> = Result<T, ApiError>;
 
 impl ApiError {
     pub fn new(status: StatusCode, detail: impl Into<String>) -> Self {
-        ApiError {
-            status,
-            detail: detail.into(),
-            errors: vec![],
-        }
+        ApiError { status, detail: detail.into(), errors: vec![] }
     }
     pub fn invalid(errors: Vec<FieldError>) -> Self {
-        let detail = errors
-            .iter()
-            .map(|e| e.to_string())
-            .collect::<Vec<_>>()
-            .join("; ");
-        ApiError {
-            status: StatusCode::UNPROCESSABLE_ENTITY,
-            detail,
-            errors,
-        }
+        let detail = errors.iter().map(|e| e.to_string()).collect::<Vec<_>>().join("; ");
+        ApiError { status: StatusCode::UNPROCESSABLE_ENTITY, detail, errors }
     }
     pub fn field(field: &str, reason: impl Into<String>) -> Self {
         ApiError::invalid(vec![FieldError::new(field, reason)])
@@ -62,16 +50,11 @@ impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
         match e {
             StoreError::NotFound { .. } => ApiError::new(StatusCode::NOT_FOUND, e.to_string()),
-            StoreError::Conflict(_) | StoreError::Transition(_) => {
-                ApiError::new(StatusCode::CONFLICT, e.to_string())
-            }
+            StoreError::Conflict(_) | StoreError::Transition(_) => ApiError::new(StatusCode::CONFLICT, e.to_string()),
             StoreError::Invalid(errors) => ApiError::invalid(errors),
             other => {
                 tracing::error!(error = %other, "store failure");
-                ApiError::new(
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    "the database failed; see the server log",
-                )
+                ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "the database failed; see the server log")
             }
         }
     }
@@ -106,11 +89,6 @@ impl IntoResponse for ApiError {
             errors: self.errors,
         };
         let json = serde_json::to_vec(&body).expect("problem documents serialise");
-        (
-            self.status,
-            [(header::CONTENT_TYPE, "application/problem+json")],
-            json,
-        )
-            .into_response()
+        (self.status, [(header::CONTENT_TYPE, "application/problem+json")], json).into_response()
     }
 }

@@ -17,20 +17,12 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
-        let ct = req
-            .headers()
-            .get(header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or("");
+        let ct = req.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
         if !ct.starts_with("application/json") {
-            return Err(ApiError::new(
-                StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                format!("expected Content-Type application/json, got '{ct}'"),
-            ));
+            return Err(ApiError::new(StatusCode::UNSUPPORTED_MEDIA_TYPE, format!("expected Content-Type application/json, got '{ct}'")));
         }
-        let bytes = axum::body::Bytes::from_request(req, state)
-            .await
-            .map_err(|e| ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, e.to_string()))?;
+        let bytes =
+            axum::body::Bytes::from_request(req, state).await.map_err(|e| ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, e.to_string()))?;
         parse_json(&bytes).map(ApiJson)
     }
 }
@@ -42,16 +34,9 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
         let inner = e.into_inner();
         let reason = strip_position(&inner.to_string());
         if inner.is_syntax() || inner.is_eof() {
-            ApiError::new(
-                StatusCode::BAD_REQUEST,
-                format!("the body is not valid JSON: {reason}"),
-            )
+            ApiError::new(StatusCode::BAD_REQUEST, format!("the body is not valid JSON: {reason}"))
         } else {
-            let field = if path == "." {
-                unknown_field(&reason).unwrap_or_else(|| "(body)".into())
-            } else {
-                path
-            };
+            let field = if path == "." { unknown_field(&reason).unwrap_or_else(|| "(body)".into()) } else { path };
             ApiError::invalid(vec![FieldError::new(field, reason)])
         }
     })
@@ -84,23 +69,13 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for ApiQuery<T> {
 
 fn serde_urlencoded_de<T: DeserializeOwned>(q: &str) -> Result<T, ApiError> {
     axum::extract::Query::<T>::try_from_uri(
-        &format!("/?{q}")
-            .parse()
-            .map_err(|_| ApiError::field("(query)", "is not a valid query string"))?,
+        &format!("/?{q}").parse().map_err(|_| ApiError::field("(query)", "is not a valid query string"))?,
     )
     .map(|axum::extract::Query(v)| v)
     .map_err(|e| {
         let text = e.body_text();
-        let reason = text
-            .strip_prefix("Failed to deserialize query string: ")
-            .unwrap_or(&text)
-            .to_string();
-        let field = reason
-            .split(':')
-            .next()
-            .filter(|f| !f.contains(' '))
-            .unwrap_or("(query)")
-            .to_string();
+        let reason = text.strip_prefix("Failed to deserialize query string: ").unwrap_or(&text).to_string();
+        let field = reason.split(':').next().filter(|f| !f.contains(' ')).unwrap_or("(query)").to_string();
         ApiError::invalid(vec![FieldError::new(field, reason)])
     })
 }

@@ -21,25 +21,15 @@ pub const MAX_UPLOAD_BYTES: usize = 4 << 30;
 #[utoipa::path(post, path = "/api/v1/contact-lists/{id}/imports", tag = "lists", params(("id" = i64, Path)),
     request_body(content_type = "multipart/form-data", description = "parts: file (CSV), options (JSON ImportOptions, optional)"),
     responses((status = 202, body = ImportStatus), (status = 404, body = Problem), (status = 409, body = Problem), (status = 422, body = Problem)))]
-pub async fn upload(
-    State(s): State<AppState>,
-    Path(id): Path<i64>,
-    mut mp: Multipart,
-) -> ApiResult<(StatusCode, Json<ImportStatus>)> {
+pub async fn upload(State(s): State<AppState>, Path(id): Path<i64>, mut mp: Multipart) -> ApiResult<(StatusCode, Json<ImportStatus>)> {
     let mut options = ImportOptions::default();
     let mut spooled: Option<(tempfile::TempPath, String)> = None;
-    while let Some(mut field) = mp.next_field().await.map_err(|e| {
-        ApiError::new(
-            StatusCode::BAD_REQUEST,
-            format!("multipart body unreadable: {e}"),
-        )
-    })? {
+    while let Some(mut field) =
+        mp.next_field().await.map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, format!("multipart body unreadable: {e}")))?
+    {
         match field.name().unwrap_or("") {
             "options" => {
-                let text = field
-                    .bytes()
-                    .await
-                    .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, e.to_string()))?;
+                let text = field.bytes().await.map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, e.to_string()))?;
                 options = extract::parse_json(&text).map_err(|mut e| {
                     for fe in &mut e.errors {
                         fe.field = format!("options.{}", fe.field);
@@ -54,9 +44,9 @@ pub async fn upload(
                 let (std_file, path) = tmp.into_parts();
                 let mut f = tokio::fs::File::from_std(std_file);
                 let mut total = 0usize;
-                while let Some(chunk) = field.chunk().await.map_err(|e| {
-                    ApiError::new(StatusCode::BAD_REQUEST, format!("upload interrupted: {e}"))
-                })? {
+                while let Some(chunk) =
+                    field.chunk().await.map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, format!("upload interrupted: {e}")))?
+                {
                     total += chunk.len();
                     if total > MAX_UPLOAD_BYTES {
                         return Err(ApiError::new(
@@ -64,36 +54,17 @@ pub async fn upload(
                             format!("the file is larger than {MAX_UPLOAD_BYTES} bytes"),
                         ));
                     }
-                    f.write_all(&chunk).await.map_err(|e| {
-                        ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string())
-                    })?;
+                    f.write_all(&chunk).await.map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
                 }
-                f.flush()
-                    .await
-                    .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
+                f.flush().await.map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
                 spooled = Some((path, name));
             }
-            other => {
-                return Err(ApiError::field(
-                    other,
-                    "is not a part of an import upload (expected: file, options)",
-                ))
-            }
+            other => return Err(ApiError::field(other, "is not a part of an import upload (expected: file, options)")),
         }
     }
-    let (path, name) =
-        spooled.ok_or_else(|| ApiError::field("file", "no file part in the upload"))?;
+    let (path, name) = spooled.ok_or_else(|| ApiError::field("file", "no file part in the upload"))?;
     let cancel = Arc::new(AtomicBool::new(false));
-    let started = import_job::start(
-        s.store.clone(),
-        ContactListId(id),
-        path.to_path_buf(),
-        name,
-        options,
-        cancel.clone(),
-        None,
-    )
-    .await;
+    let started = import_job::start(s.store.clone(), ContactListId(id), path.to_path_buf(), name, options, cancel.clone(), None).await;
     let started = match started {
         Ok(st) => st,
         Err(ImportError::File(e)) => return Err(ApiError::field("file", e.to_string())),
@@ -105,24 +76,18 @@ pub async fn upload(
     tokio::spawn(async move {
         let _keep_until_done = path;
         match started.finish.await {
-            Ok(Ok(st)) => tracing::info!(import = %st.id, state = %st.state, "import finished"),
+            Ok(Ok((st, t))) => tracing::info!(import = %st.id, state = %st.state, total_s = t.total_s, "import finished"),
             Ok(Err(e)) => tracing::warn!(import = %import_id, error = %e, "import failed"),
             Err(e) => tracing::error!(import = %import_id, error = %e, "import task panicked"),
         }
         state.imports.remove(import_id);
     });
-    Ok((
-        StatusCode::ACCEPTED,
-        Json(s.store.import_status(import_id).await?),
-    ))
+    Ok((StatusCode::ACCEPTED, Json(s.store.import_status(import_id).await?)))
 }
 
 #[utoipa::path(get, path = "/api/v1/contact-lists/{id}/imports", tag = "lists", params(("id" = i64, Path)),
     responses((status = 200, body = Vec<ImportStatus>), (status = 404, body = Problem)))]
-pub async fn history(
-    State(s): State<AppState>,
-    Path(id): Path<i64>,
-) -> ApiResult<Json<Vec<ImportStatus>>> {
+pub async fn history(State(s): State<AppState>, Path(id): Path<i64>) -> ApiResult<Json<Vec<ImportStatus>>> {
     s.store.get::<campana_core::stored::ContactList>(id).await?;
     Ok(Json(s.store.list_imports(ContactListId(id)).await?))
 }
@@ -131,26 +96,17 @@ pub async fn history(
 /// completes the customers created and updated.
 #[utoipa::path(get, path = "/api/v1/imports/{id}", tag = "lists", params(("id" = i64, Path)),
     responses((status = 200, body = ImportStatus), (status = 404, body = Problem)))]
-pub async fn status(
-    State(s): State<AppState>,
-    Path(id): Path<i64>,
-) -> ApiResult<Json<ImportStatus>> {
+pub async fn status(State(s): State<AppState>, Path(id): Path<i64>) -> ApiResult<Json<ImportStatus>> {
     Ok(Json(s.store.import_status(ImportId(id)).await?))
 }
 
 /// Cancels a running import; the list stays as it was before it.
 #[utoipa::path(post, path = "/api/v1/imports/{id}/cancel", tag = "lists", params(("id" = i64, Path)),
     responses((status = 202, body = ImportStatus), (status = 404, body = Problem), (status = 409, body = Problem)))]
-pub async fn cancel(
-    State(s): State<AppState>,
-    Path(id): Path<i64>,
-) -> ApiResult<(StatusCode, Json<ImportStatus>)> {
+pub async fn cancel(State(s): State<AppState>, Path(id): Path<i64>) -> ApiResult<(StatusCode, Json<ImportStatus>)> {
     let st = s.store.import_status(ImportId(id)).await?;
     if !s.imports.cancel(st.id) {
-        return Err(ApiError::new(
-            StatusCode::CONFLICT,
-            format!("import {id} is {}, not running", st.state),
-        ));
+        return Err(ApiError::new(StatusCode::CONFLICT, format!("import {id} is {}, not running", st.state)));
     }
     Ok((StatusCode::ACCEPTED, Json(st)))
 }
@@ -170,26 +126,15 @@ pub async fn errors_csv(State(s): State<AppState>, Path(id): Path<i64>) -> ApiRe
                 Ok(p) => p,
                 Err(e) => return Some((Err(std::io::Error::other(e.to_string())), (None, false))),
             };
-            let next = if page.len() < 5000 {
-                None
-            } else {
-                page.last().map(|e| e.row as i64)
-            };
+            let next = if page.len() < 5000 { None } else { page.last().map(|e| e.row as i64) };
             let mut buf = Vec::new();
             {
-                let mut w = csv::WriterBuilder::new()
-                    .has_headers(false)
-                    .from_writer(&mut buf);
+                let mut w = csv::WriterBuilder::new().has_headers(false).from_writer(&mut buf);
                 if first {
                     let _ = w.write_record(["row", "column", "value", "reason"]);
                 }
                 for e in &page {
-                    let _ = w.write_record([
-                        e.row.to_string().as_str(),
-                        &e.column,
-                        &e.value,
-                        &e.reason,
-                    ]);
+                    let _ = w.write_record([e.row.to_string().as_str(), &e.column, &e.value, &e.reason]);
                 }
                 let _ = w.flush();
             }
@@ -198,10 +143,7 @@ pub async fn errors_csv(State(s): State<AppState>, Path(id): Path<i64>) -> ApiRe
     });
     Ok(Response::builder()
         .header(axum::http::header::CONTENT_TYPE, "text/csv; charset=utf-8")
-        .header(
-            axum::http::header::CONTENT_DISPOSITION,
-            format!("attachment; filename=\"import-{id}-errors.csv\""),
-        )
+        .header(axum::http::header::CONTENT_DISPOSITION, format!("attachment; filename=\"import-{id}-errors.csv\""))
         .body(axum::body::Body::from_stream(stream))
         .expect("valid response"))
 }

@@ -44,23 +44,13 @@ pub struct PageQuery {
 
 impl PageQuery {
     pub fn params(&self) -> ApiResult<campana_store::PageParams> {
-        let cursor = self
-            .cursor
-            .as_deref()
-            .map(campana_store::PageParams::parse_cursor)
-            .transpose()?;
+        let cursor = self.cursor.as_deref().map(campana_store::PageParams::parse_cursor).transpose()?;
         if let Some(l) = self.limit {
             if !(1..=campana_store::MAX_PAGE).contains(&l) {
-                return Err(ApiError::field(
-                    "limit",
-                    format!("{l} is outside 1..={}", campana_store::MAX_PAGE),
-                ));
+                return Err(ApiError::field("limit", format!("{l} is outside 1..={}", campana_store::MAX_PAGE)));
             }
         }
-        Ok(campana_store::PageParams {
-            limit: self.limit,
-            cursor,
-        })
+        Ok(campana_store::PageParams { limit: self.limit, cursor })
     }
 }
 
@@ -79,45 +69,26 @@ pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
 pub fn router(state: AppState) -> Router {
     let (api, doc) = api();
     let doc_json = doc.to_pretty_json().expect("OpenAPI document serialises");
-    api.route(
-        "/api/openapi.json",
-        get(move || async move {
-            (
-                [(axum::http::header::CONTENT_TYPE, "application/json")],
-                doc_json.clone(),
-            )
-        }),
-    )
-    .route("/healthz", get(|| async { "ok" }))
-    .route("/readyz", get(readyz))
-    .route("/metrics", get(metrics))
-    .fallback(|| async { ApiError::not_found("no such route; see /api/openapi.json") })
-    .layer(axum::extract::DefaultBodyLimit::max(
-        extract::MAX_JSON_BYTES,
-    ))
-    .layer(axum::middleware::from_fn(crate::state::track_requests))
-    .layer(tower_http::trace::TraceLayer::new_for_http())
-    .with_state(state)
+    api.route("/api/openapi.json", get(move || async move { ([(axum::http::header::CONTENT_TYPE, "application/json")], doc_json.clone()) }))
+        .route("/healthz", get(|| async { "ok" }))
+        .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics))
+        .fallback(|| async { ApiError::not_found("no such route; see /api/openapi.json") })
+        .layer(axum::extract::DefaultBodyLimit::max(extract::MAX_JSON_BYTES))
+        .layer(axum::middleware::from_fn(crate::state::track_requests))
+        .layer(tower_http::trace::TraceLayer::new_for_http())
+        .with_state(state)
 }
 
 async fn readyz(State(s): State<AppState>) -> impl IntoResponse {
     match s.store.ping().await {
         Ok(()) => (StatusCode::OK, "ready".to_string()),
-        Err(e) => (
-            StatusCode::SERVICE_UNAVAILABLE,
-            format!("database not reachable: {e}"),
-        ),
+        Err(e) => (StatusCode::SERVICE_UNAVAILABLE, format!("database not reachable: {e}")),
     }
 }
 
 async fn metrics(State(s): State<AppState>) -> impl IntoResponse {
-    (
-        [(
-            axum::http::header::CONTENT_TYPE,
-            "text/plain; version=0.0.4",
-        )],
-        s.metrics.render(),
-    )
+    ([(axum::http::header::CONTENT_TYPE, "text/plain; version=0.0.4")], s.metrics.render())
 }
 
 /// `201 Created` with the object.

@@ -2,9 +2,7 @@
 
 use super::*;
 use axum::extract::Path;
-use campana_core::record::{
-    ContactUpsert, DncEntry, DncEntryInput, Record, RecordStatus, RecordType,
-};
+use campana_core::record::{ContactUpsert, DncEntry, DncEntryInput, Record, RecordStatus, RecordType};
 use campana_core::stored::{ContactList, Page};
 use campana_core::{ContactListId, DncListId, FieldError, PhoneNumber, RecordId};
 use campana_store::{RecordFilterParams, UpsertOutcome};
@@ -26,42 +24,17 @@ pub struct RecordQuery {
 
 #[utoipa::path(get, path = "/api/v1/contact-lists/{id}/records", tag = "lists", params(("id" = i64, Path), RecordQuery),
     responses((status = 200, body = Page<Record>), (status = 404, body = Problem), (status = 422, body = Problem)))]
-pub async fn list(
-    State(s): State<AppState>,
-    Path(id): Path<i64>,
-    ApiQuery(q): ApiQuery<RecordQuery>,
-) -> ApiResult<Json<Page<Record>>> {
-    let page = PageQuery {
-        limit: q.limit,
-        cursor: q.cursor,
-    }
-    .params()?;
-    let phone = q
-        .phone
-        .as_deref()
-        .map(|p| PhoneNumber::parse(p, None).map_err(|e| ApiError::field("phone", e.reason)))
-        .transpose()?;
-    let f = RecordFilterParams {
-        status: q.status,
-        record_type: q.record_type,
-        phone,
-        external_id: q.external_id,
-        chain_id: q.chain_id,
-    };
-    Ok(Json(
-        s.store.list_records(ContactListId(id), &f, page).await?,
-    ))
+pub async fn list(State(s): State<AppState>, Path(id): Path<i64>, ApiQuery(q): ApiQuery<RecordQuery>) -> ApiResult<Json<Page<Record>>> {
+    let page = PageQuery { limit: q.limit, cursor: q.cursor }.params()?;
+    let phone = q.phone.as_deref().map(|p| PhoneNumber::parse(p, None).map_err(|e| ApiError::field("phone", e.reason))).transpose()?;
+    let f = RecordFilterParams { status: q.status, record_type: q.record_type, phone, external_id: q.external_id, chain_id: q.chain_id };
+    Ok(Json(s.store.list_records(ContactListId(id), &f, page).await?))
 }
 
 #[utoipa::path(get, path = "/api/v1/contact-lists/{id}/records/{record_id}", tag = "lists", params(("id" = i64, Path), ("record_id" = i64, Path)),
     responses((status = 200, body = Record), (status = 404, body = Problem)))]
-pub async fn get_one(
-    State(s): State<AppState>,
-    Path((id, rid)): Path<(i64, i64)>,
-) -> ApiResult<Json<Record>> {
-    Ok(Json(
-        s.store.get_record(ContactListId(id), RecordId(rid)).await?,
-    ))
+pub async fn get_one(State(s): State<AppState>, Path((id, rid)): Path<(i64, i64)>) -> ApiResult<Json<Record>> {
+    Ok(Json(s.store.get_record(ContactListId(id), RecordId(rid)).await?))
 }
 
 /// What an upsert did, and the customer's records afterwards.
@@ -82,37 +55,21 @@ pub async fn upsert_one(
     ApiJson(body): ApiJson<ContactUpsert>,
 ) -> ApiResult<Json<UpsertResult>> {
     let list = s.store.get::<ContactList>(id).await?;
-    let ext =
-        campana_core::record::parse_external_id(&ext).map_err(|e| ApiError::invalid(vec![e]))?;
-    let contact = body.into_contact(
-        Some(ext.clone()),
-        &list.input.columns,
-        list.input.default_country,
-    )?;
+    let ext = campana_core::record::parse_external_id(&ext).map_err(|e| ApiError::invalid(vec![e]))?;
+    let contact = body.into_contact(Some(ext.clone()), &list.input.columns, list.input.default_country)?;
     let outcome = s.store.upsert_contacts(list.id, &[contact]).await?;
     metrics::counter!("campana_upserted_customers_total").increment(1);
-    Ok(Json(UpsertResult {
-        outcome,
-        records: s.store.records_by_external_id(list.id, &ext).await?,
-    }))
+    Ok(Json(UpsertResult { outcome, records: s.store.records_by_external_id(list.id, &ext).await? }))
 }
 
 #[utoipa::path(get, path = "/api/v1/contact-lists/{id}/records/by-external-id/{external_id}", tag = "lists",
     params(("id" = i64, Path), ("external_id" = String, Path)),
     responses((status = 200, body = Vec<Record>), (status = 404, body = Problem)))]
-pub async fn get_by_external_id(
-    State(s): State<AppState>,
-    Path((id, ext)): Path<(i64, String)>,
-) -> ApiResult<Json<Vec<Record>>> {
-    let records = s
-        .store
-        .records_by_external_id(ContactListId(id), &ext)
-        .await?;
+pub async fn get_by_external_id(State(s): State<AppState>, Path((id, ext)): Path<(i64, String)>) -> ApiResult<Json<Vec<Record>>> {
+    let records = s.store.records_by_external_id(ContactListId(id), &ext).await?;
     if records.is_empty() {
         s.store.get::<ContactList>(id).await?;
-        return Err(ApiError::not_found(format!(
-            "no customer with external id '{ext}' in list {id}"
-        )));
+        return Err(ApiError::not_found(format!("no customer with external id '{ext}' in list {id}")));
     }
     Ok(Json(records))
 }
@@ -143,13 +100,7 @@ pub async fn bulk_upsert(
 ) -> ApiResult<Json<UpsertOutcome>> {
     let list = s.store.get::<ContactList>(id).await?;
     if body.members.len() > MAX_BULK_MEMBERS {
-        return Err(ApiError::field(
-            "members",
-            format!(
-                "{} members; at most {MAX_BULK_MEMBERS} per request",
-                body.members.len()
-            ),
-        ));
+        return Err(ApiError::field("members", format!("{} members; at most {MAX_BULK_MEMBERS} per request", body.members.len())));
     }
     let mut contacts = Vec::with_capacity(body.members.len());
     let mut errors = Vec::new();
@@ -161,15 +112,9 @@ pub async fn bulk_upsert(
                 continue;
             }
         };
-        match m
-            .contact
-            .into_contact(Some(ext), &list.input.columns, list.input.default_country)
-        {
+        match m.contact.into_contact(Some(ext), &list.input.columns, list.input.default_country) {
             Ok(c) => contacts.push(c),
-            Err(es) => errors.extend(
-                es.into_iter()
-                    .map(|e: FieldError| e.within(&format!("members[{i}].contact"))),
-            ),
+            Err(es) => errors.extend(es.into_iter().map(|e: FieldError| e.within(&format!("members[{i}].contact")))),
         }
     }
     if !errors.is_empty() {
@@ -192,40 +137,21 @@ pub struct DncQuery {
 
 #[utoipa::path(get, path = "/api/v1/dnc-lists/{id}/entries", tag = "lists", params(("id" = i64, Path), DncQuery),
     responses((status = 200, body = Page<DncEntry>), (status = 404, body = Problem)))]
-pub async fn dnc_list(
-    State(s): State<AppState>,
-    Path(id): Path<i64>,
-    ApiQuery(q): ApiQuery<DncQuery>,
-) -> ApiResult<Json<Page<DncEntry>>> {
-    let page = PageQuery {
-        limit: q.limit,
-        cursor: None,
-    }
-    .params()?;
-    Ok(Json(
-        s.store
-            .list_dnc_entries(DncListId(id), page, q.cursor.as_deref())
-            .await?,
-    ))
+pub async fn dnc_list(State(s): State<AppState>, Path(id): Path<i64>, ApiQuery(q): ApiQuery<DncQuery>) -> ApiResult<Json<Page<DncEntry>>> {
+    let page = PageQuery { limit: q.limit, cursor: None }.params()?;
+    Ok(Json(s.store.list_dnc_entries(DncListId(id), page, q.cursor.as_deref()).await?))
 }
 
 /// Adds a number (or replaces its entry) on a DNC list.
 #[utoipa::path(post, path = "/api/v1/dnc-lists/{id}/entries", tag = "lists", params(("id" = i64, Path)), request_body = DncEntryInput,
     responses((status = 200, body = DncEntry), (status = 404, body = Problem), (status = 422, body = Problem)))]
-pub async fn dnc_put(
-    State(s): State<AppState>,
-    Path(id): Path<i64>,
-    ApiJson(e): ApiJson<DncEntryInput>,
-) -> ApiResult<Json<DncEntry>> {
+pub async fn dnc_put(State(s): State<AppState>, Path(id): Path<i64>, ApiJson(e): ApiJson<DncEntryInput>) -> ApiResult<Json<DncEntry>> {
     Ok(Json(s.store.put_dnc_entry(DncListId(id), &e).await?))
 }
 
 #[utoipa::path(delete, path = "/api/v1/dnc-lists/{id}/entries/{phone}", tag = "lists", params(("id" = i64, Path), ("phone" = String, Path)),
     responses((status = 204), (status = 404, body = Problem), (status = 422, body = Problem)))]
-pub async fn dnc_delete(
-    State(s): State<AppState>,
-    Path((id, phone)): Path<(i64, String)>,
-) -> ApiResult<StatusCode> {
+pub async fn dnc_delete(State(s): State<AppState>, Path((id, phone)): Path<(i64, String)>) -> ApiResult<StatusCode> {
     let phone = PhoneNumber::parse(&phone, None).map_err(|e| ApiError::field("phone", e.reason))?;
     s.store.delete_dnc_entry(DncListId(id), &phone).await?;
     Ok(StatusCode::NO_CONTENT)

@@ -17,19 +17,13 @@ pub fn hash_password(password: &str) -> String {
 }
 
 #[utoipa::path(get, path = "/api/v1/users", tag = "users", params(PageQuery), responses((status = 200, body = Page<User>)))]
-pub async fn list(
-    State(s): State<AppState>,
-    ApiQuery(q): ApiQuery<PageQuery>,
-) -> ApiResult<Json<Page<User>>> {
+pub async fn list(State(s): State<AppState>, ApiQuery(q): ApiQuery<PageQuery>) -> ApiResult<Json<Page<User>>> {
     Ok(Json(s.store.list_users(q.params()?).await?))
 }
 
 #[utoipa::path(post, path = "/api/v1/users", tag = "users", request_body = UserInput,
     responses((status = 201, body = User), (status = 409, body = Problem), (status = 422, body = Problem)))]
-pub async fn create(
-    State(s): State<AppState>,
-    ApiJson(input): ApiJson<UserInput>,
-) -> ApiResult<(StatusCode, Json<User>)> {
+pub async fn create(State(s): State<AppState>, ApiJson(input): ApiJson<UserInput>) -> ApiResult<(StatusCode, Json<User>)> {
     input.validate()?;
     let hash = input.password.as_deref().map(hash_password);
     Ok(created(s.store.create_user(&input, hash).await?))
@@ -42,11 +36,7 @@ pub async fn get_one(State(s): State<AppState>, Path(id): Path<i64>) -> ApiResul
 
 #[utoipa::path(put, path = "/api/v1/users/{id}", tag = "users", params(("id" = i64, Path)), request_body = UserInput,
     responses((status = 200, body = User), (status = 404, body = Problem), (status = 409, body = Problem), (status = 422, body = Problem)))]
-pub async fn update(
-    State(s): State<AppState>,
-    Path(id): Path<i64>,
-    ApiJson(input): ApiJson<UserInput>,
-) -> ApiResult<Json<User>> {
+pub async fn update(State(s): State<AppState>, Path(id): Path<i64>, ApiJson(input): ApiJson<UserInput>) -> ApiResult<Json<User>> {
     input.validate()?;
     let hash = input.password.as_deref().map(hash_password);
     Ok(Json(s.store.update_user(UserId(id), &input, hash).await?))
@@ -59,7 +49,5 @@ pub async fn delete(State(s): State<AppState>, Path(id): Path<i64>) -> ApiResult
 }
 
 pub fn router() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new()
-        .routes(utoipa_axum::routes!(list, create))
-        .routes(utoipa_axum::routes!(get_one, update, delete))
+    OpenApiRouter::new().routes(utoipa_axum::routes!(list, create)).routes(utoipa_axum::routes!(get_one, update, delete))
 }

@@ -29,12 +29,7 @@ impl Server {
         let data_dir = tempfile::tempdir().unwrap();
         let database_url = match backend {
             "sqlite" => format!("sqlite://{}/campana.db", data_dir.path().display()),
-            "postgres" => {
-                campana_store::testing::postgres_store()
-                    .await
-                    .expect("PostgreSQL for tests")
-                    .1
-            }
+            "postgres" => campana_store::testing::postgres_store().await.expect("PostgreSQL for tests").1,
             other => panic!("unknown backend {other}"),
         };
         Server::start_with(data_dir, database_url, &["serve"])
@@ -52,20 +47,10 @@ impl Server {
             .spawn()
             .expect("start campana");
         let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .expect("read the server's first line");
-        let url = line
-            .split_whitespace()
-            .find(|w| w.starts_with("http://"))
-            .unwrap_or_else(|| panic!("no URL in {line:?}"));
+        BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).expect("read the server's first line");
+        let url = line.split_whitespace().find(|w| w.starts_with("http://")).unwrap_or_else(|| panic!("no URL in {line:?}"));
         let base = url.trim_end_matches('/').to_string();
-        Server {
-            child,
-            base,
-            data_dir,
-            database_url,
-        }
+        Server { child, base, data_dir, database_url }
     }
 
     pub fn url(&self, path: &str) -> String {

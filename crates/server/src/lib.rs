@@ -1,0 +1,8 @@
+//! The `campana` server as a library: the binary (`main.rs`), the integration tests and the
+//! benchmarks use the same modules.
+
+pub mod api;
+pub mod config;
+pub mod demo;
+pub mod import_job;
+pub mod state;
