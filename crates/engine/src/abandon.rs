@@ -1,0 +1,124 @@
+//! Abandon accounting per campaign over rolling windows (24 h for UK Ofcom, 30 d for US FCC).
+//!
+//! A *live answer* is a call answered by a person (AMD said human, or detection was off). An
+//! *abandon* is a live answer not connected to an agent within `connect_deadline_ms`; the
+//! safe-harbor prompt is played. Counting of answering-machine calls: under `us_fcc_30d` a call
+//! the AMD classified as a machine is neither a live answer nor an abandon; under
+//! `uk_ofcom_24h` each machine verdict that was hung up adds `amd_false_positive_share` (engine
+//! configuration, default 0.1) to both counts, Ofcom's "reasoned estimate" of live persons
+//! misclassified as machines.
+
+use chrono::{DateTime, Duration, Utc};
+use serde::Serialize;
+use std::collections::VecDeque;
+
+/// 24 hours in seconds.
+pub const WINDOW_24H_S: i64 = 86_400;
+/// 30 days in seconds.
+pub const WINDOW_30D_S: i64 = 30 * 86_400;
+/// Bucket width of the ledger.
+pub const BUCKET_S: i64 = 60;
+/// The ledger keeps at most this many one-minute buckets (30 days plus one day).
+pub const MAX_BUCKETS: usize = (WINDOW_30D_S / BUCKET_S + 1440) as usize;
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
+pub struct WindowCounts {
+    pub live_answers: f64,
+    pub abandons: f64,
+}
+
+impl WindowCounts {
+    /// abandons / live answers (0 when nothing was answered).
+    pub fn rate(&self) -> f64 {
+        if self.live_answers > 0.0 {
+            self.abandons / self.live_answers
+        } else {
+            0.0
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Bucket {
+    start: i64,
+    answers: f64,
+    abandons: f64,
+}
+
+/// One campaign's ledger: one-minute buckets, bounded to [`MAX_BUCKETS`].
+#[derive(Debug, Clone, Default)]
+pub struct AbandonLedger {
+    buckets: VecDeque<Bucket>,
+}
+
+impl AbandonLedger {
+    fn bucket(&mut self, at: DateTime<Utc>) -> &mut Bucket {
+        let start = at.timestamp().div_euclid(BUCKET_S) * BUCKET_S;
+        let need_new = self.buckets.back().is_none_or(|b| b.start < start);
+        if need_new {
+            self.buckets.push_back(Bucket { start, answers: 0.0, abandons: 0.0 });
+            while self.buckets.len() > MAX_BUCKETS {
+                self.buckets.pop_front();
+            }
+        }
+        // Late entries (history replay out of order) go to the newest bucket not after them.
+        let idx = self.buckets.iter().rposition(|b| b.start <= start).unwrap_or(0);
+        &mut self.buckets[idx]
+    }
+
+    pub fn add(&mut self, at: DateTime<Utc>, answers: f64, abandons: f64) {
+        let b = self.bucket(at);
+        b.answers += answers;
+        b.abandons += abandons;
+    }
+
+    /// Counts over `(to - window_s, to]`.
+    pub fn window(&self, to: DateTime<Utc>, window_s: i64) -> WindowCounts {
+        self.range(to.timestamp() - window_s, to.timestamp())
+    }
+
+    fn range(&self, from_excl: i64, to_incl: i64) -> WindowCounts {
+        let mut w = WindowCounts::default();
+        for b in self.buckets.iter().rev() {
+            if b.start + BUCKET_S <= from_excl {
+                break;
+            }
+            if b.start > to_incl {
+                continue;
+            }
+            w.live_answers += b.answers;
+            w.abandons += b.abandons;
+        }
+        w
+    }
+
+    /// How many more abandons the window can take within the next `horizon_s` and still be at
+    /// or under `cap`, counting only answers that will still be inside the window then.
+    pub fn budget(&self, now: DateTime<Utc>, window_s: i64, horizon_s: i64, cap: f64) -> f64 {
+        let t = now.timestamp();
+        // Answers that stay in the window until now + horizon (buckets fully after the cut).
+        let cut = t + horizon_s - window_s + BUCKET_S;
+        let answers = self.range(cut, t).live_answers;
+        let abandons = self.range(t - window_s, t).abandons;
+        cap * answers - abandons
+    }
+
+    /// The worst window rate over `(t - window_s, t]` evaluated at every bucket end up to `now`
+    /// (used by tests and the simulator).
+    pub fn worst_rate(&self, window_s: i64, min_answers: f64) -> f64 {
+        let mut worst: f64 = 0.0;
+        for b in &self.buckets {
+            if b.abandons > 0.0 {
+                let w = self.range(b.start + BUCKET_S - window_s, b.start + BUCKET_S - 1);
+                if w.live_answers >= min_answers {
+                    worst = worst.max(w.rate());
+                }
+            }
+        }
+        worst
+    }
+
+    pub fn since(&self, at: DateTime<Utc>) -> Duration {
+        Duration::seconds(self.buckets.front().map_or(0, |b| at.timestamp() - b.start))
+    }
+}

@@ -1,0 +1,1203 @@
+//! The sans-IO dialing engine: feed [`Input`]s with the current time, poll [`Output`]s, and call
+//! [`Engine::handle_timeout`] at [`Engine::next_deadline`]. No IO, no wall clock, no threads.
+
+use crate::abandon::{AbandonLedger, WINDOW_24H_S, WINDOW_30D_S};
+use crate::eligibility::{self, Blocked, CampaignConfig, Candidate, DncLookup, EligibilityContext, ReasonCode};
+use crate::pacing::{self, AnswerEstimator};
+use crate::rules::CallingRules;
+use crate::types::*;
+use crate::zones::ContactZones;
+use campana_core::record::{CallResult, RecordStatus, RecordType};
+use campana_core::settings::{AbandonPolicy, AfterRetries, DialingMode, MachineAction, PreviewTimeoutAction};
+use campana_core::telephony::{AnsweredBy, CallId, PromptName, TelephonyCommand, TelephonyEvent};
+use campana_core::{AgentGroupId, CampaignId, PhoneNumber, RecordId, UserId};
+use chrono::{DateTime, Duration, Utc};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
+
+/// Limits and prompts of an engine instance.
+#[derive(Debug, Clone)]
+pub struct EngineConfig {
+    pub rules: CallingRules,
+    /// Candidates buffered per campaign (the engine asks for at most this many).
+    pub max_buffer_per_campaign: usize,
+    pub max_campaigns: usize,
+    pub max_agents: usize,
+    /// Live calls across all campaigns.
+    pub max_calls: usize,
+    /// Outputs waiting to be polled; beyond this, inputs are refused with `OutputBacklog`.
+    pub max_pending_outputs: usize,
+    /// Numbers added to the internal DNC list by this engine, kept until the driver's lookup has them.
+    pub max_local_dnc: usize,
+    /// Personal callbacks wait this long for their agent, then any agent may take them.
+    pub callback_grace_s: i64,
+    /// After an empty [`Input::RecordsAvailable`], wait this long before asking again.
+    pub refill_backoff_s: i64,
+    /// Under `uk_ofcom_24h`, share of AMD "machine" hang-ups counted as abandoned live calls.
+    pub amd_false_positive_share: f64,
+    /// Predictive: accepted probability that one pacing decision overshoots the abandon budget.
+    pub predictive_risk: f64,
+    pub safe_harbor_prompt: PromptName,
+    pub agentless_prompt: PromptName,
+    pub machine_prompt: PromptName,
+}
+
+impl Default for EngineConfig {
+    fn default() -> Self {
+        EngineConfig {
+            rules: CallingRules::builtin().clone(),
+            max_buffer_per_campaign: 500,
+            max_campaigns: 1_000,
+            max_agents: 10_000,
+            max_calls: 20_000,
+            max_pending_outputs: 200_000,
+            max_local_dnc: 100_000,
+            callback_grace_s: 600,
+            refill_backoff_s: 30,
+            amd_false_positive_share: 0.1,
+            predictive_risk: 1e-5,
+            safe_harbor_prompt: PromptName("safe_harbor".into()),
+            agentless_prompt: PromptName("agentless_message".into()),
+            machine_prompt: PromptName("machine_message".into()),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+enum AgentState {
+    NotReady,
+    Ready,
+    /// Held for a call being dialed for this agent (progressive, preview, personal callback).
+    Reserved(CallId),
+    Preview {
+        campaign: CampaignId,
+        record: RecordId,
+        expires: DateTime<Utc>,
+    },
+    Talking(CallId),
+    WrapUp {
+        call: CallId,
+        until: DateTime<Utc>,
+    },
+}
+
+#[derive(Debug, Clone)]
+struct Agent {
+    groups: Vec<AgentGroupId>,
+    state: AgentState,
+    logout_pending: bool,
+    /// Ready since (longest-idle agent takes the next call).
+    ready_since: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone)]
+struct Buffered {
+    cand: Candidate,
+    zones: Option<ContactZones>,
+    not_before: DateTime<Utc>,
+}
+
+#[derive(Debug)]
+struct Camp {
+    cfg: CampaignConfig,
+    buffer: VecDeque<Buffered>,
+    requested: bool,
+    refill_after: Option<DateTime<Utc>>,
+    ledger: AbandonLedger,
+    estimator: AnswerEstimator,
+    /// Preview records held while offered (not in the buffer).
+    offered: HashMap<RecordId, Buffered>,
+    /// Stopped, waiting for its last calls to finish.
+    stopped: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum CallState {
+    Dialing,
+    AwaitingAmd,
+    WaitingAgent {
+        deadline: DateTime<Utc>,
+    },
+    Connected,
+    /// Safe-harbor, machine message or agentless prompt.
+    Playing,
+    /// Telephony said the call ended; agent in wrap-up.
+    Ended,
+}
+
+#[derive(Debug, Clone)]
+struct Call {
+    campaign: CampaignId,
+    cand: Candidate,
+    zones: Option<ContactZones>,
+    state: CallState,
+    dialed_at: DateTime<Utc>,
+    answered_at: Option<DateTime<Utc>>,
+    connected_at: Option<DateTime<Utc>>,
+    agent: Option<UserId>,
+    live: bool,
+    machine: bool,
+    abandoned: bool,
+    digit_result: Option<CallResult>,
+    network_result: Option<CallResult>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Timer {
+    ConnectDeadline(CallId),
+    Preview(UserId),
+    WrapEnd(UserId),
+}
+
+/// The engine. See the crate documentation for the driving loop.
+pub struct Engine {
+    cfg: EngineConfig,
+    dnc: Box<dyn DncLookup + Send>,
+    local_dnc: HashSet<PhoneNumber>,
+    campaigns: BTreeMap<CampaignId, Camp>,
+    agents: BTreeMap<UserId, Agent>,
+    calls: BTreeMap<CallId, Call>,
+    live_records: HashSet<RecordId>,
+    live_numbers: HashSet<PhoneNumber>,
+    timers: BTreeSet<(DateTime<Utc>, Timer)>,
+    outputs: VecDeque<Output>,
+    /// Dispositions given while the customer was still on the line (bounded by live calls).
+    pending_dispositions: HashMap<CallId, (CallResult, Option<CallbackRequest>)>,
+    next_call_id: u64,
+    now: DateTime<Utc>,
+}
+
+fn ctx_in_call<'a>(records: &'a HashSet<RecordId>, numbers: &'a HashSet<PhoneNumber>) -> impl Fn(&Candidate) -> bool + 'a {
+    move |c: &Candidate| records.contains(&c.record.id) || numbers.contains(&c.record.phone)
+}
+
+impl Engine {
+    /// A new engine. `first_call_id` lets a restarted server continue its call ids.
+    pub fn new(cfg: EngineConfig, dnc: Box<dyn DncLookup + Send>, first_call_id: u64, now: DateTime<Utc>) -> Self {
+        Engine {
+            cfg,
+            dnc,
+            local_dnc: HashSet::new(),
+            campaigns: BTreeMap::new(),
+            agents: BTreeMap::new(),
+            calls: BTreeMap::new(),
+            live_records: HashSet::new(),
+            live_numbers: HashSet::new(),
+            timers: BTreeSet::new(),
+            outputs: VecDeque::new(),
+            pending_dispositions: HashMap::new(),
+            next_call_id: first_call_id,
+            now,
+        }
+    }
+
+    /// Replaces the DNC lookup (e.g. after the driver reloaded its lists).
+    pub fn set_dnc(&mut self, dnc: Box<dyn DncLookup + Send>) {
+        self.dnc = dnc;
+        self.local_dnc.clear();
+    }
+
+    pub fn poll_output(&mut self) -> Option<Output> {
+        self.outputs.pop_front()
+    }
+
+    /// The next moment [`Engine::handle_timeout`] must be called.
+    pub fn next_deadline(&self) -> Option<DateTime<Utc>> {
+        let mut d = self.timers.iter().next().map(|(t, _)| *t);
+        for c in self.campaigns.values() {
+            let nb = c.buffer.iter().map(|b| b.not_before).filter(|t| *t > self.now).min();
+            for t in [nb, c.refill_after].into_iter().flatten() {
+                d = Some(d.map_or(t, |x| x.min(t)));
+            }
+        }
+        d
+    }
+
+    /// Abandon counts of a campaign over 24 h and 30 d ending `now`.
+    pub fn abandon_windows(&self, campaign: CampaignId) -> Option<(crate::abandon::WindowCounts, crate::abandon::WindowCounts)> {
+        let c = self.campaigns.get(&campaign)?;
+        Some((c.ledger.window(self.now, WINDOW_24H_S), c.ledger.window(self.now, WINDOW_30D_S)))
+    }
+
+    /// The live answer probability the predictive pacer currently assumes for a campaign.
+    pub fn answer_estimate(&self, campaign: CampaignId) -> Option<f64> {
+        self.campaigns.get(&campaign).map(|c| c.estimator.mean())
+    }
+
+    /// Live calls now.
+    pub fn live_calls(&self) -> usize {
+        self.calls.len()
+    }
+
+    /// Why is this buffered record not being dialed now? (None: not buffered, or dialable.)
+    pub fn explain(&self, campaign: CampaignId, record: RecordId) -> Option<Blocked> {
+        let c = self.campaigns.get(&campaign)?;
+        let b = c.buffer.iter().find(|b| b.cand.record.id == record)?;
+        self.check(c, b).err()
+    }
+
+    fn check(&self, camp: &Camp, b: &Buffered) -> Result<(), Blocked> {
+        let in_call = ctx_in_call(&self.live_records, &self.live_numbers);
+        let present = |a: UserId| self.agents.contains_key(&a);
+        let dnc = DncWithLocal { inner: self.dnc.as_ref(), local: &self.local_dnc };
+        let ctx = EligibilityContext {
+            campaign: &camp.cfg,
+            rules: &self.cfg.rules,
+            dnc: &dnc,
+            in_call: &in_call,
+            agent_present: &present,
+            callback_grace_s: self.cfg.callback_grace_s,
+        };
+        eligibility::check(&ctx, &b.cand, b.zones.as_ref(), self.now)
+    }
+
+    fn push(&mut self, o: Output) {
+        self.outputs.push_back(o);
+    }
+
+    fn advance(&mut self, now: DateTime<Utc>) -> Result<(), EngineError> {
+        if self.outputs.len() >= self.cfg.max_pending_outputs {
+            return Err(EngineError::OutputBacklog(self.outputs.len()));
+        }
+        if now > self.now {
+            self.now = now;
+        }
+        Ok(())
+    }
+
+    /// Fires due timers and paces every campaign.
+    pub fn handle_timeout(&mut self, now: DateTime<Utc>) -> Result<(), EngineError> {
+        self.advance(now)?;
+        while let Some(&(t, timer)) = self.timers.iter().next() {
+            if t > self.now {
+                break;
+            }
+            self.timers.remove(&(t, timer));
+            match timer {
+                Timer::ConnectDeadline(id) => self.connect_deadline(id),
+                Timer::Preview(agent) => self.preview_expired(agent, t),
+                Timer::WrapEnd(agent) => self.wrap_end(agent, t, None),
+            }
+        }
+        for c in self.campaigns.values_mut() {
+            if c.refill_after.is_some_and(|t| t <= self.now) {
+                c.refill_after = None;
+            }
+        }
+        self.pace();
+        Ok(())
+    }
+
+    /// Applies one input at `now`, then paces.
+    pub fn handle_input(&mut self, now: DateTime<Utc>, input: Input) -> Result<(), EngineError> {
+        self.advance(now)?;
+        let r = self.apply(input);
+        self.pace();
+        r
+    }
+
+    fn apply(&mut self, input: Input) -> Result<(), EngineError> {
+        match input {
+            Input::CampaignStarted(cfg) | Input::CampaignUpdated(cfg) => {
+                let id = cfg.id;
+                if let Some(c) = self.campaigns.get_mut(&id) {
+                    c.cfg = *cfg;
+                    c.stopped = false;
+                    for b in c.buffer.iter_mut() {
+                        b.not_before = self.now;
+                    }
+                } else {
+                    if self.campaigns.len() >= self.cfg.max_campaigns {
+                        return Err(EngineError::Limit { what: "campaigns", limit: self.cfg.max_campaigns });
+                    }
+                    self.campaigns.insert(
+                        id,
+                        Camp {
+                            cfg: *cfg,
+                            buffer: VecDeque::new(),
+                            requested: false,
+                            refill_after: None,
+                            ledger: AbandonLedger::default(),
+                            estimator: AnswerEstimator::default(),
+                            offered: HashMap::new(),
+                            stopped: false,
+                        },
+                    );
+                }
+            }
+            Input::CampaignStopped { campaign_id } => {
+                let Some(c) = self.campaigns.remove(&campaign_id) else { return Err(EngineError::UnknownCampaign(campaign_id)) };
+                for b in c.offered.values() {
+                    self.live_records.remove(&b.cand.record.id);
+                }
+                let offers: Vec<UserId> = self
+                    .agents
+                    .iter()
+                    .filter(|(_, a)| matches!(a.state, AgentState::Preview { campaign, .. } if campaign == campaign_id))
+                    .map(|(id, _)| *id)
+                    .collect();
+                for a in offers {
+                    if let Some(AgentState::Preview { record, .. }) = self.agents.get(&a).map(|x| x.state.clone()) {
+                        self.push(Output::Agent(AgentNotice::PreviewWithdrawn { agent: a, record_id: record }));
+                        self.live_records.remove(&record);
+                    }
+                    self.set_ready(a);
+                }
+                // Calls in flight finish under the campaign's settings; the entry goes with the last call.
+                let has_calls = self.calls.values().any(|x| x.campaign == campaign_id);
+                if has_calls {
+                    let mut c = c;
+                    c.stopped = true;
+                    c.buffer.clear();
+                    c.offered.clear();
+                    self.campaigns.insert(campaign_id, c);
+                }
+            }
+            Input::RecordsAvailable { campaign_id, records } => {
+                let max = self.cfg.max_buffer_per_campaign;
+                let now = self.now;
+                let backoff = self.cfg.refill_backoff_s;
+                let Some(c) = self.campaigns.get_mut(&campaign_id) else { return Err(EngineError::UnknownCampaign(campaign_id)) };
+                c.requested = false;
+                if records.is_empty() {
+                    c.refill_after = Some(now + Duration::seconds(backoff));
+                }
+                let mut overflow = Vec::new();
+                for cand in records {
+                    if c.buffer.len() >= max || c.buffer.iter().any(|b| b.cand.record.id == cand.record.id) {
+                        overflow.push(cand.record.id);
+                        continue;
+                    }
+                    let zones = eligibility::contact_zones(&cand);
+                    c.buffer.push_back(Buffered { cand, zones, not_before: now });
+                }
+                for id in overflow {
+                    let reason = Blocked {
+                        code: ReasonCode::NotNeeded,
+                        message: "the engine's buffer for this campaign is full".into(),
+                        next_dialable_at: Some(now),
+                    };
+                    self.push(Output::Persist(PersistCommand::RecordDeferred { campaign_id, record_id: id, reason }));
+                }
+            }
+            Input::AbandonHistory { campaign_id, at, live_answers, abandons } => {
+                let c = self.campaigns.get_mut(&campaign_id).ok_or(EngineError::UnknownCampaign(campaign_id))?;
+                c.ledger.add(at, live_answers as f64, abandons as f64);
+            }
+            Input::AgentLogin { agent, groups } => {
+                if !self.agents.contains_key(&agent) && self.agents.len() >= self.cfg.max_agents {
+                    return Err(EngineError::Limit { what: "agents", limit: self.cfg.max_agents });
+                }
+                let now = self.now;
+                let a = self.agents.entry(agent).or_insert(Agent {
+                    groups: Vec::new(),
+                    state: AgentState::NotReady,
+                    logout_pending: false,
+                    ready_since: now,
+                });
+                a.groups = groups;
+                a.logout_pending = false;
+            }
+            Input::AgentReady { agent } => {
+                let a = self.agents.get(&agent).ok_or(EngineError::UnknownAgent(agent))?;
+                if a.state == AgentState::NotReady {
+                    self.set_ready(agent);
+                }
+            }
+            Input::AgentNotReady { agent, .. } => {
+                let a = self.agents.get_mut(&agent).ok_or(EngineError::UnknownAgent(agent))?;
+                match a.state.clone() {
+                    AgentState::Ready => a.state = AgentState::NotReady,
+                    AgentState::Preview { record, campaign, .. } => {
+                        a.state = AgentState::NotReady;
+                        self.timers.retain(|(_, t)| *t != Timer::Preview(agent));
+                        self.push(Output::Agent(AgentNotice::PreviewWithdrawn { agent, record_id: record }));
+                        self.return_offered(campaign, record, None);
+                    }
+                    // Busy agents go not-ready after their current call (the driver resends).
+                    _ => return Err(EngineError::InvalidState(format!("agent {agent} is on a call; pause after wrap-up"))),
+                }
+            }
+            Input::AgentLogout { agent } => {
+                let a = self.agents.get_mut(&agent).ok_or(EngineError::UnknownAgent(agent))?;
+                match a.state.clone() {
+                    AgentState::Ready | AgentState::NotReady => {
+                        self.agents.remove(&agent);
+                    }
+                    AgentState::Preview { record, campaign, .. } => {
+                        self.agents.remove(&agent);
+                        self.timers.retain(|(_, t)| *t != Timer::Preview(agent));
+                        self.push(Output::Agent(AgentNotice::PreviewWithdrawn { agent, record_id: record }));
+                        self.return_offered(campaign, record, None);
+                    }
+                    _ => a.logout_pending = true,
+                }
+            }
+            Input::Telephony(ev) => self.telephony(ev)?,
+            Input::Disposition { agent, call_id, result, callback } => {
+                let a = self.agents.get(&agent).ok_or(EngineError::UnknownAgent(agent))?;
+                match a.state {
+                    AgentState::WrapUp { call, .. } if call == call_id => {
+                        self.timers.retain(|(_, t)| *t != Timer::WrapEnd(agent));
+                        self.wrap_end(agent, self.now, Some((result, callback)));
+                    }
+                    AgentState::Talking(call) if call == call_id => {
+                        // Disposition before the customer hung up: hang up and finish.
+                        if let Some(c) = self.calls.get_mut(&call_id) {
+                            c.digit_result = Some(result);
+                        }
+                        self.pending_dispositions.insert(call_id, (result, callback));
+                        self.push(Output::Telephony(TelephonyCommand::HangUp { call_id }));
+                    }
+                    _ => return Err(EngineError::InvalidState(format!("agent {agent} has no call {call_id} to dispose"))),
+                }
+            }
+            Input::PreviewAccept { agent, record_id } => {
+                let a = self.agents.get(&agent).ok_or(EngineError::UnknownAgent(agent))?;
+                match a.state {
+                    AgentState::Preview { campaign, record, .. } if record == record_id => {
+                        self.timers.retain(|(_, t)| *t != Timer::Preview(agent));
+                        self.dial_offered(agent, campaign, record);
+                    }
+                    _ => return Err(EngineError::InvalidState(format!("agent {agent} has no preview of record {record_id}"))),
+                }
+            }
+            Input::PreviewSkip { agent, record_id } => {
+                let a = self.agents.get(&agent).ok_or(EngineError::UnknownAgent(agent))?;
+                match a.state {
+                    AgentState::Preview { campaign, record, .. } if record == record_id => {
+                        self.timers.retain(|(_, t)| *t != Timer::Preview(agent));
+                        self.skip_offered(agent, campaign, record);
+                    }
+                    _ => return Err(EngineError::InvalidState(format!("agent {agent} has no preview of record {record_id}"))),
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The driver's DNC lookup plus numbers this engine added and has not seen reloaded yet.
+struct DncWithLocal<'a> {
+    inner: &'a (dyn DncLookup + Send),
+    local: &'a HashSet<PhoneNumber>,
+}
+
+impl DncLookup for DncWithLocal<'_> {
+    fn lookup(&self, number: &PhoneNumber, lists: &[campana_core::DncListId], now: DateTime<Utc>) -> Option<eligibility::DncHit> {
+        if self.local.contains(number) {
+            return Some(eligibility::DncHit { list_id: None, expires_at: None });
+        }
+        self.inner.lookup(number, lists, now)
+    }
+}
+
+/// Re-check a deferred record no later than this far ahead; beyond it the record goes back to
+/// the store with its reason.
+const KEEP_DEFERRED_S: i64 = 3_600;
+/// Horizon the abandon budget looks ahead (answers expiring sooner are not counted).
+const BUDGET_HORIZON_S: i64 = 600;
+
+fn eligible(agent: &Agent, cfg: &CampaignConfig) -> bool {
+    cfg.agent_group.is_none_or(|g| agent.groups.contains(&g))
+}
+
+impl Engine {
+    fn set_ready(&mut self, agent: UserId) {
+        let now = self.now;
+        let Some(a) = self.agents.get_mut(&agent) else { return };
+        if a.logout_pending {
+            self.agents.remove(&agent);
+            return;
+        }
+        a.state = AgentState::Ready;
+        a.ready_since = now;
+        // A waiting answered call takes the agent at once (highest priority, then oldest).
+        let mut best: Option<(i32, DateTime<Utc>, CallId)> = None;
+        for (id, c) in &self.calls {
+            if let CallState::WaitingAgent { deadline } = c.state {
+                let Some(camp) = self.campaigns.get(&c.campaign) else { continue };
+                if !eligible(a, &camp.cfg) {
+                    continue;
+                }
+                let key = (camp.cfg.priority, deadline, *id);
+                if best.is_none_or(|b| key.0 > b.0 || (key.0 == b.0 && key.1 < b.1)) {
+                    best = Some(key);
+                }
+            }
+        }
+        if let Some((_, _, call)) = best {
+            self.timers.retain(|(_, t)| *t != Timer::ConnectDeadline(call));
+            self.connect(call, agent);
+        }
+    }
+
+    fn connect(&mut self, call_id: CallId, agent: UserId) {
+        let now = self.now;
+        let Some(c) = self.calls.get_mut(&call_id) else { return };
+        c.state = CallState::Connected;
+        c.connected_at = Some(now);
+        c.agent = Some(agent);
+        let (campaign_id, record_id) = (c.campaign, c.cand.record.id);
+        if let Some(a) = self.agents.get_mut(&agent) {
+            a.state = AgentState::Talking(call_id);
+        }
+        self.push(Output::Telephony(TelephonyCommand::Connect { call_id, agent }));
+        self.push(Output::Agent(AgentNotice::CallConnected { agent, campaign_id, call_id, record_id }));
+    }
+
+    fn return_offered(&mut self, campaign: CampaignId, record: RecordId, defer: Option<Blocked>) {
+        self.live_records.remove(&record);
+        let now = self.now;
+        let Some(c) = self.campaigns.get_mut(&campaign) else { return };
+        let Some(mut b) = c.offered.remove(&record) else { return };
+        match defer {
+            None => {
+                b.not_before = now;
+                c.buffer.push_front(b);
+            }
+            Some(reason) => self.push(Output::Persist(PersistCommand::RecordDeferred { campaign_id: campaign, record_id: record, reason })),
+        }
+    }
+
+    fn skip_offered(&mut self, agent: UserId, campaign: CampaignId, record: RecordId) {
+        let delay = self.campaigns.get(&campaign).map_or(600, |c| c.cfg.settings.min_recall_delay_s as i64);
+        let next = self.now + Duration::seconds(delay);
+        let reason = Blocked {
+            code: ReasonCode::PreviewSkipped,
+            message: format!("agent {agent} skipped the record in preview"),
+            next_dialable_at: Some(next),
+        };
+        self.return_offered(campaign, record, Some(reason));
+        self.set_ready(agent);
+    }
+
+    fn dial_offered(&mut self, agent: UserId, campaign: CampaignId, record: RecordId) {
+        self.live_records.remove(&record);
+        let Some(b) = self.campaigns.get_mut(&campaign).and_then(|c| c.offered.remove(&record)) else {
+            self.set_ready(agent);
+            return;
+        };
+        // Rules may have changed during the preview: check again.
+        let ok = self.campaigns.get(&campaign).map(|c| self.check(c, &b));
+        match ok {
+            Some(Ok(())) => {
+                if !self.dial(campaign, b, Some(agent)) {
+                    self.set_ready(agent);
+                }
+            }
+            Some(Err(reason)) => {
+                self.push(Output::Persist(PersistCommand::RecordDeferred { campaign_id: campaign, record_id: record, reason }));
+                self.set_ready(agent);
+            }
+            None => self.set_ready(agent),
+        }
+    }
+
+    fn preview_expired(&mut self, agent: UserId, t: DateTime<Utc>) {
+        let Some(a) = self.agents.get(&agent) else { return };
+        let AgentState::Preview { campaign, record, expires } = a.state else { return };
+        if expires > t {
+            return;
+        }
+        let action = self.campaigns.get(&campaign).map_or(PreviewTimeoutAction::Skip, |c| c.cfg.settings.preview_timeout_action);
+        match action {
+            PreviewTimeoutAction::Dial => self.dial_offered(agent, campaign, record),
+            PreviewTimeoutAction::Skip => {
+                self.push(Output::Agent(AgentNotice::PreviewWithdrawn { agent, record_id: record }));
+                self.skip_offered(agent, campaign, record)
+            }
+        }
+    }
+
+    fn wrap_end(&mut self, agent: UserId, t: DateTime<Utc>, disp: Option<(CallResult, Option<CallbackRequest>)>) {
+        let Some(a) = self.agents.get(&agent) else { return };
+        let AgentState::WrapUp { call, until } = a.state else { return };
+        if disp.is_none() && until > t {
+            return;
+        }
+        let (result, cb) = match disp {
+            Some((r, cb)) => (r, cb),
+            None => (CallResult::Answered, None),
+        };
+        self.finalize(call, result, cb);
+        self.set_ready(agent);
+    }
+
+    fn connect_deadline(&mut self, id: CallId) {
+        let now = self.now;
+        let Some(c) = self.calls.get_mut(&id) else { return };
+        let CallState::WaitingAgent { deadline } = c.state else { return };
+        if deadline > now {
+            return;
+        }
+        c.state = CallState::Playing;
+        c.abandoned = true;
+        let campaign = c.campaign;
+        if let Some(camp) = self.campaigns.get_mut(&campaign) {
+            camp.ledger.add(now, 0.0, 1.0);
+        }
+        self.push(Output::Persist(PersistCommand::AbandonRecorded { call_id: id, campaign_id: campaign, at: now }));
+        let prompt = self.cfg.safe_harbor_prompt.clone();
+        self.push(Output::Telephony(TelephonyCommand::Play { call_id: id, prompt, then_hang_up: true }));
+    }
+
+    fn release_reserved(&mut self, call_id: CallId) {
+        let agent = self.calls.get(&call_id).and_then(|c| c.agent);
+        if let Some(agent) = agent {
+            if self.agents.get(&agent).is_some_and(|a| a.state == AgentState::Reserved(call_id)) {
+                if let Some(c) = self.calls.get_mut(&call_id) {
+                    c.agent = None;
+                }
+                self.set_ready(agent);
+            }
+        }
+    }
+
+    fn human(&mut self, id: CallId) {
+        let now = self.now;
+        let Some(c) = self.calls.get_mut(&id) else { return };
+        c.live = true;
+        let campaign = c.campaign;
+        let reserved = c.agent;
+        let dialed_at = c.dialed_at;
+        let Some(camp) = self.campaigns.get_mut(&campaign) else { return };
+        camp.estimator.observe(true);
+        camp.estimator.observe_answer_delay((now - dialed_at).num_milliseconds() as f64 / 1000.0);
+        if camp.cfg.settings.dialing_mode == DialingMode::Agentless {
+            c.state = CallState::Playing;
+            let prompt = self.cfg.agentless_prompt.clone();
+            self.push(Output::Telephony(TelephonyCommand::Play { call_id: id, prompt, then_hang_up: true }));
+            return;
+        }
+        camp.ledger.add(now, 1.0, 0.0);
+        let deadline = now + Duration::milliseconds(camp.cfg.settings.connect_deadline_ms as i64);
+        if let Some(agent) = reserved.filter(|a| self.agents.get(a).is_some_and(|x| x.state == AgentState::Reserved(id))) {
+            self.connect(id, agent);
+            return;
+        }
+        let cfg = &camp.cfg;
+        let pick = self
+            .agents
+            .iter()
+            .filter(|(_, a)| a.state == AgentState::Ready && eligible(a, cfg))
+            .min_by_key(|(uid, a)| (a.ready_since, **uid))
+            .map(|(uid, _)| *uid);
+        match pick {
+            Some(agent) => self.connect(id, agent),
+            None => {
+                if let Some(c) = self.calls.get_mut(&id) {
+                    c.state = CallState::WaitingAgent { deadline };
+                }
+                self.timers.insert((deadline, Timer::ConnectDeadline(id)));
+            }
+        }
+    }
+
+    fn machine(&mut self, id: CallId) {
+        let Some(c) = self.calls.get_mut(&id) else { return };
+        c.machine = true;
+        let campaign = c.campaign;
+        let Some(camp) = self.campaigns.get_mut(&campaign) else { return };
+        camp.estimator.observe(false);
+        let action = camp.cfg.settings.call_analysis.amd_action;
+        if action == MachineAction::ConnectAgent {
+            self.human(id);
+            return;
+        }
+        if camp.cfg.settings.abandon_policy == AbandonPolicy::UkOfcom24h {
+            let s = self.cfg.amd_false_positive_share;
+            camp.ledger.add(self.now, s, s);
+        }
+        if let Some(c) = self.calls.get_mut(&id) {
+            c.state = CallState::Playing;
+        }
+        match action {
+            MachineAction::LeaveMessage => {
+                let prompt = self.cfg.machine_prompt.clone();
+                self.push(Output::Telephony(TelephonyCommand::Play { call_id: id, prompt, then_hang_up: true }));
+            }
+            _ => self.push(Output::Telephony(TelephonyCommand::HangUp { call_id: id })),
+        }
+        self.release_reserved(id);
+    }
+
+    fn telephony(&mut self, ev: TelephonyEvent) -> Result<(), EngineError> {
+        let id = ev.call_id();
+        let Some(c) = self.calls.get(&id) else { return Err(EngineError::UnknownCall(id)) };
+        let amd = self.campaigns.get(&c.campaign).is_some_and(|x| x.cfg.settings.call_analysis.amd_enabled);
+        match ev {
+            TelephonyEvent::Ringing { .. } | TelephonyEvent::Connected { .. } | TelephonyEvent::PromptDone { .. } => {}
+            TelephonyEvent::Answered { answered_by, .. } => {
+                if c.state != CallState::Dialing {
+                    return Ok(());
+                }
+                let now = self.now;
+                if let Some(c) = self.calls.get_mut(&id) {
+                    c.answered_at = Some(now);
+                }
+                match answered_by {
+                    AnsweredBy::Machine => self.machine(id),
+                    AnsweredBy::Human => self.human(id),
+                    AnsweredBy::Unknown if amd => {
+                        if let Some(c) = self.calls.get_mut(&id) {
+                            c.state = CallState::AwaitingAmd;
+                        }
+                    }
+                    AnsweredBy::Unknown => self.human(id),
+                }
+            }
+            TelephonyEvent::MachineDetected { answered_by, .. } => {
+                if c.state != CallState::AwaitingAmd {
+                    return Ok(());
+                }
+                match answered_by {
+                    AnsweredBy::Machine => self.machine(id),
+                    _ => self.human(id),
+                }
+            }
+            TelephonyEvent::Digit { digit, .. } => {
+                let number = c.cand.record.phone.clone();
+                let agentless = self.campaigns.get(&c.campaign).is_some_and(|x| x.cfg.settings.dialing_mode == DialingMode::Agentless);
+                if !agentless {
+                    return Ok(());
+                }
+                let r = match digit {
+                    '9' => {
+                        if self.local_dnc.len() < self.cfg.max_local_dnc {
+                            self.local_dnc.insert(number.clone());
+                        }
+                        self.push(Output::Persist(PersistCommand::DncAdd { number, reason: "pressed 9 in agentless message".into() }));
+                        CallResult::DoNotCall
+                    }
+                    '1' => CallResult::RightParty,
+                    _ => return Ok(()),
+                };
+                if let Some(c) = self.calls.get_mut(&id) {
+                    c.digit_result = Some(r);
+                }
+            }
+            TelephonyEvent::Ended { result, .. } => {
+                let c = self.calls.get(&id).expect("checked above");
+                if c.state == CallState::Ended {
+                    return Ok(());
+                }
+                if let (CallState::Connected, Some(agent)) = (c.state, c.agent) {
+                    let wrap = self.campaigns.get(&c.campaign).map_or(30, |x| x.cfg.settings.wrap_up_s as i64);
+                    let until = self.now + Duration::seconds(wrap);
+                    if let Some(c) = self.calls.get_mut(&id) {
+                        c.state = CallState::Ended;
+                        c.network_result = Some(result);
+                    }
+                    if let Some(a) = self.agents.get_mut(&agent) {
+                        a.state = AgentState::WrapUp { call: id, until };
+                    }
+                    self.push(Output::Agent(AgentNotice::WrapUp { agent, call_id: id, until }));
+                    if let Some(d) = self.pending_dispositions.remove(&id) {
+                        self.wrap_end(agent, self.now, Some(d));
+                    } else {
+                        self.timers.insert((until, Timer::WrapEnd(agent)));
+                    }
+                    return Ok(());
+                }
+                let mut c = c.clone();
+                if let CallState::WaitingAgent { .. } = c.state {
+                    // Hung up while waiting for an agent: counted as abandoned (conservative).
+                    self.timers.retain(|(_, t)| *t != Timer::ConnectDeadline(id));
+                    c.abandoned = true;
+                    if let Some(camp) = self.campaigns.get_mut(&c.campaign) {
+                        camp.ledger.add(self.now, 0.0, 1.0);
+                    }
+                    self.push(Output::Persist(PersistCommand::AbandonRecorded { call_id: id, campaign_id: c.campaign, at: self.now }));
+                }
+                if !c.live && !c.machine {
+                    if let Some(camp) = self.campaigns.get_mut(&c.campaign) {
+                        camp.estimator.observe(false);
+                    }
+                }
+                self.release_reserved(id);
+                let r = if c.abandoned {
+                    CallResult::Abandoned
+                } else if c.machine {
+                    CallResult::AnsweringMachine
+                } else if c.live {
+                    c.digit_result.unwrap_or(CallResult::Answered)
+                } else if c.state == CallState::AwaitingAmd {
+                    CallResult::Answered
+                } else {
+                    result
+                };
+                self.finalize(id, r, None);
+            }
+        }
+        Ok(())
+    }
+
+    fn finalize(&mut self, id: CallId, result: CallResult, callback: Option<CallbackRequest>) {
+        let Some(call) = self.calls.remove(&id) else { return };
+        self.live_records.remove(&call.cand.record.id);
+        self.live_numbers.remove(&call.cand.record.phone);
+        self.pending_dispositions.remove(&id);
+        let now = self.now;
+        let Some(camp) = self.campaigns.get(&call.campaign) else { return };
+        let s = &camp.cfg.settings;
+        self.outputs.push_back(Output::Persist(PersistCommand::CallResult {
+            call_id: id,
+            campaign_id: call.campaign,
+            record_id: call.cand.record.id,
+            result,
+            dialed_at: call.dialed_at,
+            answered_at: call.answered_at,
+            connected_at: call.connected_at,
+            ended_at: now,
+            agent: call.agent,
+            live_answer: call.live,
+        }));
+        let r = &call.cand.record;
+        let tz0 = call.zones.as_ref().and_then(|z| z.zones.first().copied()).unwrap_or(camp.cfg.time_zone);
+        let day = call.dialed_at.with_timezone(&tz0).date_naive();
+        let attempts_today = if r.attempts_day == Some(day) { r.attempts_today + 1 } else { 1 };
+        let streak = if r.last_result == Some(result) { call.cand.result_streak + 1 } else { 1 };
+        let was_callback = matches!(r.record_type, RecordType::PersonalCallback | RecordType::CampaignCallback);
+        let mut u = RecordUpdate {
+            campaign_id: call.campaign,
+            record_id: r.id,
+            chain_id: r.chain_id,
+            record_type: if was_callback { RecordType::General } else { r.record_type },
+            record_status: RecordStatus::Updated,
+            attempts_total: r.attempts_total + 1,
+            attempts_today,
+            attempts_day: Some(day),
+            chain_attempts: call.cand.chain_attempts + 1,
+            last_result: result,
+            last_call_at: call.dialed_at,
+            retry_at: None,
+            callback_at: None,
+            callback_agent: None,
+            result_streak: streak,
+            activate_next_in_chain: false,
+        };
+        let mut dnc = false;
+        if let Some(cb) = callback {
+            u.record_type = if cb.personal { RecordType::PersonalCallback } else { RecordType::CampaignCallback };
+            u.callback_at = Some(cb.at);
+            u.callback_agent = if cb.personal { call.agent } else { None };
+        } else if result == CallResult::DoNotCall {
+            u.record_type = RecordType::NoCall;
+            u.record_status = RecordStatus::Completed;
+            dnc = true;
+        } else {
+            match s.retry_treatments.iter().find(|t| t.call_result == result) {
+                Some(t) if streak <= t.max_retries => {
+                    u.retry_at = Some(now + Duration::seconds(t.retry_after_s as i64));
+                }
+                Some(t) => {
+                    u.record_status = RecordStatus::Completed;
+                    match t.then {
+                        AfterRetries::NextInChain => u.activate_next_in_chain = true,
+                        AfterRetries::Final => {}
+                        AfterRetries::NoCall => {
+                            u.record_type = RecordType::NoCall;
+                            u.activate_next_in_chain = true;
+                        }
+                    }
+                }
+                None => u.record_status = RecordStatus::Completed,
+            }
+        }
+        let stopped_done = camp.stopped && !self.calls.values().any(|c| c.campaign == call.campaign);
+        self.outputs.push_back(Output::Persist(PersistCommand::RecordUpdate(u)));
+        if dnc && !self.local_dnc.contains(&r.phone) {
+            if self.local_dnc.len() < self.cfg.max_local_dnc {
+                self.local_dnc.insert(r.phone.clone());
+            }
+            self.outputs.push_back(Output::Persist(PersistCommand::DncAdd {
+                number: r.phone.clone(),
+                reason: "agent disposition: do not call".into(),
+            }));
+        }
+        if stopped_done {
+            self.campaigns.remove(&call.campaign);
+        }
+    }
+
+    /// Places a call: persist first, then dial. Returns false when the last-moment checks refuse.
+    fn dial(&mut self, campaign: CampaignId, b: Buffered, agent: Option<UserId>) -> bool {
+        let Some(camp) = self.campaigns.get(&campaign) else { return false };
+        let s = &camp.cfg.settings;
+        let number = b.cand.record.phone.clone();
+        let dnc = DncWithLocal { inner: self.dnc.as_ref(), local: &self.local_dnc };
+        if let Some(h) = dnc.lookup(&number, &s.dnc_list_ids, self.now) {
+            let reason = Blocked {
+                code: ReasonCode::Dnc,
+                message: format!("{number} is on a do-not-call list (checked before dialing)"),
+                next_dialable_at: h.expires_at,
+            };
+            self.push(Output::Persist(PersistCommand::RecordDeferred { campaign_id: campaign, record_id: b.cand.record.id, reason }));
+            return false;
+        }
+        if self.live_numbers.contains(&number) || self.live_records.contains(&b.cand.record.id) || self.calls.len() >= self.cfg.max_calls {
+            if let Some(c) = self.campaigns.get_mut(&campaign) {
+                let mut b = b;
+                b.not_before = self.now + Duration::seconds(5);
+                c.buffer.push_back(b);
+            }
+            return false;
+        }
+        let call_id = CallId(self.next_call_id);
+        self.next_call_id += 1;
+        let r = &b.cand.record;
+        let dial = TelephonyCommand::Dial {
+            call_id,
+            campaign_id: campaign,
+            record_id: r.id,
+            to: number.clone(),
+            caller_id: s.caller_id.clone(),
+            ring_timeout_s: s.ring_timeout_s,
+            detect_machine: s.call_analysis.amd_enabled,
+            record_audio: s.recording,
+        };
+        let agent_first = s.agent_first && s.dialing_mode == DialingMode::Progressive;
+        self.push(Output::Persist(PersistCommand::AttemptStarted {
+            call_id,
+            campaign_id: campaign,
+            record_id: r.id,
+            chain_id: r.chain_id,
+            number: number.clone(),
+            at: self.now,
+        }));
+        if let (true, Some(a)) = (agent_first, agent) {
+            self.push(Output::Agent(AgentNotice::AgentAlert { agent: a, campaign_id: campaign, call_id, record_id: r.id }));
+        }
+        self.push(Output::Telephony(dial));
+        self.live_records.insert(r.id);
+        self.live_numbers.insert(number);
+        if let Some(a) = agent.and_then(|a| self.agents.get_mut(&a)) {
+            a.state = AgentState::Reserved(call_id);
+        }
+        self.calls.insert(
+            call_id,
+            Call {
+                campaign,
+                cand: b.cand,
+                zones: b.zones,
+                state: CallState::Dialing,
+                dialed_at: self.now,
+                answered_at: None,
+                connected_at: None,
+                agent,
+                live: false,
+                machine: false,
+                abandoned: false,
+                digit_result: None,
+                network_result: None,
+            },
+        );
+        true
+    }
+
+    /// Takes the first dialable candidate (for `agent` when given: its personal callbacks first
+    /// and none of another present agent's). Records blocked for long go back to the store with
+    /// their reason.
+    fn select(&mut self, campaign: CampaignId, agent: Option<UserId>) -> Option<Buffered> {
+        let now = self.now;
+        let camp = self.campaigns.get(&campaign)?;
+        let mut decisions: Vec<(usize, Result<(), Blocked>)> = Vec::new();
+        let mut chosen = None;
+        for (i, b) in camp.buffer.iter().enumerate() {
+            if b.not_before > now {
+                continue;
+            }
+            if let Some(owner) = b.cand.callback_agent {
+                if b.cand.record.record_type == RecordType::PersonalCallback && Some(owner) != agent && self.agents.contains_key(&owner) {
+                    continue;
+                }
+            }
+            let res = self.check(camp, b);
+            let ok = res.is_ok();
+            decisions.push((i, res));
+            if ok {
+                chosen = Some(i);
+                break;
+            }
+        }
+        let camp = self.campaigns.get_mut(&campaign).expect("present above");
+        let mut removed: Vec<(usize, Option<Blocked>)> = Vec::new();
+        for (i, res) in decisions {
+            match res {
+                Ok(()) => removed.push((i, None)),
+                Err(bl) => match bl.next_dialable_at {
+                    Some(n) if n <= now + Duration::seconds(KEEP_DEFERRED_S) && bl.code != ReasonCode::CallInProgress => {
+                        camp.buffer[i].not_before = n.max(now + Duration::seconds(1))
+                    }
+                    _ if bl.code == ReasonCode::CallInProgress => camp.buffer[i].not_before = now + Duration::seconds(30),
+                    _ => removed.push((i, Some(bl))),
+                },
+            }
+        }
+        let mut out = None;
+        for (i, bl) in removed.into_iter().rev() {
+            let b = camp.buffer.remove(i).expect("index from this buffer");
+            match bl {
+                None => out = Some(b),
+                Some(reason) => self.outputs.push_back(Output::Persist(PersistCommand::RecordDeferred {
+                    campaign_id: campaign,
+                    record_id: b.cand.record.id,
+                    reason,
+                })),
+            }
+        }
+        let _ = chosen;
+        out
+    }
+
+    fn campaign_has_work(&self, c: &Camp) -> bool {
+        c.buffer.iter().any(|b| b.not_before <= self.now)
+    }
+
+    /// Decides dials for every campaign, highest priority first.
+    fn pace(&mut self) {
+        let now = self.now;
+        let max_buf = self.cfg.max_buffer_per_campaign;
+        let mut needs = Vec::new();
+        for (id, c) in self.campaigns.iter_mut() {
+            if !c.stopped && !c.requested && c.refill_after.is_none() && c.buffer.len() < max_buf / 2 {
+                c.requested = true;
+                needs.push(Output::NeedRecords { campaign_id: *id, max: max_buf - c.buffer.len() });
+            }
+        }
+        self.outputs.extend(needs);
+        let mut order: Vec<(i32, CampaignId)> =
+            self.campaigns.iter().filter(|(_, c)| !c.stopped).map(|(id, c)| (-c.cfg.priority, *id)).collect();
+        order.sort();
+        // Ready agents, longest idle first, each assigned to the best campaign with work.
+        let mut ready: Vec<(DateTime<Utc>, UserId)> =
+            self.agents.iter().filter(|(_, a)| a.state == AgentState::Ready).map(|(id, a)| (a.ready_since, *id)).collect();
+        ready.sort();
+        let mut assigned: HashMap<CampaignId, Vec<UserId>> = HashMap::new();
+        for (_, agent) in &ready {
+            let a = &self.agents[agent];
+            for (_, cid) in &order {
+                let c = &self.campaigns[cid];
+                if c.cfg.settings.dialing_mode != DialingMode::Agentless && eligible(a, &c.cfg) && self.campaign_has_work(c) {
+                    assigned.entry(*cid).or_default().push(*agent);
+                    break;
+                }
+            }
+        }
+        for (_, cid) in order {
+            let agents = assigned.remove(&cid).unwrap_or_default();
+            let (mode, agent_first) = {
+                let c = &self.campaigns[&cid];
+                (c.cfg.settings.dialing_mode, c.cfg.settings.agent_first)
+            };
+            let _ = agent_first;
+            match mode {
+                DialingMode::Preview => {
+                    for agent in agents {
+                        let Some(b) = self.select(cid, Some(agent)) else { break };
+                        let c = self.campaigns.get_mut(&cid).expect("in order");
+                        let expires = now + Duration::seconds(c.cfg.settings.preview_timeout_s as i64);
+                        let record = b.cand.record.id;
+                        c.offered.insert(record, b);
+                        self.live_records.insert(record);
+                        if let Some(a) = self.agents.get_mut(&agent) {
+                            a.state = AgentState::Preview { campaign: cid, record, expires };
+                        }
+                        self.timers.insert((expires, Timer::Preview(agent)));
+                        self.push(Output::Agent(AgentNotice::PreviewOffer {
+                            agent,
+                            campaign_id: cid,
+                            record_id: record,
+                            expires_at: expires,
+                        }));
+                    }
+                }
+                DialingMode::Progressive => {
+                    for agent in agents {
+                        let Some(b) = self.select(cid, Some(agent)) else { break };
+                        self.dial(cid, b, Some(agent));
+                    }
+                }
+                DialingMode::Power | DialingMode::Predictive => {
+                    // Personal callbacks go to their own agent with a reserved line.
+                    let mut free = Vec::new();
+                    for agent in agents {
+                        let has_cb = self.campaigns[&cid].buffer.iter().any(|b| {
+                            b.cand.callback_agent == Some(agent)
+                                && b.cand.record.record_type == RecordType::PersonalCallback
+                                && b.cand.record.callback_at.is_some_and(|t| t <= now)
+                        });
+                        if has_cb {
+                            if let Some(b) = self.select(cid, Some(agent)) {
+                                if b.cand.callback_agent == Some(agent) {
+                                    self.dial(cid, b, Some(agent));
+                                    continue;
+                                }
+                                self.campaigns.get_mut(&cid).expect("in order").buffer.push_front(b);
+                            }
+                        }
+                        free.push(agent);
+                    }
+                    let target = self.target_in_flight(cid, mode, free.len());
+                    let in_flight = self
+                        .calls
+                        .values()
+                        .filter(|c| {
+                            c.campaign == cid && c.agent.is_none() && matches!(c.state, CallState::Dialing | CallState::AwaitingAmd)
+                        })
+                        .count();
+                    for _ in in_flight..target {
+                        let Some(b) = self.select(cid, None) else { break };
+                        self.dial(cid, b, None);
+                    }
+                }
+                DialingMode::Agentless => {
+                    let lines = self.campaigns[&cid].cfg.agentless_lines as usize;
+                    let live = self.calls.values().filter(|c| c.campaign == cid).count();
+                    for _ in live..lines {
+                        let Some(b) = self.select(cid, None) else { break };
+                        self.dial(cid, b, None);
+                    }
+                }
+            }
+        }
+    }
+
+    fn target_in_flight(&self, cid: CampaignId, mode: DialingMode, free: usize) -> usize {
+        let c = &self.campaigns[&cid];
+        let s = &c.cfg.settings;
+        let waiting = self.calls.values().filter(|x| x.campaign == cid && matches!(x.state, CallState::WaitingAgent { .. })).count();
+        if mode == DialingMode::Power {
+            return ((free as f64 * s.lines_per_agent).floor() as usize).saturating_sub(waiting);
+        }
+        let horizon = self.now + Duration::milliseconds((c.estimator.answer_s() * 1000.0) as i64);
+        let soon = self
+            .agents
+            .values()
+            .filter(|a| matches!(a.state, AgentState::WrapUp { until, .. } if until <= horizon) && eligible(a, &c.cfg))
+            .count();
+        let cap = s.abandon_rate_max;
+        let budget = c.ledger.budget(self.now, WINDOW_24H_S, BUDGET_HORIZON_S, cap).min(c.ledger.budget(
+            self.now,
+            WINDOW_30D_S,
+            BUDGET_HORIZON_S,
+            cap,
+        ));
+        let in_flight = self
+            .calls
+            .values()
+            .filter(|x| x.campaign == cid && x.agent.is_none() && matches!(x.state, CallState::Dialing | CallState::AwaitingAmd))
+            .count();
+        pacing::predictive_target(pacing::PaceInput {
+            free_agents: free,
+            soon_agents: soon,
+            waiting,
+            in_flight,
+            p_mean: c.estimator.mean(),
+            p_high: c.estimator.upper(),
+            budget,
+            risk: self.cfg.predictive_risk,
+            max_in_flight: self.cfg.max_calls,
+        })
+    }
+}

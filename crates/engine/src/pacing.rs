@@ -1,0 +1,157 @@
+//! Predictive pacing: how many calls to have in flight for a campaign.
+//!
+//! Two quantities decide it:
+//! - the *want*: enough calls that the expected live answers cover the agents free now and those
+//!   about to free, `ceil((free + soon - waiting) / p)`, with `p` the estimated live-answer
+//!   probability per dial (an exponentially weighted mean over recent outcomes, so it follows a
+//!   lunch-time drop or an afternoon rise within ~50 calls);
+//! - the *guard*: the abandon budget `B = cap * answers_in_window - abandons_in_window` (the
+//!   smaller over the 24 h and 30 d windows, counting only answers that stay in the window for
+//!   the next 10 minutes). With `N` calls in flight, at most `answers - free agents` can be
+//!   abandoned. The pacer allows `N` only while `P(Binomial(N, p_hi) > free - waiting + B) <= risk`,
+//!   `p_hi` an upper confidence bound on `p`; with `B < 1` it dials no more calls than free
+//!   agents, so the first abandon can only come once enough live answers make it fit under the cap.
+
+use serde::Serialize;
+
+/// Estimated live-answer probability per dial.
+#[derive(Debug, Clone, Serialize)]
+pub struct AnswerEstimator {
+    p: f64,
+    /// Effective number of samples (bounded by 1/alpha).
+    n: f64,
+    /// Mean seconds from dial to a live answer.
+    answer_s: f64,
+}
+
+/// Weight of the newest outcome.
+pub const ALPHA: f64 = 1.0 / 60.0;
+
+impl Default for AnswerEstimator {
+    fn default() -> Self {
+        AnswerEstimator { p: 0.3, n: 5.0, answer_s: 10.0 }
+    }
+}
+
+impl AnswerEstimator {
+    pub fn observe(&mut self, live: bool) {
+        let x = if live { 1.0 } else { 0.0 };
+        let a = ALPHA.max(1.0 / (self.n + 1.0));
+        self.p += a * (x - self.p);
+        self.n = (self.n + 1.0).min(1.0 / ALPHA);
+    }
+    pub fn observe_answer_delay(&mut self, s: f64) {
+        self.answer_s += 0.05 * (s - self.answer_s);
+    }
+    pub fn mean(&self) -> f64 {
+        self.p.clamp(0.01, 1.0)
+    }
+    /// Upper confidence bound used by the guard.
+    pub fn upper(&self) -> f64 {
+        let p = self.mean();
+        (p + 2.5 * (p * (1.0 - p) / self.n.max(1.0)).sqrt() + 0.03).min(1.0)
+    }
+    pub fn answer_s(&self) -> f64 {
+        self.answer_s
+    }
+}
+
+/// P(X > k) for X ~ Binomial(n, p).
+pub fn binomial_tail(n: usize, p: f64, k: i64) -> f64 {
+    if k < 0 {
+        return 1.0;
+    }
+    if k as usize >= n {
+        return 0.0;
+    }
+    if p <= 0.0 {
+        return 0.0;
+    }
+    if p >= 1.0 {
+        return 1.0;
+    }
+    // Sum the pmf up to k in log space for stability.
+    let q = 1.0 - p;
+    let mut log_pmf = n as f64 * q.ln();
+    let mut cdf = log_pmf.exp();
+    for i in 0..(k as usize) {
+        log_pmf += ((n - i) as f64).ln() - ((i + 1) as f64).ln() + p.ln() - q.ln();
+        cdf += log_pmf.exp();
+    }
+    (1.0 - cdf).max(0.0)
+}
+
+/// Inputs of one predictive decision.
+#[derive(Debug, Clone, Copy)]
+pub struct PaceInput {
+    /// Ready agents assigned to the campaign.
+    pub free_agents: usize,
+    /// Agents whose wrap-up ends within the expected time to answer.
+    pub soon_agents: usize,
+    /// Answered calls waiting for an agent.
+    pub waiting: usize,
+    /// Calls dialed and not yet answered.
+    pub in_flight: usize,
+    pub p_mean: f64,
+    pub p_high: f64,
+    /// Abandons the windows can still take.
+    pub budget: f64,
+    pub risk: f64,
+    pub max_in_flight: usize,
+}
+
+/// How many calls the campaign should have in flight (not answered yet) now.
+pub fn predictive_target(i: PaceInput) -> usize {
+    let free = i.free_agents as i64 - i.waiting as i64;
+    let want = ((free + i.soon_agents as i64).max(0) as f64 / i.p_mean).ceil() as usize;
+    let want = want.max(free.max(0) as usize).min(i.max_in_flight);
+    if i.budget < 1.0 {
+        return want.min(free.max(0) as usize);
+    }
+    let k = free + i.budget.floor() as i64;
+    let mut n = free.max(0) as usize;
+    while n < want && binomial_tail(n + 1, i.p_high, k) <= i.risk {
+        n += 1;
+    }
+    n
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tail() {
+        assert!((binomial_tail(10, 0.5, 4) - 0.623046875).abs() < 1e-9);
+        assert_eq!(binomial_tail(3, 0.5, 3), 0.0);
+        assert_eq!(binomial_tail(3, 0.5, -1), 1.0);
+    }
+
+    #[test]
+    fn no_budget_means_one_to_one() {
+        let t = predictive_target(PaceInput {
+            free_agents: 5,
+            soon_agents: 0,
+            waiting: 0,
+            in_flight: 0,
+            p_mean: 0.2,
+            p_high: 0.3,
+            budget: 0.5,
+            risk: 1e-5,
+            max_in_flight: 1000,
+        });
+        assert_eq!(t, 5);
+        let t = predictive_target(PaceInput {
+            free_agents: 5,
+            soon_agents: 0,
+            waiting: 0,
+            in_flight: 0,
+            p_mean: 0.2,
+            p_high: 0.3,
+            budget: 10.0,
+            risk: 1e-5,
+            max_in_flight: 1000,
+        });
+        assert!(t > 5 && t <= 25, "{t}");
+    }
+}

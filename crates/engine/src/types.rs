@@ -1,0 +1,204 @@
+//! The engine's inputs and outputs.
+
+use crate::eligibility::{Blocked, CampaignConfig, Candidate};
+use campana_core::record::{CallResult, RecordStatus, RecordType};
+use campana_core::telephony::{CallId, TelephonyCommand, TelephonyEvent};
+use campana_core::{AgentGroupId, CampaignId, ChainId, PhoneNumber, RecordId, UserId};
+use chrono::{DateTime, NaiveDate, Utc};
+use serde::Serialize;
+
+/// A callback an agent asked for in a disposition.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct CallbackRequest {
+    pub at: DateTime<Utc>,
+    /// Personal (the same agent) or campaign-wide (any agent).
+    pub personal: bool,
+}
+
+/// What the driver tells the engine.
+#[derive(Debug, Clone)]
+pub enum Input {
+    CampaignStarted(Box<CampaignConfig>),
+    /// New effective settings, hours, priority or group; buffered records are re-checked.
+    CampaignUpdated(Box<CampaignConfig>),
+    CampaignStopped {
+        campaign_id: CampaignId,
+    },
+    /// A batch of candidates, in dialing order (answer to [`Output::NeedRecords`]; an empty
+    /// batch means "none for now").
+    RecordsAvailable {
+        campaign_id: CampaignId,
+        records: Vec<Candidate>,
+    },
+    /// Abandon-accounting history replayed at start-up (e.g. one entry per hour of the last 30 days).
+    AbandonHistory {
+        campaign_id: CampaignId,
+        at: DateTime<Utc>,
+        live_answers: u32,
+        abandons: u32,
+    },
+    AgentLogin {
+        agent: UserId,
+        groups: Vec<AgentGroupId>,
+    },
+    AgentReady {
+        agent: UserId,
+    },
+    AgentNotReady {
+        agent: UserId,
+        pause_code: String,
+    },
+    AgentLogout {
+        agent: UserId,
+    },
+    Telephony(TelephonyEvent),
+    /// The agent's outcome for a call; ends wrap-up.
+    Disposition {
+        agent: UserId,
+        call_id: CallId,
+        result: CallResult,
+        callback: Option<CallbackRequest>,
+    },
+    PreviewAccept {
+        agent: UserId,
+        record_id: RecordId,
+    },
+    PreviewSkip {
+        agent: UserId,
+        record_id: RecordId,
+    },
+}
+
+/// What the store must write about a record after a call (the treatment's outcome).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RecordUpdate {
+    pub campaign_id: CampaignId,
+    pub record_id: RecordId,
+    pub chain_id: ChainId,
+    pub record_type: RecordType,
+    pub record_status: RecordStatus,
+    pub attempts_total: i32,
+    pub attempts_today: i32,
+    pub attempts_day: Option<NaiveDate>,
+    /// Attempts on the customer's chain after this call.
+    pub chain_attempts: u32,
+    pub last_result: CallResult,
+    pub last_call_at: DateTime<Utc>,
+    /// Not before this moment (treatment's retry interval).
+    pub retry_at: Option<DateTime<Utc>>,
+    pub callback_at: Option<DateTime<Utc>>,
+    pub callback_agent: Option<UserId>,
+    /// Consecutive attempts that ended with `last_result` (drives `max_retries`).
+    pub result_streak: u32,
+    /// The store should make the next number of the chain ready.
+    pub activate_next_in_chain: bool,
+}
+
+/// Persistence commands. `AttemptStarted` always precedes the matching `Dial`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "persist", rename_all = "snake_case")]
+pub enum PersistCommand {
+    AttemptStarted {
+        call_id: CallId,
+        campaign_id: CampaignId,
+        record_id: RecordId,
+        chain_id: ChainId,
+        number: PhoneNumber,
+        at: DateTime<Utc>,
+    },
+    CallResult {
+        call_id: CallId,
+        campaign_id: CampaignId,
+        record_id: RecordId,
+        result: CallResult,
+        dialed_at: DateTime<Utc>,
+        answered_at: Option<DateTime<Utc>>,
+        connected_at: Option<DateTime<Utc>>,
+        ended_at: DateTime<Utc>,
+        agent: Option<UserId>,
+        live_answer: bool,
+    },
+    RecordUpdate(RecordUpdate),
+    AbandonRecorded {
+        call_id: CallId,
+        campaign_id: CampaignId,
+        at: DateTime<Utc>,
+    },
+    /// The engine gives a record back without dialing it: the store must not offer it again
+    /// before `reason.next_dialable_at` (never when `None`, until something changes).
+    RecordDeferred {
+        campaign_id: CampaignId,
+        record_id: RecordId,
+        reason: Blocked,
+    },
+    /// Add a number to the internal do-not-call list.
+    DncAdd {
+        number: PhoneNumber,
+        reason: String,
+    },
+}
+
+/// What agents' screens should show.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "notice", rename_all = "snake_case")]
+pub enum AgentNotice {
+    PreviewOffer {
+        agent: UserId,
+        campaign_id: CampaignId,
+        record_id: RecordId,
+        expires_at: DateTime<Utc>,
+    },
+    PreviewWithdrawn {
+        agent: UserId,
+        record_id: RecordId,
+    },
+    /// Agent-first progressive: the agent is alerted and connected before the customer answers.
+    AgentAlert {
+        agent: UserId,
+        campaign_id: CampaignId,
+        call_id: CallId,
+        record_id: RecordId,
+    },
+    CallConnected {
+        agent: UserId,
+        campaign_id: CampaignId,
+        call_id: CallId,
+        record_id: RecordId,
+    },
+    WrapUp {
+        agent: UserId,
+        call_id: CallId,
+        until: DateTime<Utc>,
+    },
+}
+
+/// What the driver polls out.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "output", rename_all = "snake_case")]
+pub enum Output {
+    Telephony(TelephonyCommand),
+    Persist(PersistCommand),
+    Agent(AgentNotice),
+    /// Send up to `max` more candidates with [`Input::RecordsAvailable`].
+    NeedRecords {
+        campaign_id: CampaignId,
+        max: usize,
+    },
+}
+
+/// Typed errors of the engine.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum EngineError {
+    #[error("campaign {0} is not running in the engine")]
+    UnknownCampaign(CampaignId),
+    #[error("agent {0} is not logged in")]
+    UnknownAgent(UserId),
+    #[error("{0} is not a call the engine knows")]
+    UnknownCall(CallId),
+    #[error("limit reached: {what} (max {limit})")]
+    Limit { what: &'static str, limit: usize },
+    #[error("{0} outputs are waiting; poll them before sending more input")]
+    OutputBacklog(usize),
+    #[error("{0}")]
+    InvalidState(String),
+}
