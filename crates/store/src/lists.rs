@@ -226,6 +226,7 @@ pub(crate) async fn merge_staged(
     policy: DedupePolicy,
 ) -> Result<UpsertOutcome> {
     let now = now_ms();
+    let t_merge = std::time::Instant::now();
     // Serialises merges into one list (row lock on PostgreSQL; SQLite already holds the write lock).
     sqlx::query("UPDATE contact_lists SET updated_at = $1 WHERE id = $2").bind(now).bind(list.0).execute(&mut *conn).await?;
     if store.backend() == Backend::Postgres {
@@ -234,6 +235,7 @@ pub(crate) async fn merge_staged(
     }
     // Every step is a set-based join (no per-row subqueries), so merging is linear-ish on both backends.
     // 1. A customer with a known external id is that customer.
+    tracing::debug!(step = 1, elapsed_ms = t_merge.elapsed().as_millis() as u64, "merge");
     sqlx::query(
         "UPDATE import_staging SET target_chain_id = m.chain_id \
          FROM (SELECT r.external_id, MIN(r.chain_id) AS chain_id FROM import_staging s JOIN records r ON r.list_id = $2 AND r.external_id = s.external_id \
@@ -245,6 +247,7 @@ pub(crate) async fn merge_staged(
     .execute(&mut *conn)
     .await?;
     // 2. Numbers already in the list: duplicates (skip), or the customer to update when the row has no external id (update).
+    tracing::debug!(step = 2, elapsed_ms = t_merge.elapsed().as_millis() as u64, "merge");
     let phone_match = match policy {
         DedupePolicy::Skip => Some(""),
         DedupePolicy::Update => Some(" AND import_staging.external_id IS NULL"),
@@ -286,6 +289,7 @@ pub(crate) async fn merge_staged(
     .fetch_one(&mut *conn)
     .await?;
     // 3. Update existing records at the same chain position.
+    tracing::debug!(step = 3, elapsed_ms = t_merge.elapsed().as_millis() as u64, "merge");
     sqlx::query(
         "UPDATE records SET \
            attempts_total = CASE WHEN records.phone = s.phone THEN records.attempts_total ELSE 0 END, \
@@ -305,6 +309,7 @@ pub(crate) async fn merge_staged(
     .execute(&mut *conn)
     .await?;
     // 4. New records: new customers get chain ids after the list's highest.
+    tracing::debug!(step = 4, elapsed_ms = t_merge.elapsed().as_millis() as u64, "merge");
     let offset: i64 =
         sqlx::query_scalar("SELECT COALESCE(MAX(chain_id), 0) FROM records WHERE list_id = $1").bind(list.0).fetch_one(&mut *conn).await?;
     out.records_created = sqlx::query(
@@ -314,8 +319,7 @@ pub(crate) async fn merge_staged(
                 s.dial_from, s.dial_until, s.time_zone, s.postal_code, s.name, s.sort_value, s.custom, $4, $4 \
          FROM import_staging s \
          WHERE s.import_id = $1 AND (s.target_chain_id IS NULL OR NOT EXISTS \
-               (SELECT 1 FROM records r WHERE r.list_id = $2 AND r.chain_id = s.target_chain_id AND r.chain_position = s.chain_position)) \
-         ORDER BY s.chain_key, s.chain_position",
+               (SELECT 1 FROM records r WHERE r.list_id = $2 AND r.chain_id = s.target_chain_id AND r.chain_position = s.chain_position))",
     )
     .bind(import_id)
     .bind(list.0)
@@ -325,6 +329,7 @@ pub(crate) async fn merge_staged(
     .await?
     .rows_affected() as i64;
     // 5. Positions an updated customer no longer has are cancelled, not deleted (history stays).
+    tracing::debug!(step = 5, elapsed_ms = t_merge.elapsed().as_millis() as u64, "merge");
     sqlx::query(
         "UPDATE records SET record_status = 'cancelled', updated_at = $3 \
          FROM (SELECT target_chain_id, MAX(chain_position) AS last_position FROM import_staging \
@@ -337,6 +342,8 @@ pub(crate) async fn merge_staged(
     .bind(now)
     .execute(&mut *conn)
     .await?;
+    tracing::debug!(step = "delete staging", elapsed_ms = t_merge.elapsed().as_millis() as u64, "merge");
     sqlx::query("DELETE FROM import_staging WHERE import_id = $1").bind(import_id).execute(&mut *conn).await?;
+    tracing::debug!(step = "done", elapsed_ms = t_merge.elapsed().as_millis() as u64, "merge");
     Ok(out)
 }

@@ -106,7 +106,6 @@ CREATE TABLE records (
 CREATE INDEX records_list_phone ON records (list_id, phone);
 CREATE INDEX records_list_chain ON records (list_id, chain_id, chain_position);
 CREATE UNIQUE INDEX records_list_external ON records (list_id, external_id, chain_position);
-CREATE INDEX records_list_status ON records (list_id, record_status);
 
 -- One row per phone of each staged customer; merged into records in one transaction when the
 -- import commits, deleted when it fails or is cancelled (so the list never holds half an import).
