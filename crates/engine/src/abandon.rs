@@ -110,12 +110,24 @@ impl AbandonLedger {
         for b in &self.buckets {
             if b.abandons > 0.0 {
                 let w = self.range(b.start + BUCKET_S - window_s, b.start + BUCKET_S - 1);
-                if w.live_answers >= min_answers {
+                if w.live_answers >= min_answers && w.live_answers > 0.0 {
                     worst = worst.max(w.rate());
                 }
             }
         }
         worst
+    }
+
+    /// How many minute-ends with an abandon have a window rate over `cap`.
+    pub fn windows_over(&self, window_s: i64, cap: f64) -> u64 {
+        self.buckets
+            .iter()
+            .filter(|b| b.abandons > 0.0)
+            .filter(|b| {
+                let w = self.range(b.start + BUCKET_S - window_s, b.start + BUCKET_S - 1);
+                w.abandons > cap * w.live_answers + 1e-9
+            })
+            .count() as u64
     }
 
     pub fn since(&self, at: DateTime<Utc>) -> Duration {

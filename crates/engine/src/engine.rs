@@ -85,6 +85,8 @@ struct Agent {
     groups: Vec<AgentGroupId>,
     state: AgentState,
     logout_pending: bool,
+    /// Not-ready asked during a call: applied when the call's wrap-up ends.
+    pause_pending: bool,
     /// Ready since (longest-idle agent takes the next call).
     ready_since: DateTime<Utc>,
 }
@@ -392,13 +394,15 @@ impl Engine {
                     groups: Vec::new(),
                     state: AgentState::NotReady,
                     logout_pending: false,
+                    pause_pending: false,
                     ready_since: now,
                 });
                 a.groups = groups;
                 a.logout_pending = false;
             }
             Input::AgentReady { agent } => {
-                let a = self.agents.get(&agent).ok_or(EngineError::UnknownAgent(agent))?;
+                let a = self.agents.get_mut(&agent).ok_or(EngineError::UnknownAgent(agent))?;
+                a.pause_pending = false;
                 if a.state == AgentState::NotReady {
                     self.set_ready(agent);
                 }
@@ -413,8 +417,9 @@ impl Engine {
                         self.push(Output::Agent(AgentNotice::PreviewWithdrawn { agent, record_id: record }));
                         self.return_offered(campaign, record, None);
                     }
-                    // Busy agents go not-ready after their current call (the driver resends).
-                    _ => return Err(EngineError::InvalidState(format!("agent {agent} is on a call; pause after wrap-up"))),
+                    AgentState::NotReady => {}
+                    // Busy agents go not-ready when their current call's wrap-up ends.
+                    _ => a.pause_pending = true,
                 }
             }
             Input::AgentLogout { agent } => {
@@ -507,6 +512,11 @@ impl Engine {
         let Some(a) = self.agents.get_mut(&agent) else { return };
         if a.logout_pending {
             self.agents.remove(&agent);
+            return;
+        }
+        if a.pause_pending {
+            a.pause_pending = false;
+            a.state = AgentState::NotReady;
             return;
         }
         a.state = AgentState::Ready;

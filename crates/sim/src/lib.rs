@@ -1,1 +1,532 @@
-//! placeholder
+//! Campana's seeded discrete-event simulator. It drives the very same [`campana_engine::Engine`]
+//! the live server runs, with [`SimTelephony`] and [`SimAgents`] (both reusable by the server's
+//! demo on the wall clock). Same scenario and seed give a bit-identical [`Summary`].
+
+pub mod agents;
+pub mod forecast;
+pub mod model;
+pub mod telephony;
+
+pub use agents::{AgentTotals, SimAgents};
+pub use forecast::{forecast, Forecast, ForecastInput};
+pub use model::{AgentModel, Population, Scenario, ScenarioError, Shift};
+pub use telephony::SimTelephony;
+
+use campana_core::record::{Record, RecordStatus, RecordType};
+use campana_core::settings::{DialingMode, Settings};
+use campana_core::telephony::{TelephonyCommand, TelephonyEvent};
+use campana_core::time::{DailyHours, LocalTime, Weekdays};
+use campana_core::{AgentGroupId, CampaignId, ChainId, ContactListId, PhoneNumber, RecordId};
+use campana_engine::abandon::{AbandonLedger, WINDOW_24H_S, WINDOW_30D_S};
+use campana_engine::{CampaignConfig, Candidate, Engine, EngineConfig, InMemoryDnc, Input, Output, PersistCommand, ReasonCode};
+use chrono::{DateTime, Duration, Timelike, Utc};
+use chrono_tz::Tz;
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use serde::Serialize;
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
+
+/// The simulator's answer (printed as JSON by `campana simulate`).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Summary {
+    pub scenario: String,
+    pub seed: u64,
+    pub mode: String,
+    pub records: u64,
+    pub dials: u64,
+    pub live_answers: u64,
+    pub live_connects: u64,
+    pub machine_answers: u64,
+    pub abandons: u64,
+    /// abandons / live answers over the whole day.
+    pub abandon_rate_day: f64,
+    /// Worst rolling-24 h window, measured at every minute with an abandon.
+    pub abandon_rate_worst_24h: f64,
+    /// Worst rolling-30 d window, measured at every minute with an abandon.
+    pub abandon_rate_worst_30d: f64,
+    /// Windows measured over the cap.
+    pub windows_over_cap: u64,
+    /// (talk + wrap) / logged-in.
+    pub occupancy: f64,
+    pub agent_logged_in_s: f64,
+    pub agent_talk_s: f64,
+    pub agent_wrap_s: f64,
+    pub agent_idle_s: f64,
+    /// Agent idle seconds per connected call.
+    pub avg_agent_wait_s: f64,
+    /// Seconds from a live answer to the agent connection (connected calls).
+    pub avg_customer_wait_s: f64,
+    pub records_completed: u64,
+    pub records_dialed: u64,
+    /// Records never dialed today, by reason code (`not_reached` = dialable but no capacity left).
+    pub not_dialed_by_reason: BTreeMap<String, u64>,
+    /// Broken invariants (empty in a correct run): dials outside the window, to DNC numbers,
+    /// over attempt limits, two calls to one number, engine errors.
+    pub violations: Vec<String>,
+    pub engine_errors: u64,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SimError {
+    #[error(transparent)]
+    Scenario(#[from] ScenarioError),
+    #[error("simulation failed: {0}")]
+    Failed(String),
+}
+
+struct StoreRec {
+    cand: Candidate,
+    in_engine: bool,
+    not_before: Option<DateTime<Utc>>,
+    never: bool,
+    completed: bool,
+    dials: u32,
+    day_dials: HashMap<chrono::NaiveDate, u32>,
+    last_reason: Option<ReasonCode>,
+    invalid: bool,
+    zone: Tz,
+}
+
+const ZIPS: [&str; 5] = ["10001", "60601", "75201", "85004", "90012"];
+
+fn make_record(i: u32, area: &str, zip: Option<&str>, now: DateTime<Utc>) -> Record {
+    let exchange = 200 + (i / 10_000) % 700;
+    let line = i % 10_000;
+    let phone = PhoneNumber::from_e164_unchecked_store(format!("+1{area}{exchange:03}{line:04}"));
+    Record {
+        id: RecordId(i as i64 + 1),
+        list_id: ContactListId(1),
+        chain_id: ChainId(i as i64 + 1),
+        chain_position: 1,
+        external_id: None,
+        phone,
+        phone_type: campana_core::record::PhoneType::Home,
+        record_type: RecordType::General,
+        record_status: RecordStatus::Ready,
+        attempts_total: 0,
+        attempts_today: 0,
+        attempts_day: None,
+        dial_from: None,
+        dial_until: None,
+        time_zone: None,
+        postal_code: zip.map(str::to_string),
+        name: String::new(),
+        sort_value: None,
+        custom: serde_json::Map::new(),
+        last_result: None,
+        last_call_at: None,
+        callback_at: None,
+        created_at: now,
+        updated_at: now,
+    }
+}
+
+/// The campaign the simulator runs: the scenario's settings on top of Campana's defaults.
+pub fn campaign_config(s: &Scenario) -> Result<CampaignConfig, SimError> {
+    let tz: Tz = s.campaign_zone.parse().map_err(|_| SimError::Failed("campaign_zone".into()))?;
+    let local_start = s.start.with_timezone(&tz);
+    let local_end = (s.start + Duration::milliseconds((s.hours * 3.6e6) as i64)).with_timezone(&tz);
+    let start_t = LocalTime::hm(local_start.hour(), local_start.minute());
+    let end_t = if local_end.date_naive() != local_start.date_naive() {
+        LocalTime::hm(23, 59)
+    } else {
+        LocalTime::hm(local_end.hour(), local_end.minute())
+    };
+    let daily_hours = DailyHours::new(start_t, end_t).map_err(|e| SimError::Failed(e.reason))?;
+    let mode: DialingMode = s.mode.parse().map_err(|e: campana_core::FieldError| SimError::Failed(e.reason))?;
+    let mut st = Settings { dialing_mode: mode, ..Settings::default() };
+    st.lines_per_agent = s.lines_per_agent;
+    st.abandon_rate_max = s.abandon_rate_max;
+    st.abandon_rate_target = st.abandon_rate_target.min(s.abandon_rate_max);
+    st.calling_hours_rules = s.calling_hours_rules.clone();
+    st.agent_first = s.agent_first;
+    st.wrap_up_s = s.agents.wrap_up_max_s;
+    st.call_analysis.amd_enabled = s.population.machine_share > 0.0;
+    st.agent_group_id = Some(AgentGroupId(1));
+    Ok(CampaignConfig {
+        id: CampaignId(1),
+        settings: st,
+        daily_hours,
+        weekdays: Weekdays::ALL,
+        time_zone: tz,
+        start_date: None,
+        end_date: None,
+        priority: 0,
+        agent_group: Some(AgentGroupId(1)),
+        agentless_lines: s.agentless_lines.unwrap_or(20),
+    })
+}
+
+/// Runs one simulated day. Deterministic: the same scenario and seed give the same summary.
+pub fn run(scenario: &Scenario, seed: u64) -> Result<Summary, SimError> {
+    scenario.validate()?;
+    Sim::new(scenario, seed)?.run()
+}
+
+struct Sim<'a> {
+    sc: &'a Scenario,
+    seed: u64,
+    cfg: CampaignConfig,
+    engine: Engine,
+    tel: SimTelephony,
+    agents: SimAgents,
+    store: Vec<StoreRec>,
+    index: HashMap<RecordId, usize>,
+    dnc: HashSet<PhoneNumber>,
+    live_numbers: HashSet<PhoneNumber>,
+    call_numbers: HashMap<campana_core::telephony::CallId, (PhoneNumber, RecordId)>,
+    pending: VecDeque<Input>,
+    ledger_events: Vec<(DateTime<Utc>, f64, f64)>,
+    sum: Summary,
+    cust_wait_ms: i64,
+    level: f64,
+}
+
+impl<'a> Sim<'a> {
+    fn new(sc: &'a Scenario, seed: u64) -> Result<Self, SimError> {
+        let cfg = campaign_config(sc)?;
+        let mut rng = ChaCha8Rng::seed_from_u64(seed);
+        let mut dnc_lookup = InMemoryDnc::default();
+        let mut dnc = HashSet::new();
+        let pop = &sc.population;
+        let mut store = Vec::with_capacity(pop.records as usize);
+        let mut index = HashMap::with_capacity(pop.records as usize);
+        for i in 0..pop.records {
+            let area = &pop.area_codes[rng.gen_range(0..pop.area_codes.len())];
+            let zip = if rng.gen::<f64>() < pop.zip_share { Some(ZIPS[rng.gen_range(0..ZIPS.len())]) } else { None };
+            let rec = make_record(i, area, zip, sc.start);
+            if rng.gen::<f64>() < pop.dnc_share {
+                dnc_lookup.add(rec.phone.clone(), None, None);
+                dnc.insert(rec.phone.clone());
+            }
+            let invalid = rng.gen::<f64>() < pop.invalid_share;
+            let zone = campana_engine::zones::resolve(rec.phone.digits(), None, rec.postal_code.as_deref())
+                .and_then(|z| z.zones.first().copied())
+                .unwrap_or(chrono_tz::UTC);
+            index.insert(rec.id, store.len());
+            store.push(StoreRec {
+                cand: Candidate::new(rec),
+                in_engine: false,
+                not_before: None,
+                never: false,
+                completed: false,
+                dials: 0,
+                day_dials: HashMap::new(),
+                last_reason: None,
+                invalid,
+                zone,
+            });
+        }
+        let engine = Engine::new(EngineConfig::default(), Box::new(dnc_lookup), 1, sc.start);
+        let talk_cv = sc.agents.talk_cv.unwrap_or(0.6);
+        let mut tel = SimTelephony::new(seed, pop.clone(), sc.agents.talk_mean_s, talk_cv, sc.start);
+        if cfg.settings.dialing_mode == DialingMode::Agentless {
+            tel.agentless_digit = Some(('9', 0.05));
+        }
+        let agents = if cfg.settings.dialing_mode == DialingMode::Agentless {
+            SimAgents::new(seed, AgentModel { count: 0, shifts: vec![], ..sc.agents.clone() }, Some(AgentGroupId(1)), sc.start, sc.hours)
+        } else {
+            SimAgents::new(seed, sc.agents.clone(), Some(AgentGroupId(1)), sc.start, sc.hours)
+        };
+        let sum = Summary {
+            scenario: sc.name.clone(),
+            seed,
+            mode: sc.mode.clone(),
+            records: pop.records as u64,
+            dials: 0,
+            live_answers: 0,
+            live_connects: 0,
+            machine_answers: 0,
+            abandons: 0,
+            abandon_rate_day: 0.0,
+            abandon_rate_worst_24h: 0.0,
+            abandon_rate_worst_30d: 0.0,
+            windows_over_cap: 0,
+            occupancy: 0.0,
+            agent_logged_in_s: 0.0,
+            agent_talk_s: 0.0,
+            agent_wrap_s: 0.0,
+            agent_idle_s: 0.0,
+            avg_agent_wait_s: 0.0,
+            avg_customer_wait_s: 0.0,
+            records_completed: 0,
+            records_dialed: 0,
+            not_dialed_by_reason: BTreeMap::new(),
+            violations: Vec::new(),
+            engine_errors: 0,
+        };
+        let level = if sc.vicidial_adaptive { 1.0 } else { sc.lines_per_agent };
+        Ok(Sim {
+            sc,
+            seed,
+            cfg,
+            engine,
+            tel,
+            agents,
+            store,
+            index,
+            dnc,
+            live_numbers: HashSet::new(),
+            call_numbers: HashMap::new(),
+            pending: VecDeque::new(),
+            ledger_events: Vec::new(),
+            sum,
+            cust_wait_ms: 0,
+            level,
+        })
+    }
+
+    fn violation(&mut self, v: String) {
+        if self.sum.violations.len() < 50 {
+            self.sum.violations.push(v);
+        }
+    }
+
+    fn input(&mut self, now: DateTime<Utc>, i: Input) {
+        if let Err(e) = self.engine.handle_input(now, i) {
+            self.sum.engine_errors += 1;
+            self.violation(format!("{now}: engine error {e}"));
+        }
+        self.drain(now);
+    }
+
+    fn drain(&mut self, now: DateTime<Utc>) {
+        loop {
+            while let Some(o) = self.engine.poll_output() {
+                self.output(now, o);
+            }
+            let Some(i) = self.pending.pop_front() else { break };
+            if let Err(e) = self.engine.handle_input(now, i) {
+                self.sum.engine_errors += 1;
+                self.violation(format!("{now}: engine error {e}"));
+            }
+        }
+    }
+
+    fn check_dial(&mut self, now: DateTime<Utc>, to: &PhoneNumber, record: RecordId) {
+        let idx = self.index[&record];
+        let r = &self.store[idx];
+        // Independent check of the contact window for the "default" rules: 08:00-21:00 local
+        // in every zone of the number.
+        if self.sc.calling_hours_rules == "default" {
+            if let Some(z) =
+                campana_engine::zones::resolve(to.digits(), r.cand.record.time_zone.map(|t| t.0), r.cand.record.postal_code.as_deref())
+            {
+                for tz in z.zones {
+                    let h = now.with_timezone(&tz).hour();
+                    if !(8..21).contains(&h) {
+                        self.violation(format!("{now}: dial to {to} at {} local in {}", now.with_timezone(&tz).format("%H:%M"), tz.name()));
+                    }
+                }
+            }
+        }
+        if self.dnc.contains(to) {
+            self.violation(format!("{now}: dial to DNC number {to}"));
+        }
+        if !self.live_numbers.insert(to.clone()) {
+            self.violation(format!("{now}: second live call to {to}"));
+        }
+        let s = &self.cfg.settings;
+        let (max_n, max_d) = (s.max_attempts_per_number, s.max_attempts_per_day);
+        let r = &mut self.store[idx];
+        r.dials += 1;
+        let day = now.with_timezone(&r.zone).date_naive();
+        let d = r.day_dials.entry(day).or_insert(0);
+        *d += 1;
+        let (dials, dd) = (r.dials, *d);
+        if dials > max_n {
+            self.violation(format!("{now}: record {record} dialed {dials} times (max {max_n})"));
+        }
+        if dd > max_d {
+            self.violation(format!("{now}: record {record} dialed {dd} times today (max {max_d})"));
+        }
+    }
+
+    fn output(&mut self, now: DateTime<Utc>, o: Output) {
+        match o {
+            Output::Telephony(cmd) => {
+                let mut invalid = false;
+                if let TelephonyCommand::Dial { call_id, to, record_id, .. } = &cmd {
+                    self.check_dial(now, to, *record_id);
+                    self.call_numbers.insert(*call_id, (to.clone(), *record_id));
+                    invalid = self.store[self.index[record_id]].invalid;
+                }
+                if let Err(e) = self.tel.handle_command(now, &cmd, invalid) {
+                    self.violation(format!("{now}: telephony {e}"));
+                }
+            }
+            Output::Agent(n) => self.agents.on_notice(now, &n),
+            Output::NeedRecords { campaign_id, max } => {
+                let mut batch = Vec::new();
+                for r in self.store.iter_mut() {
+                    if batch.len() >= max {
+                        break;
+                    }
+                    if r.in_engine || r.completed || r.never || r.not_before.is_some_and(|t| t > now) {
+                        continue;
+                    }
+                    r.in_engine = true;
+                    batch.push(r.cand.clone());
+                }
+                self.pending.push_back(Input::RecordsAvailable { campaign_id, records: batch });
+            }
+            Output::Persist(p) => match p {
+                PersistCommand::AttemptStarted { .. } => self.sum.dials += 1,
+                PersistCommand::CallResult { live_answer, answered_at, connected_at, result, .. } => {
+                    if live_answer && self.cfg.settings.dialing_mode != DialingMode::Agentless {
+                        self.sum.live_answers += 1;
+                        if let Some(a) = answered_at {
+                            self.ledger_events.push((a, 1.0, 0.0));
+                        }
+                    }
+                    if result == campana_core::record::CallResult::AnsweringMachine {
+                        self.sum.machine_answers += 1;
+                    }
+                    if let (Some(a), Some(c)) = (answered_at, connected_at) {
+                        self.sum.live_connects += 1;
+                        self.cust_wait_ms += (c - a).num_milliseconds();
+                    }
+                }
+                PersistCommand::AbandonRecorded { at, .. } => {
+                    self.sum.abandons += 1;
+                    self.ledger_events.push((at, 0.0, 1.0));
+                }
+                PersistCommand::RecordUpdate(u) => {
+                    let idx = self.index[&u.record_id];
+                    let r = &mut self.store[idx];
+                    r.in_engine = false;
+                    let rec = &mut r.cand.record;
+                    rec.record_type = u.record_type;
+                    rec.record_status = u.record_status;
+                    rec.attempts_total = u.attempts_total;
+                    rec.attempts_today = u.attempts_today;
+                    rec.attempts_day = u.attempts_day;
+                    rec.last_result = Some(u.last_result);
+                    rec.last_call_at = Some(u.last_call_at);
+                    rec.callback_at = u.callback_at;
+                    r.cand.chain_attempts = u.chain_attempts;
+                    r.cand.retry_at = u.retry_at;
+                    r.cand.callback_agent = u.callback_agent;
+                    r.cand.result_streak = u.result_streak;
+                    r.completed = u.record_status == RecordStatus::Completed || u.record_type == RecordType::NoCall;
+                    r.not_before = None;
+                }
+                PersistCommand::RecordDeferred { record_id, reason, .. } => {
+                    let r = &mut self.store[self.index[&record_id]];
+                    r.in_engine = false;
+                    r.last_reason = Some(reason.code);
+                    match reason.next_dialable_at {
+                        Some(t) => r.not_before = Some(t),
+                        None => r.never = true,
+                    }
+                }
+                PersistCommand::DncAdd { number, .. } => {
+                    self.dnc.insert(number);
+                }
+            },
+        }
+    }
+
+    fn run(mut self) -> Result<Summary, SimError> {
+        let start = self.sc.start;
+        let end = start + Duration::milliseconds((self.sc.hours * 3.6e6) as i64);
+        let mut now = start;
+        self.input(now, Input::CampaignStarted(Box::new(self.cfg.clone())));
+        let tick = Duration::seconds(15);
+        let mut next_tick = start + tick;
+        let mut steps: u64 = 0;
+        loop {
+            steps += 1;
+            if steps > 50_000_000 {
+                return Err(SimError::Failed("too many steps".into()));
+            }
+            let te = self.tel.next_event_at();
+            let ae = self.agents.next_action_at();
+            let ee = self.engine.next_deadline();
+            let ve = if self.sc.vicidial_adaptive { Some(next_tick) } else { None };
+            let Some(t) = [te, ae, ee, ve].into_iter().flatten().min() else { break };
+            if t > end {
+                break;
+            }
+            now = now.max(t);
+            if te.is_some_and(|x| x <= now) {
+                if let Some((_, ev)) = self.tel.poll_event(now) {
+                    if let TelephonyEvent::Ended { call_id, .. } = &ev {
+                        if let Some((n, _)) = self.call_numbers.remove(call_id) {
+                            self.live_numbers.remove(&n);
+                        }
+                    }
+                    self.input(now, Input::Telephony(ev));
+                }
+            } else if ae.is_some_and(|x| x <= now) {
+                if let Some((_, a)) = self.agents.poll_action(now) {
+                    self.input(now, a);
+                }
+            } else if ve.is_some_and(|x| x <= now) {
+                next_tick = now + tick;
+                self.vicidial_step(now);
+            } else {
+                if let Err(e) = self.engine.handle_timeout(now) {
+                    self.sum.engine_errors += 1;
+                    self.violation(format!("{now}: engine error {e}"));
+                }
+                self.drain(now);
+            }
+        }
+        self.finish(end)
+    }
+
+    /// VICIdial-style adaptive dial level: every 15 s, step down when the day's drop percentage
+    /// is over the target, step up while agents wait.
+    fn vicidial_step(&mut self, now: DateTime<Utc>) {
+        let drop = if self.sum.live_answers > 0 { self.sum.abandons as f64 / self.sum.live_answers as f64 } else { 0.0 };
+        let target = self.sc.abandon_rate_max;
+        let idle = self.agents.idle_count();
+        if drop >= target * 0.9 {
+            self.level = (self.level - 0.2).max(1.0);
+        } else if idle > 0 {
+            self.level = (self.level + 0.1).min(4.0);
+        }
+        let mut c = self.cfg.clone();
+        c.settings.dialing_mode = DialingMode::Power;
+        c.settings.lines_per_agent = self.level;
+        self.cfg = c.clone();
+        self.input(now, Input::CampaignUpdated(Box::new(c)));
+    }
+
+    fn finish(mut self, end: DateTime<Utc>) -> Result<Summary, SimError> {
+        self.agents.close(end);
+        let t = self.agents.totals;
+        let s = &mut self.sum;
+        s.agent_logged_in_s = t.logged_in_s;
+        s.agent_talk_s = t.talk_s;
+        s.agent_wrap_s = t.wrap_s;
+        s.agent_idle_s = (t.logged_in_s - t.talk_s - t.wrap_s - t.break_s).max(0.0);
+        s.occupancy = if t.logged_in_s > 0.0 { (t.talk_s + t.wrap_s) / t.logged_in_s } else { 0.0 };
+        s.avg_agent_wait_s = if t.connects > 0 { s.agent_idle_s / t.connects as f64 } else { 0.0 };
+        s.avg_customer_wait_s = if s.live_connects > 0 { self.cust_wait_ms as f64 / 1000.0 / s.live_connects as f64 } else { 0.0 };
+        s.abandon_rate_day = if s.live_answers > 0 { s.abandons as f64 / s.live_answers as f64 } else { 0.0 };
+        self.ledger_events.sort_by(|a, b| a.0.cmp(&b.0).then(b.1.total_cmp(&a.1)));
+        let mut ledger = AbandonLedger::default();
+        for (at, a, b) in &self.ledger_events {
+            ledger.add(*at, *a, *b);
+        }
+        let cap = self.sc.abandon_rate_max;
+        s.abandon_rate_worst_24h = ledger.worst_rate(WINDOW_24H_S, 0.0);
+        s.abandon_rate_worst_30d = ledger.worst_rate(WINDOW_30D_S, 0.0);
+        s.windows_over_cap = ledger.windows_over(WINDOW_24H_S, cap) + ledger.windows_over(WINDOW_30D_S, cap);
+        for r in &self.store {
+            if r.completed {
+                s.records_completed += 1;
+            }
+            if r.dials > 0 {
+                s.records_dialed += 1;
+            } else {
+                let reason = r.last_reason.map_or("not_reached", |c| c.as_str());
+                *s.not_dialed_by_reason.entry(reason.to_string()).or_default() += 1;
+            }
+        }
+        let _ = self.seed;
+        Ok(self.sum)
+    }
+}

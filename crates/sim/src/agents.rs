@@ -1,0 +1,277 @@
+//! Simulated agents: log in and out by shift, take breaks, wrap up and dispose calls, act on
+//! previews. Sans-IO like the engine: feed it the engine's [`AgentNotice`]s, poll [`Input`]s.
+
+use crate::model::AgentModel;
+use campana_core::record::CallResult;
+use campana_core::telephony::CallId;
+use campana_core::{AgentGroupId, RecordId, UserId};
+use campana_engine::{AgentNotice, CallbackRequest, Input};
+use chrono::{DateTime, Duration, Utc};
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use std::collections::BTreeMap;
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum St {
+    Out,
+    Idle,
+    Talking { since: DateTime<Utc> },
+    Wrap { since: DateTime<Utc> },
+    Break { since: DateTime<Utc> },
+    Previewing,
+}
+
+#[derive(Debug, Clone)]
+struct SimAgent {
+    st: St,
+    login_at: Option<DateTime<Utc>>,
+    logout_at: DateTime<Utc>,
+    next_break_at: Option<DateTime<Utc>>,
+    logout_due: bool,
+    call: Option<CallId>,
+}
+
+/// Time accounting of all agents.
+#[derive(Debug, Clone, Copy, Default, serde::Serialize)]
+pub struct AgentTotals {
+    pub logged_in_s: f64,
+    pub talk_s: f64,
+    pub wrap_s: f64,
+    pub break_s: f64,
+    pub connects: u64,
+}
+
+/// Seeded simulated agents.
+pub struct SimAgents {
+    rng: ChaCha8Rng,
+    model: AgentModel,
+    group: Option<AgentGroupId>,
+    agents: BTreeMap<UserId, SimAgent>,
+    queue: BTreeMap<(DateTime<Utc>, u64), Input>,
+    seq: u64,
+    pub totals: AgentTotals,
+}
+
+fn secs(s: f64) -> Duration {
+    Duration::milliseconds((s * 1000.0).round() as i64)
+}
+
+/// Hard limit on simulated agents.
+pub const MAX_SIM_AGENTS: usize = 20_000;
+
+impl SimAgents {
+    /// Agents per the model's shifts over the day starting at `start` and lasting `hours`.
+    pub fn new(seed: u64, model: AgentModel, group: Option<AgentGroupId>, start: DateTime<Utc>, hours: f64) -> Self {
+        let mut s = SimAgents {
+            rng: ChaCha8Rng::seed_from_u64(seed ^ 0xa6e7_5eed),
+            model,
+            group,
+            agents: BTreeMap::new(),
+            queue: BTreeMap::new(),
+            seq: 0,
+            totals: AgentTotals::default(),
+        };
+        let shifts: Vec<(f64, f64, u32)> = if s.model.shifts.is_empty() {
+            vec![(0.0, hours, s.model.count)]
+        } else {
+            s.model.shifts.iter().map(|x| (x.from_h, x.to_h.min(hours), x.count)).collect()
+        };
+        let mut next_id = 1000i64;
+        for (from, to, count) in shifts {
+            for _ in 0..count {
+                if s.agents.len() >= MAX_SIM_AGENTS {
+                    break;
+                }
+                let id = UserId(next_id);
+                next_id += 1;
+                // Logins spread over the first minute of the shift.
+                let login = start + secs(from * 3600.0 + s.rng.gen_range(0.0..60.0));
+                let logout = start + secs(to * 3600.0);
+                s.agents.insert(
+                    id,
+                    SimAgent { st: St::Out, login_at: None, logout_at: logout, next_break_at: None, logout_due: false, call: None },
+                );
+                s.push(login, Input::AgentLogin { agent: id, groups: group.into_iter().collect() });
+                s.push(login, Input::AgentReady { agent: id });
+                s.push(logout, Input::AgentLogout { agent: id });
+            }
+        }
+        s
+    }
+
+    fn push(&mut self, t: DateTime<Utc>, i: Input) {
+        self.seq += 1;
+        self.queue.insert((t, self.seq), i);
+    }
+
+    pub fn next_action_at(&self) -> Option<DateTime<Utc>> {
+        self.queue.keys().next().map(|(t, _)| *t)
+    }
+
+    /// The next agent action due at or before `now`. Logouts and breaks wait for the end of a
+    /// call; the state is updated as the action is handed out.
+    pub fn poll_action(&mut self, now: DateTime<Utc>) -> Option<(DateTime<Utc>, Input)> {
+        loop {
+            let (&(t, seq), _) = self.queue.iter().next()?;
+            if t > now {
+                return None;
+            }
+            let input = self.queue.remove(&(t, seq)).expect("key just seen");
+            match &input {
+                Input::AgentLogin { agent, .. } => {
+                    let a = self.agents.get_mut(agent).expect("scheduled agent");
+                    a.login_at = Some(t);
+                    a.st = St::Idle;
+                    if self.model.break_every_min > 0.0 {
+                        a.next_break_at = Some(t + secs(self.model.break_every_min * 60.0));
+                    }
+                }
+                Input::AgentLogout { agent } => {
+                    let a = self.agents.get_mut(agent).expect("scheduled agent");
+                    match a.st {
+                        St::Idle | St::Break { .. } => {
+                            if let St::Break { since } = a.st {
+                                self.totals.break_s += (t - since).num_milliseconds() as f64 / 1000.0;
+                            }
+                            a.st = St::Out;
+                            if let Some(l) = a.login_at.take() {
+                                self.totals.logged_in_s += (t - l).num_milliseconds() as f64 / 1000.0;
+                            }
+                        }
+                        St::Out => continue,
+                        // In wrap-up: the engine logs the agent out when the wrap-up ends.
+                        St::Wrap { .. } => a.logout_due = true,
+                        _ => {
+                            a.logout_due = true;
+                            continue;
+                        }
+                    }
+                }
+                Input::AgentReady { agent } => {
+                    let a = self.agents.get_mut(agent).expect("scheduled agent");
+                    if let St::Break { since } = a.st {
+                        self.totals.break_s += (t - since).num_milliseconds() as f64 / 1000.0;
+                        a.st = St::Idle;
+                        a.next_break_at = Some(t + secs(self.model.break_every_min * 60.0));
+                    }
+                    if a.st == St::Out {
+                        continue;
+                    }
+                }
+                Input::Disposition { agent, .. } => {
+                    let a = self.agents.get_mut(agent).expect("scheduled agent");
+                    if let St::Wrap { since } = a.st {
+                        self.totals.wrap_s += (t - since).num_milliseconds() as f64 / 1000.0;
+                    }
+                    a.call = None;
+                    if let St::Wrap { .. } = a.st {
+                        a.st = St::Idle;
+                    }
+                    if a.logout_due {
+                        a.logout_due = false;
+                        a.st = St::Out;
+                        if let Some(l) = a.login_at.take() {
+                            self.totals.logged_in_s += (t - l).num_milliseconds() as f64 / 1000.0;
+                        }
+                    }
+                }
+                Input::AgentNotReady { agent, .. } => {
+                    let a = self.agents.get_mut(agent).expect("scheduled agent");
+                    if let St::Wrap { since } = a.st {
+                        self.totals.wrap_s += (t - since).num_milliseconds() as f64 / 1000.0;
+                    }
+                    a.st = St::Break { since: t };
+                }
+                Input::PreviewAccept { agent, .. } | Input::PreviewSkip { agent, .. } => {
+                    let a = self.agents.get_mut(agent).expect("scheduled agent");
+                    if a.st != St::Previewing {
+                        continue;
+                    }
+                    a.st = St::Idle;
+                }
+                _ => {}
+            }
+            return Some((t, input));
+        }
+    }
+
+    /// Reacts to an engine notice at `now`.
+    pub fn on_notice(&mut self, now: DateTime<Utc>, n: &AgentNotice) {
+        match n {
+            AgentNotice::CallConnected { agent, call_id, .. } => {
+                if let Some(a) = self.agents.get_mut(agent) {
+                    a.st = St::Talking { since: now };
+                    a.call = Some(*call_id);
+                    self.totals.connects += 1;
+                }
+            }
+            AgentNotice::WrapUp { agent, call_id, until } => {
+                let wrap = {
+                    let u: f64 = self.rng.gen_range(1e-12..1.0);
+                    -self.model.wrap_mean_s * u.ln()
+                };
+                let Some(a) = self.agents.get_mut(agent) else { return };
+                if let St::Talking { since } = a.st {
+                    self.totals.talk_s += (now - since).num_milliseconds() as f64 / 1000.0;
+                }
+                a.st = St::Wrap { since: now };
+                let at = (now + secs(wrap)).min(*until - Duration::milliseconds(1)).max(now);
+                let r: f64 = self.rng.gen();
+                let (result, callback) = if r < self.model.dnc_share {
+                    (CallResult::DoNotCall, None)
+                } else if r < self.model.dnc_share + self.model.callback_share {
+                    (CallResult::AgentCallback, Some(CallbackRequest { at: now + Duration::hours(1), personal: self.rng.gen::<bool>() }))
+                } else {
+                    (CallResult::RightParty, None)
+                };
+                self.push(at, Input::Disposition { agent: *agent, call_id: *call_id, result, callback });
+            }
+            AgentNotice::PreviewOffer { agent, record_id, .. } => {
+                let think = self.model.preview_think_s.unwrap_or(5.0);
+                let skip = self.rng.gen::<f64>() < self.model.preview_skip_share;
+                let Some(a) = self.agents.get_mut(agent) else { return };
+                a.st = St::Previewing;
+                let t = now + secs(think);
+                let (agent, record_id) = (*agent, *record_id);
+                self.push(t, if skip { Input::PreviewSkip { agent, record_id } } else { Input::PreviewAccept { agent, record_id } });
+            }
+            AgentNotice::PreviewWithdrawn { agent, record_id } => {
+                let (agent, record_id): (UserId, RecordId) = (*agent, *record_id);
+                if let Some(a) = self.agents.get_mut(&agent) {
+                    if a.st == St::Previewing {
+                        a.st = St::Idle;
+                    }
+                }
+                self.queue.retain(|_, i| !matches!(i, Input::PreviewAccept { agent: g, record_id: r } | Input::PreviewSkip { agent: g, record_id: r } if *g == agent && *r == record_id));
+            }
+            AgentNotice::AgentAlert { .. } => {}
+        }
+    }
+
+    /// Ends the day: every agent still logged in is counted until `end`.
+    pub fn close(&mut self, end: DateTime<Utc>) {
+        for a in self.agents.values_mut() {
+            match a.st {
+                St::Talking { since } => self.totals.talk_s += (end - since).num_milliseconds() as f64 / 1000.0,
+                St::Wrap { since } => self.totals.wrap_s += (end - since).num_milliseconds() as f64 / 1000.0,
+                St::Break { since } => self.totals.break_s += (end - since).num_milliseconds() as f64 / 1000.0,
+                _ => {}
+            }
+            if let Some(l) = a.login_at.take() {
+                self.totals.logged_in_s += (end.min(a.logout_at.max(l)) - l).num_milliseconds().max(0) as f64 / 1000.0;
+                if a.logout_at < end && a.st != St::Out {
+                    // Logged out late after a call: count until the logout moment reached.
+                }
+            }
+        }
+    }
+
+    /// Agents idle now (logged in, not on a call, not on break).
+    pub fn idle_count(&self) -> usize {
+        self.agents.values().filter(|a| a.st == St::Idle).count()
+    }
+
+    pub fn group(&self) -> Option<AgentGroupId> {
+        self.group
+    }
+}
