@@ -36,6 +36,9 @@ pub struct EngineConfig {
     pub amd_false_positive_share: f64,
     /// Predictive: accepted probability that one pacing decision overshoots the abandon budget.
     pub predictive_risk: f64,
+    /// Apply the abandon guard to power mode too (default true: the cap holds in every mode).
+    /// Benchmarks turn it off to measure a plain fixed-ratio dialer.
+    pub guard_power: bool,
     pub safe_harbor_prompt: PromptName,
     pub agentless_prompt: PromptName,
     pub machine_prompt: PromptName,
@@ -55,6 +58,7 @@ impl Default for EngineConfig {
             refill_backoff_s: 30,
             amd_false_positive_share: 0.1,
             predictive_risk: 1e-5,
+            guard_power: true,
             safe_harbor_prompt: PromptName("safe_harbor".into()),
             agentless_prompt: PromptName("agentless_message".into()),
             machine_prompt: PromptName("machine_message".into()),
@@ -1177,9 +1181,6 @@ impl Engine {
         let c = &self.campaigns[&cid];
         let s = &c.cfg.settings;
         let waiting = self.calls.values().filter(|x| x.campaign == cid && matches!(x.state, CallState::WaitingAgent { .. })).count();
-        if mode == DialingMode::Power {
-            return ((free as f64 * s.lines_per_agent).floor() as usize).saturating_sub(waiting);
-        }
         let horizon = self.now + Duration::milliseconds((c.estimator.answer_s() * 1000.0) as i64);
         let soon = self
             .agents
@@ -1198,7 +1199,7 @@ impl Engine {
             .values()
             .filter(|x| x.campaign == cid && x.agent.is_none() && matches!(x.state, CallState::Dialing | CallState::AwaitingAmd))
             .count();
-        pacing::predictive_target(pacing::PaceInput {
+        let input = pacing::PaceInput {
             free_agents: free,
             soon_agents: soon,
             waiting,
@@ -1208,6 +1209,11 @@ impl Engine {
             budget,
             risk: self.cfg.predictive_risk,
             max_in_flight: self.cfg.max_calls,
-        })
+        };
+        if mode == DialingMode::Power {
+            let want = ((free as f64 * s.lines_per_agent).floor() as usize).saturating_sub(waiting);
+            return if self.cfg.guard_power { pacing::guard_max(&input, want) } else { want };
+        }
+        pacing::predictive_target(input)
     }
 }

@@ -100,11 +100,9 @@ pub struct PaceInput {
     pub max_in_flight: usize,
 }
 
-/// How many calls the campaign should have in flight (not answered yet) now.
-pub fn predictive_target(i: PaceInput) -> usize {
+/// The most calls in flight the abandon guard allows (see the module documentation).
+pub fn guard_max(i: &PaceInput, want: usize) -> usize {
     let free = i.free_agents as i64 - i.waiting as i64;
-    let want = ((free + i.soon_agents as i64).max(0) as f64 / i.p_mean).ceil() as usize;
-    let want = want.max(free.max(0) as usize).min(i.max_in_flight);
     if i.budget < 1.0 {
         return want.min(free.max(0) as usize);
     }
@@ -113,7 +111,15 @@ pub fn predictive_target(i: PaceInput) -> usize {
     while n < want && binomial_tail(n + 1, i.p_high, k) <= i.risk {
         n += 1;
     }
-    n
+    n.min(want)
+}
+
+/// How many calls the campaign should have in flight (not answered yet) now.
+pub fn predictive_target(i: PaceInput) -> usize {
+    let free = i.free_agents as i64 - i.waiting as i64;
+    let want = ((free + i.soon_agents as i64).max(0) as f64 / i.p_mean).ceil() as usize;
+    let want = want.max(free.max(0) as usize).min(i.max_in_flight);
+    guard_max(&i, want)
 }
 
 #[cfg(test)]

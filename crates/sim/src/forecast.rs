@@ -66,6 +66,7 @@ fn scenario(i: &ForecastInput, agents: u32, now: DateTime<Utc>) -> Scenario {
         agent_first: false,
         agentless_lines: None,
         vicidial_adaptive: false,
+        unguarded_power: false,
         agents: AgentModel { count: agents, talk_mean_s: i.talk_mean_s, wrap_mean_s: i.wrap_mean_s, ..AgentModel::default() },
         population: Population {
             records: i.records_remaining.max(1),

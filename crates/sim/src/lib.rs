@@ -217,7 +217,8 @@ impl<'a> Sim<'a> {
                 zone,
             });
         }
-        let engine = Engine::new(EngineConfig::default(), Box::new(dnc_lookup), 1, sc.start);
+        let engine =
+            Engine::new(EngineConfig { guard_power: !sc.unguarded_power, ..EngineConfig::default() }, Box::new(dnc_lookup), 1, sc.start);
         let talk_cv = sc.agents.talk_cv.unwrap_or(0.6);
         let mut tel = SimTelephony::new(seed, pop.clone(), sc.agents.talk_mean_s, talk_cv, sc.start);
         if cfg.settings.dialing_mode == DialingMode::Agentless {

@@ -58,6 +58,9 @@ pub struct Scenario {
     /// Benchmark baseline: a VICIdial-style controller steps `lines_per_agent` every 15 s.
     #[serde(default)]
     pub vicidial_adaptive: bool,
+    /// Benchmark baselines: power mode without the engine's abandon guard (a plain fixed ratio).
+    #[serde(default)]
+    pub unguarded_power: bool,
     #[serde(default)]
     pub agents: AgentModel,
     #[serde(default)]

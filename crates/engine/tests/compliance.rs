@@ -1,0 +1,389 @@
+//! Zones, calling hours, reason codes and the engine's call flow.
+
+use campana_core::record::{CallResult, Record, RecordStatus, RecordType};
+use campana_core::settings::{DialingMode, Settings};
+use campana_core::telephony::{AnsweredBy, CallId, TelephonyCommand, TelephonyEvent};
+use campana_core::time::{DailyHours, LocalTime, TimeZone, Weekdays};
+use campana_core::{AgentGroupId, CampaignId, ChainId, ContactListId, PhoneNumber, RecordId, UserId};
+use campana_engine::zones::ZoneSource;
+use campana_engine::*;
+use chrono::{DateTime, Duration, Utc};
+
+fn t(s: &str) -> DateTime<Utc> {
+    s.parse().expect("RFC 3339")
+}
+fn num(s: &str) -> PhoneNumber {
+    PhoneNumber::from_e164_unchecked_store(s.to_string())
+}
+
+fn record(id: i64, phone: &str) -> Record {
+    Record {
+        id: RecordId(id),
+        list_id: ContactListId(1),
+        chain_id: ChainId(id),
+        chain_position: 1,
+        external_id: None,
+        phone: num(phone),
+        phone_type: campana_core::record::PhoneType::Home,
+        record_type: RecordType::General,
+        record_status: RecordStatus::Ready,
+        attempts_total: 0,
+        attempts_today: 0,
+        attempts_day: None,
+        dial_from: None,
+        dial_until: None,
+        time_zone: None,
+        postal_code: None,
+        name: String::new(),
+        sort_value: None,
+        custom: serde_json::Map::new(),
+        last_result: None,
+        last_call_at: None,
+        callback_at: None,
+        created_at: t("2026-01-01T00:00:00Z"),
+        updated_at: t("2026-01-01T00:00:00Z"),
+    }
+}
+
+fn campaign(id: i64, mode: DialingMode) -> CampaignConfig {
+    CampaignConfig {
+        id: CampaignId(id),
+        settings: Settings { dialing_mode: mode, ..Settings::default() },
+        daily_hours: DailyHours::new(LocalTime::hm(0, 0), LocalTime::hm(23, 59)).expect("hours"),
+        weekdays: Weekdays::ALL,
+        time_zone: chrono_tz::America::New_York,
+        start_date: None,
+        end_date: None,
+        priority: 0,
+        agent_group: Some(AgentGroupId(1)),
+        agentless_lines: 5,
+    }
+}
+
+#[test]
+fn shipped_rules_parse_and_bad_files_are_refused() {
+    let r = CallingRules::builtin();
+    assert!(r.get("default").is_some() && r.get("us_states").is_some() && r.get("europe").is_some());
+    assert!(CallingRules::parse("[sets.x]\nhours=[[\"08:00\",\"21:00\"]]").is_err(), "no default set");
+    assert!(CallingRules::parse("[sets.default]\nhours=[[\"21:00\",\"08:00\"]]").is_err());
+    assert!(CallingRules::parse("[sets.default]\nhours=[[\"08:00\",\"21:00\"]]\nholidays=[\"13-45\"]").is_err());
+}
+
+#[test]
+fn dst_spring_forward_and_fall_back() {
+    // New York springs forward on 2026-03-08 (02:00 EST -> 03:00 EDT).
+    let r = check_number(&num("+12125550143"), None, t("2026-03-08T02:30:00Z"), "default");
+    assert!(!r.allowed);
+    assert_eq!(r.next_allowed_at, Some(t("2026-03-08T12:00:00Z")), "08:00 EDT is 12:00Z");
+    let r = check_number(&num("+12125550143"), None, t("2026-03-08T12:00:00Z"), "default");
+    assert!(r.allowed, "{r:?}");
+    let r = check_number(&num("+12125550143"), None, t("2026-03-08T11:59:00Z"), "default");
+    assert!(!r.allowed, "07:59 EDT");
+    // Falls back on 2026-11-01: 08:00 EST is 13:00Z.
+    let r = check_number(&num("+12125550143"), None, t("2026-11-01T12:30:00Z"), "default");
+    assert!(!r.allowed, "07:30 EST");
+    assert_eq!(r.next_allowed_at, Some(t("2026-11-01T13:00:00Z")));
+    // The end of the day moves with DST too: 21:00 EDT = 01:00Z next day.
+    let r = check_number(&num("+12125550143"), None, t("2026-07-01T00:59:00Z"), "default");
+    assert!(r.allowed);
+    let r = check_number(&num("+12125550143"), None, t("2026-07-01T01:00:00Z"), "default");
+    assert!(!r.allowed);
+}
+
+#[test]
+fn half_hour_offset_zones() {
+    // India, UTC+05:30: 08:00 IST = 02:30Z.
+    let r = check_number(&num("+919876543210"), None, t("2026-03-03T02:29:00Z"), "default");
+    assert_eq!(r.zones.len(), 1);
+    assert_eq!(r.zones[0].zone, "Asia/Calcutta");
+    assert!(!r.allowed);
+    assert_eq!(r.next_allowed_at, Some(t("2026-03-03T02:30:00Z")));
+    // Newfoundland (UTC-03:30 in winter) as an explicit zone: 08:00 NST = 11:30Z.
+    let rules = CallingRules::builtin();
+    let r = check_number_with(rules, &num("+17095550143"), Some(chrono_tz::America::St_Johns), None, t("2026-01-15T11:00:00Z"), "default");
+    assert!(!r.allowed);
+    assert_eq!(r.next_allowed_at, Some(t("2026-01-15T11:30:00Z")));
+}
+
+#[test]
+fn number_spanning_several_zones_uses_the_intersection() {
+    // +1 907 maps to America/Adak and America/Anchorage (Adak is one hour behind).
+    let at = t("2026-01-15T18:30:00Z"); // 09:30 Anchorage (AKST -9), 08:30 Adak (HST -10)
+    let r = check_number(&num("+19075550100"), None, at, "default");
+    assert_eq!(r.zones.len(), 2, "{r:?}");
+    assert!(r.allowed);
+    let early = t("2026-01-15T17:30:00Z"); // 08:30 Anchorage, 07:30 Adak
+    let r = check_number(&num("+19075550100"), None, early, "default");
+    assert!(!r.allowed);
+    assert!(r.zones.iter().any(|z| z.zone == "America/Anchorage" && z.allowed));
+    assert_eq!(r.next_allowed_at, Some(t("2026-01-15T18:00:00Z")), "08:00 in Adak");
+    // Evening: 21:00 Anchorage closes first (= 06:00Z), though Adak is at 20:00.
+    let r = check_number(&num("+19075550100"), None, t("2026-01-16T06:00:00Z"), "default");
+    assert!(!r.allowed);
+    // +1 is ambiguous across dozens of zones: the intersection of the whole NANP is empty
+    // on many days, and the report says so instead of guessing.
+    let r = check_number(&num("+15555550143"), None, at, "default");
+    assert!(r.zones.len() > 1 || r.reason.is_some());
+}
+
+#[test]
+fn explicit_zone_wins_over_number_and_is_reported() {
+    let rules = CallingRules::builtin();
+    let at = t("2026-03-03T14:30:00Z"); // 09:30 New York, 06:30 Los Angeles
+    let r = check_number_with(rules, &num("+12125550143"), Some(chrono_tz::America::Los_Angeles), None, at, "default");
+    assert_eq!(r.zone_source, Some(ZoneSource::Record));
+    assert_eq!(r.zones[0].zone, "America/Los_Angeles");
+    assert_eq!(r.number_zones, vec!["America/New_York".to_string()]);
+    assert!(!r.allowed);
+    assert_eq!(r.next_allowed_at, Some(t("2026-03-03T16:00:00Z")));
+    // ZIP beats the prefix: a 212 number with a Chicago ZIP.
+    let r = check_number(&num("+12125550143"), Some("60601"), t("2026-03-03T13:30:00Z"), "default");
+    assert_eq!(r.zone_source, Some(ZoneSource::PostalCode));
+    assert!(!r.allowed, "07:30 in Chicago");
+}
+
+#[test]
+fn state_and_country_rules() {
+    // Florida (ZIP 33101) under us_states: 20:00 local is closed, open under default.
+    let at = t("2026-03-04T01:30:00Z"); // 20:30 EST on 2026-03-03
+    assert!(check_number(&num("+13055550143"), Some("33101"), at, "default").allowed);
+    let r = check_number(&num("+13055550143"), Some("33101"), at, "us_states");
+    assert!(!r.allowed);
+    assert_eq!(r.region_rule.as_deref(), Some("US-FL"));
+    // Texas Sunday: noon local.
+    let sunday_10 = t("2026-03-01T16:00:00Z"); // 10:00 CST Sunday
+    let r = check_number(&num("+12145550143"), Some("75201"), sunday_10, "us_states");
+    assert!(!r.allowed);
+    assert_eq!(r.next_allowed_at, Some(t("2026-03-01T18:00:00Z")));
+    // France: lunch break and no weekends.
+    let r = check_number(&num("+33612345678"), None, t("2026-03-03T12:30:00Z"), "europe"); // 13:30 Paris
+    assert!(!r.allowed);
+    assert_eq!(r.next_allowed_at, Some(t("2026-03-03T13:00:00Z")));
+    let r = check_number(&num("+33612345678"), None, t("2026-03-07T10:00:00Z"), "europe"); // Saturday
+    assert!(!r.allowed);
+    assert_eq!(r.next_allowed_at, Some(t("2026-03-09T09:00:00Z")), "Monday 10:00 Paris");
+    // Bastille Day (a Tuesday in 2026) is a holiday.
+    let r = check_number(&num("+33612345678"), None, t("2026-07-14T10:00:00Z"), "europe");
+    assert!(!r.allowed);
+    let r = check_number(&num("+12125550143"), None, t("2026-03-03T15:00:00Z"), "nope");
+    assert_eq!(r.reason, Some(ReasonCode::RulesUnknown));
+}
+
+#[test]
+fn compliance_preview_counts_by_reason() {
+    let now = t("2026-03-03T15:00:00Z"); // 10:00 New York, 09:00 Chicago, 05:00 Honolulu
+    let mut cands = vec![
+        Candidate::new(record(1, "+12125550101")),
+        Candidate::new(record(2, "+12125550102")),
+        Candidate::new(record(3, "+12125550103")),
+        Candidate::new(record(4, "+18085550104")),
+        Candidate::new(record(5, "+12125550105")),
+        Candidate::new(record(6, "+12125550106")),
+    ];
+    cands[1].record.record_type = RecordType::NoCall;
+    cands[2].record.attempts_total = 5;
+    cands[4].record.last_result = Some(CallResult::Abandoned);
+    cands[4].record.last_call_at = Some(now - Duration::hours(1));
+    cands[5].retry_at = Some(now + Duration::minutes(30));
+    let mut dnc = InMemoryDnc::default();
+    dnc.add(num("+12125550101"), None, Some(now + Duration::days(1)));
+    let p = compliance_preview(&cands, &campaign(1, DialingMode::Progressive), CallingRules::builtin(), &dnc, now);
+    assert_eq!(p.total, 6);
+    assert_eq!(p.dialable_now, 0);
+    assert_eq!(p.by_reason[&ReasonCode::Dnc], 1);
+    assert_eq!(p.by_reason[&ReasonCode::NoCall], 1);
+    assert_eq!(p.by_reason[&ReasonCode::MaxAttemptsNumber], 1);
+    assert_eq!(p.by_reason[&ReasonCode::ContactOutsideHours], 1);
+    assert_eq!(p.by_reason[&ReasonCode::AbandonBlock], 1);
+    assert_eq!(p.by_reason[&ReasonCode::RetryScheduled], 1);
+    assert_eq!(p.earliest_by_reason[&ReasonCode::Dnc], now + Duration::days(1), "DNC entry expires");
+    assert_eq!(p.earliest_by_reason[&ReasonCode::ContactOutsideHours], t("2026-03-03T18:00:00Z"), "08:00 HST");
+    assert_eq!(p.earliest_by_reason[&ReasonCode::AbandonBlock], now + Duration::hours(71));
+    // An expired DNC entry does not block.
+    let later = now + Duration::days(2);
+    let p = compliance_preview(&cands[..1], &campaign(1, DialingMode::Progressive), CallingRules::builtin(), &dnc, later);
+    assert_eq!(p.dialable_now, 1);
+}
+
+struct Driver {
+    e: Engine,
+    now: DateTime<Utc>,
+    out: Vec<Output>,
+}
+
+impl Driver {
+    fn new(now: DateTime<Utc>, dnc: InMemoryDnc) -> Self {
+        Driver { e: Engine::new(EngineConfig::default(), Box::new(dnc), 1, now), now, out: Vec::new() }
+    }
+    fn input(&mut self, i: Input) {
+        self.e.handle_input(self.now, i).expect("input accepted");
+        while let Some(o) = self.e.poll_output() {
+            self.out.push(o);
+        }
+    }
+    fn at(&mut self, s: i64) {
+        self.now += Duration::seconds(s);
+        self.e.handle_timeout(self.now).expect("timeout");
+        while let Some(o) = self.e.poll_output() {
+            self.out.push(o);
+        }
+    }
+    fn dials(&self) -> Vec<(CallId, RecordId)> {
+        self.out
+            .iter()
+            .filter_map(|o| match o {
+                Output::Telephony(TelephonyCommand::Dial { call_id, record_id, .. }) => Some((*call_id, *record_id)),
+                _ => None,
+            })
+            .collect()
+    }
+    fn updates(&self) -> Vec<RecordUpdate> {
+        self.out
+            .iter()
+            .filter_map(|o| match o {
+                Output::Persist(PersistCommand::RecordUpdate(u)) => Some(u.clone()),
+                _ => None,
+            })
+            .collect()
+    }
+}
+
+#[test]
+fn progressive_flow_persists_before_dialing_and_applies_treatments() {
+    let now = t("2026-03-03T15:00:00Z");
+    let mut dnc = InMemoryDnc::default();
+    dnc.add(num("+12125550109"), None, None);
+    let mut d = Driver::new(now, dnc);
+    d.input(Input::CampaignStarted(Box::new(campaign(1, DialingMode::Progressive))));
+    assert!(d.out.iter().any(|o| matches!(o, Output::NeedRecords { max: 500, .. })));
+    let recs = vec![
+        Candidate::new(record(9, "+12125550109")),
+        Candidate::new(record(1, "+12125550101")),
+        Candidate::new(record(2, "+12125550102")),
+    ];
+    d.input(Input::RecordsAvailable { campaign_id: CampaignId(1), records: recs });
+    assert!(d.dials().is_empty(), "no agent yet");
+    d.input(Input::AgentLogin { agent: UserId(7), groups: vec![AgentGroupId(1)] });
+    d.input(Input::AgentReady { agent: UserId(7) });
+    let dials = d.dials();
+    assert_eq!(dials.len(), 1, "one call per free agent");
+    assert_eq!(dials[0].1, RecordId(1), "the DNC record is skipped");
+    let pos_attempt = d.out.iter().position(|o| matches!(o, Output::Persist(PersistCommand::AttemptStarted { .. }))).expect("attempt");
+    let pos_dial = d.out.iter().position(|o| matches!(o, Output::Telephony(TelephonyCommand::Dial { .. }))).expect("dial");
+    assert!(pos_attempt < pos_dial, "persist before dial");
+    assert!(d.out.iter().any(|o| matches!(o, Output::Persist(PersistCommand::RecordDeferred { record_id: RecordId(9), reason, .. }) if reason.code == ReasonCode::Dnc)));
+    // Busy: retry in 5 minutes (default treatment).
+    let (call, _) = dials[0];
+    d.at(3);
+    d.input(Input::Telephony(TelephonyEvent::Ended { call_id: call, result: CallResult::Busy }));
+    let u = d.updates();
+    assert_eq!(u[0].last_result, CallResult::Busy);
+    assert_eq!(u[0].retry_at, Some(d.now + Duration::seconds(300)));
+    assert_eq!(u[0].attempts_total, 1);
+    // The agent is free again: the next record is dialed; SIT invalid disables it.
+    let dials = d.dials();
+    assert_eq!(dials.len(), 2);
+    d.at(2);
+    d.input(Input::Telephony(TelephonyEvent::Ended { call_id: dials[1].0, result: CallResult::SitInvalid }));
+    let u = d.updates();
+    assert_eq!(u[1].record_type, RecordType::NoCall);
+    assert!(u[1].activate_next_in_chain);
+}
+
+#[test]
+fn predictive_abandons_after_two_seconds_with_safe_harbor() {
+    let now = t("2026-03-03T15:00:00Z");
+    let mut d = Driver::new(now, InMemoryDnc::default());
+    d.input(Input::CampaignStarted(Box::new(campaign(1, DialingMode::Power))));
+    let recs: Vec<Candidate> = (1..=20).map(|i| Candidate::new(record(i, &format!("+121255501{i:02}")))).collect();
+    d.input(Input::RecordsAvailable { campaign_id: CampaignId(1), records: recs });
+    d.input(Input::AgentLogin { agent: UserId(7), groups: vec![AgentGroupId(1)] });
+    d.input(Input::AgentReady { agent: UserId(7) });
+    let dials = d.dials();
+    assert_eq!(dials.len(), 1, "no abandon budget yet: power dials 1:1");
+    d.input(Input::Telephony(TelephonyEvent::Answered { call_id: dials[0].0, answered_by: AnsweredBy::Human }));
+    assert!(d.out.iter().any(|o| matches!(o, Output::Telephony(TelephonyCommand::Connect { agent: UserId(7), .. }))));
+    // Give the campaign a budget (history), then a second answer finds no agent.
+    d.input(Input::AbandonHistory { campaign_id: CampaignId(1), at: now - Duration::hours(1), live_answers: 1000, abandons: 0 });
+    let mut c = campaign(1, DialingMode::Power);
+    c.settings.lines_per_agent = 3.0;
+    d.input(Input::CampaignUpdated(Box::new(c)));
+    d.input(Input::AgentLogin { agent: UserId(8), groups: vec![AgentGroupId(1)] });
+    d.input(Input::AgentReady { agent: UserId(8) });
+    let dials = d.dials();
+    assert_eq!(dials.len(), 4, "3 lines for the free agent");
+    d.input(Input::Telephony(TelephonyEvent::Answered { call_id: dials[1].0, answered_by: AnsweredBy::Human }));
+    d.input(Input::Telephony(TelephonyEvent::Answered { call_id: dials[2].0, answered_by: AnsweredBy::Human }));
+    assert_eq!(d.e.next_deadline(), Some(d.now + Duration::seconds(2)));
+    d.at(2);
+    assert!(d.out.iter().any(|o| matches!(o, Output::Persist(PersistCommand::AbandonRecorded { call_id, .. }) if *call_id == dials[2].0)));
+    assert!(d
+        .out
+        .iter()
+        .any(|o| matches!(o, Output::Telephony(TelephonyCommand::Play { call_id, then_hang_up: true, .. }) if *call_id == dials[2].0)));
+    d.input(Input::Telephony(TelephonyEvent::Ended { call_id: dials[2].0, result: CallResult::Answered }));
+    let u = d.updates();
+    assert_eq!(u.last().expect("update").last_result, CallResult::Abandoned);
+    let (w24, _) = d.e.abandon_windows(CampaignId(1)).expect("campaign");
+    assert_eq!(w24.abandons, 1.0);
+}
+
+#[test]
+fn one_number_never_in_two_calls_across_campaigns() {
+    let now = t("2026-03-03T15:00:00Z");
+    let mut d = Driver::new(now, InMemoryDnc::default());
+    d.input(Input::CampaignStarted(Box::new(campaign(1, DialingMode::Progressive))));
+    d.input(Input::CampaignStarted(Box::new(campaign(2, DialingMode::Progressive))));
+    d.input(Input::RecordsAvailable { campaign_id: CampaignId(1), records: vec![Candidate::new(record(1, "+12125550101"))] });
+    d.input(Input::RecordsAvailable { campaign_id: CampaignId(2), records: vec![Candidate::new(record(2, "+12125550101"))] });
+    for a in [7, 8] {
+        d.input(Input::AgentLogin { agent: UserId(a), groups: vec![AgentGroupId(1)] });
+        d.input(Input::AgentReady { agent: UserId(a) });
+    }
+    assert_eq!(d.dials().len(), 1);
+    let b = d.e.explain(CampaignId(2), RecordId(2)).expect("blocked");
+    assert_eq!(b.code, ReasonCode::CallInProgress);
+}
+
+#[test]
+fn priority_decides_who_gets_the_free_agent() {
+    let now = t("2026-03-03T15:00:00Z");
+    let mut d = Driver::new(now, InMemoryDnc::default());
+    let mut low = campaign(1, DialingMode::Progressive);
+    low.priority = 1;
+    let mut high = campaign(2, DialingMode::Progressive);
+    high.priority = 5;
+    d.input(Input::CampaignStarted(Box::new(low)));
+    d.input(Input::CampaignStarted(Box::new(high)));
+    d.input(Input::RecordsAvailable { campaign_id: CampaignId(1), records: vec![Candidate::new(record(1, "+12125550101"))] });
+    d.input(Input::RecordsAvailable { campaign_id: CampaignId(2), records: vec![Candidate::new(record(2, "+12125550102"))] });
+    d.input(Input::AgentLogin { agent: UserId(7), groups: vec![AgentGroupId(1)] });
+    d.input(Input::AgentReady { agent: UserId(7) });
+    assert_eq!(d.dials(), vec![(CallId(1), RecordId(2))]);
+}
+
+#[test]
+fn preview_offer_timeout_and_personal_callback() {
+    let now = t("2026-03-03T15:00:00Z");
+    let mut d = Driver::new(now, InMemoryDnc::default());
+    let mut c = campaign(1, DialingMode::Preview);
+    c.settings.preview_timeout_action = campana_core::settings::PreviewTimeoutAction::Dial;
+    d.input(Input::CampaignStarted(Box::new(c)));
+    let mut cb = Candidate::new(record(2, "+12125550102"));
+    cb.record.record_type = RecordType::PersonalCallback;
+    cb.record.callback_at = Some(now - Duration::minutes(1));
+    cb.callback_agent = Some(UserId(8));
+    d.input(Input::RecordsAvailable { campaign_id: CampaignId(1), records: vec![cb, Candidate::new(record(1, "+12125550101"))] });
+    d.input(Input::AgentLogin { agent: UserId(8), groups: vec![AgentGroupId(1)] });
+    d.input(Input::AgentLogin { agent: UserId(7), groups: vec![AgentGroupId(1)] });
+    d.input(Input::AgentReady { agent: UserId(7) });
+    // Agent 7 must not get agent 8's callback.
+    assert!(d.out.iter().any(|o| matches!(o, Output::Agent(AgentNotice::PreviewOffer { agent: UserId(7), record_id: RecordId(1), .. }))));
+    d.input(Input::AgentReady { agent: UserId(8) });
+    assert!(d.out.iter().any(|o| matches!(o, Output::Agent(AgentNotice::PreviewOffer { agent: UserId(8), record_id: RecordId(2), .. }))));
+    assert!(d.dials().is_empty());
+    d.at(30);
+    assert_eq!(d.dials().len(), 2, "timeout action dial");
+    let tz = TimeZone::parse("America/New_York").expect("zone");
+    let _ = tz;
+}
