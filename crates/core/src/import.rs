@@ -2,7 +2,8 @@
 //! in-file dedupe. Pure: the caller hands in a `Read` and decides where contacts go.
 //!
 //! Limits: a row may have at most [`MAX_FIELDS`] fields and [`MAX_ROW_BYTES`] bytes; the
-//! in-file dedupe keeps one `u64` per phone and one `String` per external id seen.
+//! in-file dedupe keeps one `u64` per phone and one `u128` per external id seen (two
+//! independently keyed 64-bit SipHashes: a false duplicate needs a 128-bit collision).
 
 use crate::error::FieldError;
 use crate::phone::{CountryCode, PhoneNumber};
@@ -208,7 +209,8 @@ pub struct ContactReader<R: Read> {
     /// Phone dedupe inside the file (off for keep_both); external ids are always unique.
     dedupe_phones: bool,
     seen_phones: HashSet<u64>,
-    seen_ids: HashSet<String>,
+    seen_ids: HashSet<u128>,
+    id_hashers: (std::collections::hash_map::RandomState, std::collections::hash_map::RandomState),
     record: csv::ByteRecord,
     rows_read: u64,
 }
@@ -295,6 +297,7 @@ impl<R: Read> ContactReader<R> {
             dedupe_phones: opts.dedupe != DedupePolicy::KeepBoth,
             seen_phones: HashSet::new(),
             seen_ids: HashSet::new(),
+            id_hashers: (Default::default(), Default::default()),
             record: csv::ByteRecord::new(),
             rows_read: 0,
         })
@@ -440,13 +443,17 @@ impl<R: Read> ContactReader<R> {
             return RowOutcome::Rejected { row, errors, raw: self.raw() };
         }
         // An external id names one customer: a second row with it is always a duplicate.
-        let dup_id = external_id.as_ref().is_some_and(|id| self.seen_ids.contains(id));
+        let id_key = external_id.as_ref().map(|id| {
+            use std::hash::BuildHasher;
+            (u128::from(self.id_hashers.0.hash_one(id)) << 64) | u128::from(self.id_hashers.1.hash_one(id))
+        });
+        let dup_id = id_key.is_some_and(|k| self.seen_ids.contains(&k));
         let dup_phone = self.dedupe_phones && phones.iter().any(|(_, p)| self.seen_phones.contains(&p.as_u64()));
         if dup_id || dup_phone {
             return RowOutcome::DuplicateInFile { row };
         }
-        if let Some(id) = &external_id {
-            self.seen_ids.insert(id.clone());
+        if let Some(k) = id_key {
+            self.seen_ids.insert(k);
         }
         if self.dedupe_phones {
             for (_, p) in &phones {

@@ -53,9 +53,15 @@ async fn health_metrics_and_openapi() {
         "/api/v1/users",
         "/api/v1/agent-groups",
         "/api/v1/scripts",
+        "/api/v1/call-results",
     ] {
         assert!(paths.contains_key(p), "OpenAPI lacks {p}");
     }
+    let (_, results) = get(&c, srv.url("/api/v1/call-results")).await;
+    let busy = results.as_array().unwrap().iter().find(|r| r["result"] == "busy").unwrap();
+    assert_eq!(busy["default_treatment"]["retry_after_s"], 300, "CX Contact's default: busy retries in 5 minutes");
+    assert_eq!(busy["default_treatment"]["max_retries"], 3);
+    assert_eq!(busy["default_treatment"]["then"], "next_in_chain");
     let r = c.get(srv.url("/metrics")).send().await.unwrap();
     assert_eq!(r.status(), 200);
     assert!(r.text().await.unwrap().contains("campana_http_requests_total"));

@@ -117,6 +117,32 @@ pub async fn by_group(State(s): State<AppState>) -> ApiResult<Json<Vec<GroupedCa
     Ok(Json(out))
 }
 
+/// One outcome of the call-result catalogue.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CallResultInfo {
+    pub result: campana_core::record::CallResult,
+    /// A person answered (counts in abandon accounting when not connected in time).
+    pub live_answer: bool,
+    /// Campana's shipped treatment for it, when one exists.
+    pub default_treatment: Option<campana_core::settings::Treatment>,
+}
+
+/// The catalogue of call results, with the default treatment of each.
+#[utoipa::path(get, path = "/api/v1/call-results", tag = "campaigns", responses((status = 200, body = Vec<CallResultInfo>)))]
+pub async fn call_results() -> Json<Vec<CallResultInfo>> {
+    let treatments = campana_core::settings::default_treatments();
+    Json(
+        campana_core::record::CallResult::ALL
+            .iter()
+            .map(|r| CallResultInfo {
+                result: *r,
+                live_answer: r.is_live_answer(),
+                default_treatment: treatments.iter().find(|t| t.call_result == *r).cloned(),
+            })
+            .collect(),
+    )
+}
+
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(utoipa_axum::routes!(list, create))
@@ -124,4 +150,5 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(utoipa_axum::routes!(get_one, update, delete))
         .routes(utoipa_axum::routes!(settings))
         .routes(utoipa_axum::routes!(action))
+        .routes(utoipa_axum::routes!(call_results))
 }
