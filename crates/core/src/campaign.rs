@@ -215,14 +215,20 @@ pub struct DispositionInput {
     /// Adds the number to the internal do-not-call list.
     #[serde(default)]
     pub is_do_not_call: bool,
-    /// Where the disposition is offered: a profile, or every profile when absent.
+    /// Offered on the campaigns of this profile (absent: on every profile).
     pub profile_id: Option<SettingsProfileId>,
+    /// Offered on this campaign only (absent: as `profile_id` says). At most one of the two.
+    #[serde(default)]
+    pub campaign_id: Option<CampaignId>,
 }
 
 impl DispositionInput {
     pub fn validate(&self) -> Result<(), Vec<FieldError>> {
         let mut p = Problems::default();
         check_name(&mut p, "name", &self.name);
+        p.check(self.profile_id.is_none() || self.campaign_id.is_none(), "campaign_id", || {
+            "a disposition belongs to a profile or to a campaign, not both".into()
+        });
         p.into_result()
     }
 }

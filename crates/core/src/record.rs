@@ -303,6 +303,63 @@ impl ContactUpsert {
     }
 }
 
+fn present<'de, T: Deserialize<'de>, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Option<T>>, D::Error> {
+    Option::<T>::deserialize(d).map(Some)
+}
+
+/// A supervisor's change to one record. Absent fields stay; `null` clears a time or zone.
+#[derive(Debug, Clone, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RecordPatch {
+    pub record_type: Option<RecordType>,
+    pub record_status: Option<RecordStatus>,
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<DateTime<Utc>>)]
+    pub dial_from: Option<Option<DateTime<Utc>>>,
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<DateTime<Utc>>)]
+    pub dial_until: Option<Option<DateTime<Utc>>>,
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<DateTime<Utc>>)]
+    pub callback_at: Option<Option<DateTime<Utc>>>,
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<String>)]
+    pub time_zone: Option<Option<TimeZone>>,
+}
+
+impl RecordPatch {
+    /// Applies the patch to a copy of `r`, checking the result.
+    pub fn apply(&self, r: &Record) -> Result<Record, Vec<FieldError>> {
+        let mut n = r.clone();
+        if let Some(t) = self.record_type {
+            n.record_type = t;
+        }
+        if let Some(s) = self.record_status {
+            n.record_status = s;
+        }
+        if let Some(v) = self.dial_from {
+            n.dial_from = v;
+        }
+        if let Some(v) = self.dial_until {
+            n.dial_until = v;
+        }
+        if let Some(v) = self.callback_at {
+            n.callback_at = v;
+        }
+        if let Some(v) = self.time_zone {
+            n.time_zone = v;
+        }
+        let mut p = Problems::default();
+        if let (Some(f), Some(u)) = (n.dial_from, n.dial_until) {
+            p.check(f < u, "dial_until", || format!("{u} is not after dial_from {f}"));
+        }
+        let callback_type = matches!(n.record_type, RecordType::PersonalCallback | RecordType::CampaignCallback);
+        p.check(!callback_type || n.callback_at.is_some(), "callback_at", || format!("a {} record needs callback_at", n.record_type));
+        p.into_result()?;
+        Ok(n)
+    }
+}
+
 /// A number on a do-not-call list.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]

@@ -101,6 +101,7 @@ pub async fn seed(store: &Store, records: usize) -> anyhow::Result<Logins> {
                 is_callback: cb,
                 is_do_not_call: dnc,
                 profile_id: None,
+                campaign_id: None,
             })
             .await?;
     }

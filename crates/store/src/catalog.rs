@@ -369,7 +369,8 @@ impl Entity for Disposition {
     type Input = DispositionInput;
     const TABLE: &'static str = "dispositions";
     const KIND: &'static str = "disposition";
-    const COLUMNS: &'static [&'static str] = &["name", "colour", "is_success", "is_final", "is_callback", "is_do_not_call", "profile_id"];
+    const COLUMNS: &'static [&'static str] =
+        &["name", "colour", "is_success", "is_final", "is_callback", "is_do_not_call", "profile_id", "campaign_id"];
     fn values(i: &DispositionInput) -> Vec<V> {
         vec![
             V::S(i.name.clone()),
@@ -379,6 +380,7 @@ impl Entity for Disposition {
             b(i.is_callback),
             b(i.is_do_not_call),
             V::OI(i.profile_id.map(|p| p.0)),
+            V::OI(i.campaign_id.map(|p| p.0)),
         ]
     }
     fn from_row(row: &AnyRow) -> Result<Self> {
@@ -393,6 +395,7 @@ impl Entity for Disposition {
                 is_callback: get_bool(row, "is_callback")?,
                 is_do_not_call: get_bool(row, "is_do_not_call")?,
                 profile_id: row.try_get::<Option<i64>, _>("profile_id")?.map(Into::into),
+                campaign_id: row.try_get::<Option<i64>, _>("campaign_id")?.map(Into::into),
             },
             created_at: get_time(row, "created_at")?,
             updated_at: get_time(row, "updated_at")?,
@@ -408,7 +411,10 @@ impl Entity for Disposition {
         i.validate()
     }
     fn refs(i: &DispositionInput) -> Vec<Ref> {
-        vec![Ref { field: "profile_id".into(), table: "settings_profiles", kind: "settings profile", id: i.profile_id.map(|p| p.0) }]
+        vec![
+            Ref { field: "profile_id".into(), table: "settings_profiles", kind: "settings profile", id: i.profile_id.map(|p| p.0) },
+            Ref { field: "campaign_id".into(), table: "campaigns", kind: "campaign", id: i.campaign_id.map(|p| p.0) },
+        ]
     }
 }
 

@@ -111,6 +111,28 @@ impl Store {
         record_from_row(&row)
     }
 
+    /// Applies a supervisor's change to a record.
+    pub async fn patch_record(&self, list: ContactListId, id: RecordId, patch: &campana_core::record::RecordPatch) -> Result<Record> {
+        let current = self.get_record(list, id).await?;
+        let n = patch.apply(&current).map_err(StoreError::Invalid)?;
+        sqlx::query(
+            "UPDATE records SET record_type = $1, record_status = $2, dial_from = $3, dial_until = $4, callback_at = $5, time_zone = $6, \
+             updated_at = $7 WHERE list_id = $8 AND id = $9",
+        )
+        .bind(n.record_type.as_str())
+        .bind(n.record_status.as_str())
+        .bind(n.dial_from.map(ms))
+        .bind(n.dial_until.map(ms))
+        .bind(n.callback_at.map(ms))
+        .bind(n.time_zone.map(|z| z.name().to_string()))
+        .bind(now_ms())
+        .bind(list.0)
+        .bind(id.0)
+        .execute(&self.pool)
+        .await?;
+        self.get_record(list, id).await
+    }
+
     /// The records of one customer, by external id, in chain order.
     pub async fn records_by_external_id(&self, list: ContactListId, external_id: &str) -> Result<Vec<Record>> {
         let rows = sqlx::query("SELECT * FROM records WHERE list_id = $1 AND external_id = $2 ORDER BY chain_position")

@@ -144,6 +144,34 @@ impl Store {
         self.get_dnc_entry(list, &e.phone).await
     }
 
+    /// Adds or replaces many numbers on a DNC list in one transaction (all or nothing).
+    pub async fn put_dnc_entries(&self, list: DncListId, entries: &[DncEntryInput]) -> Result<u64> {
+        self.get::<DncList>(list.0).await?;
+        let mut tx = self.begin_write().await?;
+        let now = now_ms();
+        for chunk in entries.chunks(500) {
+            let sql = format!(
+                "INSERT INTO dnc_entries (list_id, phone, expires_at, reason, source, created_at) VALUES {} \
+                 ON CONFLICT (list_id, phone) DO UPDATE SET expires_at = excluded.expires_at, reason = excluded.reason, source = excluded.source",
+                self.values_groups(chunk.len(), 6)
+            );
+            let mut vals = Vec::with_capacity(chunk.len() * 6);
+            for e in chunk {
+                vals.extend([
+                    V::I(list.0),
+                    V::S(e.phone.to_string()),
+                    V::OI(e.expires_at.map(ms)),
+                    V::S(e.reason.clone()),
+                    V::S(e.source.clone()),
+                    V::I(now),
+                ]);
+            }
+            bind_all(sqlx::query(&sql), vals).execute(&mut *tx).await?;
+        }
+        tx.commit().await?;
+        Ok(entries.len() as u64)
+    }
+
     pub async fn get_dnc_entry(&self, list: DncListId, phone: &PhoneNumber) -> Result<DncEntry> {
         let row = sqlx::query("SELECT * FROM dnc_entries WHERE list_id = $1 AND phone = $2")
             .bind(list.0)

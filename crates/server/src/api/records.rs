@@ -37,6 +37,18 @@ pub async fn get_one(State(s): State<AppState>, Path((id, rid)): Path<(i64, i64)
     Ok(Json(s.store.get_record(ContactListId(id), RecordId(rid)).await?))
 }
 
+/// Changes a record's type, status, time boundaries, callback time or zone (e.g. cancel it).
+#[utoipa::path(patch, path = "/api/v1/contact-lists/{id}/records/{record_id}", tag = "lists", params(("id" = i64, Path), ("record_id" = i64, Path)),
+    request_body = campana_core::record::RecordPatch,
+    responses((status = 200, body = Record), (status = 404, body = Problem), (status = 422, body = Problem)))]
+pub async fn patch_one(
+    State(s): State<AppState>,
+    Path((id, rid)): Path<(i64, i64)>,
+    ApiJson(patch): ApiJson<campana_core::record::RecordPatch>,
+) -> ApiResult<Json<Record>> {
+    Ok(Json(s.store.patch_record(ContactListId(id), RecordId(rid), &patch).await?))
+}
+
 /// What an upsert did, and the customer's records afterwards.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct UpsertResult {
@@ -149,6 +161,28 @@ pub async fn dnc_put(State(s): State<AppState>, Path(id): Path<i64>, ApiJson(e):
     Ok(Json(s.store.put_dnc_entry(DncListId(id), &e).await?))
 }
 
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DncBulk {
+    /// At most 10,000 entries; all are applied or none.
+    pub entries: Vec<DncEntryInput>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct DncBulkResult {
+    pub applied: u64,
+}
+
+/// Adds or replaces up to 10,000 numbers on a DNC list at once.
+#[utoipa::path(post, path = "/api/v1/dnc-lists/{id}/entries/bulk", tag = "lists", params(("id" = i64, Path)), request_body = DncBulk,
+    responses((status = 200, body = DncBulkResult), (status = 404, body = Problem), (status = 422, body = Problem)))]
+pub async fn dnc_bulk(State(s): State<AppState>, Path(id): Path<i64>, ApiJson(body): ApiJson<DncBulk>) -> ApiResult<Json<DncBulkResult>> {
+    if body.entries.len() > MAX_BULK_MEMBERS {
+        return Err(ApiError::field("entries", format!("{} entries; at most {MAX_BULK_MEMBERS} per request", body.entries.len())));
+    }
+    Ok(Json(DncBulkResult { applied: s.store.put_dnc_entries(DncListId(id), &body.entries).await? }))
+}
+
 #[utoipa::path(delete, path = "/api/v1/dnc-lists/{id}/entries/{phone}", tag = "lists", params(("id" = i64, Path), ("phone" = String, Path)),
     responses((status = 204), (status = 404, body = Problem), (status = 422, body = Problem)))]
 pub async fn dnc_delete(State(s): State<AppState>, Path((id, phone)): Path<(i64, String)>) -> ApiResult<StatusCode> {
@@ -160,9 +194,10 @@ pub async fn dnc_delete(State(s): State<AppState>, Path((id, phone)): Path<(i64,
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(utoipa_axum::routes!(list))
-        .routes(utoipa_axum::routes!(get_one))
+        .routes(utoipa_axum::routes!(get_one, patch_one))
         .routes(utoipa_axum::routes!(upsert_one, get_by_external_id))
         .routes(utoipa_axum::routes!(bulk_upsert))
         .routes(utoipa_axum::routes!(dnc_list, dnc_put))
         .routes(utoipa_axum::routes!(dnc_delete))
+        .routes(utoipa_axum::routes!(dnc_bulk))
 }

@@ -186,10 +186,11 @@ CREATE TABLE dispositions (
     is_callback BIGINT NOT NULL DEFAULT 0,
     is_do_not_call BIGINT NOT NULL DEFAULT 0,
     profile_id BIGINT REFERENCES settings_profiles (id) ON DELETE CASCADE,
+    campaign_id BIGINT REFERENCES campaigns (id) ON DELETE CASCADE,
     created_at BIGINT NOT NULL,
     updated_at BIGINT NOT NULL
 );
-CREATE UNIQUE INDEX dispositions_name ON dispositions (COALESCE(profile_id, 0), name);
+CREATE UNIQUE INDEX dispositions_name ON dispositions (COALESCE(profile_id, 0), COALESCE(campaign_id, 0), name);
 
 CREATE TABLE manager_tags (
     id {id},
