@@ -49,6 +49,9 @@ struct Bucket {
 #[derive(Debug, Clone, Default)]
 pub struct AbandonLedger {
     buckets: VecDeque<Bucket>,
+    /// Memo of `budget` results: (minute, window, changes) -> budget (bounded to 4 entries).
+    memo: std::cell::RefCell<Vec<((i64, i64, u64), f64)>>,
+    changes: u64,
 }
 
 impl AbandonLedger {
@@ -67,6 +70,7 @@ impl AbandonLedger {
     }
 
     pub fn add(&mut self, at: DateTime<Utc>, answers: f64, abandons: f64) {
+        self.changes += 1;
         let b = self.bucket(at);
         b.answers += answers;
         b.abandons += abandons;
@@ -101,6 +105,23 @@ impl AbandonLedger {
         let answers = self.range(cut, t).live_answers;
         let abandons = self.range(t - window_s, t).abandons;
         cap * answers - abandons
+    }
+
+    /// [`AbandonLedger::budget`], memoised per minute until the ledger changes. Conservative
+    /// within the minute: answers only expire at bucket boundaries.
+    pub fn budget_cached(&self, now: DateTime<Utc>, window_s: i64, horizon_s: i64, cap: f64) -> f64 {
+        let key = (now.timestamp().div_euclid(BUCKET_S), window_s, self.changes);
+        if let Some((_, v)) = self.memo.borrow().iter().find(|(k, _)| *k == key) {
+            return *v;
+        }
+        let minute_end = DateTime::<Utc>::from_timestamp((key.0 + 1) * BUCKET_S, 0).unwrap_or(now);
+        let v = self.budget(minute_end.max(now), window_s, horizon_s, cap);
+        let mut m = self.memo.borrow_mut();
+        if m.len() >= 4 {
+            m.remove(0);
+        }
+        m.push((key, v));
+        v
     }
 
     /// The worst window rate over `(t - window_s, t]` evaluated at every bucket end up to `now`

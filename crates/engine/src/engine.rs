@@ -102,10 +102,101 @@ struct Buffered {
     not_before: DateTime<Utc>,
 }
 
+/// A campaign's candidates: dialable-now queue in dialing order, plus those deferred to a
+/// known moment (ordered by it). Bounded by `max_buffer_per_campaign` together.
+#[derive(Debug, Default)]
+struct Buffer {
+    ready: VecDeque<Buffered>,
+    deferred: BTreeMap<(DateTime<Utc>, RecordId), Buffered>,
+    ids: HashSet<RecordId>,
+    /// Personal callbacks were added since the last scan found none.
+    personal_hint: bool,
+}
+
+impl Buffer {
+    fn len(&self) -> usize {
+        self.ids.len()
+    }
+    fn contains(&self, id: RecordId) -> bool {
+        self.ids.contains(&id)
+    }
+    fn note(&mut self, b: &Buffered) {
+        self.ids.insert(b.cand.record.id);
+        if b.cand.record.record_type == RecordType::PersonalCallback {
+            self.personal_hint = true;
+        }
+    }
+    fn push_back(&mut self, b: Buffered) {
+        self.note(&b);
+        self.ready.push_back(b);
+    }
+    fn push_front(&mut self, b: Buffered) {
+        self.note(&b);
+        self.ready.push_front(b);
+    }
+    fn defer(&mut self, b: Buffered) {
+        self.note(&b);
+        self.deferred.insert((b.not_before, b.cand.record.id), b);
+    }
+    fn take_ready(&mut self, i: usize) -> Option<Buffered> {
+        let b = self.ready.remove(i)?;
+        self.ids.remove(&b.cand.record.id);
+        Some(b)
+    }
+    /// Moves deferred candidates that are due to the ready queue.
+    fn promote(&mut self, now: DateTime<Utc>) {
+        while let Some(e) = self.deferred.first_entry() {
+            if e.key().0 > now {
+                break;
+            }
+            let b = e.remove();
+            self.ready.push_back(b);
+        }
+    }
+    fn reset(&mut self, now: DateTime<Utc>) {
+        let all = std::mem::take(&mut self.deferred);
+        for (_, mut b) in all {
+            b.not_before = now;
+            self.ready.push_back(b);
+        }
+    }
+    fn next_deferred(&self) -> Option<DateTime<Utc>> {
+        self.deferred.keys().next().map(|k| k.0)
+    }
+    fn find(&self, id: RecordId) -> Option<&Buffered> {
+        self.ready.iter().find(|b| b.cand.record.id == id).or_else(|| self.deferred.values().find(|b| b.cand.record.id == id))
+    }
+    fn clear(&mut self) {
+        self.ready.clear();
+        self.deferred.clear();
+        self.ids.clear();
+    }
+    fn has_due_personal(&mut self, agent: UserId, now: DateTime<Utc>) -> bool {
+        if !self.personal_hint {
+            return false;
+        }
+        let mut any = false;
+        let mut mine = false;
+        for b in self.ready.iter().chain(self.deferred.values()) {
+            if b.cand.record.record_type == RecordType::PersonalCallback {
+                any = true;
+                if b.cand.callback_agent == Some(agent) && b.cand.record.callback_at.is_some_and(|t| t <= now) && b.not_before <= now {
+                    mine = true;
+                    break;
+                }
+            }
+        }
+        if !any {
+            self.personal_hint = false;
+        }
+        mine
+    }
+}
+
 #[derive(Debug)]
 struct Camp {
     cfg: CampaignConfig,
-    buffer: VecDeque<Buffered>,
+    buffer: Buffer,
     requested: bool,
     refill_after: Option<DateTime<Utc>>,
     ledger: AbandonLedger,
@@ -147,6 +238,108 @@ struct Call {
     network_result: Option<CallResult>,
 }
 
+/// Live calls per campaign, kept current on every change (pacing reads them on every event).
+#[derive(Debug, Clone, Copy, Default)]
+struct Counts {
+    /// Dialed, not answered, no agent reserved.
+    unanswered: usize,
+    /// Answered, waiting for an agent.
+    waiting: usize,
+    total: usize,
+}
+
+fn class(c: &Call) -> (usize, usize) {
+    let un = matches!(c.state, CallState::Dialing | CallState::AwaitingAmd) && c.agent.is_none();
+    let w = matches!(c.state, CallState::WaitingAgent { .. });
+    (un as usize, w as usize)
+}
+
+/// The live calls, with per-campaign [`Counts`] maintained through [`CallMut`].
+#[derive(Debug, Default)]
+struct CallTable {
+    map: BTreeMap<CallId, Call>,
+    counts: HashMap<CampaignId, Counts>,
+    /// Answered calls waiting for an agent, by deadline.
+    waiting: BTreeSet<(DateTime<Utc>, CallId)>,
+}
+
+struct CallMut<'a> {
+    id: CallId,
+    call: &'a mut Call,
+    counts: &'a mut HashMap<CampaignId, Counts>,
+    waiting: &'a mut BTreeSet<(DateTime<Utc>, CallId)>,
+    before: (usize, usize),
+    before_state: CallState,
+}
+
+impl std::ops::Deref for CallMut<'_> {
+    type Target = Call;
+    fn deref(&self) -> &Call {
+        self.call
+    }
+}
+impl std::ops::DerefMut for CallMut<'_> {
+    fn deref_mut(&mut self) -> &mut Call {
+        self.call
+    }
+}
+impl Drop for CallMut<'_> {
+    fn drop(&mut self) {
+        let after = class(self.call);
+        if self.call.state != self.before_state {
+            if let CallState::WaitingAgent { deadline } = self.before_state {
+                self.waiting.remove(&(deadline, self.id));
+            }
+            if let CallState::WaitingAgent { deadline } = self.call.state {
+                self.waiting.insert((deadline, self.id));
+            }
+        }
+        if after != self.before {
+            let c = self.counts.entry(self.call.campaign).or_default();
+            c.unanswered = c.unanswered + after.0 - self.before.0;
+            c.waiting = c.waiting + after.1 - self.before.1;
+        }
+    }
+}
+
+impl CallTable {
+    fn get(&self, id: &CallId) -> Option<&Call> {
+        self.map.get(id)
+    }
+    fn get_mut(&mut self, id: &CallId) -> Option<CallMut<'_>> {
+        let call = self.map.get_mut(id)?;
+        let before = class(call);
+        let before_state = call.state;
+        Some(CallMut { id: *id, call, counts: &mut self.counts, waiting: &mut self.waiting, before, before_state })
+    }
+    fn insert(&mut self, id: CallId, call: Call) {
+        let (u, w) = class(&call);
+        let c = self.counts.entry(call.campaign).or_default();
+        c.unanswered += u;
+        c.waiting += w;
+        c.total += 1;
+        self.map.insert(id, call);
+    }
+    fn remove(&mut self, id: &CallId) -> Option<Call> {
+        let call = self.map.remove(id)?;
+        if let CallState::WaitingAgent { deadline } = call.state {
+            self.waiting.remove(&(deadline, *id));
+        }
+        let (u, w) = class(&call);
+        let c = self.counts.entry(call.campaign).or_default();
+        c.unanswered -= u;
+        c.waiting -= w;
+        c.total -= 1;
+        Some(call)
+    }
+    fn len(&self) -> usize {
+        self.map.len()
+    }
+    fn counts(&self, campaign: CampaignId) -> Counts {
+        self.counts.get(&campaign).copied().unwrap_or_default()
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 enum Timer {
     ConnectDeadline(CallId),
@@ -161,7 +354,7 @@ pub struct Engine {
     local_dnc: HashSet<PhoneNumber>,
     campaigns: BTreeMap<CampaignId, Camp>,
     agents: BTreeMap<UserId, Agent>,
-    calls: BTreeMap<CallId, Call>,
+    calls: CallTable,
     live_records: HashSet<RecordId>,
     live_numbers: HashSet<PhoneNumber>,
     timers: BTreeSet<(DateTime<Utc>, Timer)>,
@@ -185,7 +378,7 @@ impl Engine {
             local_dnc: HashSet::new(),
             campaigns: BTreeMap::new(),
             agents: BTreeMap::new(),
-            calls: BTreeMap::new(),
+            calls: CallTable::default(),
             live_records: HashSet::new(),
             live_numbers: HashSet::new(),
             timers: BTreeSet::new(),
@@ -210,7 +403,7 @@ impl Engine {
     pub fn next_deadline(&self) -> Option<DateTime<Utc>> {
         let mut d = self.timers.iter().next().map(|(t, _)| *t);
         for c in self.campaigns.values() {
-            let nb = c.buffer.iter().map(|b| b.not_before).filter(|t| *t > self.now).min();
+            let nb = c.buffer.next_deferred();
             for t in [nb, c.refill_after].into_iter().flatten() {
                 d = Some(d.map_or(t, |x| x.min(t)));
             }
@@ -237,7 +430,7 @@ impl Engine {
     /// Why is this buffered record not being dialed now? (None: not buffered, or dialable.)
     pub fn explain(&self, campaign: CampaignId, record: RecordId) -> Option<Blocked> {
         let c = self.campaigns.get(&campaign)?;
-        let b = c.buffer.iter().find(|b| b.cand.record.id == record)?;
+        let b = c.buffer.find(record)?;
         self.check(c, b).err()
     }
 
@@ -296,8 +489,15 @@ impl Engine {
     /// Applies one input at `now`, then paces.
     pub fn handle_input(&mut self, now: DateTime<Utc>, input: Input) -> Result<(), EngineError> {
         self.advance(now)?;
+        // Progress events that change nothing the pacer reads skip the pacing pass.
+        let quiet = matches!(
+            input,
+            Input::Telephony(TelephonyEvent::Ringing { .. } | TelephonyEvent::Connected { .. } | TelephonyEvent::PromptDone { .. })
+        );
         let r = self.apply(input);
-        self.pace();
+        if !quiet {
+            self.pace();
+        }
         r
     }
 
@@ -308,9 +508,7 @@ impl Engine {
                 if let Some(c) = self.campaigns.get_mut(&id) {
                     c.cfg = *cfg;
                     c.stopped = false;
-                    for b in c.buffer.iter_mut() {
-                        b.not_before = self.now;
-                    }
+                    c.buffer.reset(self.now);
                 } else {
                     if self.campaigns.len() >= self.cfg.max_campaigns {
                         return Err(EngineError::Limit { what: "campaigns", limit: self.cfg.max_campaigns });
@@ -319,7 +517,7 @@ impl Engine {
                         id,
                         Camp {
                             cfg: *cfg,
-                            buffer: VecDeque::new(),
+                            buffer: Buffer::default(),
                             requested: false,
                             refill_after: None,
                             ledger: AbandonLedger::default(),
@@ -349,7 +547,7 @@ impl Engine {
                     self.set_ready(a);
                 }
                 // Calls in flight finish under the campaign's settings; the entry goes with the last call.
-                let has_calls = self.calls.values().any(|x| x.campaign == campaign_id);
+                let has_calls = self.calls.counts(campaign_id).total > 0;
                 if has_calls {
                     let mut c = c;
                     c.stopped = true;
@@ -369,7 +567,7 @@ impl Engine {
                 }
                 let mut overflow = Vec::new();
                 for cand in records {
-                    if c.buffer.len() >= max || c.buffer.iter().any(|b| b.cand.record.id == cand.record.id) {
+                    if c.buffer.len() >= max || c.buffer.contains(cand.record.id) {
                         overflow.push(cand.record.id);
                         continue;
                     }
@@ -415,9 +613,9 @@ impl Engine {
                 let a = self.agents.get_mut(&agent).ok_or(EngineError::UnknownAgent(agent))?;
                 match a.state.clone() {
                     AgentState::Ready => a.state = AgentState::NotReady,
-                    AgentState::Preview { record, campaign, .. } => {
+                    AgentState::Preview { record, campaign, expires } => {
                         a.state = AgentState::NotReady;
-                        self.timers.retain(|(_, t)| *t != Timer::Preview(agent));
+                        self.timers.remove(&(expires, Timer::Preview(agent)));
                         self.push(Output::Agent(AgentNotice::PreviewWithdrawn { agent, record_id: record }));
                         self.return_offered(campaign, record, None);
                     }
@@ -432,9 +630,9 @@ impl Engine {
                     AgentState::Ready | AgentState::NotReady => {
                         self.agents.remove(&agent);
                     }
-                    AgentState::Preview { record, campaign, .. } => {
+                    AgentState::Preview { record, campaign, expires } => {
                         self.agents.remove(&agent);
-                        self.timers.retain(|(_, t)| *t != Timer::Preview(agent));
+                        self.timers.remove(&(expires, Timer::Preview(agent)));
                         self.push(Output::Agent(AgentNotice::PreviewWithdrawn { agent, record_id: record }));
                         self.return_offered(campaign, record, None);
                     }
@@ -445,13 +643,13 @@ impl Engine {
             Input::Disposition { agent, call_id, result, callback } => {
                 let a = self.agents.get(&agent).ok_or(EngineError::UnknownAgent(agent))?;
                 match a.state {
-                    AgentState::WrapUp { call, .. } if call == call_id => {
-                        self.timers.retain(|(_, t)| *t != Timer::WrapEnd(agent));
+                    AgentState::WrapUp { call, until } if call == call_id => {
+                        self.timers.remove(&(until, Timer::WrapEnd(agent)));
                         self.wrap_end(agent, self.now, Some((result, callback)));
                     }
                     AgentState::Talking(call) if call == call_id => {
                         // Disposition before the customer hung up: hang up and finish.
-                        if let Some(c) = self.calls.get_mut(&call_id) {
+                        if let Some(mut c) = self.calls.get_mut(&call_id) {
                             c.digit_result = Some(result);
                         }
                         self.pending_dispositions.insert(call_id, (result, callback));
@@ -463,8 +661,8 @@ impl Engine {
             Input::PreviewAccept { agent, record_id } => {
                 let a = self.agents.get(&agent).ok_or(EngineError::UnknownAgent(agent))?;
                 match a.state {
-                    AgentState::Preview { campaign, record, .. } if record == record_id => {
-                        self.timers.retain(|(_, t)| *t != Timer::Preview(agent));
+                    AgentState::Preview { campaign, record, expires } if record == record_id => {
+                        self.timers.remove(&(expires, Timer::Preview(agent)));
                         self.dial_offered(agent, campaign, record);
                     }
                     _ => return Err(EngineError::InvalidState(format!("agent {agent} has no preview of record {record_id}"))),
@@ -473,8 +671,8 @@ impl Engine {
             Input::PreviewSkip { agent, record_id } => {
                 let a = self.agents.get(&agent).ok_or(EngineError::UnknownAgent(agent))?;
                 match a.state {
-                    AgentState::Preview { campaign, record, .. } if record == record_id => {
-                        self.timers.retain(|(_, t)| *t != Timer::Preview(agent));
+                    AgentState::Preview { campaign, record, expires } if record == record_id => {
+                        self.timers.remove(&(expires, Timer::Preview(agent)));
                         self.skip_offered(agent, campaign, record);
                     }
                     _ => return Err(EngineError::InvalidState(format!("agent {agent} has no preview of record {record_id}"))),
@@ -502,7 +700,7 @@ impl DncLookup for DncWithLocal<'_> {
 
 /// Re-check a deferred record no later than this far ahead; beyond it the record goes back to
 /// the store with its reason.
-const KEEP_DEFERRED_S: i64 = 3_600;
+const KEEP_DEFERRED_S: i64 = 120;
 /// Horizon the abandon budget looks ahead (answers expiring sooner are not counted).
 const BUDGET_HORIZON_S: i64 = 600;
 
@@ -527,8 +725,9 @@ impl Engine {
         a.ready_since = now;
         // A waiting answered call takes the agent at once (highest priority, then oldest).
         let mut best: Option<(i32, DateTime<Utc>, CallId)> = None;
-        for (id, c) in &self.calls {
-            if let CallState::WaitingAgent { deadline } = c.state {
+        for (deadline, id) in self.calls.waiting.iter() {
+            let (deadline, id) = (*deadline, id);
+            if let Some(c) = self.calls.get(id) {
                 let Some(camp) = self.campaigns.get(&c.campaign) else { continue };
                 if !eligible(a, &camp.cfg) {
                     continue;
@@ -539,19 +738,21 @@ impl Engine {
                 }
             }
         }
-        if let Some((_, _, call)) = best {
-            self.timers.retain(|(_, t)| *t != Timer::ConnectDeadline(call));
+        if let Some((_, deadline, call)) = best {
+            self.timers.remove(&(deadline, Timer::ConnectDeadline(call)));
             self.connect(call, agent);
         }
     }
 
     fn connect(&mut self, call_id: CallId, agent: UserId) {
         let now = self.now;
-        let Some(c) = self.calls.get_mut(&call_id) else { return };
-        c.state = CallState::Connected;
-        c.connected_at = Some(now);
-        c.agent = Some(agent);
-        let (campaign_id, record_id) = (c.campaign, c.cand.record.id);
+        let (campaign_id, record_id) = {
+            let Some(mut c) = self.calls.get_mut(&call_id) else { return };
+            c.state = CallState::Connected;
+            c.connected_at = Some(now);
+            c.agent = Some(agent);
+            (c.campaign, c.cand.record.id)
+        };
         if let Some(a) = self.agents.get_mut(&agent) {
             a.state = AgentState::Talking(call_id);
         }
@@ -639,14 +840,16 @@ impl Engine {
 
     fn connect_deadline(&mut self, id: CallId) {
         let now = self.now;
-        let Some(c) = self.calls.get_mut(&id) else { return };
-        let CallState::WaitingAgent { deadline } = c.state else { return };
-        if deadline > now {
-            return;
-        }
-        c.state = CallState::Playing;
-        c.abandoned = true;
-        let campaign = c.campaign;
+        let campaign = {
+            let Some(mut c) = self.calls.get_mut(&id) else { return };
+            let CallState::WaitingAgent { deadline } = c.state else { return };
+            if deadline > now {
+                return;
+            }
+            c.state = CallState::Playing;
+            c.abandoned = true;
+            c.campaign
+        };
         if let Some(camp) = self.campaigns.get_mut(&campaign) {
             camp.ledger.add(now, 0.0, 1.0);
         }
@@ -659,7 +862,7 @@ impl Engine {
         let agent = self.calls.get(&call_id).and_then(|c| c.agent);
         if let Some(agent) = agent {
             if self.agents.get(&agent).is_some_and(|a| a.state == AgentState::Reserved(call_id)) {
-                if let Some(c) = self.calls.get_mut(&call_id) {
+                if let Some(mut c) = self.calls.get_mut(&call_id) {
                     c.agent = None;
                 }
                 self.set_ready(agent);
@@ -669,16 +872,18 @@ impl Engine {
 
     fn human(&mut self, id: CallId) {
         let now = self.now;
-        let Some(c) = self.calls.get_mut(&id) else { return };
-        c.live = true;
-        let campaign = c.campaign;
-        let reserved = c.agent;
-        let dialed_at = c.dialed_at;
+        let (campaign, reserved, dialed_at) = {
+            let Some(mut c) = self.calls.get_mut(&id) else { return };
+            c.live = true;
+            (c.campaign, c.agent, c.dialed_at)
+        };
         let Some(camp) = self.campaigns.get_mut(&campaign) else { return };
         camp.estimator.observe(true);
         camp.estimator.observe_answer_delay((now - dialed_at).num_milliseconds() as f64 / 1000.0);
         if camp.cfg.settings.dialing_mode == DialingMode::Agentless {
-            c.state = CallState::Playing;
+            if let Some(mut c) = self.calls.get_mut(&id) {
+                c.state = CallState::Playing;
+            }
             let prompt = self.cfg.agentless_prompt.clone();
             self.push(Output::Telephony(TelephonyCommand::Play { call_id: id, prompt, then_hang_up: true }));
             return;
@@ -699,7 +904,7 @@ impl Engine {
         match pick {
             Some(agent) => self.connect(id, agent),
             None => {
-                if let Some(c) = self.calls.get_mut(&id) {
+                if let Some(mut c) = self.calls.get_mut(&id) {
                     c.state = CallState::WaitingAgent { deadline };
                 }
                 self.timers.insert((deadline, Timer::ConnectDeadline(id)));
@@ -708,9 +913,11 @@ impl Engine {
     }
 
     fn machine(&mut self, id: CallId) {
-        let Some(c) = self.calls.get_mut(&id) else { return };
-        c.machine = true;
-        let campaign = c.campaign;
+        let campaign = {
+            let Some(mut c) = self.calls.get_mut(&id) else { return };
+            c.machine = true;
+            c.campaign
+        };
         let Some(camp) = self.campaigns.get_mut(&campaign) else { return };
         camp.estimator.observe(false);
         let action = camp.cfg.settings.call_analysis.amd_action;
@@ -722,7 +929,7 @@ impl Engine {
             let s = self.cfg.amd_false_positive_share;
             camp.ledger.add(self.now, s, s);
         }
-        if let Some(c) = self.calls.get_mut(&id) {
+        if let Some(mut c) = self.calls.get_mut(&id) {
             c.state = CallState::Playing;
         }
         match action {
@@ -746,14 +953,14 @@ impl Engine {
                     return Ok(());
                 }
                 let now = self.now;
-                if let Some(c) = self.calls.get_mut(&id) {
+                if let Some(mut c) = self.calls.get_mut(&id) {
                     c.answered_at = Some(now);
                 }
                 match answered_by {
                     AnsweredBy::Machine => self.machine(id),
                     AnsweredBy::Human => self.human(id),
                     AnsweredBy::Unknown if amd => {
-                        if let Some(c) = self.calls.get_mut(&id) {
+                        if let Some(mut c) = self.calls.get_mut(&id) {
                             c.state = CallState::AwaitingAmd;
                         }
                     }
@@ -786,7 +993,7 @@ impl Engine {
                     '1' => CallResult::RightParty,
                     _ => return Ok(()),
                 };
-                if let Some(c) = self.calls.get_mut(&id) {
+                if let Some(mut c) = self.calls.get_mut(&id) {
                     c.digit_result = Some(r);
                 }
             }
@@ -798,7 +1005,7 @@ impl Engine {
                 if let (CallState::Connected, Some(agent)) = (c.state, c.agent) {
                     let wrap = self.campaigns.get(&c.campaign).map_or(30, |x| x.cfg.settings.wrap_up_s as i64);
                     let until = self.now + Duration::seconds(wrap);
-                    if let Some(c) = self.calls.get_mut(&id) {
+                    if let Some(mut c) = self.calls.get_mut(&id) {
                         c.state = CallState::Ended;
                         c.network_result = Some(result);
                     }
@@ -813,10 +1020,25 @@ impl Engine {
                     }
                     return Ok(());
                 }
-                let mut c = c.clone();
-                if let CallState::WaitingAgent { .. } = c.state {
+                struct Brief {
+                    state: CallState,
+                    campaign: CampaignId,
+                    abandoned: bool,
+                    machine: bool,
+                    live: bool,
+                    digit_result: Option<CallResult>,
+                }
+                let mut c = Brief {
+                    state: c.state,
+                    campaign: c.campaign,
+                    abandoned: c.abandoned,
+                    machine: c.machine,
+                    live: c.live,
+                    digit_result: c.digit_result,
+                };
+                if let CallState::WaitingAgent { deadline } = c.state {
                     // Hung up while waiting for an agent: counted as abandoned (conservative).
-                    self.timers.retain(|(_, t)| *t != Timer::ConnectDeadline(id));
+                    self.timers.remove(&(deadline, Timer::ConnectDeadline(id)));
                     c.abandoned = true;
                     if let Some(camp) = self.campaigns.get_mut(&c.campaign) {
                         camp.ledger.add(self.now, 0.0, 1.0);
@@ -918,7 +1140,7 @@ impl Engine {
                 None => u.record_status = RecordStatus::Completed,
             }
         }
-        let stopped_done = camp.stopped && !self.calls.values().any(|c| c.campaign == call.campaign);
+        let stopped_done = camp.stopped && self.calls.counts(call.campaign).total == 0;
         self.outputs.push_back(Output::Persist(PersistCommand::RecordUpdate(u)));
         if dnc && !self.local_dnc.contains(&r.phone) {
             if self.local_dnc.len() < self.cfg.max_local_dnc {
@@ -953,7 +1175,7 @@ impl Engine {
             if let Some(c) = self.campaigns.get_mut(&campaign) {
                 let mut b = b;
                 b.not_before = self.now + Duration::seconds(5);
-                c.buffer.push_back(b);
+                c.buffer.defer(b);
             }
             return false;
         }
@@ -1014,67 +1236,60 @@ impl Engine {
     /// their reason.
     fn select(&mut self, campaign: CampaignId, agent: Option<UserId>) -> Option<Buffered> {
         let now = self.now;
-        let camp = self.campaigns.get(&campaign)?;
-        let mut decisions: Vec<(usize, Result<(), Blocked>)> = Vec::new();
-        let mut chosen = None;
-        for (i, b) in camp.buffer.iter().enumerate() {
-            if b.not_before > now {
-                continue;
-            }
-            if let Some(owner) = b.cand.callback_agent {
-                if b.cand.record.record_type == RecordType::PersonalCallback && Some(owner) != agent && self.agents.contains_key(&owner) {
-                    continue;
+        self.campaigns.get_mut(&campaign)?.buffer.promote(now);
+        loop {
+            let idx = {
+                let camp = self.campaigns.get(&campaign)?;
+                camp.buffer.ready.iter().position(|b| match b.cand.callback_agent {
+                    Some(owner) if b.cand.record.record_type == RecordType::PersonalCallback => {
+                        Some(owner) == agent || !self.agents.contains_key(&owner)
+                    }
+                    _ => true,
+                })?
+            };
+            let b = self.campaigns.get_mut(&campaign)?.buffer.take_ready(idx)?;
+            let res = self.check(&self.campaigns[&campaign], &b);
+            match res {
+                Ok(()) => return Some(b),
+                Err(bl) => {
+                    let camp = self.campaigns.get_mut(&campaign)?;
+                    let mut b = b;
+                    match bl.next_dialable_at {
+                        _ if bl.code == ReasonCode::CallInProgress => {
+                            b.not_before = now + Duration::seconds(30);
+                            camp.buffer.defer(b);
+                        }
+                        Some(n) if n <= now + Duration::seconds(KEEP_DEFERRED_S) => {
+                            b.not_before = n.max(now + Duration::seconds(1));
+                            camp.buffer.defer(b);
+                        }
+                        _ => self.outputs.push_back(Output::Persist(PersistCommand::RecordDeferred {
+                            campaign_id: campaign,
+                            record_id: b.cand.record.id,
+                            reason: bl,
+                        })),
+                    }
                 }
             }
-            let res = self.check(camp, b);
-            let ok = res.is_ok();
-            decisions.push((i, res));
-            if ok {
-                chosen = Some(i);
-                break;
-            }
         }
-        let camp = self.campaigns.get_mut(&campaign).expect("present above");
-        let mut removed: Vec<(usize, Option<Blocked>)> = Vec::new();
-        for (i, res) in decisions {
-            match res {
-                Ok(()) => removed.push((i, None)),
-                Err(bl) => match bl.next_dialable_at {
-                    Some(n) if n <= now + Duration::seconds(KEEP_DEFERRED_S) && bl.code != ReasonCode::CallInProgress => {
-                        camp.buffer[i].not_before = n.max(now + Duration::seconds(1))
-                    }
-                    _ if bl.code == ReasonCode::CallInProgress => camp.buffer[i].not_before = now + Duration::seconds(30),
-                    _ => removed.push((i, Some(bl))),
-                },
-            }
-        }
-        let mut out = None;
-        for (i, bl) in removed.into_iter().rev() {
-            let b = camp.buffer.remove(i).expect("index from this buffer");
-            match bl {
-                None => out = Some(b),
-                Some(reason) => self.outputs.push_back(Output::Persist(PersistCommand::RecordDeferred {
-                    campaign_id: campaign,
-                    record_id: b.cand.record.id,
-                    reason,
-                })),
-            }
-        }
-        let _ = chosen;
-        out
     }
 
-    fn campaign_has_work(&self, c: &Camp) -> bool {
-        c.buffer.iter().any(|b| b.not_before <= self.now)
+    fn campaign_has_work(&mut self, cid: CampaignId) -> bool {
+        let now = self.now;
+        self.campaigns.get_mut(&cid).is_some_and(|c| {
+            c.buffer.promote(now);
+            !c.buffer.ready.is_empty()
+        })
     }
-
     /// Decides dials for every campaign, highest priority first.
     fn pace(&mut self) {
         let now = self.now;
         let max_buf = self.cfg.max_buffer_per_campaign;
         let mut needs = Vec::new();
         for (id, c) in self.campaigns.iter_mut() {
-            if !c.stopped && !c.requested && c.refill_after.is_none() && c.buffer.len() < max_buf / 2 {
+            c.buffer.promote(now);
+            let ready = c.buffer.ready.len();
+            if !c.stopped && !c.requested && c.refill_after.is_none() && ready < max_buf / 2 && c.buffer.len() < max_buf {
                 c.requested = true;
                 needs.push(Output::NeedRecords { campaign_id: *id, max: max_buf - c.buffer.len() });
             }
@@ -1088,11 +1303,13 @@ impl Engine {
             self.agents.iter().filter(|(_, a)| a.state == AgentState::Ready).map(|(id, a)| (a.ready_since, *id)).collect();
         ready.sort();
         let mut assigned: HashMap<CampaignId, Vec<UserId>> = HashMap::new();
+        let has_work: HashMap<CampaignId, bool> =
+            if ready.is_empty() { HashMap::new() } else { order.iter().map(|(_, cid)| (*cid, self.campaign_has_work(*cid))).collect() };
         for (_, agent) in &ready {
             let a = &self.agents[agent];
             for (_, cid) in &order {
                 let c = &self.campaigns[cid];
-                if c.cfg.settings.dialing_mode != DialingMode::Agentless && eligible(a, &c.cfg) && self.campaign_has_work(c) {
+                if c.cfg.settings.dialing_mode != DialingMode::Agentless && eligible(a, &c.cfg) && has_work[cid] {
                     assigned.entry(*cid).or_default().push(*agent);
                     break;
                 }
@@ -1136,11 +1353,7 @@ impl Engine {
                     // Personal callbacks go to their own agent with a reserved line.
                     let mut free = Vec::new();
                     for agent in agents {
-                        let has_cb = self.campaigns[&cid].buffer.iter().any(|b| {
-                            b.cand.callback_agent == Some(agent)
-                                && b.cand.record.record_type == RecordType::PersonalCallback
-                                && b.cand.record.callback_at.is_some_and(|t| t <= now)
-                        });
+                        let has_cb = self.campaigns.get_mut(&cid).expect("in order").buffer.has_due_personal(agent, now);
                         if has_cb {
                             if let Some(b) = self.select(cid, Some(agent)) {
                                 if b.cand.callback_agent == Some(agent) {
@@ -1153,13 +1366,7 @@ impl Engine {
                         free.push(agent);
                     }
                     let target = self.target_in_flight(cid, mode, free.len());
-                    let in_flight = self
-                        .calls
-                        .values()
-                        .filter(|c| {
-                            c.campaign == cid && c.agent.is_none() && matches!(c.state, CallState::Dialing | CallState::AwaitingAmd)
-                        })
-                        .count();
+                    let in_flight = self.calls.counts(cid).unanswered;
                     for _ in in_flight..target {
                         let Some(b) = self.select(cid, None) else { break };
                         self.dial(cid, b, None);
@@ -1167,7 +1374,7 @@ impl Engine {
                 }
                 DialingMode::Agentless => {
                     let lines = self.campaigns[&cid].cfg.agentless_lines as usize;
-                    let live = self.calls.values().filter(|c| c.campaign == cid).count();
+                    let live = self.calls.counts(cid).total;
                     for _ in live..lines {
                         let Some(b) = self.select(cid, None) else { break };
                         self.dial(cid, b, None);
@@ -1180,7 +1387,7 @@ impl Engine {
     fn target_in_flight(&self, cid: CampaignId, mode: DialingMode, free: usize) -> usize {
         let c = &self.campaigns[&cid];
         let s = &c.cfg.settings;
-        let waiting = self.calls.values().filter(|x| x.campaign == cid && matches!(x.state, CallState::WaitingAgent { .. })).count();
+        let waiting = self.calls.counts(cid).waiting;
         let horizon = self.now + Duration::milliseconds((c.estimator.answer_s() * 1000.0) as i64);
         let soon = self
             .agents
@@ -1188,17 +1395,13 @@ impl Engine {
             .filter(|a| matches!(a.state, AgentState::WrapUp { until, .. } if until <= horizon) && eligible(a, &c.cfg))
             .count();
         let cap = s.abandon_rate_max;
-        let budget = c.ledger.budget(self.now, WINDOW_24H_S, BUDGET_HORIZON_S, cap).min(c.ledger.budget(
+        let budget = c.ledger.budget_cached(self.now, WINDOW_24H_S, BUDGET_HORIZON_S, cap).min(c.ledger.budget_cached(
             self.now,
             WINDOW_30D_S,
             BUDGET_HORIZON_S,
             cap,
         ));
-        let in_flight = self
-            .calls
-            .values()
-            .filter(|x| x.campaign == cid && x.agent.is_none() && matches!(x.state, CallState::Dialing | CallState::AwaitingAmd))
-            .count();
+        let in_flight = self.calls.counts(cid).unanswered;
         let input = pacing::PaceInput {
             free_agents: free,
             soon_agents: soon,

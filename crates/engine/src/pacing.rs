@@ -70,9 +70,21 @@ pub fn binomial_tail(n: usize, p: f64, k: i64) -> f64 {
     if p >= 1.0 {
         return 1.0;
     }
-    // Sum the pmf up to k in log space for stability.
     let q = 1.0 - p;
-    let mut log_pmf = n as f64 * q.ln();
+    let log_p0 = n as f64 * q.ln();
+    if log_p0 > -700.0 {
+        // pmf(i+1) = pmf(i) * (n-i)/(i+1) * p/q, summed up to k.
+        let r = p / q;
+        let mut pmf = log_p0.exp();
+        let mut cdf = pmf;
+        for i in 0..(k as usize) {
+            pmf *= (n - i) as f64 / (i + 1) as f64 * r;
+            cdf += pmf;
+        }
+        return (1.0 - cdf).max(0.0);
+    }
+    // Very large n: sum in log space.
+    let mut log_pmf = log_p0;
     let mut cdf = log_pmf.exp();
     for i in 0..(k as usize) {
         log_pmf += ((n - i) as f64).ln() - ((i + 1) as f64).ln() + p.ln() - q.ln();
@@ -81,7 +93,6 @@ pub fn binomial_tail(n: usize, p: f64, k: i64) -> f64 {
     (1.0 - cdf).max(0.0)
 }
 
-/// Inputs of one predictive decision.
 #[derive(Debug, Clone, Copy)]
 pub struct PaceInput {
     /// Ready agents assigned to the campaign.
@@ -103,15 +114,22 @@ pub struct PaceInput {
 /// The most calls in flight the abandon guard allows (see the module documentation).
 pub fn guard_max(i: &PaceInput, want: usize) -> usize {
     let free = i.free_agents as i64 - i.waiting as i64;
-    if i.budget < 1.0 {
-        return want.min(free.max(0) as usize);
+    let base = free.max(0) as usize;
+    if i.budget < 1.0 || want <= base {
+        return want.min(base);
     }
     let k = free + i.budget.floor() as i64;
-    let mut n = free.max(0) as usize;
-    while n < want && binomial_tail(n + 1, i.p_high, k) <= i.risk {
-        n += 1;
+    // The tail grows with n: binary search the largest n in [base, want] within the risk.
+    let (mut lo, mut hi) = (base, want);
+    while lo < hi {
+        let mid = lo + (hi - lo).div_ceil(2);
+        if binomial_tail(mid, i.p_high, k) <= i.risk {
+            lo = mid;
+        } else {
+            hi = mid - 1;
+        }
     }
-    n.min(want)
+    lo
 }
 
 /// How many calls the campaign should have in flight (not answered yet) now.

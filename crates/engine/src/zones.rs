@@ -46,7 +46,8 @@ struct ZoneData {
     zips: HashMap<u32, (String, Tz)>,
     /// Area code (NANP, 3 digits) -> state, when the area code is used in one state only.
     area_states: HashMap<u16, String>,
-    prefixes: HashMap<String, Vec<Tz>>,
+    /// (prefix length, prefix digits as a number) -> (prefix text, zones).
+    prefixes: HashMap<(u8, u64), (String, Vec<Tz>)>,
     max_prefix_len: usize,
 }
 
@@ -81,8 +82,12 @@ fn data() -> &'static ZoneData {
             if zones.is_empty() {
                 continue;
             }
+            let Ok(v) = p.parse::<u64>() else { continue };
+            if p.len() > 18 {
+                continue;
+            }
             max_prefix_len = max_prefix_len.max(p.len());
-            prefixes.insert(p.to_string(), zones);
+            prefixes.insert((p.len() as u8, v), (p.to_string(), zones));
         }
         ZoneData { zips, area_states, prefixes, max_prefix_len }
     })
@@ -92,7 +97,16 @@ fn data() -> &'static ZoneData {
 pub fn zones_for_number(digits: &str) -> Option<(&'static str, &'static [Tz])> {
     let d = data();
     let max = digits.len().min(d.max_prefix_len);
-    (1..=max).rev().find_map(|n| d.prefixes.get_key_value(&digits[..n]).map(|(k, v)| (k.as_str(), v.as_slice())))
+    let mut vals = [0u64; 19];
+    let mut acc = 0u64;
+    for (i, c) in digits.bytes().take(max).enumerate() {
+        if !c.is_ascii_digit() {
+            return None;
+        }
+        acc = acc * 10 + (c - b'0') as u64;
+        vals[i + 1] = acc;
+    }
+    (1..=max).rev().find_map(|n| d.prefixes.get(&(n as u8, vals[n])).map(|(k, v)| (k.as_str(), v.as_slice())))
 }
 
 /// State and zone for a US ZIP code (first five digits of `postal_code`).
@@ -109,8 +123,10 @@ pub fn zip_zone(postal_code: &str) -> Option<(&'static str, Tz)> {
 fn country_prefix(digits: &str) -> String {
     let d = data();
     for n in 1..=3.min(digits.len()) {
-        if d.prefixes.contains_key(&digits[..n]) {
-            return format!("+{}", &digits[..n]);
+        if let Ok(v) = digits[..n].parse::<u64>() {
+            if d.prefixes.contains_key(&(n as u8, v)) {
+                return format!("+{}", &digits[..n]);
+            }
         }
     }
     format!("+{}", &digits[..digits.len().min(3)])

@@ -84,6 +84,8 @@ struct StoreRec {
     day_dials: HashMap<chrono::NaiveDate, u32>,
     last_reason: Option<ReasonCode>,
     invalid: bool,
+    /// The contact's zones (resolved once here; the engine resolves them on its own).
+    zones: Vec<Tz>,
     zone: Tz,
 }
 
@@ -180,11 +182,14 @@ struct Sim<'a> {
     sum: Summary,
     cust_wait_ms: i64,
     level: f64,
+    /// The store's "due" index: (available from, record index).
+    avail: std::collections::BTreeSet<(DateTime<Utc>, usize)>,
 }
 
 impl<'a> Sim<'a> {
     fn new(sc: &'a Scenario, seed: u64) -> Result<Self, SimError> {
         let cfg = campaign_config(sc)?;
+        let n_records = sc.population.records as usize;
         let mut rng = ChaCha8Rng::seed_from_u64(seed);
         let mut dnc_lookup = InMemoryDnc::default();
         let mut dnc = HashSet::new();
@@ -200,9 +205,9 @@ impl<'a> Sim<'a> {
                 dnc.insert(rec.phone.clone());
             }
             let invalid = rng.gen::<f64>() < pop.invalid_share;
-            let zone = campana_engine::zones::resolve(rec.phone.digits(), None, rec.postal_code.as_deref())
-                .and_then(|z| z.zones.first().copied())
-                .unwrap_or(chrono_tz::UTC);
+            let zones =
+                campana_engine::zones::resolve(rec.phone.digits(), None, rec.postal_code.as_deref()).map(|z| z.zones).unwrap_or_default();
+            let zone = zones.first().copied().unwrap_or(chrono_tz::UTC);
             index.insert(rec.id, store.len());
             store.push(StoreRec {
                 cand: Candidate::new(rec),
@@ -214,6 +219,7 @@ impl<'a> Sim<'a> {
                 day_dials: HashMap::new(),
                 last_reason: None,
                 invalid,
+                zones,
                 zone,
             });
         }
@@ -274,6 +280,7 @@ impl<'a> Sim<'a> {
             sum,
             cust_wait_ms: 0,
             level,
+            avail: (0..n_records).map(|i| (sc.start, i)).collect(),
         })
     }
 
@@ -310,15 +317,15 @@ impl<'a> Sim<'a> {
         // Independent check of the contact window for the "default" rules: 08:00-21:00 local
         // in every zone of the number.
         if self.sc.calling_hours_rules == "default" {
-            if let Some(z) =
-                campana_engine::zones::resolve(to.digits(), r.cand.record.time_zone.map(|t| t.0), r.cand.record.postal_code.as_deref())
-            {
-                for tz in z.zones {
-                    let h = now.with_timezone(&tz).hour();
-                    if !(8..21).contains(&h) {
-                        self.violation(format!("{now}: dial to {to} at {} local in {}", now.with_timezone(&tz).format("%H:%M"), tz.name()));
-                    }
+            let mut bad = Vec::new();
+            for tz in &r.zones {
+                let h = now.with_timezone(tz).hour();
+                if !(8..21).contains(&h) {
+                    bad.push(format!("{now}: dial to {to} at {} local in {}", now.with_timezone(tz).format("%H:%M"), tz.name()));
                 }
+            }
+            for v in bad {
+                self.violation(v);
             }
         }
         if self.dnc.contains(to) {
@@ -358,12 +365,16 @@ impl<'a> Sim<'a> {
             }
             Output::Agent(n) => self.agents.on_notice(now, &n),
             Output::NeedRecords { campaign_id, max } => {
+                // What a store query does: records not in the engine, not done, due now, oldest first.
                 let mut batch = Vec::new();
-                for r in self.store.iter_mut() {
-                    if batch.len() >= max {
+                while batch.len() < max {
+                    let Some(&(t, idx)) = self.avail.first() else { break };
+                    if t > now {
                         break;
                     }
-                    if r.in_engine || r.completed || r.never || r.not_before.is_some_and(|t| t > now) {
+                    self.avail.pop_first();
+                    let r = &mut self.store[idx];
+                    if r.in_engine || r.completed || r.never {
                         continue;
                     }
                     r.in_engine = true;
@@ -411,13 +422,21 @@ impl<'a> Sim<'a> {
                     r.cand.result_streak = u.result_streak;
                     r.completed = u.record_status == RecordStatus::Completed || u.record_type == RecordType::NoCall;
                     r.not_before = None;
+                    if !r.completed {
+                        let at = u.retry_at.unwrap_or(now).max(u.callback_at.unwrap_or(now)).max(now);
+                        self.avail.insert((at, idx));
+                    }
                 }
                 PersistCommand::RecordDeferred { record_id, reason, .. } => {
-                    let r = &mut self.store[self.index[&record_id]];
+                    let idx = self.index[&record_id];
+                    let r = &mut self.store[idx];
                     r.in_engine = false;
                     r.last_reason = Some(reason.code);
                     match reason.next_dialable_at {
-                        Some(t) => r.not_before = Some(t),
+                        Some(t) => {
+                            r.not_before = Some(t);
+                            self.avail.insert((t.max(now), idx));
+                        }
                         None => r.never = true,
                     }
                 }
@@ -450,6 +469,16 @@ impl<'a> Sim<'a> {
                 break;
             }
             now = now.max(t);
+            if std::env::var_os("CAMPANA_SIM_DEBUG").is_some() && steps % 20000 == 0 {
+                eprintln!(
+                    "{now} calls={} tel={} idle={} dials={} connects={}",
+                    self.engine.live_calls(),
+                    self.tel.live_calls(),
+                    self.agents.idle_count(),
+                    self.sum.dials,
+                    self.sum.live_connects
+                );
+            }
             if te.is_some_and(|x| x <= now) {
                 if let Some((_, ev)) = self.tel.poll_event(now) {
                     if let TelephonyEvent::Ended { call_id, .. } = &ev {
