@@ -43,6 +43,9 @@ struct Bucket {
     start: i64,
     answers: f64,
     abandons: f64,
+    /// Running totals up to and including this bucket (differences give any range).
+    cum_answers: f64,
+    cum_abandons: f64,
 }
 
 /// One campaign's ledger: one-minute buckets, bounded to [`MAX_BUCKETS`].
@@ -55,25 +58,25 @@ pub struct AbandonLedger {
 }
 
 impl AbandonLedger {
-    fn bucket(&mut self, at: DateTime<Utc>) -> &mut Bucket {
+    pub fn add(&mut self, at: DateTime<Utc>, answers: f64, abandons: f64) {
+        self.changes += 1;
         let start = at.timestamp().div_euclid(BUCKET_S) * BUCKET_S;
-        let need_new = self.buckets.back().is_none_or(|b| b.start < start);
-        if need_new {
-            self.buckets.push_back(Bucket { start, answers: 0.0, abandons: 0.0 });
+        if self.buckets.back().is_none_or(|b| b.start < start) {
+            let (ca, cb) = self.buckets.back().map_or((0.0, 0.0), |b| (b.cum_answers, b.cum_abandons));
+            self.buckets.push_back(Bucket { start, answers: 0.0, abandons: 0.0, cum_answers: ca, cum_abandons: cb });
             while self.buckets.len() > MAX_BUCKETS {
                 self.buckets.pop_front();
             }
         }
-        // Late entries (history replay out of order) go to the newest bucket not after them.
-        let idx = self.buckets.iter().rposition(|b| b.start <= start).unwrap_or(0);
-        &mut self.buckets[idx]
-    }
-
-    pub fn add(&mut self, at: DateTime<Utc>, answers: f64, abandons: f64) {
-        self.changes += 1;
-        let b = self.bucket(at);
+        // Late entries (history replayed out of order) go to the newest bucket not after them.
+        let idx = self.buckets.partition_point(|b| b.start <= start).saturating_sub(1);
+        let b = &mut self.buckets[idx];
         b.answers += answers;
         b.abandons += abandons;
+        for b in self.buckets.range_mut(idx..) {
+            b.cum_answers += answers;
+            b.cum_abandons += abandons;
+        }
     }
 
     /// Counts over `(to - window_s, to]`.
@@ -81,19 +84,24 @@ impl AbandonLedger {
         self.range(to.timestamp() - window_s, to.timestamp())
     }
 
+    /// Totals of the buckets that overlap `(from_excl, to_incl]` (a bucket counts whole when
+    /// any of its minute is inside).
     fn range(&self, from_excl: i64, to_incl: i64) -> WindowCounts {
-        let mut w = WindowCounts::default();
-        for b in self.buckets.iter().rev() {
-            if b.start + BUCKET_S <= from_excl {
-                break;
-            }
-            if b.start > to_incl {
-                continue;
-            }
-            w.live_answers += b.answers;
-            w.abandons += b.abandons;
+        // Buckets with start + BUCKET_S > from_excl and start <= to_incl.
+        let lo = self.buckets.partition_point(|b| b.start + BUCKET_S <= from_excl);
+        let hi = self.buckets.partition_point(|b| b.start <= to_incl);
+        if lo >= hi {
+            return WindowCounts::default();
         }
-        w
+        let last = &self.buckets[hi - 1];
+        let (ba, bb) = if lo == 0 {
+            let f = &self.buckets[0];
+            (f.cum_answers - f.answers, f.cum_abandons - f.abandons)
+        } else {
+            let p = &self.buckets[lo - 1];
+            (p.cum_answers, p.cum_abandons)
+        };
+        WindowCounts { live_answers: last.cum_answers - ba, abandons: last.cum_abandons - bb }
     }
 
     /// How many more abandons the window can take within the next `horizon_s` and still be at

@@ -173,7 +173,6 @@ struct Sim<'a> {
     tel: SimTelephony,
     agents: SimAgents,
     store: Vec<StoreRec>,
-    index: HashMap<RecordId, usize>,
     dnc: HashSet<PhoneNumber>,
     live_numbers: HashSet<PhoneNumber>,
     call_numbers: HashMap<campana_core::telephony::CallId, (PhoneNumber, RecordId)>,
@@ -195,7 +194,6 @@ impl<'a> Sim<'a> {
         let mut dnc = HashSet::new();
         let pop = &sc.population;
         let mut store = Vec::with_capacity(pop.records as usize);
-        let mut index = HashMap::with_capacity(pop.records as usize);
         for i in 0..pop.records {
             let area = &pop.area_codes[rng.gen_range(0..pop.area_codes.len())];
             let zip = if rng.gen::<f64>() < pop.zip_share { Some(ZIPS[rng.gen_range(0..ZIPS.len())]) } else { None };
@@ -208,7 +206,7 @@ impl<'a> Sim<'a> {
             let zones =
                 campana_engine::zones::resolve(rec.phone.digits(), None, rec.postal_code.as_deref()).map(|z| z.zones).unwrap_or_default();
             let zone = zones.first().copied().unwrap_or(chrono_tz::UTC);
-            index.insert(rec.id, store.len());
+            debug_assert_eq!(rec.id.0 as usize, store.len() + 1, "record ids are index + 1");
             store.push(StoreRec {
                 cand: Candidate::new(rec),
                 in_engine: false,
@@ -271,7 +269,6 @@ impl<'a> Sim<'a> {
             tel,
             agents,
             store,
-            index,
             dnc,
             live_numbers: HashSet::new(),
             call_numbers: HashMap::new(),
@@ -312,7 +309,7 @@ impl<'a> Sim<'a> {
     }
 
     fn check_dial(&mut self, now: DateTime<Utc>, to: &PhoneNumber, record: RecordId) {
-        let idx = self.index[&record];
+        let idx = (record.0 - 1) as usize;
         let r = &self.store[idx];
         // Independent check of the contact window for the "default" rules: 08:00-21:00 local
         // in every zone of the number.
@@ -357,7 +354,7 @@ impl<'a> Sim<'a> {
                 if let TelephonyCommand::Dial { call_id, to, record_id, .. } = &cmd {
                     self.check_dial(now, to, *record_id);
                     self.call_numbers.insert(*call_id, (to.clone(), *record_id));
-                    invalid = self.store[self.index[record_id]].invalid;
+                    invalid = self.store[(record_id.0 - 1) as usize].invalid;
                 }
                 if let Err(e) = self.tel.handle_command(now, &cmd, invalid) {
                     self.violation(format!("{now}: telephony {e}"));
@@ -404,7 +401,7 @@ impl<'a> Sim<'a> {
                     self.ledger_events.push((at, 0.0, 1.0));
                 }
                 PersistCommand::RecordUpdate(u) => {
-                    let idx = self.index[&u.record_id];
+                    let idx = (u.record_id.0 - 1) as usize;
                     let r = &mut self.store[idx];
                     r.in_engine = false;
                     let rec = &mut r.cand.record;
@@ -428,7 +425,7 @@ impl<'a> Sim<'a> {
                     }
                 }
                 PersistCommand::RecordDeferred { record_id, reason, .. } => {
-                    let idx = self.index[&record_id];
+                    let idx = (record_id.0 - 1) as usize;
                     let r = &mut self.store[idx];
                     r.in_engine = false;
                     r.last_reason = Some(reason.code);
