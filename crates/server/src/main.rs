@@ -31,6 +31,28 @@ enum Command {
     Import(ImportArgs),
     /// Apply database migrations and exit.
     Migrate,
+    /// May this number be called at this moment? Prints JSON: zones, local times, allowed or not
+    /// with the reason, and the next allowed moment (the same check the dialer makes).
+    CheckNumber {
+        /// The number, E.164 (`+13125550143`).
+        number: String,
+        /// US ZIP code of the contact (its zone wins over the number's).
+        #[arg(long)]
+        postal_code: Option<String>,
+        /// The moment to check (RFC 3339); default: now.
+        #[arg(long)]
+        at: Option<String>,
+        /// Calling-hours rule set (see docs/dialing.md).
+        #[arg(long, default_value = "default")]
+        rules: String,
+    },
+    /// Simulate a campaign day from a scenario file; prints the JSON summary (same seed, same result).
+    Simulate {
+        #[arg(long)]
+        scenario: PathBuf,
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+    },
 }
 
 #[derive(clap::Args)]
@@ -103,6 +125,25 @@ async fn main() -> anyhow::Result<()> {
             let cfg = cli.config.resolve()?;
             let store = open_store(&cfg).await?;
             import_cli(store, a).await
+        }
+        Command::CheckNumber { number, postal_code, at, rules } => {
+            let number = campana_core::PhoneNumber::parse(&number, None).map_err(|e| anyhow::anyhow!("{}", e.reason))?;
+            let at = match at {
+                Some(t) => {
+                    chrono::DateTime::parse_from_rfc3339(&t).with_context(|| format!("--at '{t}' is not an RFC 3339 time"))?.to_utc()
+                }
+                None => chrono::Utc::now(),
+            };
+            let report = campana_engine::check_number(&number, postal_code.as_deref(), at, &rules);
+            println!("{}", serde_json::to_string_pretty(&report)?);
+            Ok(())
+        }
+        Command::Simulate { scenario, seed } => {
+            let text = std::fs::read_to_string(&scenario).with_context(|| format!("reading {}", scenario.display()))?;
+            let sc = campana_sim::Scenario::parse(&text).map_err(|e| anyhow::anyhow!("{}: {e}", scenario.display()))?;
+            let summary = campana_sim::run(&sc, seed).map_err(|e| anyhow::anyhow!("{e}"))?;
+            println!("{}", serde_json::to_string_pretty(&summary)?);
+            Ok(())
         }
         Command::Migrate => {
             let cfg = cli.config.resolve()?;
