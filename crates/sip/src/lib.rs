@@ -1,0 +1,616 @@
+//! Campana's SIP telephony: places calls through a SIP trunk behind the engine's telephony
+//! boundary ([`TelephonyCommand`] in, [`TelephonyEvent`] out).
+//!
+//! SIP parsing, transactions (RFC 3261 client INVITE / non-INVITE state machines with their
+//! retransmission timers), dialogs, CANCEL and digest authentication come from `rsipstack`
+//! (see `DESIGN.md`). This crate adds the trunk policy on top: the SDP offer, pacing
+//! (calls per second, concurrent channels), ring timeouts, the mapping of final responses to
+//! call results ([`results`]), a minimal RTP leg per call ([`rtp`]), and refusing every SIP
+//! request that does not belong to a call Campana placed (no open relay).
+//!
+//! Limits: the command queue holds `TrunkConfig::command_queue_len` commands, the event queue
+//! `TrunkConfig::event_queue_len` events (call tasks wait when it is full), each call's control
+//! queue [`CALL_CONTROL_QUEUE_LEN`] commands, and at most `TrunkConfig::max_channels` calls
+//! exist at once. rsipstack's per-call dialog state channel is unbounded, but one call task
+//! drains it continuously and a call produces a handful of states.
+
+pub mod config;
+pub mod results;
+pub mod rtp;
+pub mod sdp;
+
+pub use config::{DigestCredentials, NumberFormat, SipTransport, TrunkConfig};
+
+use campana_core::phone::PhoneNumber;
+use campana_core::record::CallResult;
+use campana_core::telephony::{AnsweredBy, CallId, TelephonyCommand, TelephonyEvent};
+use results::{map_final_status, CancelReason};
+use rsipstack::dialog::authenticate::Credential;
+use rsipstack::dialog::dialog::DialogState;
+use rsipstack::dialog::dialog_layer::DialogLayer;
+use rsipstack::dialog::invitation::InviteOption;
+use rsipstack::dialog::registration::Registration;
+use rsipstack::sip::{Header, HostWithPort, Method, StatusCode, StatusCodeKind, Transport, Uri};
+use rsipstack::transaction::endpoint::Endpoint;
+use rsipstack::transport::udp::UdpConnection;
+use rsipstack::transport::{SipAddr, TransportLayer};
+use rsipstack::EndpointBuilder;
+use rtp::{RtpLeg, RtpStats, RtpTarget};
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::sync::mpsc;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+/// Capacity of each call's control queue (hang-up and the like; one is usually enough).
+pub const CALL_CONTROL_QUEUE_LEN: usize = 4;
+/// Retry interval after a failed registration.
+pub const REGISTER_RETRY_S: u64 = 30;
+
+/// Errors of this crate.
+#[derive(Debug, thiserror::Error)]
+pub enum SipError {
+    #[error("invalid trunk configuration: {0}")]
+    Config(String),
+    #[error("SIP stack: {0}")]
+    Stack(#[from] rsipstack::Error),
+    #[error("network: {0}")]
+    Io(#[from] std::io::Error),
+    #[error("the SIP telephony has stopped")]
+    Stopped,
+}
+
+/// Counters over the life of a [`SipTelephony`].
+#[derive(Debug, Default)]
+struct Counters {
+    invites_sent: AtomicU64,
+    answered: AtomicU64,
+    ended: AtomicU64,
+    refused_requests: AtomicU64,
+    rtp_packets_sent: AtomicU64,
+    rtp_packets_received: AtomicU64,
+}
+
+/// A snapshot of the telephony's counters.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SipStats {
+    pub invites_sent: u64,
+    pub answered: u64,
+    pub ended: u64,
+    /// Out-of-dialog requests refused (INVITE, REGISTER, ... from anyone: no open relay).
+    pub refused_requests: u64,
+    /// RTP packets sent and received by calls that have ended.
+    pub rtp_packets_sent: u64,
+    pub rtp_packets_received: u64,
+    /// Calls that exist now (ringing or answered).
+    pub active_calls: u64,
+}
+
+enum CallControl {
+    HangUp,
+}
+
+struct Shared {
+    config: TrunkConfig,
+    endpoint: Endpoint,
+    dialog_layer: Arc<DialogLayer>,
+    events: mpsc::Sender<TelephonyEvent>,
+    calls: Mutex<HashMap<CallId, mpsc::Sender<CallControl>>>,
+    /// The earliest moment the next INVITE may go out (calls-per-second pacing).
+    next_invite_at: Mutex<Instant>,
+    counters: Counters,
+    local_ip: IpAddr,
+    local_sip: SocketAddr,
+    cancel: CancellationToken,
+}
+
+/// Real telephony over a SIP trunk. Dropping it (or [`SipTelephony::shutdown`]) stops the SIP
+/// endpoint; calls still up are abandoned without BYE, so hang them up first.
+pub struct SipTelephony {
+    commands: mpsc::Sender<TelephonyCommand>,
+    shared: Arc<Shared>,
+}
+
+impl SipTelephony {
+    /// Binds the SIP endpoint, starts the command loop (and registration when configured), and
+    /// returns the telephony with the receiver of its events.
+    pub async fn start(config: TrunkConfig) -> Result<(SipTelephony, mpsc::Receiver<TelephonyEvent>), SipError> {
+        config.validate()?;
+        let cancel = CancellationToken::new();
+        let local_ip = match config.public_ip {
+            Some(ip) => ip,
+            None if !config.bind.ip().is_unspecified() => config.bind.ip(),
+            None => route_ip_towards(config.proxy).await?,
+        };
+        let transport_layer = TransportLayer::new(cancel.clone());
+        let external = if config.bind.ip().is_unspecified() { Some(SocketAddr::new(local_ip, config.bind.port())) } else { None };
+        let udp = UdpConnection::create_connection(config.bind, external, Some(cancel.child_token())).await?;
+        let bound = udp.get_addr().clone();
+        transport_layer.add_transport(udp.into());
+        let endpoint = EndpointBuilder::new()
+            .with_cancel_token(cancel.clone())
+            .with_transport_layer(transport_layer)
+            .with_user_agent(&config.user_agent)
+            .build();
+        let local_sip = match &bound.addr.port {
+            Some(p) => SocketAddr::new(local_ip, u16::from(*p)),
+            None => SocketAddr::new(local_ip, 5060),
+        };
+        let incoming = endpoint.incoming_transactions()?;
+        let dialog_layer = Arc::new(DialogLayer::new(endpoint.inner.clone()));
+        let (events_tx, events_rx) = mpsc::channel(config.event_queue_len);
+        let (commands_tx, commands_rx) = mpsc::channel(config.command_queue_len);
+        let shared = Arc::new(Shared {
+            endpoint,
+            dialog_layer,
+            events: events_tx,
+            calls: Mutex::new(HashMap::new()),
+            next_invite_at: Mutex::new(Instant::now()),
+            counters: Counters::default(),
+            local_ip,
+            local_sip,
+            cancel,
+            config,
+        });
+        let endpoint_inner = shared.endpoint.inner.clone();
+        tokio::spawn(async move {
+            if let Err(e) = endpoint_inner.serve().await {
+                tracing::error!(error = %e, "SIP endpoint stopped");
+            }
+        });
+        tokio::spawn(incoming_loop(shared.clone(), incoming));
+        tokio::spawn(command_loop(shared.clone(), commands_rx));
+        if shared.config.register_expires_s.is_some() {
+            tokio::spawn(register_loop(shared.clone()));
+        }
+        tracing::info!(local = %local_sip, proxy = %shared.config.proxy, "SIP telephony started");
+        Ok((SipTelephony { commands: commands_tx, shared }, events_rx))
+    }
+
+    /// A sender for commands (clone it freely); bounded by `command_queue_len`.
+    pub fn commands(&self) -> mpsc::Sender<TelephonyCommand> {
+        self.commands.clone()
+    }
+
+    /// Queues one command, waiting when the queue is full.
+    pub async fn send(&self, command: TelephonyCommand) -> Result<(), SipError> {
+        self.commands.send(command).await.map_err(|_| SipError::Stopped)
+    }
+
+    /// The local SIP address (as written in Via and Contact).
+    pub fn local_sip_addr(&self) -> SocketAddr {
+        self.shared.local_sip
+    }
+
+    pub fn stats(&self) -> SipStats {
+        let c = &self.shared.counters;
+        SipStats {
+            invites_sent: c.invites_sent.load(Ordering::Relaxed),
+            answered: c.answered.load(Ordering::Relaxed),
+            ended: c.ended.load(Ordering::Relaxed),
+            refused_requests: c.refused_requests.load(Ordering::Relaxed),
+            rtp_packets_sent: c.rtp_packets_sent.load(Ordering::Relaxed),
+            rtp_packets_received: c.rtp_packets_received.load(Ordering::Relaxed),
+            active_calls: self.shared.calls.lock().map(|m| m.len() as u64).unwrap_or_default(),
+        }
+    }
+
+    /// Stops the endpoint and every task.
+    pub fn shutdown(&self) {
+        self.shared.cancel.cancel();
+    }
+}
+
+impl Drop for SipTelephony {
+    fn drop(&mut self) {
+        self.shared.cancel.cancel();
+    }
+}
+
+/// The local address the OS would use to reach `peer` (no packet is sent).
+async fn route_ip_towards(peer: SocketAddr) -> Result<IpAddr, SipError> {
+    let any: SocketAddr = if peer.is_ipv4() { SocketAddr::from(([0, 0, 0, 0], 0)) } else { SocketAddr::from(([0u16; 8], 0)) };
+    let s = tokio::net::UdpSocket::bind(any).await?;
+    s.connect(peer).await?;
+    Ok(s.local_addr()?.ip())
+}
+
+async fn emit(shared: &Shared, event: TelephonyEvent) {
+    if shared.events.send(event).await.is_err() {
+        tracing::debug!("telephony event receiver dropped");
+    }
+}
+
+async fn command_loop(shared: Arc<Shared>, mut commands: mpsc::Receiver<TelephonyCommand>) {
+    loop {
+        let command = tokio::select! {
+            _ = shared.cancel.cancelled() => return,
+            c = commands.recv() => match c { Some(c) => c, None => return },
+        };
+        match command {
+            TelephonyCommand::Dial { call_id, to, caller_id, ring_timeout_s, .. } => {
+                let control = {
+                    let mut calls = shared.calls.lock().expect("calls lock poisoned");
+                    if calls.contains_key(&call_id) {
+                        tracing::warn!(%call_id, "dial for a call id already in progress: ignored");
+                        continue;
+                    }
+                    if calls.len() >= shared.config.max_channels {
+                        None
+                    } else {
+                        let (tx, rx) = mpsc::channel(CALL_CONTROL_QUEUE_LEN);
+                        calls.insert(call_id, tx);
+                        Some(rx)
+                    }
+                };
+                let Some(control) = control else {
+                    tracing::warn!(%call_id, max_channels = shared.config.max_channels, "all channels busy");
+                    shared.counters.ended.fetch_add(1, Ordering::Relaxed);
+                    emit(&shared, TelephonyEvent::Ended { call_id, result: CallResult::DialError }).await;
+                    continue;
+                };
+                let send_at = {
+                    let mut next = shared.next_invite_at.lock().expect("pacing lock poisoned");
+                    let now = Instant::now();
+                    let at = (*next).max(now);
+                    *next = at + Duration::from_secs(1) / shared.config.calls_per_second;
+                    at
+                };
+                let dial = Dial { call_id, to, caller_id, ring_timeout_s, send_at };
+                tokio::spawn(run_call(shared.clone(), dial, control));
+            }
+            TelephonyCommand::HangUp { call_id } => control_call(&shared, call_id, CallControl::HangUp).await,
+            TelephonyCommand::Connect { call_id, agent } => {
+                // Bridging to agents' phones is not built yet: the caller hears nothing, so end
+                // the call rather than hold a live customer in silence.
+                tracing::warn!(%call_id, %agent, "agent bridging is not implemented in campana-sip yet: hanging up");
+                control_call(&shared, call_id, CallControl::HangUp).await;
+            }
+            TelephonyCommand::Play { call_id, prompt, then_hang_up } => {
+                tracing::warn!(%call_id, prompt = %prompt.0, "prompt playback is not implemented in campana-sip yet");
+                emit(&shared, TelephonyEvent::PromptDone { call_id }).await;
+                if then_hang_up {
+                    control_call(&shared, call_id, CallControl::HangUp).await;
+                }
+            }
+        }
+    }
+}
+
+async fn control_call(shared: &Shared, call_id: CallId, control: CallControl) {
+    let tx = shared.calls.lock().expect("calls lock poisoned").get(&call_id).cloned();
+    match tx {
+        Some(tx) => {
+            if tx.send(control).await.is_err() {
+                tracing::debug!(%call_id, "call already ended");
+            }
+        }
+        None => tracing::debug!(%call_id, "control for an unknown or ended call"),
+    }
+}
+
+struct Dial {
+    call_id: CallId,
+    to: PhoneNumber,
+    caller_id: Option<PhoneNumber>,
+    ring_timeout_s: u32,
+    send_at: Instant,
+}
+
+fn sip_err(e: rsipstack::Error) -> SipError {
+    SipError::Stack(e)
+}
+
+impl Shared {
+    fn domain(&self) -> String {
+        self.config.domain.clone().unwrap_or_else(|| self.config.proxy.to_string())
+    }
+
+    fn user_for(&self, number: &PhoneNumber) -> String {
+        match self.config.number_format {
+            NumberFormat::E164 => number.as_str().to_string(),
+            NumberFormat::Digits => number.digits().to_string(),
+        }
+    }
+
+    fn credential(&self) -> Option<Credential> {
+        self.config.credentials.as_ref().map(|c| Credential {
+            username: c.username.clone(),
+            password: c.password.clone(),
+            realm: c.realm.clone(),
+            auth_username: None,
+        })
+    }
+
+    fn destination(&self) -> SipAddr {
+        let transport = match self.config.transport {
+            SipTransport::Udp => Transport::Udp,
+            SipTransport::Tcp => Transport::Tcp,
+        };
+        SipAddr::new(transport, HostWithPort::from(self.config.proxy))
+    }
+
+    fn invite_option(&self, dial: &Dial, offer: String) -> Result<InviteOption, SipError> {
+        let domain = self.domain();
+        let caller_user = match &dial.caller_id {
+            Some(n) => self.user_for(n),
+            None => self.config.caller_id.clone(),
+        };
+        let callee = Uri::try_from(format!("sip:{}@{}", self.user_for(&dial.to), domain).as_str()).map_err(|e| sip_err(e.into()))?;
+        let caller = Uri::try_from(format!("sip:{caller_user}@{domain}").as_str()).map_err(|e| sip_err(e.into()))?;
+        let contact_transport = match self.config.transport {
+            SipTransport::Udp => "",
+            SipTransport::Tcp => ";transport=tcp",
+        };
+        let contact =
+            Uri::try_from(format!("sip:campana@{}{contact_transport}", self.local_sip).as_str()).map_err(|e| sip_err(e.into()))?;
+        let pai = Header::Other("P-Asserted-Identity".into(), format!("<sip:{caller_user}@{domain}>"));
+        Ok(InviteOption {
+            caller_display_name: self.config.caller_name.clone(),
+            caller,
+            callee,
+            destination: Some(self.destination()),
+            content_type: Some("application/sdp".into()),
+            offer: Some(offer.into_bytes()),
+            contact,
+            credential: self.credential(),
+            headers: Some(vec![pai]),
+            ..Default::default()
+        })
+    }
+}
+
+/// Where a call is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    Setup,
+    Answered,
+}
+
+async fn run_call(shared: Arc<Shared>, dial: Dial, mut control: mpsc::Receiver<CallControl>) {
+    let call_id = dial.call_id;
+    let mut rtp_stats = RtpStats::default();
+    let result = place_call(&shared, &dial, &mut control, &mut rtp_stats).await;
+    shared.calls.lock().expect("calls lock poisoned").remove(&call_id);
+    let c = &shared.counters;
+    c.ended.fetch_add(1, Ordering::Relaxed);
+    c.rtp_packets_sent.fetch_add(rtp_stats.packets_sent, Ordering::Relaxed);
+    c.rtp_packets_received.fetch_add(rtp_stats.packets_received, Ordering::Relaxed);
+    tracing::info!(%call_id, result = %result.as_str(), rtp_sent = rtp_stats.packets_sent, rtp_received = rtp_stats.packets_received, "call ended");
+    emit(&shared, TelephonyEvent::Ended { call_id, result }).await;
+}
+
+/// Runs one call to its end and returns its result.
+async fn place_call(shared: &Arc<Shared>, dial: &Dial, control: &mut mpsc::Receiver<CallControl>, rtp_stats: &mut RtpStats) -> CallResult {
+    let call_id = dial.call_id;
+    // Wait for the pacing slot; a hang-up meanwhile ends the call before any INVITE.
+    tokio::select! {
+        _ = tokio::time::sleep_until(dial.send_at) => {}
+        c = control.recv() => {
+            if matches!(c, Some(CallControl::HangUp) | None) {
+                return CallResult::Cancelled;
+            }
+        }
+        _ = shared.cancel.cancelled() => return CallResult::SystemError,
+    }
+    let rtp = match RtpLeg::bind(shared.local_ip, &shared.cancel).await {
+        Ok(r) => r,
+        Err(e) => {
+            tracing::error!(%call_id, error = %e, "cannot bind an RTP port");
+            return CallResult::SystemError;
+        }
+    };
+    let offer = sdp::offer(call_id.0, shared.local_ip, rtp.local.port());
+    let option = match shared.invite_option(dial, offer) {
+        Ok(o) => o,
+        Err(e) => {
+            tracing::error!(%call_id, error = %e, "cannot build the INVITE");
+            return CallResult::DialError;
+        }
+    };
+    let (state_tx, mut states) = shared.dialog_layer.new_dialog_state_channel();
+    let (dialog, mut invite) = match shared.dialog_layer.do_invite_async(option, state_tx) {
+        Ok(x) => x,
+        Err(e) => {
+            tracing::error!(%call_id, error = %e, "cannot send the INVITE");
+            return CallResult::DialError;
+        }
+    };
+    shared.counters.invites_sent.fetch_add(1, Ordering::Relaxed);
+    let ring_deadline = tokio::time::sleep(Duration::from_secs(u64::from(dial.ring_timeout_s)));
+    tokio::pin!(ring_deadline);
+    let max_duration = tokio::time::sleep(Duration::from_secs(u64::from(shared.config.max_call_duration_s)));
+    tokio::pin!(max_duration);
+
+    let mut phase = Phase::Setup;
+    let mut rang = false;
+    let mut invite_done = false;
+    let mut cancelled: Option<CancelReason> = None;
+    let result = loop {
+        tokio::select! {
+            state = states.recv() => {
+                let Some(state) = state else {
+                    // The dialog is gone: its final response arrives through `invite`.
+                    if invite_done { break if phase == Phase::Answered { CallResult::Answered } else { CallResult::NetworkFailure } }
+                    continue;
+                };
+                match state {
+                    DialogState::Early(_, resp) => {
+                        if !rang {
+                            rang = true;
+                            emit(shared, TelephonyEvent::Ringing { call_id }).await;
+                        }
+                        // 183 Session Progress with SDP: early media (ring-back, SIT, announcements).
+                        start_media(&rtp, &resp.body, call_id);
+                    }
+                    DialogState::Confirmed(_, resp) => {
+                        if phase == Phase::Setup && cancelled.is_none() {
+                            phase = Phase::Answered;
+                            shared.counters.answered.fetch_add(1, Ordering::Relaxed);
+                            start_media(&rtp, &resp.body, call_id);
+                            emit(shared, TelephonyEvent::Answered { call_id, answered_by: AnsweredBy::Unknown }).await;
+                        }
+                    }
+                    DialogState::Terminated(_, reason) => {
+                        tracing::debug!(%call_id, ?reason, "dialog terminated");
+                        if phase == Phase::Answered {
+                            break CallResult::Answered;
+                        }
+                    }
+                    _ => {}
+                }
+            }
+            r = &mut invite, if !invite_done => {
+                invite_done = true;
+                let outcome = match r {
+                    Ok(Ok((_, Some(resp)))) => Ok(resp),
+                    Ok(Ok((_, None))) => Err("no final response".to_string()),
+                    Ok(Err(e)) => Err(e.to_string()),
+                    Err(e) => Err(e.to_string()),
+                };
+                match outcome {
+                    Ok(resp) if resp.status_code.kind() == StatusCodeKind::Successful => {
+                        if cancelled.is_some() {
+                            // rsipstack ACKs and BYEs a 2xx that crossed our CANCEL.
+                            break map_final_status(487, cancelled);
+                        }
+                        if phase == Phase::Setup {
+                            phase = Phase::Answered;
+                            shared.counters.answered.fetch_add(1, Ordering::Relaxed);
+                            start_media(&rtp, &resp.body, call_id);
+                            emit(shared, TelephonyEvent::Answered { call_id, answered_by: AnsweredBy::Unknown }).await;
+                        }
+                    }
+                    Ok(resp) => {
+                        let code = resp.status_code.code();
+                        tracing::debug!(%call_id, code, "final response");
+                        break map_final_status(code, cancelled);
+                    }
+                    Err(e) => {
+                        tracing::warn!(%call_id, error = %e, "INVITE failed without a final response");
+                        break match cancelled {
+                            Some(reason) => map_final_status(487, Some(reason)),
+                            None => CallResult::NetworkFailure,
+                        };
+                    }
+                }
+            }
+            _ = &mut ring_deadline, if phase == Phase::Setup && cancelled.is_none() => {
+                tracing::debug!(%call_id, ring_timeout_s = dial.ring_timeout_s, "ring timeout: CANCEL");
+                cancelled = Some(CancelReason::RingTimeout);
+                if let Err(e) = dialog.cancel().await {
+                    tracing::warn!(%call_id, error = %e, "CANCEL failed");
+                }
+            }
+            _ = &mut max_duration, if phase == Phase::Answered => {
+                tracing::warn!(%call_id, max_call_duration_s = shared.config.max_call_duration_s, "call too long: BYE");
+                if let Err(e) = dialog.hangup().await { tracing::warn!(%call_id, error = %e, "BYE failed"); }
+                break CallResult::Answered;
+            }
+            c = control.recv() => match c {
+                Some(CallControl::HangUp) | None => match phase {
+                    Phase::Answered => {
+                        if let Err(e) = dialog.hangup().await { tracing::warn!(%call_id, error = %e, "BYE failed"); }
+                        break CallResult::Answered;
+                    }
+                    Phase::Setup => {
+                        if cancelled.is_none() {
+                            cancelled = Some(CancelReason::HangUp);
+                            if let Err(e) = dialog.cancel().await { tracing::warn!(%call_id, error = %e, "CANCEL failed"); }
+                        }
+                    }
+                }
+            },
+            _ = shared.cancel.cancelled() => break CallResult::SystemError,
+        }
+    };
+    shared.dialog_layer.remove_dialog(&dialog.id());
+    *rtp_stats = rtp.stats();
+    result
+}
+
+fn start_media(rtp: &RtpLeg, body: &[u8], call_id: CallId) {
+    if body.is_empty() {
+        return;
+    }
+    match sdp::parse_answer(body) {
+        Ok(a) => rtp.set_target(RtpTarget { remote: a.remote_rtp, payload_type: a.payload_type }),
+        Err(e) => tracing::warn!(%call_id, error = %e, "unusable SDP answer"),
+    }
+}
+
+/// Handles requests that come to Campana: in-dialog requests (BYE, re-INVITE, ...) of calls it
+/// placed go to their dialog; everything else is refused, so no outside request can make
+/// Campana place or relay a call.
+async fn incoming_loop(shared: Arc<Shared>, mut incoming: rsipstack::transaction::TransactionReceiver) {
+    loop {
+        let mut tx = tokio::select! {
+            _ = shared.cancel.cancelled() => return,
+            t = incoming.recv() => match t { Some(t) => t, None => return },
+        };
+        if let Some(mut dialog) = shared.dialog_layer.match_dialog(&tx) {
+            tokio::spawn(async move {
+                if let Err(e) = dialog.handle(&mut tx).await {
+                    tracing::debug!(error = %e, "in-dialog request failed");
+                }
+            });
+            continue;
+        }
+        let status = match tx.original.method {
+            Method::Options => StatusCode::OK,
+            Method::Ack => continue,
+            Method::Invite | Method::Register => {
+                shared.counters.refused_requests.fetch_add(1, Ordering::Relaxed);
+                tracing::warn!(method = %tx.original.method, "refused an out-of-dialog request");
+                StatusCode::Forbidden
+            }
+            Method::Bye | Method::Cancel => StatusCode::CallTransactionDoesNotExist,
+            _ => {
+                shared.counters.refused_requests.fetch_add(1, Ordering::Relaxed);
+                StatusCode::MethodNotAllowed
+            }
+        };
+        tokio::spawn(async move {
+            if let Err(e) = tx.reply(status).await {
+                tracing::debug!(error = %e, "reply failed");
+            }
+        });
+    }
+}
+
+/// Registers with the trunk and refreshes the registration before it expires.
+async fn register_loop(shared: Arc<Shared>) {
+    let expires_s = shared.config.register_expires_s.unwrap_or(3600).max(60);
+    let server = match Uri::try_from(format!("sip:{}", shared.domain()).as_str()) {
+        Ok(u) => u,
+        Err(e) => {
+            tracing::error!(error = %e, "invalid registrar address");
+            return;
+        }
+    };
+    let mut registration = Registration::new(shared.endpoint.inner.clone(), shared.credential());
+    loop {
+        let wait_s = match registration.register(server.clone(), Some(expires_s)).await {
+            Ok(resp) if resp.status_code.kind() == StatusCodeKind::Successful => {
+                let granted_s = registration.expires().max(60);
+                tracing::info!(granted_s, "registered with the trunk");
+                u64::from(granted_s) * 8 / 10
+            }
+            Ok(resp) => {
+                tracing::warn!(status = resp.status_code.code(), "registration refused");
+                REGISTER_RETRY_S
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "registration failed");
+                REGISTER_RETRY_S
+            }
+        };
+        tokio::select! {
+            _ = shared.cancel.cancelled() => return,
+            _ = tokio::time::sleep(Duration::from_secs(wait_s)) => {}
+        }
+    }
+}

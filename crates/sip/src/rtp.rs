@@ -1,0 +1,240 @@
+//! A minimal RTP endpoint for one call leg (RFC 3550): binds a UDP port for the SDP offer,
+//! counts what arrives, and sends 20 ms G.711 silence frames towards the far end once its
+//! address is known (so carriers that wait for media before passing audio, or that drop
+//! one-way calls, see a live stream).
+//!
+//! Own code rather than a crate: the 12-byte fixed header is all Campana sends, and the
+//! receive side only validates and counts packets for now.
+
+use std::net::{IpAddr, SocketAddr};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::net::UdpSocket;
+use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
+
+/// Samples per 20 ms packet at 8 kHz.
+pub const SAMPLES_PER_PACKET: u32 = 160;
+/// Packet interval.
+pub const PACKET_INTERVAL_MS: u64 = 20;
+/// Largest RTP datagram read (bytes); larger ones are truncated by the OS and counted.
+pub const MAX_RTP_PACKET_BYTES: usize = 1500;
+/// Fixed RTP header length without CSRCs or extensions.
+pub const RTP_HEADER_LEN_BYTES: usize = 12;
+
+/// Packet counters of one leg.
+#[derive(Debug, Default)]
+pub struct RtpCounters {
+    pub packets_sent: AtomicU64,
+    pub packets_received: AtomicU64,
+    pub bytes_received: AtomicU64,
+    /// Datagrams that arrived but were not RTP version 2.
+    pub packets_invalid: AtomicU64,
+}
+
+/// A snapshot of [`RtpCounters`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RtpStats {
+    pub packets_sent: u64,
+    pub packets_received: u64,
+    pub bytes_received: u64,
+    pub packets_invalid: u64,
+}
+
+impl RtpCounters {
+    pub fn snapshot(&self) -> RtpStats {
+        RtpStats {
+            packets_sent: self.packets_sent.load(Ordering::Relaxed),
+            packets_received: self.packets_received.load(Ordering::Relaxed),
+            bytes_received: self.bytes_received.load(Ordering::Relaxed),
+            packets_invalid: self.packets_invalid.load(Ordering::Relaxed),
+        }
+    }
+}
+
+/// The fixed fields of an RTP header, as read from a datagram.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RtpHeader {
+    pub marker: bool,
+    pub payload_type: u8,
+    pub sequence: u16,
+    pub timestamp: u32,
+    pub ssrc: u32,
+    /// Offset of the payload in the datagram (after CSRCs and any extension).
+    pub payload_offset: usize,
+}
+
+/// Reads an RTP header; `None` when the datagram is not RTP version 2 or is truncated.
+/// Never panics, whatever the bytes.
+pub fn parse_header(packet: &[u8]) -> Option<RtpHeader> {
+    if packet.len() < RTP_HEADER_LEN_BYTES || packet[0] >> 6 != 2 {
+        return None;
+    }
+    let csrc_count = usize::from(packet[0] & 0x0f);
+    let mut offset = RTP_HEADER_LEN_BYTES + 4 * csrc_count;
+    if packet[0] & 0x10 != 0 {
+        let ext = packet.get(offset..offset + 4)?;
+        let words = usize::from(u16::from_be_bytes([ext[2], ext[3]]));
+        offset += 4 + 4 * words;
+    }
+    if offset > packet.len() {
+        return None;
+    }
+    Some(RtpHeader {
+        marker: packet[1] & 0x80 != 0,
+        payload_type: packet[1] & 0x7f,
+        sequence: u16::from_be_bytes([packet[2], packet[3]]),
+        timestamp: u32::from_be_bytes([packet[4], packet[5], packet[6], packet[7]]),
+        ssrc: u32::from_be_bytes([packet[8], packet[9], packet[10], packet[11]]),
+        payload_offset: offset,
+    })
+}
+
+/// Writes a fixed 12-byte header followed by `payload` into `out`.
+pub fn write_packet(out: &mut Vec<u8>, payload_type: u8, marker: bool, sequence: u16, timestamp: u32, ssrc: u32, payload: &[u8]) {
+    out.clear();
+    out.push(0x80);
+    out.push((u8::from(marker) << 7) | (payload_type & 0x7f));
+    out.extend_from_slice(&sequence.to_be_bytes());
+    out.extend_from_slice(&timestamp.to_be_bytes());
+    out.extend_from_slice(&ssrc.to_be_bytes());
+    out.extend_from_slice(payload);
+}
+
+/// G.711 silence byte for a payload type (mu-law 0xFF, A-law 0xD5).
+pub fn silence_byte(payload_type: u8) -> u8 {
+    if payload_type == crate::sdp::PT_PCMA {
+        0xD5
+    } else {
+        0xFF
+    }
+}
+
+/// Where and how to send, once the far end's SDP is known.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RtpTarget {
+    pub remote: SocketAddr,
+    pub payload_type: u8,
+}
+
+/// One leg's RTP port and its send/receive tasks.
+pub struct RtpLeg {
+    pub local: SocketAddr,
+    pub counters: Arc<RtpCounters>,
+    target: watch::Sender<Option<RtpTarget>>,
+    cancel: CancellationToken,
+}
+
+impl RtpLeg {
+    /// Binds a UDP port on `ip` (port chosen by the OS) and starts the receive and send tasks;
+    /// sending begins when [`RtpLeg::set_target`] is called.
+    pub async fn bind(ip: IpAddr, parent: &CancellationToken) -> std::io::Result<RtpLeg> {
+        let socket = Arc::new(UdpSocket::bind(SocketAddr::new(ip, 0)).await?);
+        let local = socket.local_addr()?;
+        let counters = Arc::new(RtpCounters::default());
+        let cancel = parent.child_token();
+        let (target_tx, target_rx) = watch::channel(None);
+        tokio::spawn(receive_loop(socket.clone(), counters.clone(), cancel.clone()));
+        tokio::spawn(send_loop(socket, counters.clone(), target_rx, cancel.clone()));
+        Ok(RtpLeg { local, counters, target: target_tx, cancel })
+    }
+
+    /// Starts (or redirects) sending towards the far end.
+    pub fn set_target(&self, target: RtpTarget) {
+        self.target.send_replace(Some(target));
+    }
+
+    pub fn stats(&self) -> RtpStats {
+        self.counters.snapshot()
+    }
+}
+
+impl Drop for RtpLeg {
+    fn drop(&mut self) {
+        self.cancel.cancel();
+    }
+}
+
+async fn receive_loop(socket: Arc<UdpSocket>, counters: Arc<RtpCounters>, cancel: CancellationToken) {
+    let mut buf = vec![0u8; MAX_RTP_PACKET_BYTES];
+    loop {
+        tokio::select! {
+            _ = cancel.cancelled() => return,
+            r = socket.recv_from(&mut buf) => match r {
+                Ok((n, _from)) => {
+                    if parse_header(&buf[..n]).is_some() {
+                        counters.packets_received.fetch_add(1, Ordering::Relaxed);
+                        counters.bytes_received.fetch_add(n as u64, Ordering::Relaxed);
+                    } else {
+                        counters.packets_invalid.fetch_add(1, Ordering::Relaxed);
+                    }
+                }
+                Err(e) => {
+                    // ICMP port unreachable shows up here on some systems; keep listening.
+                    tracing::trace!(error = %e, "rtp receive error");
+                }
+            }
+        }
+    }
+}
+
+async fn send_loop(
+    socket: Arc<UdpSocket>,
+    counters: Arc<RtpCounters>,
+    mut target: watch::Receiver<Option<RtpTarget>>,
+    cancel: CancellationToken,
+) {
+    let ssrc: u32 = rand::random();
+    let mut sequence: u16 = rand::random();
+    let mut timestamp: u32 = rand::random();
+    let mut first = true;
+    let mut packet = Vec::with_capacity(RTP_HEADER_LEN_BYTES + SAMPLES_PER_PACKET as usize);
+    let mut tick = tokio::time::interval(Duration::from_millis(PACKET_INTERVAL_MS));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    loop {
+        tokio::select! {
+            _ = cancel.cancelled() => return,
+            _ = tick.tick() => {}
+        }
+        let Some(t) = *target.borrow_and_update() else { continue };
+        let payload = [silence_byte(t.payload_type); SAMPLES_PER_PACKET as usize];
+        write_packet(&mut packet, t.payload_type, first, sequence, timestamp, ssrc, &payload);
+        first = false;
+        sequence = sequence.wrapping_add(1);
+        timestamp = timestamp.wrapping_add(SAMPLES_PER_PACKET);
+        if socket.send_to(&packet, t.remote).await.is_ok() {
+            counters.packets_sent.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn header_round_trip() {
+        let mut p = Vec::new();
+        write_packet(&mut p, 8, true, 65535, 123456, 0xdeadbeef, &[1, 2, 3]);
+        let h = parse_header(&p).expect("valid");
+        assert_eq!((h.marker, h.payload_type, h.sequence, h.timestamp, h.ssrc, h.payload_offset), (true, 8, 65535, 123456, 0xdeadbeef, 12));
+        assert!(parse_header(&p[..11]).is_none());
+        assert!(parse_header(&[0x40; 20]).is_none());
+    }
+
+    #[tokio::test]
+    async fn two_legs_exchange_packets() {
+        let cancel = CancellationToken::new();
+        let ip: IpAddr = "127.0.0.1".parse().expect("ip");
+        let a = RtpLeg::bind(ip, &cancel).await.expect("bind a");
+        let b = RtpLeg::bind(ip, &cancel).await.expect("bind b");
+        a.set_target(RtpTarget { remote: b.local, payload_type: 0 });
+        b.set_target(RtpTarget { remote: a.local, payload_type: 8 });
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let (sa, sb) = (a.stats(), b.stats());
+        assert!(sa.packets_sent >= 5 && sb.packets_received >= 5, "{sa:?} {sb:?}");
+        assert!(sb.packets_sent >= 5 && sa.packets_received >= 5, "{sa:?} {sb:?}");
+        assert_eq!(sa.packets_invalid + sb.packets_invalid, 0);
+    }
+}
