@@ -205,6 +205,9 @@ struct Camp {
     offered: HashMap<RecordId, Buffered>,
     /// Stopped, waiting for its last calls to finish.
     stopped: bool,
+    /// Multiplier of `abandon_rate_target` the predictive pacer aims with, adapted to the
+    /// realised rate (0.5 to 4); the aim never exceeds the cap.
+    aggressiveness: f64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -524,6 +527,7 @@ impl Engine {
                             estimator: AnswerEstimator::default(),
                             offered: HashMap::new(),
                             stopped: false,
+                            aggressiveness: 1.0,
                         },
                     );
                 }
@@ -889,6 +893,18 @@ impl Engine {
             return;
         }
         camp.ledger.add(now, 1.0, 0.0);
+        {
+            let w = camp.ledger.window(now, WINDOW_24H_S);
+            let target = camp.cfg.settings.abandon_rate_target;
+            if w.live_answers >= 30.0 {
+                let rate = w.rate();
+                if rate < 0.8 * target {
+                    camp.aggressiveness = (camp.aggressiveness * 1.02).min(4.0);
+                } else if rate > target {
+                    camp.aggressiveness = (camp.aggressiveness * 0.97).max(0.5);
+                }
+            }
+        }
         let deadline = now + Duration::milliseconds(camp.cfg.settings.connect_deadline_ms as i64);
         if let Some(agent) = reserved.filter(|a| self.agents.get(a).is_some_and(|x| x.state == AgentState::Reserved(id))) {
             self.connect(id, agent);
@@ -1074,6 +1090,9 @@ impl Engine {
         self.live_numbers.remove(&call.cand.record.phone);
         self.pending_dispositions.remove(&id);
         let now = self.now;
+        if let (Some(at), Some(camp)) = (call.connected_at, self.campaigns.get_mut(&call.campaign)) {
+            camp.estimator.observe_handle((now - at).num_milliseconds() as f64 / 1000.0);
+        }
         let Some(camp) = self.campaigns.get(&call.campaign) else { return };
         let s = &camp.cfg.settings;
         self.outputs.push_back(Output::Persist(PersistCommand::CallResult {
@@ -1389,6 +1408,7 @@ impl Engine {
         let s = &c.cfg.settings;
         let waiting = self.calls.counts(cid).waiting;
         let horizon = self.now + Duration::milliseconds((c.estimator.answer_s() * 1000.0) as i64);
+        let talking = self.agents.values().filter(|a| matches!(a.state, AgentState::Talking(_)) && eligible(a, &c.cfg)).count();
         let soon = self
             .agents
             .values()
@@ -1412,6 +1432,8 @@ impl Engine {
             budget,
             risk: self.cfg.predictive_risk,
             max_in_flight: self.cfg.max_calls,
+            freeing: soon as f64 + talking as f64 * (c.estimator.answer_s() / c.estimator.handle_s()).min(1.0),
+            target_rate: (s.abandon_rate_target * c.aggressiveness).min(cap),
         };
         if mode == DialingMode::Power {
             let want = ((free as f64 * s.lines_per_agent).floor() as usize).saturating_sub(waiting);

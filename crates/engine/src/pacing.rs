@@ -22,6 +22,8 @@ pub struct AnswerEstimator {
     n: f64,
     /// Mean seconds from dial to a live answer.
     answer_s: f64,
+    /// Mean seconds an agent spends per connected call (talk + wrap-up).
+    handle_s: f64,
 }
 
 /// Weight of the newest outcome.
@@ -29,7 +31,7 @@ pub const ALPHA: f64 = 1.0 / 60.0;
 
 impl Default for AnswerEstimator {
     fn default() -> Self {
-        AnswerEstimator { p: 0.3, n: 5.0, answer_s: 10.0 }
+        AnswerEstimator { p: 0.3, n: 5.0, answer_s: 10.0, handle_s: 180.0 }
     }
 }
 
@@ -42,6 +44,12 @@ impl AnswerEstimator {
     }
     pub fn observe_answer_delay(&mut self, s: f64) {
         self.answer_s += 0.05 * (s - self.answer_s);
+    }
+    pub fn observe_handle(&mut self, s: f64) {
+        self.handle_s += 0.05 * (s - self.handle_s);
+    }
+    pub fn handle_s(&self) -> f64 {
+        self.handle_s.max(1.0)
     }
     pub fn mean(&self) -> f64 {
         self.p.clamp(0.01, 1.0)
@@ -109,6 +117,10 @@ pub struct PaceInput {
     pub budget: f64,
     pub risk: f64,
     pub max_in_flight: usize,
+    /// Expected agents freeing up within the time to answer (wrap-ups ending, talks ending).
+    pub freeing: f64,
+    /// Expected abandons per live answer the pacer aims for (adapted by the caller).
+    pub target_rate: f64,
 }
 
 /// The most calls in flight the abandon guard allows (see the module documentation).
@@ -132,12 +144,73 @@ pub fn guard_max(i: &PaceInput, want: usize) -> usize {
     lo
 }
 
-/// How many calls the campaign should have in flight (not answered yet) now.
+/// Standard normal density and upper tail.
+fn phi(z: f64) -> f64 {
+    (-0.5 * z * z).exp() / (2.0 * std::f64::consts::PI).sqrt()
+}
+fn upper_tail(z: f64) -> f64 {
+    // Abramowitz-Stegun 7.1.26 on erfc(z / sqrt 2).
+    let x = z.abs() / std::f64::consts::SQRT_2;
+    let t = 1.0 / (1.0 + 0.3275911 * x);
+    let erfc = t * (0.254829592 + t * (-0.284496736 + t * (1.421413741 + t * (-1.453152027 + t * 1.061405429)))) * (-x * x).exp();
+    if z >= 0.0 {
+        0.5 * erfc
+    } else {
+        1.0 - 0.5 * erfc
+    }
+}
+
+/// E[(X - f)+] for X ~ Binomial(n, p): the expected answers that find no agent.
+pub fn expected_overflow(n: usize, p: f64, f: f64) -> f64 {
+    if n == 0 || f >= n as f64 {
+        return 0.0;
+    }
+    let q = 1.0 - p;
+    let var = n as f64 * p * q;
+    if var > 16.0 {
+        let mu = n as f64 * p;
+        let sd = var.sqrt();
+        let z = (f - mu) / sd;
+        return (sd * phi(z) + (mu - f) * upper_tail(z)).max(0.0);
+    }
+    let mut pmf = q.powi(n as i32);
+    let r = p / q;
+    let mut e = 0.0;
+    for x in 0..=n {
+        if x as f64 > f {
+            e += (x as f64 - f) * pmf;
+        }
+        if x < n {
+            pmf *= (n - x) as f64 / (x + 1) as f64 * r;
+        }
+    }
+    e
+}
+
+/// How many calls the campaign should have in flight (not answered yet) now: the most whose
+/// expected overflow stays at `target_rate` of their expected answers, then the hard guard.
 pub fn predictive_target(i: PaceInput) -> usize {
-    let free = i.free_agents as i64 - i.waiting as i64;
-    let want = ((free + i.soon_agents as i64).max(0) as f64 / i.p_mean).ceil() as usize;
-    let want = want.max(free.max(0) as usize).min(i.max_in_flight);
-    guard_max(&i, want)
+    let free = (i.free_agents as i64 - i.waiting as i64).max(0) as usize;
+    let f_eff = free as f64 + i.freeing.max(0.0);
+    if f_eff < 1e-9 {
+        return 0;
+    }
+    let p = i.p_mean;
+    let hi_bound = (((f_eff + 4.0 * (f_eff + 1.0).sqrt()) / p).ceil() as usize).max(free).min(i.max_in_flight);
+    let ok = |n: usize| n == 0 || expected_overflow(n, p, f_eff) <= i.target_rate * n as f64 * p;
+    let (mut lo, mut hi) = (free.min(hi_bound), hi_bound);
+    if !ok(lo) {
+        return guard_max(&i, lo);
+    }
+    while lo < hi {
+        let mid = lo + (hi - lo).div_ceil(2);
+        if ok(mid) {
+            lo = mid;
+        } else {
+            hi = mid - 1;
+        }
+    }
+    guard_max(&i, lo)
 }
 
 #[cfg(test)]
@@ -151,9 +224,8 @@ mod tests {
         assert_eq!(binomial_tail(3, 0.5, -1), 1.0);
     }
 
-    #[test]
-    fn no_budget_means_one_to_one() {
-        let t = predictive_target(PaceInput {
+    fn input() -> PaceInput {
+        PaceInput {
             free_agents: 5,
             soon_agents: 0,
             waiting: 0,
@@ -163,19 +235,31 @@ mod tests {
             budget: 0.5,
             risk: 1e-5,
             max_in_flight: 1000,
-        });
-        assert_eq!(t, 5);
-        let t = predictive_target(PaceInput {
-            free_agents: 5,
-            soon_agents: 0,
-            waiting: 0,
-            in_flight: 0,
-            p_mean: 0.2,
-            p_high: 0.3,
-            budget: 10.0,
-            risk: 1e-5,
-            max_in_flight: 1000,
-        });
+            freeing: 0.0,
+            target_rate: 0.05,
+        }
+    }
+
+    #[test]
+    fn no_budget_means_one_to_one() {
+        assert_eq!(predictive_target(input()), 5);
+        let t = predictive_target(PaceInput { budget: 10.0, ..input() });
         assert!(t > 5 && t <= 25, "{t}");
+    }
+
+    #[test]
+    fn overflow_normal_matches_exact() {
+        let (n, p, f) = (200usize, 0.3f64, 55.0f64);
+        let mut pmf = (1.0 - p).powi(n as i32);
+        let mut exact = 0.0;
+        for x in 0..=n {
+            if x as f64 > f {
+                exact += (x as f64 - f) * pmf;
+            }
+            if x < n {
+                pmf *= (n - x) as f64 / (x + 1) as f64 * p / (1.0 - p);
+            }
+        }
+        assert!((expected_overflow(n, p, f) - exact).abs() < 0.1 * exact.max(0.1), "{exact}");
     }
 }

@@ -200,6 +200,12 @@ impl SimAgents {
         match n {
             AgentNotice::CallConnected { agent, call_id, .. } => {
                 if let Some(a) = self.agents.get_mut(agent) {
+                    if a.st == St::Out {
+                        // The logout crossed a call the engine had already given the agent:
+                        // the agent is logged in until that call's wrap-up ends.
+                        a.login_at = Some(now);
+                        a.logout_due = true;
+                    }
                     a.st = St::Talking { since: now };
                     a.call = Some(*call_id);
                     self.totals.connects += 1;

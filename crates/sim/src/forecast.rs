@@ -62,6 +62,7 @@ fn scenario(i: &ForecastInput, agents: u32, now: DateTime<Utc>) -> Scenario {
         mode: i.mode.clone(),
         lines_per_agent: i.lines_per_agent,
         abandon_rate_max: i.abandon_rate_max,
+        abandon_rate_target: None,
         calling_hours_rules: "default".into(),
         agent_first: false,
         agentless_lines: None,

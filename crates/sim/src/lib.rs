@@ -139,7 +139,7 @@ pub fn campaign_config(s: &Scenario) -> Result<CampaignConfig, SimError> {
     let mut st = Settings { dialing_mode: mode, ..Settings::default() };
     st.lines_per_agent = s.lines_per_agent;
     st.abandon_rate_max = s.abandon_rate_max;
-    st.abandon_rate_target = st.abandon_rate_target.min(s.abandon_rate_max);
+    st.abandon_rate_target = s.abandon_rate_target.unwrap_or(st.abandon_rate_target).min(s.abandon_rate_max);
     st.calling_hours_rules = s.calling_hours_rules.clone();
     st.agent_first = s.agent_first;
     st.wrap_up_s = s.agents.wrap_up_max_s;

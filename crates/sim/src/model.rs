@@ -48,6 +48,9 @@ pub struct Scenario {
     pub lines_per_agent: f64,
     #[serde(default = "d_cap")]
     pub abandon_rate_max: f64,
+    /// The rate predictive pacing aims for (default: Campana's 0.02, never above the cap).
+    #[serde(default)]
+    pub abandon_rate_target: Option<f64>,
     #[serde(default = "d_rules")]
     pub calling_hours_rules: String,
     #[serde(default)]

@@ -27,11 +27,12 @@ fn scenario(seed: u64) -> Scenario {
     Scenario {
         name: format!("prop-{seed}"),
         start,
-        hours: r.gen_range(0.3..1.0),
+        hours: r.gen_range(0.25..0.6),
         campaign_zone: "America/New_York".into(),
         mode: mode.into(),
         lines_per_agent: r.gen_range(1.0..3.5),
         abandon_rate_max: [0.03, 0.03, 0.02, 0.05][r.gen_range(0..4)],
+        abandon_rate_target: if r.gen_bool(0.5) { Some(0.05) } else { None },
         calling_hours_rules: "default".into(),
         agent_first: r.gen_bool(0.3),
         agentless_lines: Some(r.gen_range(1..6)),
@@ -49,7 +50,7 @@ fn scenario(seed: u64) -> Scenario {
             ..AgentModel::default()
         },
         population: Population {
-            records: r.gen_range(20..200),
+            records: r.gen_range(20..100),
             answer_prob: answer,
             answer_by_hour: vec![1.0, r.gen_range(0.3..2.0)],
             machine_share: r.gen_range(0.0..0.2),
