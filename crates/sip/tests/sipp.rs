@@ -1,0 +1,270 @@
+//! campana-sip against a real SIP peer: sipp (Debian package sip-tester) plays the carrier on
+//! 127.0.0.1 with the scenarios in tests/scenarios/. sipp missing is a failure, not a skip:
+//! scripts/install-sip-deps.sh installs it (scripts/test runs that first).
+
+use campana_core::ids::{CampaignId, RecordId};
+use campana_core::phone::PhoneNumber;
+use campana_core::record::CallResult;
+use campana_core::telephony::{CallId, TelephonyCommand, TelephonyEvent};
+use campana_sip::{DigestCredentials, SipTelephony, SipTransport, TrunkConfig};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::time::Duration;
+use tokio::process::{Child, Command};
+use tokio::sync::mpsc;
+
+/// Longest a test waits for one event.
+const EVENT_TIMEOUT_S: u64 = 20;
+/// Longest sipp may run (its own global timeout, failing the scenario).
+const SIPP_TIMEOUT_S: u64 = 30;
+
+fn sipp_binary() -> PathBuf {
+    let found = std::env::var_os("PATH").and_then(|paths| std::env::split_paths(&paths).map(|p| p.join("sipp")).find(|p| p.is_file()));
+    found.unwrap_or_else(|| {
+        panic!("sipp is not installed: these tests need it as the SIP carrier. Run scripts/install-sip-deps.sh (Debian package sip-tester); scripts/test does so.")
+    })
+}
+
+fn free_port(udp: bool) -> u16 {
+    if udp {
+        std::net::UdpSocket::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port()
+    } else {
+        std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port()
+    }
+}
+
+struct Sipp {
+    child: Child,
+    addr: SocketAddr,
+    dir: tempfile::TempDir,
+}
+
+impl Sipp {
+    async fn start(scenario: &str, transport: SipTransport) -> Sipp {
+        let sipp = sipp_binary();
+        let dir = tempfile::tempdir().expect("temp dir");
+        let scenario_path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/scenarios").join(scenario);
+        assert!(scenario_path.is_file(), "missing scenario {}", scenario_path.display());
+        let port = free_port(transport == SipTransport::Udp);
+        let media_port = free_port(true);
+        let t = match transport {
+            SipTransport::Udp => "u1",
+            SipTransport::Tcp => "t1",
+        };
+        let log = std::fs::File::create(dir.path().join("sipp.out")).expect("log file");
+        let child = Command::new(sipp)
+            .current_dir(dir.path())
+            .args(["-sf"])
+            .arg(&scenario_path)
+            .args(["-i", "127.0.0.1", "-p", &port.to_string(), "-t", t, "-m", "1", "-nostdin"])
+            .args(["-mi", "127.0.0.1", "-mp", &media_port.to_string(), "-rtp_echo"])
+            .args(["-timeout", &format!("{SIPP_TIMEOUT_S}s"), "-timeout_error", "-trace_err", "-trace_msg"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::from(log.try_clone().expect("log clone")))
+            .stderr(Stdio::from(log))
+            .kill_on_drop(true)
+            .spawn()
+            .expect("sipp starts");
+        // Give sipp time to bind; a lost first INVITE over UDP would be retransmitted anyway.
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        Sipp { child, addr: SocketAddr::from(([127, 0, 0, 1], port)), dir }
+    }
+
+    fn logs(&self) -> String {
+        let mut out = String::new();
+        if let Ok(entries) = std::fs::read_dir(self.dir.path()) {
+            for e in entries.flatten() {
+                let name = e.file_name().to_string_lossy().to_string();
+                if name.ends_with("_messages.log") && std::env::var_os("SIPP_MESSAGES").is_none() {
+                    continue; // long; kept out of the failure message
+                }
+                out.push_str(&format!("--- {name}\n{}\n", std::fs::read_to_string(e.path()).unwrap_or_default()));
+            }
+        }
+        out
+    }
+
+    /// Waits for sipp to finish its one call and asserts the scenario passed.
+    async fn assert_passed(mut self) {
+        let status = tokio::time::timeout(Duration::from_secs(SIPP_TIMEOUT_S + 5), self.child.wait()).await;
+        match status {
+            Ok(Ok(s)) if s.success() => {}
+            other => panic!("sipp scenario failed ({other:?}):\n{}", self.logs()),
+        }
+    }
+}
+
+fn config(proxy: SocketAddr) -> TrunkConfig {
+    let mut c = TrunkConfig::new(proxy, "+15550001111");
+    c.bind = "127.0.0.1:0".parse().expect("bind addr");
+    c.calls_per_second = 50;
+    c
+}
+
+fn dial(call: u64, ring_timeout_s: u32) -> TelephonyCommand {
+    TelephonyCommand::Dial {
+        call_id: CallId(call),
+        campaign_id: CampaignId(1),
+        record_id: RecordId(call as i64),
+        to: PhoneNumber::parse("+14155550123", None).expect("number"),
+        caller_id: None,
+        ring_timeout_s,
+        detect_machine: false,
+        record_audio: false,
+    }
+}
+
+async fn next_event(events: &mut mpsc::Receiver<TelephonyEvent>, sipp: &Sipp) -> TelephonyEvent {
+    match tokio::time::timeout(Duration::from_secs(EVENT_TIMEOUT_S), events.recv()).await {
+        Ok(Some(e)) => e,
+        other => panic!("no telephony event ({other:?}); sipp logs:\n{}", sipp.logs()),
+    }
+}
+
+/// Dials once and returns the events up to and including `Ended`, plus the telephony.
+async fn run_until_ended(sipp: &Sipp, config: TrunkConfig, ring_timeout_s: u32) -> (Vec<TelephonyEvent>, SipTelephony) {
+    let (tel, mut events) = SipTelephony::start(config).await.expect("telephony starts");
+    tel.send(dial(1, ring_timeout_s)).await.expect("dial");
+    let mut seen = Vec::new();
+    loop {
+        let e = next_event(&mut events, sipp).await;
+        let ended = matches!(e, TelephonyEvent::Ended { .. });
+        seen.push(e);
+        if ended {
+            return (seen, tel);
+        }
+    }
+}
+
+fn ended_with(events: &[TelephonyEvent]) -> CallResult {
+    match events.last() {
+        Some(TelephonyEvent::Ended { result, .. }) => *result,
+        other => panic!("last event is not Ended: {other:?}"),
+    }
+}
+
+fn rang(events: &[TelephonyEvent]) -> bool {
+    events.iter().any(|e| matches!(e, TelephonyEvent::Ringing { .. }))
+}
+
+fn answered(events: &[TelephonyEvent]) -> bool {
+    events.iter().any(|e| matches!(e, TelephonyEvent::Answered { .. }))
+}
+
+async fn final_response_case(scenario: &str, want: CallResult) {
+    let sipp = Sipp::start(scenario, SipTransport::Udp).await;
+    let (events, tel) = run_until_ended(&sipp, config(sipp.addr), 20).await;
+    assert!(rang(&events), "{events:?}");
+    assert!(!answered(&events), "{events:?}");
+    assert_eq!(ended_with(&events), want, "{events:?}");
+    sipp.assert_passed().await;
+    assert_eq!(tel.stats().active_calls, 0);
+}
+
+#[tokio::test]
+async fn busy_486_is_busy() {
+    final_response_case("busy.xml", CallResult::Busy).await;
+}
+
+#[tokio::test]
+async fn not_found_404_is_sit_invalid() {
+    final_response_case("invalid_number.xml", CallResult::SitInvalid).await;
+}
+
+#[tokio::test]
+async fn unavailable_503_is_network_failure() {
+    final_response_case("unavailable.xml", CallResult::NetworkFailure).await;
+}
+
+#[tokio::test]
+async fn ring_timeout_sends_cancel_and_is_no_answer() {
+    let sipp = Sipp::start("no_answer.xml", SipTransport::Udp).await;
+    let started = std::time::Instant::now();
+    let (events, _tel) = run_until_ended(&sipp, config(sipp.addr), 2).await;
+    assert!(rang(&events), "{events:?}");
+    assert_eq!(ended_with(&events), CallResult::NoAnswer, "{events:?}");
+    assert!(started.elapsed() >= Duration::from_secs(2), "ended before the ring timeout");
+    sipp.assert_passed().await;
+}
+
+#[tokio::test]
+async fn hang_up_before_answer_is_cancelled() {
+    let sipp = Sipp::start("no_answer.xml", SipTransport::Udp).await;
+    let (tel, mut events) = SipTelephony::start(config(sipp.addr)).await.expect("telephony starts");
+    tel.send(dial(7, 30)).await.expect("dial");
+    assert!(matches!(next_event(&mut events, &sipp).await, TelephonyEvent::Ringing { .. }));
+    tel.send(TelephonyCommand::HangUp { call_id: CallId(7) }).await.expect("hang up");
+    let e = next_event(&mut events, &sipp).await;
+    assert_eq!(e, TelephonyEvent::Ended { call_id: CallId(7), result: CallResult::Cancelled });
+    sipp.assert_passed().await;
+}
+
+async fn answered_then_local_bye(transport: SipTransport) {
+    let sipp = Sipp::start("answer_local_bye.xml", transport).await;
+    let mut c = config(sipp.addr);
+    c.transport = transport;
+    let (tel, mut events) = SipTelephony::start(c).await.expect("telephony starts");
+    tel.send(dial(3, 20)).await.expect("dial");
+    assert_eq!(next_event(&mut events, &sipp).await, TelephonyEvent::Ringing { call_id: CallId(3) });
+    assert!(matches!(next_event(&mut events, &sipp).await, TelephonyEvent::Answered { call_id: CallId(3), .. }));
+    // Let RTP flow: Campana sends silence, sipp echoes it back.
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    tel.send(TelephonyCommand::HangUp { call_id: CallId(3) }).await.expect("hang up");
+    assert_eq!(next_event(&mut events, &sipp).await, TelephonyEvent::Ended { call_id: CallId(3), result: CallResult::Answered });
+    let stats = tel.stats();
+    assert!(stats.rtp_packets_sent >= 10, "{stats:?}");
+    assert!(stats.rtp_packets_received >= 5, "RTP echoed by sipp was not received: {stats:?}");
+    sipp.assert_passed().await;
+}
+
+#[tokio::test]
+async fn answered_with_rtp_then_campana_hangs_up_udp() {
+    answered_then_local_bye(SipTransport::Udp).await;
+}
+
+#[tokio::test]
+async fn answered_then_carrier_hangs_up_after_early_media() {
+    let sipp = Sipp::start("answer_remote_bye.xml", SipTransport::Udp).await;
+    let (events, tel) = run_until_ended(&sipp, config(sipp.addr), 20).await;
+    assert!(
+        matches!(events.as_slice(), [TelephonyEvent::Ringing { .. }, TelephonyEvent::Answered { .. }, TelephonyEvent::Ended { .. }]),
+        "{events:?}"
+    );
+    assert_eq!(ended_with(&events), CallResult::Answered);
+    assert!(tel.stats().rtp_packets_received > 0, "{:?}", tel.stats());
+    sipp.assert_passed().await;
+}
+
+async fn digest_case(scenario: &str) {
+    let sipp = Sipp::start(scenario, SipTransport::Udp).await;
+    let mut c = config(sipp.addr);
+    c.credentials = Some(DigestCredentials { username: "trunkuser".into(), password: "trunksecret".into(), realm: None });
+    let (tel, mut events) = SipTelephony::start(c).await.expect("telephony starts");
+    tel.send(dial(5, 20)).await.expect("dial");
+    let e = next_event(&mut events, &sipp).await;
+    assert!(matches!(e, TelephonyEvent::Answered { call_id: CallId(5), .. }), "{e:?}; sipp logs:\n{}", sipp.logs());
+    tel.send(TelephonyCommand::HangUp { call_id: CallId(5) }).await.expect("hang up");
+    assert_eq!(next_event(&mut events, &sipp).await, TelephonyEvent::Ended { call_id: CallId(5), result: CallResult::Answered });
+    sipp.assert_passed().await;
+}
+
+#[tokio::test]
+async fn digest_407_challenge_is_answered() {
+    digest_case("digest_407.xml").await;
+}
+
+#[tokio::test]
+async fn digest_401_challenge_is_answered() {
+    digest_case("digest_401.xml").await;
+}
+
+#[tokio::test]
+async fn wrong_password_is_dial_error() {
+    let sipp = Sipp::start("digest_401.xml", SipTransport::Udp).await;
+    let mut c = config(sipp.addr);
+    c.credentials = Some(DigestCredentials { username: "trunkuser".into(), password: "wrong".into(), realm: None });
+    let (events, _tel) = run_until_ended(&sipp, c, 20).await;
+    assert_eq!(ended_with(&events), CallResult::DialError, "{events:?}");
+    sipp.assert_passed().await;
+}
