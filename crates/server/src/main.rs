@@ -105,6 +105,7 @@ async fn main() -> anyhow::Result<()> {
         Command::Serve => {
             let cfg = cli.config.resolve()?;
             let store = open_store(&cfg).await?;
+            campana::auth::ensure_admin(&store).await?;
             serve(store, cfg).await
         }
         Command::Demo { records } => {

@@ -27,7 +27,7 @@ async fn get(c: &reqwest::Client, url: String) -> (StatusCode, Value) {
 #[tokio::test]
 async fn health_metrics_and_openapi() {
     let srv = Server::start("sqlite").await;
-    let c = client();
+    let c = srv.client();
     assert_eq!(c.get(srv.url("/healthz")).send().await.unwrap().status(), 200);
     assert_eq!(c.get(srv.url("/readyz")).send().await.unwrap().status(), 200);
     let (s, doc) = get(&c, srv.url("/api/openapi.json")).await;
@@ -74,7 +74,7 @@ async fn health_metrics_and_openapi() {
 async fn campaigns_profiles_and_problems() {
     for backend in BACKENDS {
         let srv = Server::start(backend).await;
-        let c = client();
+        let c = srv.client();
         let (s, team) = post(&c, srv.url("/api/v1/agent-groups"), json!({"name": "Team A"})).await;
         assert_eq!(s, 201, "{backend}: {team}");
         let (s, profile) = post(
@@ -161,7 +161,7 @@ async fn campaigns_profiles_and_problems() {
 async fn crm_upserts_are_idempotent_and_atomic() {
     for backend in BACKENDS {
         let srv = Server::start(backend).await;
-        let c = client();
+        let c = srv.client();
         let (_, list) = post(
             &c,
             srv.url("/api/v1/contact-lists"),

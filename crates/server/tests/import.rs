@@ -50,7 +50,7 @@ async fn record_count(c: &reqwest::Client, srv: &Server, list: i64) -> i64 {
 async fn nasty_files_get_clear_results_and_lose_nothing() {
     for backend in BACKENDS {
         let srv = Server::start(backend).await;
-        let c = client();
+        let c = srv.client();
         let list = create_list(&c, &srv, "Leads").await;
         // BOM, CRLF, semicolons, a quoted name with an embedded newline and quotes, an empty line,
         // national-format numbers, an invalid number, a duplicate row, a row with too many columns,
@@ -142,7 +142,7 @@ fn big_file(rows: usize) -> Vec<u8> {
 async fn cancelled_import_leaves_the_list_as_it_was() {
     for backend in BACKENDS {
         let srv = Server::start(backend).await;
-        let c = client();
+        let c = srv.client();
         let list = create_list(&c, &srv, "Big").await;
         let (s, st) = upload(&c, &srv, list, big_file(200_000), None).await;
         assert_eq!(s, 202);
@@ -161,8 +161,8 @@ async fn cancelled_import_leaves_the_list_as_it_was() {
 async fn cli_import_reports_and_writes_the_error_file() {
     let data = tempfile::tempdir().unwrap();
     let url = format!("sqlite://{}/campana.db", data.path().display());
-    let srv = Server::start_with(tempfile::tempdir().unwrap(), url.clone(), &["serve"]);
-    let c = client();
+    let srv = Server::start_with(tempfile::tempdir().unwrap(), url.clone(), &["serve"]).ready().await;
+    let c = srv.client();
     let _list = create_list(&c, &srv, "CLI list").await;
     let file = data.path().join("in.csv");
     std::fs::write(&file, "phone\ttype\n+12125550143\tx\nbad\ty\n").unwrap();

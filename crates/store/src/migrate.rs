@@ -2,7 +2,8 @@
 
 use crate::{Backend, Result, Store};
 
-const MIGRATIONS: &[(i64, &str, &str)] = &[(1, "init", include_str!("migrations/0001_init.sql"))];
+const MIGRATIONS: &[(i64, &str, &str)] =
+    &[(1, "init", include_str!("migrations/0001_init.sql")), (2, "auth", include_str!("migrations/0002_auth.sql"))];
 
 pub(crate) async fn run(store: &Store) -> Result<usize> {
     let id = match store.backend {

@@ -1,7 +1,9 @@
 //! Campaign routes.
 
 use super::*;
+use crate::auth::Principal;
 use axum::extract::Path;
+use axum::Extension;
 use campana_core::campaign::{Campaign, CampaignAction, CampaignInput, CampaignState};
 use campana_core::settings::Effective;
 use campana_core::stored::{CampaignGroup, Page};
@@ -9,6 +11,16 @@ use campana_core::{CampaignGroupId, CampaignId};
 use campana_store::CampaignFilter;
 use serde::Serialize;
 use utoipa::ToSchema;
+
+/// A campaign outside the caller's campaigns profile does not exist for them.
+fn visible(p: &Principal, id: i64) -> ApiResult<CampaignId> {
+    let id = CampaignId(id);
+    if p.sees_campaign(id) {
+        Ok(id)
+    } else {
+        Err(ApiError::not_found(format!("campaign {id} does not exist")))
+    }
+}
 
 #[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
@@ -22,7 +34,11 @@ pub struct CampaignQuery {
 
 #[utoipa::path(get, path = "/api/v1/campaigns", tag = "campaigns", params(CampaignQuery),
     responses((status = 200, body = Page<Campaign>), (status = 422, body = Problem)))]
-pub async fn list(State(s): State<AppState>, ApiQuery(q): ApiQuery<CampaignQuery>) -> ApiResult<Json<Page<Campaign>>> {
+pub async fn list(
+    State(s): State<AppState>,
+    Extension(p): Extension<Principal>,
+    ApiQuery(q): ApiQuery<CampaignQuery>,
+) -> ApiResult<Json<Page<Campaign>>> {
     let page = PageQuery { limit: q.limit, cursor: q.cursor }.params()?;
     let group_id = match q.group_id.as_deref() {
         None => None,
@@ -31,32 +47,47 @@ pub async fn list(State(s): State<AppState>, ApiQuery(q): ApiQuery<CampaignQuery
             Some(Some(CampaignGroupId(g.parse().map_err(|_| ApiError::field("group_id", format!("'{g}' is not a group id or 'none'")))?)))
         }
     };
-    let filter = CampaignFilter { state: q.state, group_id, only: None };
+    let filter = CampaignFilter { state: q.state, group_id, only: p.campaign_scope() };
     Ok(Json(s.store.list_campaigns(&filter, page).await?))
 }
 
 #[utoipa::path(post, path = "/api/v1/campaigns", tag = "campaigns", request_body = CampaignInput,
     responses((status = 201, body = Campaign), (status = 409, body = Problem), (status = 422, body = Problem)))]
-pub async fn create(State(s): State<AppState>, ApiJson(input): ApiJson<CampaignInput>) -> ApiResult<(StatusCode, Json<Campaign>)> {
+pub async fn create(
+    State(s): State<AppState>,
+    Extension(p): Extension<Principal>,
+    ApiJson(input): ApiJson<CampaignInput>,
+) -> ApiResult<(StatusCode, Json<Campaign>)> {
+    if p.campaign_scope().is_some() {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "your campaigns profile lists specific campaigns; only users with all campaigns may create one",
+        ));
+    }
     Ok(created(s.store.create_campaign(&input).await?))
 }
 
 #[utoipa::path(get, path = "/api/v1/campaigns/{id}", tag = "campaigns", params(("id" = i64, Path)),
     responses((status = 200, body = Campaign), (status = 404, body = Problem)))]
-pub async fn get_one(State(s): State<AppState>, Path(id): Path<i64>) -> ApiResult<Json<Campaign>> {
-    Ok(Json(s.store.get_campaign(CampaignId(id)).await?))
+pub async fn get_one(State(s): State<AppState>, Extension(p): Extension<Principal>, Path(id): Path<i64>) -> ApiResult<Json<Campaign>> {
+    Ok(Json(s.store.get_campaign(visible(&p, id)?).await?))
 }
 
 #[utoipa::path(put, path = "/api/v1/campaigns/{id}", tag = "campaigns", params(("id" = i64, Path)), request_body = CampaignInput,
     responses((status = 200, body = Campaign), (status = 404, body = Problem), (status = 409, body = Problem), (status = 422, body = Problem)))]
-pub async fn update(State(s): State<AppState>, Path(id): Path<i64>, ApiJson(input): ApiJson<CampaignInput>) -> ApiResult<Json<Campaign>> {
-    Ok(Json(s.store.update_campaign(CampaignId(id), &input).await?))
+pub async fn update(
+    State(s): State<AppState>,
+    Extension(p): Extension<Principal>,
+    Path(id): Path<i64>,
+    ApiJson(input): ApiJson<CampaignInput>,
+) -> ApiResult<Json<Campaign>> {
+    Ok(Json(s.store.update_campaign(visible(&p, id)?, &input).await?))
 }
 
 #[utoipa::path(delete, path = "/api/v1/campaigns/{id}", tag = "campaigns", params(("id" = i64, Path)),
     responses((status = 204), (status = 404, body = Problem), (status = 409, body = Problem)))]
-pub async fn delete(State(s): State<AppState>, Path(id): Path<i64>) -> ApiResult<StatusCode> {
-    s.store.delete_campaign(CampaignId(id)).await?;
+pub async fn delete(State(s): State<AppState>, Extension(p): Extension<Principal>, Path(id): Path<i64>) -> ApiResult<StatusCode> {
+    s.store.delete_campaign(visible(&p, id)?).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -65,7 +96,12 @@ pub async fn delete(State(s): State<AppState>, Path(id): Path<i64>) -> ApiResult
 #[utoipa::path(post, path = "/api/v1/campaigns/{id}/{action}", tag = "campaigns",
     params(("id" = i64, Path), ("action" = CampaignAction, Path)),
     responses((status = 200, body = Campaign), (status = 404, body = Problem), (status = 409, body = Problem), (status = 422, body = Problem)))]
-pub async fn action(State(s): State<AppState>, Path((id, action)): Path<(i64, String)>) -> ApiResult<Json<Campaign>> {
+pub async fn action(
+    State(s): State<AppState>,
+    Extension(p): Extension<Principal>,
+    Path((id, action)): Path<(i64, String)>,
+) -> ApiResult<Json<Campaign>> {
+    let id = visible(&p, id)?.0;
     let action: CampaignAction = action.parse().map_err(|e: campana_core::FieldError| ApiError::field("action", e.reason))?;
     Ok(Json(s.store.campaign_action(CampaignId(id), action).await?))
 }
@@ -74,8 +110,8 @@ pub async fn action(State(s): State<AppState>, Path((id, action)): Path<(i64, St
 /// (override), its profile or Campana's default.
 #[utoipa::path(get, path = "/api/v1/campaigns/{id}/settings", tag = "campaigns", params(("id" = i64, Path)),
     responses((status = 200, body = Effective), (status = 404, body = Problem)))]
-pub async fn settings(State(s): State<AppState>, Path(id): Path<i64>) -> ApiResult<Json<Effective>> {
-    let c = s.store.get_campaign(CampaignId(id)).await?;
+pub async fn settings(State(s): State<AppState>, Extension(p): Extension<Principal>, Path(id): Path<i64>) -> ApiResult<Json<Effective>> {
+    let c = s.store.get_campaign(visible(&p, id)?).await?;
     Ok(Json(s.store.effective_settings(&c).await?))
 }
 
@@ -89,14 +125,14 @@ pub struct GroupedCampaigns {
 }
 
 #[utoipa::path(get, path = "/api/v1/campaigns/by-group", tag = "campaigns", responses((status = 200, body = Vec<GroupedCampaigns>)))]
-pub async fn by_group(State(s): State<AppState>) -> ApiResult<Json<Vec<GroupedCampaigns>>> {
+pub async fn by_group(State(s): State<AppState>, Extension(p): Extension<Principal>) -> ApiResult<Json<Vec<GroupedCampaigns>>> {
     let groups = s.store.list_all::<CampaignGroup>().await?;
     let mut all = Vec::new();
     let mut page = campana_store::PageParams { limit: Some(campana_store::MAX_PAGE), cursor: None };
     loop {
-        let p = s.store.list_campaigns(&CampaignFilter::default(), page).await?;
-        all.extend(p.items);
-        match p.next_cursor {
+        let got = s.store.list_campaigns(&CampaignFilter { only: p.campaign_scope(), ..Default::default() }, page).await?;
+        all.extend(got.items);
+        match got.next_cursor {
             Some(c) => page.cursor = Some(campana_store::PageParams::parse_cursor(&c)?),
             None => break,
         }

@@ -1,6 +1,7 @@
 //! The JSON REST API under `/api/v1`, its OpenAPI 3.1 document (generated from these handlers
 //! by utoipa), and the operational endpoints `/healthz`, `/readyz`, `/metrics`.
 
+pub mod auth;
 pub mod campaigns;
 pub mod catalog;
 pub mod error;
@@ -25,6 +26,7 @@ use utoipa_axum::router::OpenApiRouter;
 #[openapi(
     info(title = "Campana API", description = "Outbound contact-center campaigns, lists and dialing. Errors are RFC 9457 problem documents."),
     components(schemas(Problem, campana_core::FieldError)),
+    modifiers(&Security),
     tags(
         (name = "campaigns", description = "Campaigns, their life cycle and effective settings"),
         (name = "catalogue", description = "Groups, settings profiles, scripts, dispositions, manager tags, DNC lists, roles"),
@@ -33,6 +35,20 @@ use utoipa_axum::router::OpenApiRouter;
     )
 )]
 struct ApiDoc;
+
+/// Declares the two ways to authenticate in the OpenAPI document.
+struct Security;
+
+impl utoipa::Modify for Security {
+    fn modify(&self, doc: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityRequirement, SecurityScheme};
+        let c = doc.components.get_or_insert_with(Default::default);
+        c.add_security_scheme("token", SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()));
+        c.add_security_scheme("session", SecurityScheme::ApiKey(ApiKey::Cookie(ApiKeyValue::new(crate::auth::SESSION_COOKIE))));
+        doc.security =
+            Some(vec![SecurityRequirement::new("token", Vec::<String>::new()), SecurityRequirement::new("session", Vec::<String>::new())]);
+    }
+}
 
 /// Cursor pagination: `limit` (1-1000, default 50) and the `cursor` returned as `next_cursor`.
 #[derive(Debug, Default, Deserialize, IntoParams)]
@@ -62,6 +78,7 @@ pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(records::router())
         .merge(imports::router())
         .merge(users::router())
+        .merge(auth::router())
         .split_for_parts();
     (router, doc)
 }
@@ -74,6 +91,7 @@ pub fn router(state: AppState) -> Router {
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
         .fallback(|| async { ApiError::not_found("no such route; see /api/openapi.json") })
+        .layer(axum::middleware::from_fn_with_state(state.clone(), crate::auth::guard))
         .layer(axum::extract::DefaultBodyLimit::max(extract::MAX_JSON_BYTES))
         .layer(axum::middleware::from_fn(crate::state::track_requests))
         .layer(tower_http::trace::TraceLayer::new_for_http())

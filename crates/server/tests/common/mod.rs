@@ -5,9 +5,14 @@
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 
+/// The first administrator's password in tests.
+pub const ADMIN_PASSWORD: &str = "test-admin-password";
+
 pub struct Server {
     child: Child,
     pub base: String,
+    /// An API token of the administrator (set by [`Server::ready`]).
+    pub token: String,
     pub data_dir: tempfile::TempDir,
     pub database_url: String,
 }
@@ -32,7 +37,39 @@ impl Server {
             "postgres" => campana_store::testing::postgres_store().await.expect("PostgreSQL for tests").1,
             other => panic!("unknown backend {other}"),
         };
-        Server::start_with(data_dir, database_url, &["serve"])
+        Server::start_with(data_dir, database_url, &["serve"]).ready().await
+    }
+
+    /// Signs in as the administrator and creates an API token for [`Server::client`].
+    pub async fn ready(mut self) -> Server {
+        self.token = self.token_for("admin", ADMIN_PASSWORD).await;
+        self
+    }
+
+    /// Signs in with a password (session cookie) and exchanges the session for an API token.
+    pub async fn token_for(&self, user: &str, password: &str) -> String {
+        let c = reqwest::Client::builder().cookie_store(true).build().unwrap();
+        let r =
+            c.post(self.url("/api/v1/auth/login")).json(&serde_json::json!({"username": user, "password": password})).send().await.unwrap();
+        assert_eq!(r.status(), 200, "login as {user}: {}", r.text().await.unwrap());
+        let me: serde_json::Value = r.json().await.unwrap();
+        let csrf = me["csrf_token"].as_str().unwrap().to_string();
+        let t: serde_json::Value = c
+            .post(self.url("/api/v1/auth/tokens"))
+            .header("x-csrf-token", csrf)
+            .json(&serde_json::json!({"name": "tests"}))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        t["token"].as_str().unwrap().to_string()
+    }
+
+    /// A client that sends the administrator's API token.
+    pub fn client(&self) -> reqwest::Client {
+        client_with(&self.token)
     }
 
     pub fn start_with(data_dir: tempfile::TempDir, database_url: String, args: &[&str]) -> Server {
@@ -42,6 +79,7 @@ impl Server {
             .args(["--database-url", &database_url])
             .args(args)
             .env("CAMPANA_LOG", "warn")
+            .env("CAMPANA_ADMIN_PASSWORD", ADMIN_PASSWORD)
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()
@@ -50,7 +88,7 @@ impl Server {
         BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).expect("read the server's first line");
         let url = line.split_whitespace().find(|w| w.starts_with("http://")).unwrap_or_else(|| panic!("no URL in {line:?}"));
         let base = url.trim_end_matches('/').to_string();
-        Server { child, base, data_dir, database_url }
+        Server { child, base, token: String::new(), data_dir, database_url }
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -58,8 +96,11 @@ impl Server {
     }
 }
 
-pub fn client() -> reqwest::Client {
-    reqwest::Client::new()
+/// A client sending `Authorization: Bearer token`.
+pub fn client_with(token: &str) -> reqwest::Client {
+    let mut h = reqwest::header::HeaderMap::new();
+    h.insert(reqwest::header::AUTHORIZATION, format!("Bearer {token}").parse().unwrap());
+    reqwest::Client::builder().default_headers(h).build().unwrap()
 }
 
 /// Both backends, for `for backend in BACKENDS`.

@@ -1,0 +1,125 @@
+//! Sign-in, sign-out, the current user, and API tokens.
+
+use super::*;
+use crate::auth::{self, Principal, SESSION_COOKIE, SESSION_TTL_S};
+use axum::extract::Path;
+use axum::http::HeaderMap;
+use axum::response::{IntoResponse, Response};
+use axum::Extension;
+use campana_core::user::{Privilege, User};
+use campana_store::auth::{IssuedToken, LoginGate, TokenInfo, TokenKind};
+use serde::Serialize;
+use utoipa::ToSchema;
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Login {
+    pub username: String,
+    pub password: String,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Me {
+    pub user: User,
+    pub role: String,
+    pub privileges: Vec<Privilege>,
+    /// For browser sessions: send it back as `X-CSRF-Token` on every POST, PUT, PATCH, DELETE.
+    pub csrf_token: Option<String>,
+}
+
+/// Signs in with a password and sets the session cookie. Five failures in a row lock the
+/// account for 15 minutes.
+#[utoipa::path(post, path = "/api/v1/auth/login", tag = "users", request_body = Login,
+    responses((status = 200, body = Me), (status = 401, body = Problem), (status = 422, body = Problem)))]
+pub async fn login(State(s): State<AppState>, ApiJson(body): ApiJson<Login>) -> ApiResult<Response> {
+    let refused = || auth::unauthorized("invalid username or password");
+    let (user_id, hash) = match s.store.login_gate(&body.username).await? {
+        LoginGate::Check { user_id, password_hash } => (user_id, password_hash),
+        LoginGate::Locked(until) => {
+            return Err(auth::unauthorized(&format!(
+                "too many failed sign-ins; the account is locked until {}",
+                until.format("%Y-%m-%d %H:%M:%S UTC")
+            )))
+        }
+        LoginGate::Unknown => {
+            // Same work as a real check, so timing does not tell which usernames exist.
+            let _ = auth::verify_password(body.password, crate::api::users::hash_password("timing equaliser")).await;
+            return Err(refused());
+        }
+    };
+    if !auth::verify_password(body.password, hash).await {
+        if s.store.login_failed(user_id).await? {
+            tracing::warn!(user = %body.username, "account locked after repeated failed sign-ins");
+        }
+        return Err(refused());
+    }
+    s.store.login_succeeded(user_id).await?;
+    let issued = s.store.issue_token(user_id, TokenKind::Session, "browser", Some(SESSION_TTL_S)).await?;
+    let user = s.store.get_user(user_id).await?;
+    let role = s.store.get::<campana_core::stored::Role>(user.input.role_id.0).await?;
+    let cookie = format!("{SESSION_COOKIE}={}; Path=/; HttpOnly; SameSite=Lax; Max-Age={SESSION_TTL_S}", issued.token);
+    let me = Me { user, role: role.input.name, privileges: role.input.privileges, csrf_token: issued.csrf_token };
+    Ok(([(axum::http::header::SET_COOKIE, cookie)], Json(me)).into_response())
+}
+
+/// Ends the current browser session (or revokes the API token used).
+#[utoipa::path(post, path = "/api/v1/auth/logout", tag = "users", responses((status = 204)))]
+pub async fn logout(State(s): State<AppState>, Extension(p): Extension<Principal>) -> ApiResult<Response> {
+    s.store.revoke_token(p.user.id, p.token_id).await?;
+    let clear = format!("{SESSION_COOKIE}=; Path=/; HttpOnly; SameSite=Lax; Max-Age=0");
+    Ok((StatusCode::NO_CONTENT, [(axum::http::header::SET_COOKIE, clear)]).into_response())
+}
+
+#[utoipa::path(get, path = "/api/v1/auth/me", tag = "users", responses((status = 200, body = Me), (status = 401, body = Problem)))]
+pub async fn me(State(s): State<AppState>, Extension(p): Extension<Principal>, headers: HeaderMap) -> ApiResult<Json<Me>> {
+    let role = s.store.get::<campana_core::stored::Role>(p.user.input.role_id.0).await?;
+    let csrf_token = match auth::session_cookie(&headers) {
+        Some(secret) => s.store.authenticate(&secret).await?.and_then(|a| a.csrf_token),
+        None => None,
+    };
+    Ok(Json(Me { user: p.user, role: role.input.name, privileges: p.privileges, csrf_token }))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewToken {
+    /// What the token is for (shown in the token list).
+    pub name: String,
+    /// Days until it expires; never when absent.
+    pub ttl_days: Option<u32>,
+}
+
+/// Creates an API token for the signed-in user. The secret is in the answer only.
+#[utoipa::path(post, path = "/api/v1/auth/tokens", tag = "users", request_body = NewToken,
+    responses((status = 201, body = IssuedToken), (status = 422, body = Problem)))]
+pub async fn create_token(
+    State(s): State<AppState>,
+    Extension(p): Extension<Principal>,
+    ApiJson(b): ApiJson<NewToken>,
+) -> ApiResult<(StatusCode, Json<IssuedToken>)> {
+    if b.name.trim().is_empty() || b.name.len() > 100 {
+        return Err(ApiError::field("name", "must be 1 to 100 characters"));
+    }
+    let ttl = b.ttl_days.map(|d| i64::from(d) * 86_400);
+    Ok(created(s.store.issue_token(p.user.id, TokenKind::Api, &b.name, ttl).await?))
+}
+
+#[utoipa::path(get, path = "/api/v1/auth/tokens", tag = "users", responses((status = 200, body = Vec<TokenInfo>)))]
+pub async fn list_tokens(State(s): State<AppState>, Extension(p): Extension<Principal>) -> ApiResult<Json<Vec<TokenInfo>>> {
+    Ok(Json(s.store.list_tokens(p.user.id).await?))
+}
+
+#[utoipa::path(delete, path = "/api/v1/auth/tokens/{id}", tag = "users", params(("id" = i64, Path)), responses((status = 204), (status = 404, body = Problem)))]
+pub async fn revoke_token(State(s): State<AppState>, Extension(p): Extension<Principal>, Path(id): Path<i64>) -> ApiResult<StatusCode> {
+    s.store.revoke_token(p.user.id, id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(utoipa_axum::routes!(login))
+        .routes(utoipa_axum::routes!(logout))
+        .routes(utoipa_axum::routes!(me))
+        .routes(utoipa_axum::routes!(create_token, list_tokens))
+        .routes(utoipa_axum::routes!(revoke_token))
+}

@@ -1,0 +1,195 @@
+//! Who is calling and what they may do.
+//!
+//! Every `/api/v1` route except `POST /api/v1/auth/login` needs a principal: a browser session
+//! (cookie `campana_session`, HttpOnly, SameSite=Lax) or an API token (`Authorization: Bearer`).
+//! State-changing requests made with a session cookie must echo the session's CSRF token in
+//! `X-CSRF-Token`. The privilege each route needs is decided in one table, [`required`], so the
+//! rules can be read (and tested) in one place; the campaigns profile (all, or listed campaigns)
+//! is applied by the campaign handlers through [`Principal::campaign_scope`].
+
+use crate::api::ApiError;
+use crate::state::AppState;
+use axum::extract::{Request, State};
+use axum::http::{header, Method, StatusCode};
+use axum::middleware::Next;
+use axum::response::Response;
+use campana_core::user::{CampaignsProfile, Privilege, User};
+use campana_core::CampaignId;
+use campana_store::auth::{Authenticated, TokenKind};
+
+pub const SESSION_COOKIE: &str = "campana_session";
+/// Browser sessions last this long.
+pub const SESSION_TTL_S: i64 = 12 * 3600;
+
+/// The authenticated caller, available to handlers as an extension.
+#[derive(Debug, Clone)]
+pub struct Principal {
+    pub user: User,
+    pub privileges: Vec<Privilege>,
+    pub kind: TokenKind,
+    pub token_id: i64,
+}
+
+impl Principal {
+    pub fn has(&self, p: Privilege) -> bool {
+        self.privileges.contains(&p)
+    }
+    /// `None`: every campaign; `Some(ids)`: only these.
+    pub fn campaign_scope(&self) -> Option<Vec<CampaignId>> {
+        match &self.user.input.campaigns_profile {
+            CampaignsProfile::All => None,
+            CampaignsProfile::Only { campaign_ids } => Some(campaign_ids.clone()),
+        }
+    }
+    pub fn sees_campaign(&self, id: CampaignId) -> bool {
+        self.user.input.campaigns_profile.allows(id)
+    }
+}
+
+/// The privileges (any one suffices) a request needs; `Some(vec![])` means "signed in";
+/// `None` means public.
+pub fn required(method: &Method, path: &str) -> Option<Vec<Privilege>> {
+    use Privilege::*;
+    let read = matches!(*method, Method::GET | Method::HEAD);
+    let Some(rest) = path.strip_prefix("/api/v1/") else { return None };
+    let first = rest.split('/').next().unwrap_or("");
+    Some(match first {
+        "auth" if rest == "auth/login" => return None,
+        "auth" | "call-results" => vec![],
+        "users" | "roles" => vec![UsersRoles],
+        "dnc-lists" => vec![Dnc],
+        "contact-lists" | "imports" if read => vec![CampaignsView, ListsImport],
+        "contact-lists" | "imports" => vec![ListsImport],
+        "dispositions" | "scripts" | "manager-tags" if read => vec![CampaignsView, Agent],
+        "campaigns" | "campaign-groups" | "settings-profiles" | "agent-groups" | "dispositions" | "scripts" | "manager-tags" if read => {
+            vec![CampaignsView]
+        }
+        "campaigns" | "campaign-groups" | "settings-profiles" | "agent-groups" | "dispositions" | "scripts" | "manager-tags" => {
+            vec![CampaignsEdit]
+        }
+        // Unknown routes fall through to the 404 handler, but only for signed-in callers.
+        _ => vec![],
+    })
+}
+
+fn bearer(req: &Request) -> Option<String> {
+    let v = req.headers().get(header::AUTHORIZATION)?.to_str().ok()?;
+    v.strip_prefix("Bearer ").map(|t| t.trim().to_string())
+}
+
+pub fn session_cookie(req: &axum::http::HeaderMap) -> Option<String> {
+    for v in req.get_all(header::COOKIE) {
+        for part in v.to_str().ok()?.split(';') {
+            if let Some((k, val)) = part.trim().split_once('=') {
+                if k == SESSION_COOKIE {
+                    return Some(val.to_string());
+                }
+            }
+        }
+    }
+    None
+}
+
+/// Authenticates and authorises every API request (see the module docs).
+pub async fn guard(State(s): State<AppState>, mut req: Request, next: Next) -> Result<Response, ApiError> {
+    let Some(needed) = required(req.method(), req.uri().path()) else { return Ok(next.run(req).await) };
+    let (secret, via_cookie) = match bearer(&req) {
+        Some(t) => (t, false),
+        None => match session_cookie(req.headers()) {
+            Some(c) => (c, true),
+            None => return Err(unauthorized("sign in (POST /api/v1/auth/login) or send an API token as 'Authorization: Bearer …'")),
+        },
+    };
+    let Some(auth) = s.store.authenticate(&secret).await? else {
+        return Err(unauthorized("the session or token is unknown or expired; sign in again"));
+    };
+    if via_cookie && !matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS) {
+        let sent = req.headers().get("x-csrf-token").and_then(|v| v.to_str().ok());
+        if sent.is_none() || sent != auth.csrf_token.as_deref() {
+            return Err(ApiError::new(
+                StatusCode::FORBIDDEN,
+                "missing or wrong X-CSRF-Token header for a request made with a session cookie",
+            ));
+        }
+    }
+    let principal = principal(auth);
+    if !needed.is_empty() && !needed.iter().any(|p| principal.has(*p)) {
+        let names: Vec<&str> = needed.iter().map(|p| p.as_str()).collect();
+        return Err(ApiError::new(StatusCode::FORBIDDEN, format!("your role lacks the privilege for this ({})", names.join(" or "))));
+    }
+    req.extensions_mut().insert(principal);
+    Ok(next.run(req).await)
+}
+
+fn principal(a: Authenticated) -> Principal {
+    Principal { privileges: a.role.input.privileges.clone(), user: a.user, kind: a.kind, token_id: a.token_id }
+}
+
+pub fn unauthorized(detail: &str) -> ApiError {
+    ApiError::new(StatusCode::UNAUTHORIZED, detail)
+}
+
+/// Verifies a password against a PHC hash (argon2) off the async threads.
+pub async fn verify_password(password: String, hash: String) -> bool {
+    tokio::task::spawn_blocking(move || {
+        use argon2::password_hash::{PasswordHash, PasswordVerifier};
+        PasswordHash::new(&hash).map(|h| argon2::Argon2::default().verify_password(password.as_bytes(), &h).is_ok()).unwrap_or(false)
+    })
+    .await
+    .unwrap_or(false)
+}
+
+/// A fresh installation gets one administrator: `admin`, with the password from
+/// `CAMPANA_ADMIN_PASSWORD`, or a random one printed once.
+pub async fn ensure_admin(store: &campana_store::Store) -> anyhow::Result<()> {
+    if store.user_count().await? > 0 {
+        return Ok(());
+    }
+    let password = match std::env::var("CAMPANA_ADMIN_PASSWORD") {
+        Ok(p) if p.chars().count() >= 10 => p,
+        Ok(_) => anyhow::bail!("CAMPANA_ADMIN_PASSWORD must be at least 10 characters"),
+        Err(_) => {
+            use rand::Rng;
+            let p: String = rand::thread_rng().sample_iter(&rand::distributions::Alphanumeric).take(20).map(char::from).collect();
+            eprintln!(
+                "Created the first administrator: login 'admin', password '{p}' (shown once; change it or set CAMPANA_ADMIN_PASSWORD)."
+            );
+            p
+        }
+    };
+    let role = store
+        .list_all::<campana_core::stored::Role>()
+        .await?
+        .into_iter()
+        .find(|r| r.builtin && r.input.name == "administrator")
+        .ok_or_else(|| anyhow::anyhow!("the built-in administrator role is missing"))?;
+    let input = campana_core::user::UserInput {
+        username: "admin".into(),
+        display_name: "Administrator".into(),
+        role_id: role.id,
+        campaigns_profile: CampaignsProfile::All,
+        agent_group_ids: vec![],
+        password: None,
+        active: true,
+    };
+    store.create_user(&input, Some(crate::api::users::hash_password(&password))).await?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn privilege_table() {
+        use Privilege::*;
+        assert_eq!(required(&Method::POST, "/api/v1/auth/login"), None);
+        assert_eq!(required(&Method::GET, "/healthz"), None);
+        assert_eq!(required(&Method::GET, "/api/v1/campaigns"), Some(vec![CampaignsView]));
+        assert_eq!(required(&Method::POST, "/api/v1/campaigns/4/start"), Some(vec![CampaignsEdit]));
+        assert_eq!(required(&Method::GET, "/api/v1/dispositions"), Some(vec![CampaignsView, Agent]));
+        assert_eq!(required(&Method::POST, "/api/v1/contact-lists/1/imports"), Some(vec![ListsImport]));
+        assert_eq!(required(&Method::DELETE, "/api/v1/users/3"), Some(vec![UsersRoles]));
+        assert_eq!(required(&Method::GET, "/api/v1/auth/me"), Some(vec![]));
+    }
+}
