@@ -42,6 +42,19 @@ struct Sipp {
 
 impl Sipp {
     async fn start(scenario: &str, transport: SipTransport) -> Sipp {
+        Sipp::spawn(scenario, transport, 1, None).await
+    }
+
+    async fn start_n(scenario: &str, transport: SipTransport, calls: u32) -> Sipp {
+        Sipp::spawn(scenario, transport, calls, None).await
+    }
+
+    /// sipp as a client (UAC) sending to `target`.
+    async fn start_client(scenario: &str, target: SocketAddr) -> Sipp {
+        Sipp::spawn(scenario, SipTransport::Udp, 1, Some(target)).await
+    }
+
+    async fn spawn(scenario: &str, transport: SipTransport, calls: u32, target: Option<SocketAddr>) -> Sipp {
         let sipp = sipp_binary();
         let dir = tempfile::tempdir().expect("temp dir");
         let scenario_path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/scenarios").join(scenario);
@@ -53,11 +66,15 @@ impl Sipp {
             SipTransport::Tcp => "t1",
         };
         let log = std::fs::File::create(dir.path().join("sipp.out")).expect("log file");
-        let child = Command::new(sipp)
+        let mut command = Command::new(sipp);
+        if let Some(target) = target {
+            command.arg(target.to_string());
+        }
+        let child = command
             .current_dir(dir.path())
             .args(["-sf"])
             .arg(&scenario_path)
-            .args(["-i", "127.0.0.1", "-p", &port.to_string(), "-t", t, "-m", "1", "-nostdin"])
+            .args(["-i", "127.0.0.1", "-p", &port.to_string(), "-t", t, "-m", &calls.to_string(), "-nostdin"])
             .args(["-mi", "127.0.0.1", "-mp", &media_port.to_string(), "-rtp_echo"])
             .args(["-timeout", &format!("{SIPP_TIMEOUT_S}s"), "-timeout_error", "-trace_err", "-trace_msg"])
             .stdin(Stdio::null())
@@ -266,5 +283,59 @@ async fn wrong_password_is_dial_error() {
     c.credentials = Some(DigestCredentials { username: "trunkuser".into(), password: "wrong".into(), realm: None });
     let (events, _tel) = run_until_ended(&sipp, c, 20).await;
     assert_eq!(ended_with(&events), CallResult::DialError, "{events:?}");
+    sipp.assert_passed().await;
+}
+
+#[tokio::test]
+async fn answered_with_rtp_then_campana_hangs_up_tcp() {
+    answered_then_local_bye(SipTransport::Tcp).await;
+}
+
+#[tokio::test]
+async fn outside_invite_and_register_are_refused() {
+    // Campana first, then sipp as the outsider sending to it.
+    let (tel, _events) = SipTelephony::start(config("127.0.0.1:9".parse().expect("addr"))).await.expect("telephony starts");
+    let target = tel.local_sip_addr();
+    let sipp = Sipp::start_client("outside_invite_refused.xml", target).await;
+    sipp.assert_passed().await;
+    assert_eq!(tel.stats().refused_requests, 2, "{:?}", tel.stats());
+    assert_eq!(tel.stats().invites_sent, 0);
+}
+
+#[tokio::test]
+async fn over_max_channels_is_dial_error() {
+    let sipp = Sipp::start("no_answer.xml", SipTransport::Udp).await;
+    let mut c = config(sipp.addr);
+    c.max_channels = 1;
+    let (tel, mut events) = SipTelephony::start(c).await.expect("telephony starts");
+    tel.send(dial(1, 30)).await.expect("dial");
+    assert_eq!(next_event(&mut events, &sipp).await, TelephonyEvent::Ringing { call_id: CallId(1) });
+    tel.send(dial(2, 30)).await.expect("dial");
+    assert_eq!(next_event(&mut events, &sipp).await, TelephonyEvent::Ended { call_id: CallId(2), result: CallResult::DialError });
+    tel.send(TelephonyCommand::HangUp { call_id: CallId(1) }).await.expect("hang up");
+    assert_eq!(next_event(&mut events, &sipp).await, TelephonyEvent::Ended { call_id: CallId(1), result: CallResult::Cancelled });
+    sipp.assert_passed().await;
+}
+
+#[tokio::test]
+async fn calls_per_second_spaces_invites() {
+    // Three calls at 2 calls/s: the third INVITE leaves no earlier than 1 s after the first.
+    // sipp answers each with 486 so the calls end quickly.
+    let sipp = Sipp::start_n("busy.xml", SipTransport::Udp, 3).await;
+    let mut c = config(sipp.addr);
+    c.calls_per_second = 2;
+    let (tel, mut events) = SipTelephony::start(c).await.expect("telephony starts");
+    let started = std::time::Instant::now();
+    for i in 1..=3 {
+        tel.send(dial(i, 20)).await.expect("dial");
+    }
+    let mut ended = 0;
+    while ended < 3 {
+        if let TelephonyEvent::Ended { result, .. } = next_event(&mut events, &sipp).await {
+            assert_eq!(result, CallResult::Busy);
+            ended += 1;
+        }
+    }
+    assert!(started.elapsed() >= Duration::from_millis(1000), "{:?}", started.elapsed());
     sipp.assert_passed().await;
 }

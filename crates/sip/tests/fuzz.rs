@@ -1,0 +1,86 @@
+//! The parsing entry points fed with arbitrary and mutated bytes must never panic: the SIP
+//! message parser (what rsipstack's UDP and TCP transports call on every datagram / frame),
+//! Campana's SDP answer parser and its RTP header parser.
+
+use campana_sip::{rtp, sdp};
+use proptest::prelude::*;
+
+const INVITE: &[u8] = b"INVITE sip:+14155550123@127.0.0.1:5060 SIP/2.0\r\n\
+Via: SIP/2.0/UDP 127.0.0.1:5070;branch=z9hG4bKabc;rport\r\n\
+From: <sip:+15550001111@127.0.0.1>;tag=1\r\n\
+To: <sip:+14155550123@127.0.0.1>\r\n\
+Call-ID: abc@127.0.0.1\r\n\
+CSeq: 1 INVITE\r\n\
+Contact: <sip:campana@127.0.0.1:5070>\r\n\
+Proxy-Authorization: Digest username=\"u\", realm=\"r\", nonce=\"n\", uri=\"sip:x@y\", response=\"0123456789abcdef0123456789abcdef\"\r\n\
+Content-Type: application/sdp\r\n\
+Content-Length: 63\r\n\r\n\
+v=0\r\nc=IN IP4 127.0.0.1\r\nm=audio 4000 RTP/AVP 0 101\r\na=rtpmap:101 telephone-event/8000\r\n";
+
+fn parse_sip(bytes: &[u8]) {
+    let _ = rsipstack::sip::SipMessage::try_from(bytes);
+    if let Ok(s) = std::str::from_utf8(bytes) {
+        let _ = rsipstack::sip::SipMessage::try_from(s);
+    }
+}
+
+/// A valid message with some bytes replaced, inserted or cut off.
+fn mutated(template: &'static [u8]) -> impl Strategy<Value = Vec<u8>> {
+    (prop::collection::vec((any::<prop::sample::Index>(), any::<u8>(), 0u8..3), 0..16), any::<prop::sample::Index>()).prop_map(
+        move |(edits, cut)| {
+            let mut v = template.to_vec();
+            for (at, byte, kind) in edits {
+                if v.is_empty() {
+                    break;
+                }
+                let i = at.index(v.len());
+                match kind {
+                    0 => v[i] = byte,
+                    1 => v.insert(i, byte),
+                    _ => {
+                        v.remove(i);
+                    }
+                }
+            }
+            let keep = cut.index(v.len() + 1);
+            v.truncate(keep.max(v.len() / 2));
+            v
+        },
+    )
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 2000, ..ProptestConfig::default() })]
+
+    #[test]
+    fn sip_parser_never_panics_on_bytes(bytes in prop::collection::vec(any::<u8>(), 0..2048)) {
+        parse_sip(&bytes);
+    }
+
+    #[test]
+    fn sip_parser_never_panics_on_mutated_messages(bytes in mutated(INVITE)) {
+        parse_sip(&bytes);
+    }
+
+    #[test]
+    fn sdp_parser_never_panics(bytes in prop::collection::vec(any::<u8>(), 0..2048)) {
+        let _ = sdp::parse_answer(&bytes);
+    }
+
+    #[test]
+    fn sdp_parser_never_panics_on_mutated_offers(bytes in mutated(b"v=0\r\no=- 1 1 IN IP4 10.0.0.1\r\ns=-\r\nc=IN IP4 10.0.0.1\r\nt=0 0\r\nm=audio 5004 RTP/AVP 8 0 101\r\nc=IN IP6 ::1\r\na=rtpmap:101 telephone-event/8000\r\n")) {
+        let _ = sdp::parse_answer(&bytes);
+    }
+
+    #[test]
+    fn rtp_parser_never_panics(bytes in prop::collection::vec(any::<u8>(), 0..256)) {
+        if let Some(h) = rtp::parse_header(&bytes) {
+            prop_assert!(h.payload_offset <= bytes.len());
+        }
+    }
+}
+
+#[test]
+fn the_template_is_a_valid_message() {
+    assert!(rsipstack::sip::SipMessage::try_from(INVITE).is_ok());
+}
