@@ -44,6 +44,20 @@ impl Principal {
     pub fn sees_campaign(&self, id: CampaignId) -> bool {
         self.user.input.campaigns_profile.allows(id)
     }
+    /// The contact lists this user may see: `None` for all, else those of their campaigns.
+    pub async fn visible_lists(&self, store: &campana_store::Store) -> Result<Option<Vec<i64>>, ApiError> {
+        match self.campaign_scope() {
+            None => Ok(None),
+            Some(c) => Ok(Some(store.lists_of_campaigns(&c).await?)),
+        }
+    }
+    /// 404 for a contact list outside the user's campaigns (it does not exist for them).
+    pub async fn check_list(&self, store: &campana_store::Store, list: i64) -> Result<(), ApiError> {
+        match self.visible_lists(store).await? {
+            Some(ids) if !ids.contains(&list) => Err(ApiError::not_found(format!("contact list {list} does not exist"))),
+            _ => Ok(()),
+        }
+    }
 }
 
 /// The privileges (any one suffices) a request needs; `Some(vec![])` means "signed in";

@@ -111,6 +111,20 @@ async fn roles_and_campaigns_profiles_are_enforced() {
     let admin = srv.client();
     let mine = make_campaign(&admin, &srv, "Mine").await;
     let other = make_campaign(&admin, &srv, "Other").await;
+    let mut lists = Vec::new();
+    for (name, campaign) in [("Mine list", mine), ("Other list", other)] {
+        let l: Value =
+            admin.post(srv.url("/api/v1/contact-lists")).json(&json!({"name": name})).send().await.unwrap().json().await.unwrap();
+        let lid = l["id"].as_i64().unwrap();
+        let mut c: Value = admin.get(srv.url(&format!("/api/v1/campaigns/{campaign}"))).send().await.unwrap().json().await.unwrap();
+        for k in ["id", "state", "created_at", "updated_at"] {
+            c.as_object_mut().unwrap().remove(k);
+        }
+        c["contact_list_ids"] = json!([lid]);
+        let r = admin.put(srv.url(&format!("/api/v1/campaigns/{campaign}"))).json(&c).send().await.unwrap();
+        assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
+        lists.push(lid);
+    }
     make_user(&admin, &srv, "ana", "agent", json!({"scope": "all"})).await;
     make_user(&admin, &srv, "sue", "supervisor", json!({"scope": "only", "campaign_ids": [mine]})).await;
     let agent = client_with(&srv.token_for("ana", "a long password").await);
@@ -139,4 +153,28 @@ async fn roles_and_campaigns_profiles_are_enforced() {
     let body = json!({"name": "New", "daily_hours": {"start": "09:00", "end": "20:00"}, "weekdays": ["mon"], "time_zone": "Europe/Madrid"});
     assert_eq!(sup.post(srv.url("/api/v1/campaigns")).json(&body).send().await.unwrap().status(), 403);
     assert_eq!(sup.get(srv.url("/api/v1/users")).send().await.unwrap().status(), 403);
+    // Lists, records and imports outside the profile's campaigns do not exist for her either.
+    let seen: Value = sup.get(srv.url("/api/v1/contact-lists")).send().await.unwrap().json().await.unwrap();
+    let seen: Vec<i64> = seen["items"].as_array().unwrap().iter().map(|l| l["id"].as_i64().unwrap()).collect();
+    assert_eq!(seen, vec![lists[0]]);
+    let hidden = lists[1];
+    for path in [
+        format!("/api/v1/contact-lists/{hidden}"),
+        format!("/api/v1/contact-lists/{hidden}/records"),
+        format!("/api/v1/contact-lists/{hidden}/imports"),
+    ] {
+        assert_eq!(sup.get(srv.url(&path)).send().await.unwrap().status(), 404, "{path}");
+    }
+    let form =
+        reqwest::multipart::Form::new().part("file", reqwest::multipart::Part::bytes(b"phone\n+12125550143\n".to_vec()).file_name("a.csv"));
+    let r = sup.post(srv.url(&format!("/api/v1/contact-lists/{hidden}/imports"))).multipart(form).send().await.unwrap();
+    assert_eq!(r.status(), 404);
+    let r = sup
+        .put(srv.url(&format!("/api/v1/contact-lists/{hidden}/records/by-external-id/x")))
+        .json(&json!({"phones": [{"number": "+12125550143"}]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 404);
+    assert_eq!(sup.get(srv.url(&format!("/api/v1/contact-lists/{}/records", lists[0]))).send().await.unwrap().status(), 200);
 }

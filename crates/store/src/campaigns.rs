@@ -256,6 +256,20 @@ impl Store {
         self.get_campaign(id).await
     }
 
+    /// The contact lists the given campaigns use.
+    pub async fn lists_of_campaigns(&self, campaigns: &[CampaignId]) -> Result<Vec<i64>> {
+        if campaigns.is_empty() {
+            return Ok(vec![]);
+        }
+        let ids: Vec<String> = campaigns.iter().map(|c| c.0.to_string()).collect();
+        Ok(sqlx::query_scalar(&format!(
+            "SELECT DISTINCT list_id FROM campaign_lists WHERE campaign_id IN ({}) ORDER BY list_id",
+            ids.join(",")
+        ))
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
     /// The profile a campaign uses: its own, or the default one.
     pub async fn campaign_profile(&self, c: &Campaign) -> Result<SettingsProfile> {
         match c.input.profile_id {

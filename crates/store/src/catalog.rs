@@ -133,8 +133,18 @@ impl Store {
     }
 
     pub async fn list<E: Entity>(&self, page: PageParams) -> Result<Page<E>> {
+        self.list_in::<E>(page, None).await
+    }
+
+    /// A page of the rows whose ids are in `only` (all rows when `None`).
+    pub async fn list_in<E: Entity>(&self, page: PageParams, only: Option<&[i64]>) -> Result<Page<E>> {
         let limit = page.limit();
-        let rows = sqlx::query(&format!("{} WHERE t.id > $1 ORDER BY t.id LIMIT $2", select_sql::<E>()))
+        let filter = match only {
+            None => String::new(),
+            Some([]) => return Ok(Page { items: vec![], next_cursor: None }),
+            Some(ids) => format!(" AND t.id IN ({})", ids.iter().map(|i| i.to_string()).collect::<Vec<_>>().join(",")),
+        };
+        let rows = sqlx::query(&format!("{} WHERE t.id > $1{filter} ORDER BY t.id LIMIT $2", select_sql::<E>()))
             .bind(page.after())
             .bind(limit + 1)
             .fetch_all(&self.pool)

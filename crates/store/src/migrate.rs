@@ -18,6 +18,10 @@ pub(crate) async fn run(store: &Store) -> Result<usize> {
     let mut applied = 0;
     for (version, name, sql) in MIGRATIONS {
         let mut tx = store.begin_write().await?;
+        if store.backend == Backend::Postgres {
+            // Several nodes may start at once: one migrates, the others wait and then see it done.
+            sqlx::query("SELECT pg_advisory_xact_lock(7243562)").execute(&mut *tx).await?;
+        }
         let done: Option<i64> =
             sqlx::query_scalar("SELECT version FROM campana_migrations WHERE version = $1").bind(*version).fetch_optional(&mut *tx).await?;
         if done.is_some() {

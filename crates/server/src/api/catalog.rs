@@ -2,20 +2,47 @@
 //! their OpenAPI descriptions.
 
 use super::*;
+use crate::auth::Principal;
 use axum::extract::Path;
+use axum::Extension;
 use campana_core::campaign::{DispositionInput, ManagerTagInput, NamedInput, ScriptInput};
 use campana_core::settings::SettingsProfileInput;
 use campana_core::stored::*;
 use campana_core::user::RoleInput;
 
+/// Which rows of a catalogue a user sees: `None` for all.
+type Scope = ApiResult<Option<Vec<i64>>>;
+
+/// Catalogue objects every signed-in user with the route's privilege sees.
+async fn everything(_: &AppState, _: &Principal) -> Scope {
+    Ok(None)
+}
+
+/// Contact lists: only those of the user's campaigns when their campaigns profile lists some.
+async fn lists_of_my_campaigns(s: &AppState, p: &Principal) -> Scope {
+    p.visible_lists(&s.store).await
+}
+
+fn check_visible(scope: &Option<Vec<i64>>, kind: &str, id: i64) -> ApiResult<()> {
+    match scope {
+        Some(ids) if !ids.contains(&id) => Err(ApiError::not_found(format!("{kind} {id} does not exist"))),
+        _ => Ok(()),
+    }
+}
+
 macro_rules! crud {
     ($module:ident, $entity:ty, $input:ty, $coll:literal, $item:literal) => {
+        crud!($module, $entity, $input, $coll, $item, everything);
+    };
+    ($module:ident, $entity:ty, $input:ty, $coll:literal, $item:literal, $scope:ident) => {
         pub mod $module {
             use super::*;
+            const KIND: &str = <$entity as campana_store::Entity>::KIND;
 
             #[utoipa::path(get, path = $coll, tag = "catalogue", params(PageQuery), responses((status = 200, body = Page<$entity>), (status = 422, body = Problem)))]
-            pub async fn list(State(s): State<AppState>, ApiQuery(q): ApiQuery<PageQuery>) -> ApiResult<Json<Page<$entity>>> {
-                Ok(Json(s.store.list::<$entity>(q.params()?).await?))
+            pub async fn list(State(s): State<AppState>, Extension(p): Extension<Principal>, ApiQuery(q): ApiQuery<PageQuery>) -> ApiResult<Json<Page<$entity>>> {
+                let only = $scope(&s, &p).await?;
+                Ok(Json(s.store.list_in::<$entity>(q.params()?, only.as_deref()).await?))
             }
 
             #[utoipa::path(post, path = $coll, tag = "catalogue", request_body = $input,
@@ -25,19 +52,27 @@ macro_rules! crud {
             }
 
             #[utoipa::path(get, path = $item, tag = "catalogue", params(("id" = i64, Path)), responses((status = 200, body = $entity), (status = 404, body = Problem)))]
-            pub async fn get(State(s): State<AppState>, Path(id): Path<i64>) -> ApiResult<Json<$entity>> {
+            pub async fn get(State(s): State<AppState>, Extension(p): Extension<Principal>, Path(id): Path<i64>) -> ApiResult<Json<$entity>> {
+                check_visible(&$scope(&s, &p).await?, KIND, id)?;
                 Ok(Json(s.store.get::<$entity>(id).await?))
             }
 
             #[utoipa::path(put, path = $item, tag = "catalogue", params(("id" = i64, Path)), request_body = $input,
                 responses((status = 200, body = $entity), (status = 404, body = Problem), (status = 409, body = Problem), (status = 422, body = Problem)))]
-            pub async fn update(State(s): State<AppState>, Path(id): Path<i64>, ApiJson(input): ApiJson<$input>) -> ApiResult<Json<$entity>> {
+            pub async fn update(
+                State(s): State<AppState>,
+                Extension(p): Extension<Principal>,
+                Path(id): Path<i64>,
+                ApiJson(input): ApiJson<$input>,
+            ) -> ApiResult<Json<$entity>> {
+                check_visible(&$scope(&s, &p).await?, KIND, id)?;
                 Ok(Json(s.store.update::<$entity>(id, &input).await?))
             }
 
             #[utoipa::path(delete, path = $item, tag = "catalogue", params(("id" = i64, Path)),
                 responses((status = 204), (status = 404, body = Problem), (status = 409, body = Problem)))]
-            pub async fn delete(State(s): State<AppState>, Path(id): Path<i64>) -> ApiResult<StatusCode> {
+            pub async fn delete(State(s): State<AppState>, Extension(p): Extension<Principal>, Path(id): Path<i64>) -> ApiResult<StatusCode> {
+                check_visible(&$scope(&s, &p).await?, KIND, id)?;
                 s.store.delete::<$entity>(id).await?;
                 Ok(StatusCode::NO_CONTENT)
             }
@@ -57,7 +92,7 @@ crud!(dispositions, Disposition, DispositionInput, "/api/v1/dispositions", "/api
 crud!(manager_tags, ManagerTag, ManagerTagInput, "/api/v1/manager-tags", "/api/v1/manager-tags/{id}");
 crud!(dnc_lists, DncList, NamedInput, "/api/v1/dnc-lists", "/api/v1/dnc-lists/{id}");
 crud!(roles, Role, RoleInput, "/api/v1/roles", "/api/v1/roles/{id}");
-crud!(contact_lists, ContactList, ContactListInput, "/api/v1/contact-lists", "/api/v1/contact-lists/{id}");
+crud!(contact_lists, ContactList, ContactListInput, "/api/v1/contact-lists", "/api/v1/contact-lists/{id}", lists_of_my_campaigns);
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()

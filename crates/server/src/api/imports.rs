@@ -1,9 +1,11 @@
 //! CSV imports over HTTP: upload (multipart), progress, cancel, error file.
 
 use super::*;
+use crate::auth::Principal;
 use crate::import_job::{self, ImportError};
 use axum::extract::{Multipart, Path};
 use axum::response::Response;
+use axum::Extension;
 use campana_core::import::ImportOptions;
 use campana_core::{ContactListId, ImportId};
 use campana_store::ImportStatus;
@@ -21,7 +23,13 @@ pub const MAX_UPLOAD_BYTES: usize = 4 << 30;
 #[utoipa::path(post, path = "/api/v1/contact-lists/{id}/imports", tag = "lists", params(("id" = i64, Path)),
     request_body(content_type = "multipart/form-data", description = "parts: file (CSV), options (JSON ImportOptions, optional)"),
     responses((status = 202, body = ImportStatus), (status = 404, body = Problem), (status = 409, body = Problem), (status = 422, body = Problem)))]
-pub async fn upload(State(s): State<AppState>, Path(id): Path<i64>, mut mp: Multipart) -> ApiResult<(StatusCode, Json<ImportStatus>)> {
+pub async fn upload(
+    State(s): State<AppState>,
+    Extension(p): Extension<Principal>,
+    Path(id): Path<i64>,
+    mut mp: Multipart,
+) -> ApiResult<(StatusCode, Json<ImportStatus>)> {
+    p.check_list(&s.store, id).await?;
     let mut options = ImportOptions::default();
     let mut spooled: Option<(tempfile::TempPath, String)> = None;
     while let Some(mut field) =
@@ -87,7 +95,12 @@ pub async fn upload(State(s): State<AppState>, Path(id): Path<i64>, mut mp: Mult
 
 #[utoipa::path(get, path = "/api/v1/contact-lists/{id}/imports", tag = "lists", params(("id" = i64, Path)),
     responses((status = 200, body = Vec<ImportStatus>), (status = 404, body = Problem)))]
-pub async fn history(State(s): State<AppState>, Path(id): Path<i64>) -> ApiResult<Json<Vec<ImportStatus>>> {
+pub async fn history(
+    State(s): State<AppState>,
+    Extension(p): Extension<Principal>,
+    Path(id): Path<i64>,
+) -> ApiResult<Json<Vec<ImportStatus>>> {
+    p.check_list(&s.store, id).await?;
     s.store.get::<campana_core::stored::ContactList>(id).await?;
     Ok(Json(s.store.list_imports(ContactListId(id)).await?))
 }
@@ -96,15 +109,19 @@ pub async fn history(State(s): State<AppState>, Path(id): Path<i64>) -> ApiResul
 /// completes the customers created and updated.
 #[utoipa::path(get, path = "/api/v1/imports/{id}", tag = "lists", params(("id" = i64, Path)),
     responses((status = 200, body = ImportStatus), (status = 404, body = Problem)))]
-pub async fn status(State(s): State<AppState>, Path(id): Path<i64>) -> ApiResult<Json<ImportStatus>> {
-    Ok(Json(s.store.import_status(ImportId(id)).await?))
+pub async fn status(State(s): State<AppState>, Extension(p): Extension<Principal>, Path(id): Path<i64>) -> ApiResult<Json<ImportStatus>> {
+    Ok(Json(visible_import(&s, &p, id).await?))
 }
 
 /// Cancels a running import; the list stays as it was before it.
 #[utoipa::path(post, path = "/api/v1/imports/{id}/cancel", tag = "lists", params(("id" = i64, Path)),
     responses((status = 202, body = ImportStatus), (status = 404, body = Problem), (status = 409, body = Problem)))]
-pub async fn cancel(State(s): State<AppState>, Path(id): Path<i64>) -> ApiResult<(StatusCode, Json<ImportStatus>)> {
-    let st = s.store.import_status(ImportId(id)).await?;
+pub async fn cancel(
+    State(s): State<AppState>,
+    Extension(p): Extension<Principal>,
+    Path(id): Path<i64>,
+) -> ApiResult<(StatusCode, Json<ImportStatus>)> {
+    let st = visible_import(&s, &p, id).await?;
     if !s.imports.cancel(st.id) {
         return Err(ApiError::new(StatusCode::CONFLICT, format!("import {id} is {}, not running", st.state)));
     }
@@ -114,8 +131,8 @@ pub async fn cancel(State(s): State<AppState>, Path(id): Path<i64>) -> ApiResult
 /// The rejected rows as CSV: row, column, value, reason.
 #[utoipa::path(get, path = "/api/v1/imports/{id}/errors.csv", tag = "lists", params(("id" = i64, Path)),
     responses((status = 200, content_type = "text/csv", description = "row,column,value,reason"), (status = 404, body = Problem)))]
-pub async fn errors_csv(State(s): State<AppState>, Path(id): Path<i64>) -> ApiResult<Response> {
-    let st = s.store.import_status(ImportId(id)).await?;
+pub async fn errors_csv(State(s): State<AppState>, Extension(p): Extension<Principal>, Path(id): Path<i64>) -> ApiResult<Response> {
+    let st = visible_import(&s, &p, id).await?;
     let store = s.store.clone();
     // Streams page by page: memory stays bounded whatever the number of errors.
     let stream = futures::stream::unfold((Some(0i64), true), move |(after, first)| {
@@ -146,6 +163,13 @@ pub async fn errors_csv(State(s): State<AppState>, Path(id): Path<i64>) -> ApiRe
         .header(axum::http::header::CONTENT_DISPOSITION, format!("attachment; filename=\"import-{id}-errors.csv\""))
         .body(axum::body::Body::from_stream(stream))
         .expect("valid response"))
+}
+
+/// An import, if its list is visible to the user (404 otherwise).
+async fn visible_import(s: &AppState, p: &Principal, id: i64) -> ApiResult<ImportStatus> {
+    let st = s.store.import_status(ImportId(id)).await?;
+    p.check_list(&s.store, st.list_id.0).await.map_err(|_| ApiError::not_found(format!("import {id} does not exist")))?;
+    Ok(st)
 }
 
 pub fn router() -> OpenApiRouter<AppState> {

@@ -1,7 +1,9 @@
 //! Records of contact lists, CRM upserts by external id, and do-not-call entries.
 
 use super::*;
+use crate::auth::Principal;
 use axum::extract::Path;
+use axum::Extension;
 use campana_core::record::{ContactUpsert, DncEntry, DncEntryInput, Record, RecordStatus, RecordType};
 use campana_core::stored::{ContactList, Page};
 use campana_core::{ContactListId, DncListId, FieldError, PhoneNumber, RecordId};
@@ -24,7 +26,13 @@ pub struct RecordQuery {
 
 #[utoipa::path(get, path = "/api/v1/contact-lists/{id}/records", tag = "lists", params(("id" = i64, Path), RecordQuery),
     responses((status = 200, body = Page<Record>), (status = 404, body = Problem), (status = 422, body = Problem)))]
-pub async fn list(State(s): State<AppState>, Path(id): Path<i64>, ApiQuery(q): ApiQuery<RecordQuery>) -> ApiResult<Json<Page<Record>>> {
+pub async fn list(
+    State(s): State<AppState>,
+    Extension(p): Extension<Principal>,
+    Path(id): Path<i64>,
+    ApiQuery(q): ApiQuery<RecordQuery>,
+) -> ApiResult<Json<Page<Record>>> {
+    p.check_list(&s.store, id).await?;
     let page = PageQuery { limit: q.limit, cursor: q.cursor }.params()?;
     let phone = q.phone.as_deref().map(|p| PhoneNumber::parse(p, None).map_err(|e| ApiError::field("phone", e.reason))).transpose()?;
     let f = RecordFilterParams { status: q.status, record_type: q.record_type, phone, external_id: q.external_id, chain_id: q.chain_id };
@@ -33,7 +41,12 @@ pub async fn list(State(s): State<AppState>, Path(id): Path<i64>, ApiQuery(q): A
 
 #[utoipa::path(get, path = "/api/v1/contact-lists/{id}/records/{record_id}", tag = "lists", params(("id" = i64, Path), ("record_id" = i64, Path)),
     responses((status = 200, body = Record), (status = 404, body = Problem)))]
-pub async fn get_one(State(s): State<AppState>, Path((id, rid)): Path<(i64, i64)>) -> ApiResult<Json<Record>> {
+pub async fn get_one(
+    State(s): State<AppState>,
+    Extension(p): Extension<Principal>,
+    Path((id, rid)): Path<(i64, i64)>,
+) -> ApiResult<Json<Record>> {
+    p.check_list(&s.store, id).await?;
     Ok(Json(s.store.get_record(ContactListId(id), RecordId(rid)).await?))
 }
 
@@ -43,9 +56,11 @@ pub async fn get_one(State(s): State<AppState>, Path((id, rid)): Path<(i64, i64)
     responses((status = 200, body = Record), (status = 404, body = Problem), (status = 422, body = Problem)))]
 pub async fn patch_one(
     State(s): State<AppState>,
+    Extension(p): Extension<Principal>,
     Path((id, rid)): Path<(i64, i64)>,
     ApiJson(patch): ApiJson<campana_core::record::RecordPatch>,
 ) -> ApiResult<Json<Record>> {
+    p.check_list(&s.store, id).await?;
     Ok(Json(s.store.patch_record(ContactListId(id), RecordId(rid), &patch).await?))
 }
 
@@ -63,9 +78,11 @@ pub struct UpsertResult {
     responses((status = 200, body = UpsertResult), (status = 404, body = Problem), (status = 422, body = Problem)))]
 pub async fn upsert_one(
     State(s): State<AppState>,
+    Extension(p): Extension<Principal>,
     Path((id, ext)): Path<(i64, String)>,
     ApiJson(body): ApiJson<ContactUpsert>,
 ) -> ApiResult<Json<UpsertResult>> {
+    p.check_list(&s.store, id).await?;
     let list = s.store.get::<ContactList>(id).await?;
     let ext = campana_core::record::parse_external_id(&ext).map_err(|e| ApiError::invalid(vec![e]))?;
     let contact = body.into_contact(Some(ext.clone()), &list.input.columns, list.input.default_country)?;
@@ -77,7 +94,12 @@ pub async fn upsert_one(
 #[utoipa::path(get, path = "/api/v1/contact-lists/{id}/records/by-external-id/{external_id}", tag = "lists",
     params(("id" = i64, Path), ("external_id" = String, Path)),
     responses((status = 200, body = Vec<Record>), (status = 404, body = Problem)))]
-pub async fn get_by_external_id(State(s): State<AppState>, Path((id, ext)): Path<(i64, String)>) -> ApiResult<Json<Vec<Record>>> {
+pub async fn get_by_external_id(
+    State(s): State<AppState>,
+    Extension(p): Extension<Principal>,
+    Path((id, ext)): Path<(i64, String)>,
+) -> ApiResult<Json<Vec<Record>>> {
+    p.check_list(&s.store, id).await?;
     let records = s.store.records_by_external_id(ContactListId(id), &ext).await?;
     if records.is_empty() {
         s.store.get::<ContactList>(id).await?;
@@ -107,9 +129,11 @@ pub struct BulkUpsert {
     responses((status = 200, body = UpsertOutcome), (status = 404, body = Problem), (status = 422, body = Problem)))]
 pub async fn bulk_upsert(
     State(s): State<AppState>,
+    Extension(p): Extension<Principal>,
     Path(id): Path<i64>,
     ApiJson(body): ApiJson<BulkUpsert>,
 ) -> ApiResult<Json<UpsertOutcome>> {
+    p.check_list(&s.store, id).await?;
     let list = s.store.get::<ContactList>(id).await?;
     if body.members.len() > MAX_BULK_MEMBERS {
         return Err(ApiError::field("members", format!("{} members; at most {MAX_BULK_MEMBERS} per request", body.members.len())));
