@@ -73,6 +73,9 @@ pub struct TrunkConfig {
     pub event_queue_len: usize,
     /// User-Agent header value.
     pub user_agent: String,
+    /// The built-in registrar for agents' phones on the same SIP port; `None` refuses every
+    /// REGISTER.
+    pub registrar: Option<crate::registrar::RegistrarConfig>,
 }
 
 impl TrunkConfig {
@@ -95,6 +98,7 @@ impl TrunkConfig {
             command_queue_len: 1024,
             event_queue_len: 4096,
             user_agent: format!("Campana/{}", env!("CARGO_PKG_VERSION")),
+            registrar: None,
         }
     }
 

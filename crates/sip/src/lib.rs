@@ -15,11 +15,13 @@
 //! drains it continuously and a call produces a handful of states.
 
 pub mod config;
+pub mod registrar;
 pub mod results;
 pub mod rtp;
 pub mod sdp;
 
 pub use config::{DigestCredentials, NumberFormat, SipTransport, TrunkConfig};
+pub use registrar::{AgentCredential, RegistrarConfig};
 
 use campana_core::phone::PhoneNumber;
 use campana_core::record::CallResult;
@@ -56,7 +58,7 @@ pub enum SipError {
     #[error("invalid trunk configuration: {0}")]
     Config(String),
     #[error("SIP stack: {0}")]
-    Stack(#[from] rsipstack::Error),
+    Stack(Box<rsipstack::Error>),
     #[error("network: {0}")]
     Io(#[from] std::io::Error),
     #[error("the SIP telephony has stopped")]
@@ -105,6 +107,7 @@ struct Shared {
     local_ip: IpAddr,
     local_sip: SocketAddr,
     cancel: CancellationToken,
+    registrar: Option<Mutex<registrar::Registrar>>,
 }
 
 /// Real telephony over a SIP trunk. Dropping it (or [`SipTelephony::shutdown`]) stops the SIP
@@ -153,6 +156,7 @@ impl SipTelephony {
             local_ip,
             local_sip,
             cancel,
+            registrar: config.registrar.clone().map(|r| Mutex::new(registrar::Registrar::new(r))),
             config,
         });
         let endpoint_inner = shared.endpoint.inner.clone();
@@ -196,6 +200,14 @@ impl SipTelephony {
             rtp_packets_received: c.rtp_packets_received.load(Ordering::Relaxed),
             active_calls: self.shared.calls.lock().map(|m| m.len() as u64).unwrap_or_default(),
         }
+    }
+
+    /// The Contact URI an agent's phone registered with the built-in registrar, if it is
+    /// registered now.
+    pub fn agent_contact(&self, agent: campana_core::ids::UserId) -> Option<String> {
+        let registrar = self.shared.registrar.as_ref()?;
+        let r = registrar.lock().expect("registrar lock poisoned");
+        r.binding_of(agent, std::time::Instant::now()).map(|b| b.contact.clone())
     }
 
     /// Stops the endpoint and every task.
@@ -300,8 +312,14 @@ struct Dial {
     send_at: Instant,
 }
 
+impl From<rsipstack::Error> for SipError {
+    fn from(e: rsipstack::Error) -> SipError {
+        SipError::Stack(Box::new(e))
+    }
+}
+
 fn sip_err(e: rsipstack::Error) -> SipError {
-    SipError::Stack(e)
+    SipError::from(e)
 }
 
 impl Shared {
@@ -446,13 +464,11 @@ async fn place_call(shared: &Arc<Shared>, dial: &Dial, control: &mut mpsc::Recei
                         // 183 Session Progress with SDP: early media (ring-back, SIT, announcements).
                         start_media(&rtp, &resp.body, call_id);
                     }
-                    DialogState::Confirmed(_, resp) => {
-                        if phase == Phase::Setup && cancelled.is_none() {
-                            phase = Phase::Answered;
-                            shared.counters.answered.fetch_add(1, Ordering::Relaxed);
-                            start_media(&rtp, &resp.body, call_id);
-                            emit(shared, TelephonyEvent::Answered { call_id, answered_by: AnsweredBy::Unknown }).await;
-                        }
+                    DialogState::Confirmed(_, resp) if phase == Phase::Setup && cancelled.is_none() => {
+                        phase = Phase::Answered;
+                        shared.counters.answered.fetch_add(1, Ordering::Relaxed);
+                        start_media(&rtp, &resp.body, call_id);
+                        emit(shared, TelephonyEvent::Answered { call_id, answered_by: AnsweredBy::Unknown }).await;
                     }
                     DialogState::Terminated(_, reason) => {
                         tracing::debug!(%call_id, ?reason, "dialog terminated");
@@ -562,6 +578,10 @@ async fn incoming_loop(shared: Arc<Shared>, mut incoming: rsipstack::transaction
         let status = match tx.original.method {
             Method::Options => StatusCode::OK,
             Method::Ack => continue,
+            Method::Register if shared.registrar.is_some() => {
+                tokio::spawn(handle_register(shared.clone(), tx));
+                continue;
+            }
             Method::Invite | Method::Register => {
                 shared.counters.refused_requests.fetch_add(1, Ordering::Relaxed);
                 tracing::warn!(method = %tx.original.method, "refused an out-of-dialog request");
@@ -612,5 +632,78 @@ async fn register_loop(shared: Arc<Shared>) {
             _ = shared.cancel.cancelled() => return,
             _ = tokio::time::sleep(Duration::from_secs(wait_s)) => {}
         }
+    }
+}
+
+/// The address a request came from: the top Via's `received` parameter (set by the transport
+/// when the source differs from the Via), else its sent-by host.
+fn source_ip(req: &rsipstack::sip::Request) -> Option<IpAddr> {
+    use rsipstack::sip::HeadersExt;
+    let via = req.via_header().ok()?.value().to_string();
+    let first = via.split(',').next()?;
+    if let Some(i) = first.find(";received=") {
+        let rest = &first[i + ";received=".len()..];
+        let value = rest.split(';').next()?.trim();
+        return value.parse().ok();
+    }
+    let sent_by = first.split_ascii_whitespace().nth(1)?.split(';').next()?;
+    let host = match sent_by.rsplit_once(':') {
+        Some((h, p)) if p.chars().all(|c| c.is_ascii_digit()) => h,
+        _ => sent_by,
+    };
+    host.trim_start_matches('[').trim_end_matches(']').parse().ok()
+}
+
+/// Answers a REGISTER with the built-in registrar's decision.
+async fn handle_register(shared: Arc<Shared>, mut tx: rsipstack::transaction::Transaction) {
+    use registrar::{RegisterDecision, RegisterRequest};
+    use rsipstack::sip::HeadersExt;
+    let Some(registrar) = shared.registrar.as_ref() else { return };
+    let req = &tx.original;
+    let authorization = req.authorization_header().map(|h| h.value().to_string());
+    let contact = req.typed_contact_headers().ok().and_then(|c| c.into_iter().next());
+    let contact_expires_s = contact.as_ref().and_then(|c| {
+        c.params.iter().find_map(|p| {
+            let text = p.to_string();
+            text.strip_prefix(";expires=").or_else(|| text.strip_prefix("expires=")).and_then(|v| v.parse::<u32>().ok())
+        })
+    });
+    let header_expires_s = req.expires_header().and_then(|h| h.value().trim().parse::<u32>().ok());
+    let decision = match source_ip(req) {
+        None => RegisterDecision::BadRequest,
+        Some(source_ip) => {
+            let request = RegisterRequest {
+                source_ip,
+                authorization: authorization.as_deref(),
+                contact: contact.as_ref().map(|c| c.uri.to_string()),
+                expires_s: contact_expires_s.or(header_expires_s),
+            };
+            registrar.lock().expect("registrar lock poisoned").decide(&request, std::time::Instant::now())
+        }
+    };
+    let realm = registrar.lock().expect("registrar lock poisoned").realm().to_string();
+    let (status, headers) = match &decision {
+        RegisterDecision::Challenge { nonce } => (
+            StatusCode::Unauthorized,
+            vec![Header::Other(
+                "WWW-Authenticate".into(),
+                format!("Digest realm=\"{realm}\", nonce=\"{nonce}\", algorithm=MD5, qop=\"auth\""),
+            )],
+        ),
+        RegisterDecision::Accepted { expires_s, .. } => {
+            let mut h = vec![Header::Other("Expires".into(), expires_s.to_string())];
+            if let Some(c) = &contact {
+                h.push(Header::Other("Contact".into(), format!("<{}>;expires={expires_s}", c.uri)));
+            }
+            (StatusCode::OK, h)
+        }
+        RegisterDecision::Forbidden => {
+            shared.counters.refused_requests.fetch_add(1, Ordering::Relaxed);
+            (StatusCode::Forbidden, vec![])
+        }
+        RegisterDecision::BadRequest => (StatusCode::BadRequest, vec![]),
+    };
+    if let Err(e) = tx.reply_with(status, headers, None).await {
+        tracing::debug!(error = %e, "REGISTER reply failed");
     }
 }

@@ -2,11 +2,12 @@
 //! 127.0.0.1 with the scenarios in tests/scenarios/. sipp missing is a failure, not a skip:
 //! scripts/install-sip-deps.sh installs it (scripts/test runs that first).
 
+use campana_core::ids::UserId;
 use campana_core::ids::{CampaignId, RecordId};
 use campana_core::phone::PhoneNumber;
 use campana_core::record::CallResult;
 use campana_core::telephony::{CallId, TelephonyCommand, TelephonyEvent};
-use campana_sip::{DigestCredentials, SipTelephony, SipTransport, TrunkConfig};
+use campana_sip::{AgentCredential, DigestCredentials, RegistrarConfig, SipTelephony, SipTransport, TrunkConfig};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::Stdio;
@@ -37,6 +38,8 @@ fn free_port(udp: bool) -> u16 {
 struct Sipp {
     child: Child,
     addr: SocketAddr,
+    /// sipp's own SIP port.
+    port: u16,
     dir: tempfile::TempDir,
 }
 
@@ -51,10 +54,18 @@ impl Sipp {
 
     /// sipp as a client (UAC) sending to `target`.
     async fn start_client(scenario: &str, target: SocketAddr) -> Sipp {
-        Sipp::spawn(scenario, SipTransport::Udp, 1, Some(target)).await
+        Sipp::spawn_with(scenario, SipTransport::Udp, 1, Some(target), &[]).await
+    }
+
+    async fn start_client_with(scenario: &str, target: SocketAddr, extra: &[&str]) -> Sipp {
+        Sipp::spawn_with(scenario, SipTransport::Udp, 1, Some(target), extra).await
     }
 
     async fn spawn(scenario: &str, transport: SipTransport, calls: u32, target: Option<SocketAddr>) -> Sipp {
+        Sipp::spawn_with(scenario, transport, calls, target, &[]).await
+    }
+
+    async fn spawn_with(scenario: &str, transport: SipTransport, calls: u32, target: Option<SocketAddr>, extra: &[&str]) -> Sipp {
         let sipp = sipp_binary();
         let dir = tempfile::tempdir().expect("temp dir");
         let scenario_path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/scenarios").join(scenario);
@@ -77,6 +88,7 @@ impl Sipp {
             .args(["-i", "127.0.0.1", "-p", &port.to_string(), "-t", t, "-m", &calls.to_string(), "-nostdin"])
             .args(["-mi", "127.0.0.1", "-mp", &media_port.to_string(), "-rtp_echo"])
             .args(["-timeout", &format!("{SIPP_TIMEOUT_S}s"), "-timeout_error", "-trace_err", "-trace_msg"])
+            .args(extra)
             .stdin(Stdio::null())
             .stdout(Stdio::from(log.try_clone().expect("log clone")))
             .stderr(Stdio::from(log))
@@ -85,7 +97,7 @@ impl Sipp {
             .expect("sipp starts");
         // Give sipp time to bind; a lost first INVITE over UDP would be retransmitted anyway.
         tokio::time::sleep(Duration::from_millis(300)).await;
-        Sipp { child, addr: SocketAddr::from(([127, 0, 0, 1], port)), dir }
+        Sipp { child, addr: SocketAddr::from(([127, 0, 0, 1], port)), port, dir }
     }
 
     fn logs(&self) -> String {
@@ -338,4 +350,31 @@ async fn calls_per_second_spaces_invites() {
     }
     assert!(started.elapsed() >= Duration::from_millis(1000), "{:?}", started.elapsed());
     sipp.assert_passed().await;
+}
+
+fn with_registrar(mut c: TrunkConfig) -> TrunkConfig {
+    c.registrar = Some(RegistrarConfig::new(
+        "campana.test",
+        vec![AgentCredential { agent: UserId(7), username: "agent7".into(), password: "pw7".into() }],
+    ));
+    c
+}
+
+#[tokio::test]
+async fn agent_phone_registers_with_digest() {
+    let (tel, _events) = SipTelephony::start(with_registrar(config("127.0.0.1:9".parse().expect("addr")))).await.expect("telephony starts");
+    assert_eq!(tel.agent_contact(UserId(7)), None);
+    let sipp = Sipp::start_client_with("agent_register.xml", tel.local_sip_addr(), &["-au", "agent7", "-ap", "pw7"]).await;
+    let port = sipp.port;
+    sipp.assert_passed().await;
+    assert_eq!(tel.agent_contact(UserId(7)), Some(format!("sip:agent7@127.0.0.1:{port}")));
+}
+
+#[tokio::test]
+async fn agent_phone_with_wrong_password_is_refused() {
+    let (tel, _events) = SipTelephony::start(with_registrar(config("127.0.0.1:9".parse().expect("addr")))).await.expect("telephony starts");
+    let sipp = Sipp::start_client_with("agent_register_wrong_password.xml", tel.local_sip_addr(), &["-au", "agent7", "-ap", "guess"]).await;
+    sipp.assert_passed().await;
+    assert_eq!(tel.agent_contact(UserId(7)), None);
+    assert_eq!(tel.stats().refused_requests, 1);
 }

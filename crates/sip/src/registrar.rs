@@ -1,0 +1,292 @@
+//! The built-in registrar for agents' phones: each agent has SIP credentials; a REGISTER is
+//! accepted only with a valid digest (RFC 3261 section 22, checked with rsipstack's
+//! `verify_digest`) for a known agent, and repeated failures from one address are refused for a
+//! while and logged (toll-fraud scanners try thousands of passwords).
+//!
+//! The policy is plain data in, decision out ([`Registrar::decide`]), so it is tested without
+//! a network; `lib.rs` turns decisions into SIP responses.
+
+use campana_core::ids::UserId;
+use rsipstack::dialog::authenticate::verify_digest;
+use rsipstack::sip::typed::Authorization;
+use rsipstack::sip::Method;
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::time::{Duration, Instant};
+
+/// Most nonces outstanding at once; the oldest are forgotten beyond this.
+pub const MAX_OUTSTANDING_NONCES: usize = 10_000;
+/// How long a nonce stays valid.
+pub const NONCE_LIFETIME_S: u64 = 300;
+/// Most source addresses tracked for failures at once.
+pub const MAX_TRACKED_SOURCES: usize = 10_000;
+
+/// One agent's phone credentials.
+#[derive(Clone, PartialEq, Eq)]
+pub struct AgentCredential {
+    pub agent: UserId,
+    /// The SIP user name (From/To user of the REGISTER and digest username).
+    pub username: String,
+    pub password: String,
+}
+
+impl std::fmt::Debug for AgentCredential {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AgentCredential")
+            .field("agent", &self.agent)
+            .field("username", &self.username)
+            .field("password", &"<redacted>")
+            .finish()
+    }
+}
+
+/// Registrar settings.
+#[derive(Debug, Clone)]
+pub struct RegistrarConfig {
+    /// Digest realm announced in challenges.
+    pub realm: String,
+    pub agents: Vec<AgentCredential>,
+    /// Failed authentications from one IP address within `failure_window_s` before that address
+    /// is refused outright (403) until the window passes.
+    pub max_auth_failures: u32,
+    pub failure_window_s: u32,
+    /// Registration lifetimes granted are clamped to this range.
+    pub min_expires_s: u32,
+    pub max_expires_s: u32,
+}
+
+impl RegistrarConfig {
+    pub fn new(realm: impl Into<String>, agents: Vec<AgentCredential>) -> RegistrarConfig {
+        RegistrarConfig { realm: realm.into(), agents, max_auth_failures: 5, failure_window_s: 300, min_expires_s: 60, max_expires_s: 3600 }
+    }
+}
+
+/// Where an agent's phone can be reached.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Binding {
+    pub agent: UserId,
+    pub username: String,
+    /// The Contact URI the phone registered (text, as sent).
+    pub contact: String,
+    pub expires_at: Instant,
+}
+
+/// What to answer to one REGISTER.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RegisterDecision {
+    /// 401 with `WWW-Authenticate: Digest realm=..., nonce=...`.
+    Challenge { nonce: String },
+    /// 200 with the granted lifetime (0 = the binding was removed).
+    Accepted { agent: UserId, expires_s: u32 },
+    /// 403: bad credentials, unknown user or an address over its failure limit.
+    Forbidden,
+    /// 400: no usable Contact or From.
+    BadRequest,
+}
+
+/// The parts of a REGISTER the registrar looks at.
+#[derive(Debug, Clone)]
+pub struct RegisterRequest<'a> {
+    pub source_ip: IpAddr,
+    /// Raw value of the Authorization header, if any.
+    pub authorization: Option<&'a str>,
+    /// Contact URI text (without `<>`), `None` for a query or `*`.
+    pub contact: Option<String>,
+    /// Requested lifetime (Contact `expires` param or Expires header).
+    pub expires_s: Option<u32>,
+}
+
+/// Registrar state: bindings, outstanding nonces, failures per source address.
+pub struct Registrar {
+    config: RegistrarConfig,
+    bindings: HashMap<String, Binding>,
+    nonces: HashMap<String, Instant>,
+    failures: HashMap<IpAddr, (u32, Instant)>,
+}
+
+impl Registrar {
+    pub fn new(config: RegistrarConfig) -> Registrar {
+        Registrar { config, bindings: HashMap::new(), nonces: HashMap::new(), failures: HashMap::new() }
+    }
+
+    pub fn realm(&self) -> &str {
+        &self.config.realm
+    }
+
+    /// The live binding of an agent's phone.
+    pub fn binding_of(&self, agent: UserId, now: Instant) -> Option<&Binding> {
+        self.bindings.values().find(|b| b.agent == agent && b.expires_at > now)
+    }
+
+    fn blocked(&mut self, ip: IpAddr, now: Instant) -> bool {
+        let window = Duration::from_secs(u64::from(self.config.failure_window_s));
+        match self.failures.get(&ip) {
+            Some((count, since)) if now.duration_since(*since) < window => *count >= self.config.max_auth_failures,
+            Some(_) => {
+                self.failures.remove(&ip);
+                false
+            }
+            None => false,
+        }
+    }
+
+    fn record_failure(&mut self, ip: IpAddr, now: Instant) {
+        if self.failures.len() >= MAX_TRACKED_SOURCES && !self.failures.contains_key(&ip) {
+            let window = Duration::from_secs(u64::from(self.config.failure_window_s));
+            self.failures.retain(|_, (_, since)| now.duration_since(*since) < window);
+            if self.failures.len() >= MAX_TRACKED_SOURCES {
+                // Under a wide scan keep refusing: forget the oldest entry only.
+                if let Some(oldest) = self.failures.iter().min_by_key(|(_, (_, since))| *since).map(|(ip, _)| *ip) {
+                    self.failures.remove(&oldest);
+                }
+            }
+        }
+        let e = self.failures.entry(ip).or_insert((0, now));
+        e.0 += 1;
+        if e.0 >= self.config.max_auth_failures {
+            tracing::warn!(source = %ip, failures = e.0, "repeated SIP authentication failures: refusing this address for a while");
+        }
+    }
+
+    fn new_nonce(&mut self, now: Instant) -> String {
+        let lifetime = Duration::from_secs(NONCE_LIFETIME_S);
+        if self.nonces.len() >= MAX_OUTSTANDING_NONCES {
+            self.nonces.retain(|_, at| now.duration_since(*at) < lifetime);
+            if self.nonces.len() >= MAX_OUTSTANDING_NONCES {
+                if let Some(oldest) = self.nonces.iter().min_by_key(|(_, at)| **at).map(|(n, _)| n.clone()) {
+                    self.nonces.remove(&oldest);
+                }
+            }
+        }
+        let nonce = format!("{:016x}{:016x}", rand::random::<u64>(), rand::random::<u64>());
+        self.nonces.insert(nonce.clone(), now);
+        nonce
+    }
+
+    /// Decides the answer to a REGISTER.
+    pub fn decide(&mut self, req: &RegisterRequest<'_>, now: Instant) -> RegisterDecision {
+        if self.blocked(req.source_ip, now) {
+            return RegisterDecision::Forbidden;
+        }
+        let Some(raw) = req.authorization else {
+            return RegisterDecision::Challenge { nonce: self.new_nonce(now) };
+        };
+        let Ok(auth) = Authorization::parse(raw) else {
+            self.record_failure(req.source_ip, now);
+            return RegisterDecision::Forbidden;
+        };
+        let fresh = self.nonces.get(&auth.nonce).is_some_and(|at| now.duration_since(*at) < Duration::from_secs(NONCE_LIFETIME_S));
+        if !fresh {
+            // Unknown or stale nonce: challenge again (not a failure: nonces expire).
+            return RegisterDecision::Challenge { nonce: self.new_nonce(now) };
+        }
+        let agent = self.config.agents.iter().find(|a| a.username == auth.username).cloned();
+        let ok = match &agent {
+            Some(a) => auth.realm == self.config.realm && verify_digest(&auth, &a.password, &Method::Register, raw),
+            None => false,
+        };
+        let Some(agent) = agent.filter(|_| ok) else {
+            tracing::warn!(source = %req.source_ip, username = %auth.username, "SIP registration with bad credentials refused");
+            self.record_failure(req.source_ip, now);
+            return RegisterDecision::Forbidden;
+        };
+        self.nonces.remove(&auth.nonce);
+        self.failures.remove(&req.source_ip);
+        let Some(contact) = &req.contact else {
+            return RegisterDecision::BadRequest;
+        };
+        let asked_s = req.expires_s.unwrap_or(self.config.max_expires_s);
+        if asked_s == 0 {
+            self.bindings.remove(&agent.username);
+            return RegisterDecision::Accepted { agent: agent.agent, expires_s: 0 };
+        }
+        let expires_s = asked_s.clamp(self.config.min_expires_s, self.config.max_expires_s);
+        self.bindings.insert(
+            agent.username.clone(),
+            Binding {
+                agent: agent.agent,
+                username: agent.username.clone(),
+                contact: contact.clone(),
+                expires_at: now + Duration::from_secs(u64::from(expires_s)),
+            },
+        );
+        tracing::info!(agent = %agent.agent, contact = %contact, expires_s, "agent phone registered");
+        RegisterDecision::Accepted { agent: agent.agent, expires_s }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rsipstack::dialog::authenticate::compute_digest;
+
+    fn registrar() -> Registrar {
+        Registrar::new(RegistrarConfig::new(
+            "campana.test",
+            vec![AgentCredential { agent: UserId(7), username: "agent7".into(), password: "pw7".into() }],
+        ))
+    }
+
+    fn auth_header(user: &str, password: &str, realm: &str, nonce: &str) -> String {
+        let uri = "sip:campana.test";
+        let response =
+            compute_digest(user, password, realm, nonce, &Method::Register, uri, rsipstack::sip::headers::auth::Algorithm::Md5, None);
+        format!("Digest username=\"{user}\", realm=\"{realm}\", nonce=\"{nonce}\", uri=\"{uri}\", response=\"{response}\", algorithm=MD5")
+    }
+
+    fn req<'a>(auth: Option<&'a str>) -> RegisterRequest<'a> {
+        RegisterRequest {
+            source_ip: "127.0.0.1".parse().expect("ip"),
+            authorization: auth,
+            contact: Some("sip:agent7@127.0.0.1:5099".into()),
+            expires_s: Some(120),
+        }
+    }
+
+    #[test]
+    fn challenge_then_accept() {
+        let mut r = registrar();
+        let now = Instant::now();
+        let RegisterDecision::Challenge { nonce } = r.decide(&req(None), now) else { panic!("no challenge") };
+        let h = auth_header("agent7", "pw7", "campana.test", &nonce);
+        assert_eq!(r.decide(&req(Some(&h)), now), RegisterDecision::Accepted { agent: UserId(7), expires_s: 120 });
+        assert_eq!(r.binding_of(UserId(7), now).map(|b| b.contact.as_str()), Some("sip:agent7@127.0.0.1:5099"));
+        // The nonce is single-use.
+        assert!(matches!(r.decide(&req(Some(&h)), now), RegisterDecision::Challenge { .. }));
+    }
+
+    #[test]
+    fn wrong_password_and_unknown_user_refused_then_rate_limited() {
+        let mut r = registrar();
+        let now = Instant::now();
+        for i in 0..5 {
+            let RegisterDecision::Challenge { nonce } = r.decide(&req(None), now) else { panic!("no challenge at {i}") };
+            let user = if i % 2 == 0 { "agent7" } else { "nobody" };
+            let h = auth_header(user, "guess", "campana.test", &nonce);
+            assert_eq!(r.decide(&req(Some(&h)), now), RegisterDecision::Forbidden);
+        }
+        // Blocked now, even before a challenge, and with the right password.
+        assert_eq!(r.decide(&req(None), now), RegisterDecision::Forbidden);
+        // After the window it can try again.
+        let later = now + Duration::from_secs(301);
+        let RegisterDecision::Challenge { nonce } = r.decide(&req(None), later) else { panic!("still blocked") };
+        let h = auth_header("agent7", "pw7", "campana.test", &nonce);
+        assert!(matches!(r.decide(&req(Some(&h)), later), RegisterDecision::Accepted { .. }));
+    }
+
+    #[test]
+    fn expired_binding_is_gone_and_zero_unregisters() {
+        let mut r = registrar();
+        let now = Instant::now();
+        let RegisterDecision::Challenge { nonce } = r.decide(&req(None), now) else { panic!() };
+        let h = auth_header("agent7", "pw7", "campana.test", &nonce);
+        r.decide(&req(Some(&h)), now);
+        assert!(r.binding_of(UserId(7), now + Duration::from_secs(121)).is_none());
+        let RegisterDecision::Challenge { nonce } = r.decide(&req(None), now) else { panic!() };
+        let h = auth_header("agent7", "pw7", "campana.test", &nonce);
+        let mut q = req(Some(&h));
+        q.expires_s = Some(0);
+        assert_eq!(r.decide(&q, now), RegisterDecision::Accepted { agent: UserId(7), expires_s: 0 });
+        assert!(r.binding_of(UserId(7), now).is_none());
+    }
+}
