@@ -31,6 +31,8 @@ pub struct RtpCounters {
     pub bytes_received: AtomicU64,
     /// Datagrams that arrived but were not RTP version 2.
     pub packets_invalid: AtomicU64,
+    /// Received packets forwarded to the bridged leg's far end.
+    pub packets_relayed: AtomicU64,
 }
 
 /// A snapshot of [`RtpCounters`].
@@ -40,6 +42,7 @@ pub struct RtpStats {
     pub packets_received: u64,
     pub bytes_received: u64,
     pub packets_invalid: u64,
+    pub packets_relayed: u64,
 }
 
 impl RtpCounters {
@@ -49,6 +52,7 @@ impl RtpCounters {
             packets_received: self.packets_received.load(Ordering::Relaxed),
             bytes_received: self.bytes_received.load(Ordering::Relaxed),
             packets_invalid: self.packets_invalid.load(Ordering::Relaxed),
+            packets_relayed: self.packets_relayed.load(Ordering::Relaxed),
         }
     }
 }
@@ -118,11 +122,21 @@ pub struct RtpTarget {
     pub payload_type: u8,
 }
 
+/// Where a bridged leg forwards what it receives: out of the other leg's socket (so the far
+/// end sees the address it was given in SDP) to the other leg's far end.
+#[derive(Clone)]
+struct Relay {
+    socket: Arc<UdpSocket>,
+    remote: SocketAddr,
+}
+
 /// One leg's RTP port and its send/receive tasks.
 pub struct RtpLeg {
     pub local: SocketAddr,
     pub counters: Arc<RtpCounters>,
+    socket: Arc<UdpSocket>,
     target: watch::Sender<Option<RtpTarget>>,
+    relay: watch::Sender<Option<Relay>>,
     cancel: CancellationToken,
 }
 
@@ -135,9 +149,33 @@ impl RtpLeg {
         let counters = Arc::new(RtpCounters::default());
         let cancel = parent.child_token();
         let (target_tx, target_rx) = watch::channel(None);
-        tokio::spawn(receive_loop(socket.clone(), counters.clone(), cancel.clone()));
-        tokio::spawn(send_loop(socket, counters.clone(), target_rx, cancel.clone()));
-        Ok(RtpLeg { local, counters, target: target_tx, cancel })
+        let (relay_tx, relay_rx) = watch::channel(None);
+        tokio::spawn(receive_loop(socket.clone(), counters.clone(), relay_rx, cancel.clone()));
+        tokio::spawn(send_loop(socket.clone(), counters.clone(), target_rx, cancel.clone()));
+        Ok(RtpLeg { local, counters, socket, target: target_tx, relay: relay_tx, cancel })
+    }
+
+    /// The far end this leg sends to, once known.
+    pub fn target(&self) -> Option<RtpTarget> {
+        *self.target.borrow()
+    }
+
+    /// Stops the generated silence (the leg goes on receiving).
+    pub fn stop_sending(&self) {
+        self.target.send_replace(None);
+    }
+
+    /// Bridges two legs: what each receives goes out of the other's socket to the other's far
+    /// end, packets unchanged (same codec on both legs: the agent leg is offered only the codec
+    /// the customer leg negotiated). Generated silence stops on both. Returns false when a far
+    /// end is not known yet.
+    pub fn bridge(a: &RtpLeg, b: &RtpLeg) -> bool {
+        let (Some(ta), Some(tb)) = (a.target(), b.target()) else { return false };
+        a.relay.send_replace(Some(Relay { socket: b.socket.clone(), remote: tb.remote }));
+        b.relay.send_replace(Some(Relay { socket: a.socket.clone(), remote: ta.remote }));
+        a.stop_sending();
+        b.stop_sending();
+        true
     }
 
     /// Starts (or redirects) sending towards the far end.
@@ -156,7 +194,12 @@ impl Drop for RtpLeg {
     }
 }
 
-async fn receive_loop(socket: Arc<UdpSocket>, counters: Arc<RtpCounters>, cancel: CancellationToken) {
+async fn receive_loop(
+    socket: Arc<UdpSocket>,
+    counters: Arc<RtpCounters>,
+    relay: watch::Receiver<Option<Relay>>,
+    cancel: CancellationToken,
+) {
     let mut buf = vec![0u8; MAX_RTP_PACKET_BYTES];
     loop {
         tokio::select! {
@@ -166,6 +209,12 @@ async fn receive_loop(socket: Arc<UdpSocket>, counters: Arc<RtpCounters>, cancel
                     if parse_header(&buf[..n]).is_some() {
                         counters.packets_received.fetch_add(1, Ordering::Relaxed);
                         counters.bytes_received.fetch_add(n as u64, Ordering::Relaxed);
+                        let to = relay.borrow().clone();
+                        if let Some(to) = to {
+                            if to.socket.send_to(&buf[..n], to.remote).await.is_ok() {
+                                counters.packets_relayed.fetch_add(1, Ordering::Relaxed);
+                            }
+                        }
                     } else {
                         counters.packets_invalid.fetch_add(1, Ordering::Relaxed);
                     }
@@ -236,5 +285,27 @@ mod tests {
         assert!(sa.packets_sent >= 5 && sb.packets_received >= 5, "{sa:?} {sb:?}");
         assert!(sb.packets_sent >= 5 && sa.packets_received >= 5, "{sa:?} {sb:?}");
         assert_eq!(sa.packets_invalid + sb.packets_invalid, 0);
+    }
+
+    #[tokio::test]
+    async fn bridge_relays_both_ways() {
+        // phone_a <-> leg_a [bridge] leg_b <-> phone_b
+        let cancel = CancellationToken::new();
+        let ip: IpAddr = "127.0.0.1".parse().expect("ip");
+        let phone_a = RtpLeg::bind(ip, &cancel).await.expect("bind");
+        let phone_b = RtpLeg::bind(ip, &cancel).await.expect("bind");
+        let leg_a = RtpLeg::bind(ip, &cancel).await.expect("bind");
+        let leg_b = RtpLeg::bind(ip, &cancel).await.expect("bind");
+        leg_a.set_target(RtpTarget { remote: phone_a.local, payload_type: 0 });
+        leg_b.set_target(RtpTarget { remote: phone_b.local, payload_type: 0 });
+        assert!(RtpLeg::bridge(&leg_a, &leg_b));
+        phone_a.set_target(RtpTarget { remote: leg_a.local, payload_type: 0 });
+        phone_b.set_target(RtpTarget { remote: leg_b.local, payload_type: 0 });
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let (pa, pb, la, lb) = (phone_a.stats(), phone_b.stats(), leg_a.stats(), leg_b.stats());
+        assert!(la.packets_relayed >= 5 && lb.packets_relayed >= 5, "{la:?} {lb:?}");
+        // What each phone receives is the other phone's stream, nothing generated by the legs.
+        assert!(pa.packets_received >= 5 && pb.packets_received >= 5, "{pa:?} {pb:?}");
+        assert_eq!(la.packets_sent + lb.packets_sent, 0, "legs stopped generating silence");
     }
 }

@@ -17,16 +17,32 @@ pub const MAX_SDP_LEN_BYTES: usize = 16 * 1024;
 
 /// Builds the offer: PCMU, PCMA and telephone-event on one audio stream, 20 ms packets.
 pub fn offer(session_id: u64, media_ip: IpAddr, rtp_port: u16) -> String {
+    offer_codec(session_id, media_ip, rtp_port, None)
+}
+
+/// Builds an offer limited to one G.711 codec (the agent leg of a bridge gets the customer
+/// leg's codec, so packets are relayed without transcoding); `None` offers both.
+pub fn offer_codec(session_id: u64, media_ip: IpAddr, rtp_port: u16, only: Option<u8>) -> String {
     let family = if media_ip.is_ipv6() { "IP6" } else { "IP4" };
+    let codecs: Vec<u8> = match only {
+        Some(pt) => vec![pt],
+        None => vec![PT_PCMU, PT_PCMA],
+    };
+    let mut formats = String::new();
+    let mut rtpmaps = String::new();
+    for pt in &codecs {
+        formats.push_str(&format!("{pt} "));
+        let name = if *pt == PT_PCMA { "PCMA" } else { "PCMU" };
+        rtpmaps.push_str(&format!("a=rtpmap:{pt} {name}/8000\r\n"));
+    }
     format!(
         "v=0\r\n\
          o=campana {session_id} {session_id} IN {family} {media_ip}\r\n\
          s=campana\r\n\
          c=IN {family} {media_ip}\r\n\
          t=0 0\r\n\
-         m=audio {rtp_port} RTP/AVP {PT_PCMU} {PT_PCMA} {PT_TELEPHONE_EVENT}\r\n\
-         a=rtpmap:{PT_PCMU} PCMU/8000\r\n\
-         a=rtpmap:{PT_PCMA} PCMA/8000\r\n\
+         m=audio {rtp_port} RTP/AVP {formats}{PT_TELEPHONE_EVENT}\r\n\
+         {rtpmaps}\
          a=rtpmap:{PT_TELEPHONE_EVENT} telephone-event/8000\r\n\
          a=fmtp:{PT_TELEPHONE_EVENT} 0-16\r\n\
          a=ptime:20\r\n\
