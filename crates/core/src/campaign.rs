@@ -162,8 +162,11 @@ pub struct NamedInput {
     pub description: String,
 }
 
-impl NamedInput {
-    pub fn validate(&self) -> Result<(), Vec<FieldError>> {
+impl crate::error::Validated for NamedInput {
+    fn name(&self) -> &str {
+        &self.name
+    }
+    fn validate(&self) -> Result<(), Vec<FieldError>> {
         let mut p = Problems::default();
         check_name(&mut p, "name", &self.name);
         p.check(self.description.len() <= 10_000, "description", || "must be at most 10,000 bytes".into());
@@ -222,8 +225,11 @@ pub struct DispositionInput {
     pub campaign_id: Option<CampaignId>,
 }
 
-impl DispositionInput {
-    pub fn validate(&self) -> Result<(), Vec<FieldError>> {
+impl crate::error::Validated for DispositionInput {
+    fn name(&self) -> &str {
+        &self.name
+    }
+    fn validate(&self) -> Result<(), Vec<FieldError>> {
         let mut p = Problems::default();
         check_name(&mut p, "name", &self.name);
         p.check(self.profile_id.is_none() || self.campaign_id.is_none(), "campaign_id", || {
@@ -243,8 +249,11 @@ pub struct ManagerTagInput {
     pub campaign_id: Option<CampaignId>,
 }
 
-impl ManagerTagInput {
-    pub fn validate(&self) -> Result<(), Vec<FieldError>> {
+impl crate::error::Validated for ManagerTagInput {
+    fn name(&self) -> &str {
+        &self.name
+    }
+    fn validate(&self) -> Result<(), Vec<FieldError>> {
         let mut p = Problems::default();
         check_name(&mut p, "name", &self.name);
         p.into_result()
@@ -260,8 +269,11 @@ pub struct ScriptInput {
     pub body: String,
 }
 
-impl ScriptInput {
-    pub fn validate(&self) -> Result<(), Vec<FieldError>> {
+impl crate::error::Validated for ScriptInput {
+    fn name(&self) -> &str {
+        &self.name
+    }
+    fn validate(&self) -> Result<(), Vec<FieldError>> {
         let mut p = Problems::default();
         check_name(&mut p, "name", &self.name);
         p.check(self.body.len() <= 100_000, "body", || "must be at most 100,000 bytes".into());

@@ -49,3 +49,9 @@ impl Problems {
         }
     }
 }
+
+/// An input with a display name that checks itself before it is stored.
+pub trait Validated {
+    fn name(&self) -> &str;
+    fn validate(&self) -> Result<(), Vec<FieldError>>;
+}

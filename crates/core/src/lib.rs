@@ -20,7 +20,7 @@ pub mod telephony;
 pub mod time;
 pub mod user;
 
-pub use error::FieldError;
+pub use error::{FieldError, Validated};
 pub use ids::*;
 pub use phone::{CountryCode, PhoneNumber};
 pub use time::{DailyHours, LocalTime, TimeZone, Weekdays};

@@ -333,8 +333,11 @@ pub struct SettingsProfileInput {
     pub settings: SettingsFields,
 }
 
-impl SettingsProfileInput {
-    pub fn validate(&self) -> Result<(), Vec<FieldError>> {
+impl crate::error::Validated for SettingsProfileInput {
+    fn name(&self) -> &str {
+        &self.name
+    }
+    fn validate(&self) -> Result<(), Vec<FieldError>> {
         let mut p = Problems::default();
         crate::campaign::check_name(&mut p, "name", &self.name);
         if let Err(errs) = self.settings.validate() {

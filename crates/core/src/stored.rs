@@ -12,6 +12,11 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
+/// A stored object's id as the database holds it.
+pub trait Identified {
+    fn raw_id(&self) -> i64;
+}
+
 macro_rules! stored {
     ($($(#[$m:meta])* $name:ident($id:ty, $input:ty) $({ $($(#[$fm:meta])* $f:ident : $t:ty),* })?;)+) => {$(
         $(#[$m])*
@@ -23,6 +28,12 @@ macro_rules! stored {
             $($( $(#[$fm])* pub $f: $t, )*)?
             pub created_at: DateTime<Utc>,
             pub updated_at: DateTime<Utc>,
+        }
+
+        impl Identified for $name {
+            fn raw_id(&self) -> i64 {
+                self.id.0
+            }
         }
     )+};
 }
@@ -63,8 +74,11 @@ pub struct ContactListInput {
     pub default_country: Option<CountryCode>,
 }
 
-impl ContactListInput {
-    pub fn validate(&self) -> Result<(), Vec<FieldError>> {
+impl crate::error::Validated for ContactListInput {
+    fn name(&self) -> &str {
+        &self.name
+    }
+    fn validate(&self) -> Result<(), Vec<FieldError>> {
         let mut p = Problems::default();
         crate::campaign::check_name(&mut p, "name", &self.name);
         p.check(self.columns.len() <= MAX_CUSTOM_COLUMNS, "columns", || format!("at most {MAX_CUSTOM_COLUMNS} custom columns"));

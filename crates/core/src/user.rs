@@ -47,8 +47,11 @@ pub struct RoleInput {
     pub privileges: Vec<Privilege>,
 }
 
-impl RoleInput {
-    pub fn validate(&self) -> Result<(), Vec<FieldError>> {
+impl crate::error::Validated for RoleInput {
+    fn name(&self) -> &str {
+        &self.name
+    }
+    fn validate(&self) -> Result<(), Vec<FieldError>> {
         let mut p = Problems::default();
         check_name(&mut p, "name", &self.name);
         p.into_result()

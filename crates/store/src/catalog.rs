@@ -46,8 +46,8 @@ pub struct Ref {
     pub id: Option<i64>,
 }
 
-pub trait Entity: Sized + Send + Unpin + 'static {
-    type Input: Send + Sync;
+pub trait Entity: campana_core::stored::Identified + Sized + Send + Unpin + 'static {
+    type Input: campana_core::Validated + Send + Sync;
     const TABLE: &'static str;
     /// Singular noun for messages: "campaign group".
     const KIND: &'static str;
@@ -58,9 +58,12 @@ pub trait Entity: Sized + Send + Unpin + 'static {
 
     fn values(input: &Self::Input) -> Vec<V>;
     fn from_row(row: &AnyRow) -> Result<Self>;
-    fn id(&self) -> i64;
-    fn name(input: &Self::Input) -> &str;
-    fn validate(input: &Self::Input) -> Result<(), Vec<FieldError>>;
+    fn name(input: &Self::Input) -> &str {
+        campana_core::Validated::name(input)
+    }
+    fn validate(input: &Self::Input) -> Result<(), Vec<FieldError>> {
+        campana_core::Validated::validate(input)
+    }
     fn refs(_input: &Self::Input) -> Vec<Ref> {
         Vec::new()
     }
@@ -150,7 +153,7 @@ impl Store {
             .fetch_all(&self.pool)
             .await?;
         let items = rows.iter().map(E::from_row).collect::<Result<Vec<E>>>()?;
-        Ok(paginate(items, limit, E::id))
+        Ok(paginate(items, limit, E::raw_id))
     }
 
     /// Every row, for small catalogues (at most [`MAX_PAGE`]).
@@ -213,6 +216,10 @@ impl Store {
 
 // ---- the catalogue ----
 
+fn get_colour(row: &AnyRow) -> Result<campana_core::campaign::Colour> {
+    campana_core::campaign::Colour::parse(&row.try_get::<String, _>("colour")?).map_err(|e| StoreError::Corrupt(e.to_string()))
+}
+
 fn named_values(i: &NamedInput) -> Vec<V> {
     vec![V::S(i.name.clone()), V::S(i.description.clone())]
 }
@@ -239,15 +246,6 @@ macro_rules! named_entity {
                     updated_at: get_time(row, "updated_at")?,
                 })
             }
-            fn id(&self) -> i64 {
-                self.id.0
-            }
-            fn name(i: &NamedInput) -> &str {
-                &i.name
-            }
-            fn validate(i: &NamedInput) -> Result<(), Vec<FieldError>> {
-                i.validate()
-            }
         }
     };
 }
@@ -272,15 +270,6 @@ impl Entity for DncList {
             updated_at: get_time(row, "updated_at")?,
         })
     }
-    fn id(&self) -> i64 {
-        self.id.0
-    }
-    fn name(i: &NamedInput) -> &str {
-        &i.name
-    }
-    fn validate(i: &NamedInput) -> Result<(), Vec<FieldError>> {
-        i.validate()
-    }
     fn protected(&self) -> Option<String> {
         self.is_internal.then(|| "the internal DNC list is checked by every campaign and cannot be deleted".to_string())
     }
@@ -301,15 +290,6 @@ impl Entity for Script {
             created_at: get_time(row, "created_at")?,
             updated_at: get_time(row, "updated_at")?,
         })
-    }
-    fn id(&self) -> i64 {
-        self.id.0
-    }
-    fn name(i: &ScriptInput) -> &str {
-        &i.name
-    }
-    fn validate(i: &ScriptInput) -> Result<(), Vec<FieldError>> {
-        i.validate()
     }
 }
 
@@ -335,15 +315,6 @@ impl Entity for SettingsProfile {
             created_at: get_time(row, "created_at")?,
             updated_at: get_time(row, "updated_at")?,
         })
-    }
-    fn id(&self) -> i64 {
-        self.id.0
-    }
-    fn name(i: &SettingsProfileInput) -> &str {
-        &i.name
-    }
-    fn validate(i: &SettingsProfileInput) -> Result<(), Vec<FieldError>> {
-        i.validate()
     }
     fn refs(i: &SettingsProfileInput) -> Vec<Ref> {
         settings_refs(&i.settings, "settings")
@@ -394,12 +365,11 @@ impl Entity for Disposition {
         ]
     }
     fn from_row(row: &AnyRow) -> Result<Self> {
-        let colour: String = row.try_get("colour")?;
         Ok(Disposition {
             id: row.try_get::<i64, _>("id")?.into(),
             input: DispositionInput {
                 name: row.try_get("name")?,
-                colour: campana_core::campaign::Colour::parse(&colour).map_err(|e| StoreError::Corrupt(e.to_string()))?,
+                colour: get_colour(row)?,
                 is_success: get_bool(row, "is_success")?,
                 is_final: get_bool(row, "is_final")?,
                 is_callback: get_bool(row, "is_callback")?,
@@ -410,15 +380,6 @@ impl Entity for Disposition {
             created_at: get_time(row, "created_at")?,
             updated_at: get_time(row, "updated_at")?,
         })
-    }
-    fn id(&self) -> i64 {
-        self.id.0
-    }
-    fn name(i: &DispositionInput) -> &str {
-        &i.name
-    }
-    fn validate(i: &DispositionInput) -> Result<(), Vec<FieldError>> {
-        i.validate()
     }
     fn refs(i: &DispositionInput) -> Vec<Ref> {
         vec![
@@ -437,26 +398,16 @@ impl Entity for ManagerTag {
         vec![V::S(i.name.clone()), V::S(i.colour.as_str().to_string()), V::OI(i.campaign_id.map(|p| p.0))]
     }
     fn from_row(row: &AnyRow) -> Result<Self> {
-        let colour: String = row.try_get("colour")?;
         Ok(ManagerTag {
             id: row.try_get::<i64, _>("id")?.into(),
             input: ManagerTagInput {
                 name: row.try_get("name")?,
-                colour: campana_core::campaign::Colour::parse(&colour).map_err(|e| StoreError::Corrupt(e.to_string()))?,
+                colour: get_colour(row)?,
                 campaign_id: row.try_get::<Option<i64>, _>("campaign_id")?.map(Into::into),
             },
             created_at: get_time(row, "created_at")?,
             updated_at: get_time(row, "updated_at")?,
         })
-    }
-    fn id(&self) -> i64 {
-        self.id.0
-    }
-    fn name(i: &ManagerTagInput) -> &str {
-        &i.name
-    }
-    fn validate(i: &ManagerTagInput) -> Result<(), Vec<FieldError>> {
-        i.validate()
     }
     fn refs(i: &ManagerTagInput) -> Vec<Ref> {
         vec![Ref { field: "campaign_id".into(), table: "campaigns", kind: "campaign", id: i.campaign_id.map(|p| p.0) }]
@@ -483,15 +434,6 @@ impl Entity for Role {
             created_at: get_time(row, "created_at")?,
             updated_at: get_time(row, "updated_at")?,
         })
-    }
-    fn id(&self) -> i64 {
-        self.id.0
-    }
-    fn name(i: &RoleInput) -> &str {
-        &i.name
-    }
-    fn validate(i: &RoleInput) -> Result<(), Vec<FieldError>> {
-        i.validate()
     }
     fn protected(&self) -> Option<String> {
         self.builtin.then(|| format!("'{}' is a built-in role and cannot be deleted", self.input.name))
@@ -526,14 +468,5 @@ impl Entity for ContactList {
             created_at: get_time(row, "created_at")?,
             updated_at: get_time(row, "updated_at")?,
         })
-    }
-    fn id(&self) -> i64 {
-        self.id.0
-    }
-    fn name(i: &ContactListInput) -> &str {
-        &i.name
-    }
-    fn validate(i: &ContactListInput) -> Result<(), Vec<FieldError>> {
-        i.validate()
     }
 }
