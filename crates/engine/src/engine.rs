@@ -899,7 +899,7 @@ impl Engine {
             if w.live_answers >= 30.0 {
                 let rate = w.rate();
                 if rate < 0.8 * target {
-                    camp.aggressiveness = (camp.aggressiveness * 1.005).min(8.0);
+                    camp.aggressiveness = (camp.aggressiveness * 1.005).min(20.0);
                 } else if rate > target {
                     camp.aggressiveness = (camp.aggressiveness * 0.98).max(0.5);
                 }
@@ -1427,7 +1427,7 @@ impl Engine {
             max_in_flight: self.cfg.max_calls,
             // Anticipating agents about to free up measured worse in the benchmark: none.
             freeing: 0.0,
-            target_rate: (s.abandon_rate_target * c.aggressiveness).min(4.0 * cap),
+            target_rate: (s.abandon_rate_target * c.aggressiveness).min(10.0 * cap),
         };
         if mode == DialingMode::Power {
             let want = ((free as f64 * s.lines_per_agent).floor() as usize).saturating_sub(waiting);

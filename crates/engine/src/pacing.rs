@@ -1,15 +1,16 @@
 //! Predictive pacing: how many calls to have in flight for a campaign.
 //!
 //! Two quantities decide it:
-//! - the *want*: enough calls that the expected live answers cover the agents free now and those
-//!   about to free, `ceil((free + soon - waiting) / p)`, with `p` the estimated live-answer
-//!   probability per dial (an exponentially weighted mean over recent outcomes, so it follows a
-//!   lunch-time drop or an afternoon rise within ~50 calls);
+//! - the *want*: the most calls in flight whose expected overflow (live answers beyond the free
+//!   agents, `E[(X - free)+]` for `X ~ Binomial(N, p)`) stays at `target_rate` of the expected
+//!   answers; `p` is the estimated live-answer probability per dial (an exponentially weighted
+//!   mean over recent outcomes, so it follows a lunch-time drop or an afternoon rise within ~60
+//!   calls) and `target_rate` is adapted by the engine to the realised rate;
 //! - the *guard*: the abandon budget `B = cap * answers_in_window - abandons_in_window` (the
 //!   smaller over the 24 h and 30 d windows, counting only answers that stay in the window for
 //!   the next 10 minutes). With `N` calls in flight, at most `answers - free agents` can be
-//!   abandoned. The pacer allows `N` only while `P(Binomial(N, p_hi) > free - waiting + B) <= risk`,
-//!   `p_hi` an upper confidence bound on `p`; with `B < 1` it dials no more calls than free
+//!   abandoned. The pacer allows `N` only while `P(Binomial(N, p_high) > free - waiting + B) <= risk`,
+//!   `p_high` an upper confidence bound on `p`; with `B < 1` it dials no more calls than free
 //!   agents, so the first abandon can only come once enough live answers make it fit under the cap.
 
 use serde::Serialize;
