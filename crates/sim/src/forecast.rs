@@ -3,7 +3,7 @@
 //! Method: simulate one campaign day with the list's remaining records, the observed rates and
 //! the given agents (same engine, same seed), take the records completed per day, and project
 //! the remaining days; for "agents needed", search the smallest team whose simulated day pace
-//! finishes by the deadline.
+//! finishes by the deadline (searching up to ten times the current team, at most 1,000).
 
 use crate::model::{AgentModel, Population, Scenario};
 use crate::{run, SimError};
@@ -93,7 +93,8 @@ pub fn forecast(i: &ForecastInput, now: DateTime<Utc>) -> Result<Forecast, SimEr
         let whole = avail_days.floor() + ((avail_days.fract() * 24.0).min(i.hours_per_day) / i.hours_per_day);
         if whole > 0.0 {
             let want_per_day = i.records_remaining as f64 / whole;
-            let (mut lo, mut hi) = (1u32, 1000u32);
+            let max_team = (i.agents * 10).clamp(10, 1000);
+            let (mut lo, mut hi) = (1u32, max_team);
             let done = |n: u32| -> Result<f64, SimError> { Ok(run(&scenario(i, n, now), i.seed)?.records_completed as f64) };
             if done(hi)? >= want_per_day.min(i.records_remaining as f64) {
                 while lo < hi {
@@ -115,7 +116,7 @@ pub fn forecast(i: &ForecastInput, now: DateTime<Utc>) -> Result<Forecast, SimEr
         finishes_at.map_or("the list does not finish at this pace".to_string(), |f| format!("finishes at {f}")),
         match (i.finish_by, needed) {
             (Some(by), Some(n)) => format!("needs {n} agents to finish by {by}"),
-            (Some(by), None) => format!("cannot finish by {by} with up to 1000 agents"),
+            (Some(by), None) => format!("cannot finish by {by} with up to {} agents", (i.agents * 10).clamp(10, 1000)),
             _ => "no deadline given".to_string(),
         },
         day.abandon_rate_day * 100.0

@@ -18,7 +18,7 @@ fn forecast_projects_finish_and_team() {
         abandon_rate_max: 0.03,
         campaign_zone: "America/New_York".into(),
         hours_per_day: 2.0,
-        finish_by: Some("2026-03-03T16:00:00Z".parse().expect("valid")),
+        finish_by: Some("2026-03-08T16:00:00Z".parse().expect("valid")),
         seed: 3,
     };
     let f = forecast(&input, now).expect("forecast");
