@@ -5,5 +5,6 @@ pub mod api;
 pub mod auth;
 pub mod config;
 pub mod demo;
+pub mod explain;
 pub mod import_job;
 pub mod state;

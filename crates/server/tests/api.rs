@@ -208,3 +208,50 @@ async fn crm_upserts_are_idempotent_and_atomic() {
         assert_eq!(r.status(), 204);
     }
 }
+
+#[tokio::test]
+async fn the_dialer_explains_itself_before_launch() {
+    for backend in BACKENDS {
+        let srv = Server::start(backend).await;
+        let c = srv.client();
+        let (_, list) = post(&c, srv.url("/api/v1/contact-lists"), json!({"name": "Leads"})).await;
+        let lid = list["id"].as_i64().unwrap();
+        let bulk = json!({"members": [
+            {"external_id": "chicago", "contact": {"phones": [{"number": "+13125550143"}]}},
+            {"external_id": "madrid", "contact": {"phones": [{"number": "+34612345678"}]}},
+            {"external_id": "blocked", "contact": {"phones": [{"number": "+13125550144"}]}},
+        ]});
+        let (s, _) = post(&c, srv.url(&format!("/api/v1/contact-lists/{lid}/records/bulk-upsert")), bulk).await;
+        assert_eq!(s, 200);
+        let (_, dnc) = post(&c, srv.url("/api/v1/dnc-lists"), json!({"name": "Registry"})).await;
+        let dnc_id = dnc["id"].as_i64().unwrap();
+        post(&c, srv.url(&format!("/api/v1/dnc-lists/{dnc_id}/entries")), json!({"phone": "+13125550144"})).await;
+        let (s, camp) = post(
+            &c,
+            srv.url("/api/v1/campaigns"),
+            json!({"name": "Explained", "daily_hours": {"start": "00:00", "end": "23:59"}, "weekdays": ["mon","tue","wed","thu","fri","sat","sun"],
+                   "time_zone": "UTC", "contact_list_ids": [lid], "overrides": {"dnc_list_ids": [dnc_id]}}),
+        )
+        .await;
+        assert_eq!(s, 201, "{camp}");
+        let id = camp["id"].as_i64().unwrap();
+        // 15:00 UTC on a Wednesday: 09:00 in Chicago (allowed), 16:00 in Madrid (allowed).
+        let (s, p) = get(&c, srv.url(&format!("/api/v1/campaigns/{id}/compliance-preview?at=2026-11-25T15:00:00Z"))).await;
+        assert_eq!(s, 200, "{backend}: {p}");
+        assert_eq!((p["total"].as_u64(), p["dialable_now"].as_u64(), p["skipped"].as_u64()), (Some(3), Some(2), Some(1)), "{backend}: {p}");
+        assert_eq!(p["by_reason"]["dnc"], 1, "{p}");
+        // 12:00 UTC: 06:00 in Chicago, so the Chicago record waits for 08:00 local (14:00 UTC).
+        let (_, recs) = get(&c, srv.url(&format!("/api/v1/contact-lists/{lid}/records?external_id=chicago"))).await;
+        let rid = recs["items"][0]["id"].as_i64().unwrap();
+        let (s, e) = get(&c, srv.url(&format!("/api/v1/campaigns/{id}/records/{rid}/eligibility?at=2026-11-25T12:00:00Z"))).await;
+        assert_eq!(s, 200, "{e}");
+        assert_eq!(e["dialable"], false);
+        assert_eq!(e["reason"], "contact_outside_hours", "{backend}: {e}");
+        assert_eq!(e["next_dialable_at"], "2026-11-25T14:00:00Z");
+        assert!(e["message"].as_str().unwrap().contains("America/Chicago"), "{e}");
+        let (_, e) = get(&c, srv.url(&format!("/api/v1/campaigns/{id}/records/{rid}/eligibility?at=2026-11-25T15:00:00Z"))).await;
+        assert_eq!(e["dialable"], true, "{e}");
+        let (s, _) = get(&c, srv.url(&format!("/api/v1/campaigns/{id}/records/999999/eligibility"))).await;
+        assert_eq!(s, 404);
+    }
+}

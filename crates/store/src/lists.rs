@@ -133,6 +133,25 @@ impl Store {
         self.get_record(list, id).await
     }
 
+    /// Attempts per chain (customer) for the given chains of a list.
+    pub async fn chain_attempts(&self, list: ContactListId, chains: &[i64]) -> Result<std::collections::HashMap<i64, i64>> {
+        let mut out = std::collections::HashMap::new();
+        for chunk in chains.chunks(500) {
+            let ids: Vec<String> = chunk.iter().map(|c| c.to_string()).collect();
+            let rows = sqlx::query(&format!(
+                "SELECT chain_id, CAST(SUM(attempts_total) AS BIGINT) AS n FROM records WHERE list_id = $1 AND chain_id IN ({}) GROUP BY chain_id",
+                ids.join(",")
+            ))
+            .bind(list.0)
+            .fetch_all(&self.pool)
+            .await?;
+            for r in rows {
+                out.insert(r.try_get::<i64, _>("chain_id")?, r.try_get::<i64, _>("n")?);
+            }
+        }
+        Ok(out)
+    }
+
     /// The records of one customer, by external id, in chain order.
     pub async fn records_by_external_id(&self, list: ContactListId, external_id: &str) -> Result<Vec<Record>> {
         let rows = sqlx::query("SELECT * FROM records WHERE list_id = $1 AND external_id = $2 ORDER BY chain_position")

@@ -228,6 +228,41 @@ impl Store {
         rows.iter().map(dnc_from_row).collect()
     }
 
+    /// DNC entries in force at `at` for any of `phones` on the internal list or `lists`, as
+    /// (phone, list id, internal?, expires_at). Queried 500 numbers at a time.
+    pub async fn dnc_entries_for(
+        &self,
+        phones: &[PhoneNumber],
+        lists: &[DncListId],
+        at: chrono::DateTime<chrono::Utc>,
+    ) -> Result<Vec<(PhoneNumber, DncListId, bool, Option<chrono::DateTime<chrono::Utc>>)>> {
+        let mut out = Vec::new();
+        let list_filter = if lists.is_empty() {
+            String::new()
+        } else {
+            format!(" OR e.list_id IN ({})", lists.iter().map(|l| l.0.to_string()).collect::<Vec<_>>().join(","))
+        };
+        for chunk in phones.chunks(500) {
+            let sql = format!(
+                "SELECT e.phone, e.list_id, l.is_internal, e.expires_at FROM dnc_entries e JOIN dnc_lists l ON l.id = e.list_id \
+                 WHERE e.phone IN ({}) AND (e.expires_at IS NULL OR e.expires_at > ${}) AND (l.is_internal = 1{list_filter})",
+                self.values_groups(1, chunk.len()).trim_start_matches('(').trim_end_matches(')'),
+                chunk.len() + 1
+            );
+            let mut vals: Vec<V> = chunk.iter().map(|p| V::S(p.to_string())).collect();
+            vals.push(V::I(ms(at)));
+            for r in bind_all(sqlx::query(&sql), vals).fetch_all(&self.pool).await? {
+                out.push((
+                    PhoneNumber::from_e164_unchecked_store(r.try_get("phone")?),
+                    DncListId(r.try_get("list_id")?),
+                    get_bool(&r, "is_internal")?,
+                    get_opt_time(&r, "expires_at")?,
+                ));
+            }
+        }
+        Ok(out)
+    }
+
     /// The id of the internal DNC list.
     pub async fn internal_dnc_list(&self) -> Result<DncListId> {
         let id: i64 =

@@ -179,6 +179,67 @@ pub async fn call_results() -> Json<Vec<CallResultInfo>> {
     )
 }
 
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct AtQuery {
+    /// The moment to evaluate (RFC 3339); default: now.
+    pub at: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+/// Pre-launch compliance preview: how many of the campaign's records could be dialed at `at`,
+/// and how many would be skipped, by reason code, with the earliest moment each reason lifts.
+#[utoipa::path(get, path = "/api/v1/campaigns/{id}/compliance-preview", tag = "campaigns", params(("id" = i64, Path), AtQuery),
+    responses((status = 200, description = "total, dialable_now, skipped, by_reason, earliest_by_reason"), (status = 404, body = Problem)))]
+pub async fn compliance_preview(
+    State(s): State<AppState>,
+    Extension(p): Extension<Principal>,
+    Path(id): Path<i64>,
+    ApiQuery(q): ApiQuery<AtQuery>,
+) -> ApiResult<Json<campana_engine::CompliancePreview>> {
+    let c = s.store.get_campaign(visible(&p, id)?).await?;
+    Ok(Json(crate::explain::preview(&s.store, &c, q.at.unwrap_or_else(chrono::Utc::now)).await?))
+}
+
+/// Whether a record could be dialed by this campaign at `at`, and if not: the reason code, a
+/// sentence, and the next moment it becomes dialable.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Eligibility {
+    pub dialable: bool,
+    pub reason: Option<String>,
+    pub message: String,
+    pub next_dialable_at: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+#[utoipa::path(get, path = "/api/v1/campaigns/{id}/records/{record_id}/eligibility", tag = "campaigns",
+    params(("id" = i64, Path), ("record_id" = i64, Path), AtQuery),
+    responses((status = 200, body = Eligibility), (status = 404, body = Problem)))]
+pub async fn eligibility(
+    State(s): State<AppState>,
+    Extension(p): Extension<Principal>,
+    Path((id, rid)): Path<(i64, i64)>,
+    ApiQuery(q): ApiQuery<AtQuery>,
+) -> ApiResult<Json<Eligibility>> {
+    let c = s.store.get_campaign(visible(&p, id)?).await?;
+    let mut record = None;
+    for l in &c.input.contact_list_ids {
+        if let Ok(r) = s.store.get_record(*l, campana_core::RecordId(rid)).await {
+            record = Some(r);
+            break;
+        }
+    }
+    let record = record.ok_or_else(|| ApiError::not_found(format!("record {rid} is not in a contact list of campaign {id}")))?;
+    let at = q.at.unwrap_or_else(chrono::Utc::now);
+    Ok(Json(match crate::explain::why(&s.store, &c, record, at).await? {
+        Ok(()) => Eligibility { dialable: true, reason: None, message: "dialable now".into(), next_dialable_at: Some(at) },
+        Err(b) => Eligibility {
+            dialable: false,
+            reason: Some(serde_json::to_value(b.code).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default()),
+            message: b.message,
+            next_dialable_at: b.next_dialable_at,
+        },
+    }))
+}
+
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(utoipa_axum::routes!(list, create))
@@ -187,4 +248,6 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(utoipa_axum::routes!(settings))
         .routes(utoipa_axum::routes!(action))
         .routes(utoipa_axum::routes!(call_results))
+        .routes(utoipa_axum::routes!(compliance_preview))
+        .routes(utoipa_axum::routes!(eligibility))
 }

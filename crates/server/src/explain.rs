@@ -1,0 +1,114 @@
+//! The dialer explaining itself through the API: which records of a campaign would be skipped
+//! right now and why (pre-launch compliance preview), and why one record is not dialable. Both
+//! call the engine's own eligibility code (`campana-engine`) on the stored records, a page at a
+//! time, so memory stays bounded whatever the list size.
+
+use campana_core::campaign::Campaign;
+use campana_core::record::Record;
+use campana_core::settings::Settings;
+use campana_core::stored::ContactList;
+use campana_core::DncListId;
+use campana_engine::eligibility::{check, contact_zones, EligibilityContext};
+use campana_engine::{compliance_preview, Blocked, CallingRules, CampaignConfig, Candidate, CompliancePreview, InMemoryDnc};
+use campana_store::{PageParams, RecordFilterParams, Store, StoreError};
+use chrono::{DateTime, Utc};
+
+/// Records examined per page.
+pub const PAGE_RECORDS: u32 = 1000;
+/// Simultaneous calls an agentless campaign may hold until the setting exists.
+pub const AGENTLESS_LINES_DEFAULT: u32 = 20;
+
+/// The engine's view of a stored campaign with its effective settings.
+pub fn campaign_config(c: &Campaign, settings: Settings) -> CampaignConfig {
+    CampaignConfig {
+        id: c.id,
+        agent_group: settings.agent_group_id,
+        settings,
+        daily_hours: c.input.daily_hours,
+        weekdays: c.input.weekdays,
+        time_zone: c.input.time_zone.0,
+        start_date: c.input.start_date,
+        end_date: c.input.end_date,
+        priority: c.input.priority,
+        agentless_lines: AGENTLESS_LINES_DEFAULT,
+    }
+}
+
+/// Candidates for a page of records: chain attempts from the store, DNC entries loaded for
+/// exactly these numbers.
+async fn candidates(
+    store: &Store,
+    list: &ContactList,
+    records: Vec<Record>,
+    dnc_lists: &[DncListId],
+    at: DateTime<Utc>,
+) -> Result<(Vec<Candidate>, InMemoryDnc), StoreError> {
+    let chains: Vec<i64> = records.iter().map(|r| r.chain_id.0).collect();
+    let attempts = store.chain_attempts(list.id, &chains).await?;
+    let phones: Vec<_> = records.iter().map(|r| r.phone.clone()).collect();
+    let mut dnc = InMemoryDnc::default();
+    for (phone, list_id, internal, expires) in store.dnc_entries_for(&phones, dnc_lists, at).await? {
+        dnc.add(phone, if internal { None } else { Some(list_id) }, expires);
+    }
+    let cands = records
+        .into_iter()
+        .map(|r| {
+            let mut c = Candidate::new(r);
+            c.chain_attempts = attempts.get(&c.record.chain_id.0).copied().unwrap_or(0).max(0) as u32;
+            c
+        })
+        .collect();
+    Ok((cands, dnc))
+}
+
+/// "X of Y records would be skipped at `at`, by reason", over every list of the campaign.
+pub async fn preview(store: &Store, c: &Campaign, at: DateTime<Utc>) -> Result<CompliancePreview, StoreError> {
+    let eff = store.effective_settings(c).await?.settings;
+    let dnc_lists = eff.dnc_list_ids.clone();
+    let cfg = campaign_config(c, eff);
+    let mut total = CompliancePreview { at: Some(at), ..Default::default() };
+    for list_id in &c.input.contact_list_ids {
+        let list = store.get::<ContactList>(list_id.0).await?;
+        let mut page = PageParams { limit: Some(PAGE_RECORDS), cursor: None };
+        loop {
+            let got = store.list_records(list.id, &RecordFilterParams::default(), page).await?;
+            let (cands, dnc) = candidates(store, &list, got.items, &dnc_lists, at).await?;
+            let p = compliance_preview(&cands, &cfg, CallingRules::builtin(), &dnc, at);
+            total.total += p.total;
+            total.dialable_now += p.dialable_now;
+            total.skipped += p.skipped;
+            for (k, n) in p.by_reason {
+                *total.by_reason.entry(k).or_default() += n;
+            }
+            for (k, t) in p.earliest_by_reason {
+                let e = total.earliest_by_reason.entry(k).or_insert(t);
+                *e = (*e).min(t);
+            }
+            match got.next_cursor {
+                Some(cur) => page.cursor = Some(PageParams::parse_cursor(&cur)?),
+                None => break,
+            }
+        }
+    }
+    Ok(total)
+}
+
+/// Why one record of the campaign is or is not dialable at `at`.
+pub async fn why(store: &Store, c: &Campaign, record: Record, at: DateTime<Utc>) -> Result<Result<(), Blocked>, StoreError> {
+    let eff = store.effective_settings(c).await?.settings;
+    let dnc_lists = eff.dnc_list_ids.clone();
+    let cfg = campaign_config(c, eff);
+    let list = store.get::<ContactList>(record.list_id.0).await?;
+    let (cands, dnc) = candidates(store, &list, vec![record], &dnc_lists, at).await?;
+    let cand = &cands[0];
+    // A stateless question: no live calls or agents are known here (the live dialer adds them).
+    let ctx = EligibilityContext {
+        campaign: &cfg,
+        rules: CallingRules::builtin(),
+        dnc: &dnc,
+        in_call: &|_| false,
+        agent_present: &|_| true,
+        callback_grace_s: 0,
+    };
+    Ok(check(&ctx, cand, contact_zones(cand).as_ref(), at))
+}
