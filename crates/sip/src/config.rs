@@ -67,6 +67,8 @@ pub struct TrunkConfig {
     pub max_channels: usize,
     /// Longest an answered call may last before Campana hangs up (a guard against leaks).
     pub max_call_duration_s: u32,
+    /// How long an agent's phone may ring on `Connect` before the customer call is abandoned.
+    pub agent_answer_timeout_s: u32,
     /// Capacity of the command queue into [`crate::SipTelephony`].
     pub command_queue_len: usize,
     /// Capacity of the event queue out of [`crate::SipTelephony`]; when full, call tasks wait.
@@ -95,6 +97,7 @@ impl TrunkConfig {
             calls_per_second: 10,
             max_channels: 100,
             max_call_duration_s: 4 * 3600,
+            agent_answer_timeout_s: 10,
             command_queue_len: 1024,
             event_queue_len: 4096,
             user_agent: format!("Campana/{}", env!("CARGO_PKG_VERSION")),

@@ -23,6 +23,7 @@ pub mod sdp;
 pub use config::{DigestCredentials, NumberFormat, SipTransport, TrunkConfig};
 pub use registrar::{AgentCredential, RegistrarConfig};
 
+use campana_core::ids::UserId;
 use campana_core::phone::PhoneNumber;
 use campana_core::record::CallResult;
 use campana_core::telephony::{AnsweredBy, CallId, TelephonyCommand, TelephonyEvent};
@@ -74,6 +75,8 @@ struct Counters {
     refused_requests: AtomicU64,
     rtp_packets_sent: AtomicU64,
     rtp_packets_received: AtomicU64,
+    rtp_packets_relayed: AtomicU64,
+    connected: AtomicU64,
 }
 
 /// A snapshot of the telephony's counters.
@@ -87,13 +90,31 @@ pub struct SipStats {
     /// RTP packets sent and received by calls that have ended.
     pub rtp_packets_sent: u64,
     pub rtp_packets_received: u64,
+    /// RTP packets relayed between bridged legs (both directions), by calls that have ended.
+    pub rtp_packets_relayed: u64,
+    /// Customer calls bridged to an agent's phone.
+    pub connected: u64,
     /// Calls that exist now (ringing or answered).
     pub active_calls: u64,
 }
 
 enum CallControl {
     HangUp,
+    Connect(UserId),
 }
+
+/// What an agent leg reports to its customer call.
+enum AgentLegEvent {
+    /// The agent's phone answered; its RTP leg knows the phone's media address.
+    Answered(Arc<RtpLeg>),
+    /// The agent's phone could not be reached or did not answer.
+    Failed(String),
+    /// The agent hung up.
+    Ended,
+}
+
+/// Capacity of an agent leg's event queue (three events at most in its life).
+const AGENT_LEG_QUEUE_LEN: usize = 4;
 
 struct Shared {
     config: TrunkConfig,
@@ -198,6 +219,8 @@ impl SipTelephony {
             refused_requests: c.refused_requests.load(Ordering::Relaxed),
             rtp_packets_sent: c.rtp_packets_sent.load(Ordering::Relaxed),
             rtp_packets_received: c.rtp_packets_received.load(Ordering::Relaxed),
+            rtp_packets_relayed: c.rtp_packets_relayed.load(Ordering::Relaxed),
+            connected: c.connected.load(Ordering::Relaxed),
             active_calls: self.shared.calls.lock().map(|m| m.len() as u64).unwrap_or_default(),
         }
     }
@@ -275,12 +298,7 @@ async fn command_loop(shared: Arc<Shared>, mut commands: mpsc::Receiver<Telephon
                 tokio::spawn(run_call(shared.clone(), dial, control));
             }
             TelephonyCommand::HangUp { call_id } => control_call(&shared, call_id, CallControl::HangUp).await,
-            TelephonyCommand::Connect { call_id, agent } => {
-                // Bridging to agents' phones is not built yet: the caller hears nothing, so end
-                // the call rather than hold a live customer in silence.
-                tracing::warn!(%call_id, %agent, "agent bridging is not implemented in campana-sip yet: hanging up");
-                control_call(&shared, call_id, CallControl::HangUp).await;
-            }
+            TelephonyCommand::Connect { call_id, agent } => control_call(&shared, call_id, CallControl::Connect(agent)).await,
             TelephonyCommand::Play { call_id, prompt, then_hang_up } => {
                 tracing::warn!(%call_id, prompt = %prompt.0, "prompt playback is not implemented in campana-sip yet");
                 emit(&shared, TelephonyEvent::PromptDone { call_id }).await;
@@ -397,6 +415,7 @@ async fn run_call(shared: Arc<Shared>, dial: Dial, mut control: mpsc::Receiver<C
     c.ended.fetch_add(1, Ordering::Relaxed);
     c.rtp_packets_sent.fetch_add(rtp_stats.packets_sent, Ordering::Relaxed);
     c.rtp_packets_received.fetch_add(rtp_stats.packets_received, Ordering::Relaxed);
+    c.rtp_packets_relayed.fetch_add(rtp_stats.packets_relayed, Ordering::Relaxed);
     tracing::info!(%call_id, result = %result.as_str(), rtp_sent = rtp_stats.packets_sent, rtp_received = rtp_stats.packets_received, "call ended");
     emit(&shared, TelephonyEvent::Ended { call_id, result }).await;
 }
@@ -405,14 +424,15 @@ async fn run_call(shared: Arc<Shared>, dial: Dial, mut control: mpsc::Receiver<C
 async fn place_call(shared: &Arc<Shared>, dial: &Dial, control: &mut mpsc::Receiver<CallControl>, rtp_stats: &mut RtpStats) -> CallResult {
     let call_id = dial.call_id;
     // Wait for the pacing slot; a hang-up meanwhile ends the call before any INVITE.
-    tokio::select! {
-        _ = tokio::time::sleep_until(dial.send_at) => {}
-        c = control.recv() => {
-            if matches!(c, Some(CallControl::HangUp) | None) {
-                return CallResult::Cancelled;
-            }
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep_until(dial.send_at) => break,
+            c = control.recv() => match c {
+                Some(CallControl::HangUp) | None => return CallResult::Cancelled,
+                Some(CallControl::Connect(agent)) => tracing::warn!(%call_id, %agent, "connect before answer ignored"),
+            },
+            _ = shared.cancel.cancelled() => return CallResult::SystemError,
         }
-        _ = shared.cancel.cancelled() => return CallResult::SystemError,
     }
     let rtp = match RtpLeg::bind(shared.local_ip, &shared.cancel).await {
         Ok(r) => r,
@@ -447,8 +467,38 @@ async fn place_call(shared: &Arc<Shared>, dial: &Dial, control: &mut mpsc::Recei
     let mut rang = false;
     let mut invite_done = false;
     let mut cancelled: Option<CancelReason> = None;
+    let mut agent_leg: Option<(UserId, mpsc::Receiver<AgentLegEvent>, CancellationToken)> = None;
+    let mut bridged: Option<Arc<RtpLeg>> = None;
     let result = loop {
         tokio::select! {
+            ev = async {
+                match agent_leg.as_mut() {
+                    Some((_, rx, _)) => rx.recv().await,
+                    None => std::future::pending().await,
+                }
+            } => {
+                let agent = agent_leg.as_ref().map(|(a, _, _)| *a).expect("agent leg exists when it reports");
+                match ev {
+                    Some(AgentLegEvent::Answered(agent_rtp)) => {
+                        if !RtpLeg::bridge(&rtp, &agent_rtp) {
+                            tracing::warn!(%call_id, "a leg has no media address: bridged without media relay");
+                        }
+                        bridged = Some(agent_rtp);
+                        shared.counters.connected.fetch_add(1, Ordering::Relaxed);
+                        emit(shared, TelephonyEvent::Connected { call_id, agent }).await;
+                    }
+                    Some(AgentLegEvent::Failed(why)) => {
+                        tracing::warn!(%call_id, %agent, reason = %why, "agent leg failed: customer call abandoned");
+                        if let Err(e) = dialog.hangup().await { tracing::warn!(%call_id, error = %e, "BYE failed"); }
+                        break CallResult::Abandoned;
+                    }
+                    Some(AgentLegEvent::Ended) | None => {
+                        tracing::debug!(%call_id, %agent, "agent hung up: BYE to the customer");
+                        if let Err(e) = dialog.hangup().await { tracing::warn!(%call_id, error = %e, "BYE failed"); }
+                        break CallResult::Answered;
+                    }
+                }
+            }
             state = states.recv() => {
                 let Some(state) = state else {
                     // The dialog is gone: its final response arrives through `invite`.
@@ -527,6 +577,25 @@ async fn place_call(shared: &Arc<Shared>, dial: &Dial, control: &mut mpsc::Recei
                 break CallResult::Answered;
             }
             c = control.recv() => match c {
+                Some(CallControl::Connect(agent)) => {
+                    if phase != Phase::Answered || agent_leg.is_some() {
+                        tracing::warn!(%call_id, %agent, "connect ignored: the call is not answered or already has an agent");
+                        continue;
+                    }
+                    let contact = shared.registrar.as_ref().and_then(|r| {
+                        r.lock().expect("registrar lock poisoned").binding_of(agent, std::time::Instant::now()).map(|b| b.contact.clone())
+                    });
+                    let Some(contact) = contact else {
+                        tracing::warn!(%call_id, %agent, "agent phone not registered: customer call abandoned");
+                        if let Err(e) = dialog.hangup().await { tracing::warn!(%call_id, error = %e, "BYE failed"); }
+                        break CallResult::Abandoned;
+                    };
+                    let codec = rtp.target().map(|t| t.payload_type).unwrap_or(sdp::PT_PCMU);
+                    let (tx, rx) = mpsc::channel(AGENT_LEG_QUEUE_LEN);
+                    let stop = shared.cancel.child_token();
+                    tokio::spawn(run_agent_leg(shared.clone(), call_id, contact, codec, tx, stop.clone()));
+                    agent_leg = Some((agent, rx, stop));
+                }
                 Some(CallControl::HangUp) | None => match phase {
                     Phase::Answered => {
                         if let Err(e) = dialog.hangup().await { tracing::warn!(%call_id, error = %e, "BYE failed"); }
@@ -543,9 +612,110 @@ async fn place_call(shared: &Arc<Shared>, dial: &Dial, control: &mut mpsc::Recei
             _ = shared.cancel.cancelled() => break CallResult::SystemError,
         }
     };
+    if let Some((_, _, stop)) = agent_leg {
+        stop.cancel();
+    }
     shared.dialog_layer.remove_dialog(&dialog.id());
     *rtp_stats = rtp.stats();
+    if let Some(agent_rtp) = bridged {
+        let a = agent_rtp.stats();
+        rtp_stats.packets_relayed += a.packets_relayed;
+    }
     result
+}
+
+/// Calls an agent's registered phone for a customer call and reports its progress; `stop`
+/// ends it (CANCEL before answer, BYE after).
+async fn run_agent_leg(
+    shared: Arc<Shared>,
+    call_id: CallId,
+    contact: String,
+    codec: u8,
+    events: mpsc::Sender<AgentLegEvent>,
+    stop: CancellationToken,
+) {
+    let fail = |why: String| {
+        let events = events.clone();
+        async move {
+            let _ = events.send(AgentLegEvent::Failed(why)).await;
+        }
+    };
+    let rtp = match RtpLeg::bind(shared.local_ip, &shared.cancel).await {
+        Ok(r) => Arc::new(r),
+        Err(e) => return fail(format!("cannot bind an RTP port: {e}")).await,
+    };
+    let option = match agent_invite_option(&shared, call_id, &contact, codec, rtp.local.port()) {
+        Ok(o) => o,
+        Err(e) => return fail(format!("bad agent contact {contact}: {e}")).await,
+    };
+    let (state_tx, mut states) = shared.dialog_layer.new_dialog_state_channel();
+    let (dialog, mut invite) = match shared.dialog_layer.do_invite_async(option, state_tx) {
+        Ok(x) => x,
+        Err(e) => return fail(format!("cannot send the INVITE: {e}")).await,
+    };
+    let deadline = tokio::time::sleep(Duration::from_secs(u64::from(shared.config.agent_answer_timeout_s)));
+    tokio::pin!(deadline);
+    let mut answered = false;
+    let mut invite_done = false;
+    loop {
+        tokio::select! {
+            r = &mut invite, if !invite_done => {
+                invite_done = true;
+                match r {
+                    Ok(Ok((_, Some(resp)))) if resp.status_code.kind() == StatusCodeKind::Successful => {
+                        if stop.is_cancelled() { break; }
+                        match sdp::parse_answer(&resp.body) {
+                            Ok(a) => rtp.set_target(RtpTarget { remote: a.remote_rtp, payload_type: a.payload_type }),
+                            Err(e) => tracing::warn!(%call_id, error = %e, "agent phone's SDP unusable"),
+                        }
+                        answered = true;
+                        let _ = events.send(AgentLegEvent::Answered(rtp.clone())).await;
+                    }
+                    Ok(Ok((_, Some(resp)))) => { fail(format!("agent phone answered {}", resp.status_code.code())).await; break; }
+                    Ok(Ok((_, None))) => { fail("no final response from the agent phone".into()).await; break; }
+                    Ok(Err(e)) => { fail(format!("agent INVITE failed: {e}")).await; break; }
+                    Err(e) => { fail(format!("agent INVITE task failed: {e}")).await; break; }
+                }
+            }
+            st = states.recv() => match st {
+                Some(DialogState::Terminated(_, _)) if answered => { let _ = events.send(AgentLegEvent::Ended).await; break; }
+                Some(_) => {}
+                None if answered => { let _ = events.send(AgentLegEvent::Ended).await; break; }
+                None => {}
+            },
+            _ = &mut deadline, if !answered => {
+                if let Err(e) = dialog.cancel().await { tracing::debug!(%call_id, error = %e, "agent CANCEL failed"); }
+                fail(format!("agent phone did not answer within {} s", shared.config.agent_answer_timeout_s)).await;
+                break;
+            }
+            _ = stop.cancelled() => {
+                let r = if answered { dialog.hangup().await } else { dialog.cancel().await };
+                if let Err(e) = r { tracing::debug!(%call_id, error = %e, "ending the agent leg failed"); }
+                break;
+            }
+        }
+    }
+    shared.dialog_layer.remove_dialog(&dialog.id());
+    let s = rtp.stats();
+    shared.counters.rtp_packets_sent.fetch_add(s.packets_sent, Ordering::Relaxed);
+    shared.counters.rtp_packets_received.fetch_add(s.packets_received, Ordering::Relaxed);
+}
+
+fn agent_invite_option(shared: &Shared, call_id: CallId, contact: &str, codec: u8, rtp_port: u16) -> Result<InviteOption, SipError> {
+    let callee = Uri::try_from(contact).map_err(|e| sip_err(e.into()))?;
+    let destination = SipAddr::try_from(&callee)?;
+    let caller = Uri::try_from(format!("sip:campana@{}", shared.local_sip).as_str()).map_err(|e| sip_err(e.into()))?;
+    let offer = sdp::offer_codec(call_id.0 | (1 << 62), shared.local_ip, rtp_port, Some(codec));
+    Ok(InviteOption {
+        caller_display_name: Some(format!("Campana {call_id}")),
+        caller: caller.clone(),
+        callee,
+        destination: Some(destination),
+        content_type: Some("application/sdp".into()),
+        offer: Some(offer.into_bytes()),
+        contact: caller,
+        ..Default::default()
+    })
 }
 
 fn start_media(rtp: &RtpLeg, body: &[u8], call_id: CallId) {

@@ -35,6 +35,25 @@ fn free_port(udp: bool) -> u16 {
     }
 }
 
+struct SippOpts<'a> {
+    transport: SipTransport,
+    /// Calls sipp handles before exiting (`-m`).
+    calls: u32,
+    /// sipp as a client sending to this address; `None` for sipp as a server.
+    target: Option<SocketAddr>,
+    extra: &'a [&'a str],
+    /// Echo received RTP back (`-rtp_echo`).
+    rtp_echo: bool,
+    /// sipp's SIP port; `None` picks a free one.
+    port: Option<u16>,
+}
+
+impl Default for SippOpts<'_> {
+    fn default() -> Self {
+        SippOpts { transport: SipTransport::Udp, calls: 1, target: None, extra: &[], rtp_echo: true, port: None }
+    }
+}
+
 struct Sipp {
     child: Child,
     addr: SocketAddr,
@@ -54,23 +73,24 @@ impl Sipp {
 
     /// sipp as a client (UAC) sending to `target`.
     async fn start_client(scenario: &str, target: SocketAddr) -> Sipp {
-        Sipp::spawn_with(scenario, SipTransport::Udp, 1, Some(target), &[]).await
+        Sipp::spawn_with(scenario, SippOpts { target: Some(target), ..SippOpts::default() }).await
     }
 
     async fn start_client_with(scenario: &str, target: SocketAddr, extra: &[&str]) -> Sipp {
-        Sipp::spawn_with(scenario, SipTransport::Udp, 1, Some(target), extra).await
+        Sipp::spawn_with(scenario, SippOpts { target: Some(target), extra, ..SippOpts::default() }).await
     }
 
     async fn spawn(scenario: &str, transport: SipTransport, calls: u32, target: Option<SocketAddr>) -> Sipp {
-        Sipp::spawn_with(scenario, transport, calls, target, &[]).await
+        Sipp::spawn_with(scenario, SippOpts { transport, calls, target, ..SippOpts::default() }).await
     }
 
-    async fn spawn_with(scenario: &str, transport: SipTransport, calls: u32, target: Option<SocketAddr>, extra: &[&str]) -> Sipp {
+    async fn spawn_with(scenario: &str, opts: SippOpts<'_>) -> Sipp {
+        let SippOpts { transport, calls, target, extra, rtp_echo, port } = opts;
         let sipp = sipp_binary();
         let dir = tempfile::tempdir().expect("temp dir");
         let scenario_path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/scenarios").join(scenario);
         assert!(scenario_path.is_file(), "missing scenario {}", scenario_path.display());
-        let port = free_port(transport == SipTransport::Udp);
+        let port = port.unwrap_or_else(|| free_port(transport == SipTransport::Udp));
         let media_port = free_port(true);
         let t = match transport {
             SipTransport::Udp => "u1",
@@ -86,7 +106,8 @@ impl Sipp {
             .args(["-sf"])
             .arg(&scenario_path)
             .args(["-i", "127.0.0.1", "-p", &port.to_string(), "-t", t, "-m", &calls.to_string(), "-nostdin"])
-            .args(["-mi", "127.0.0.1", "-mp", &media_port.to_string(), "-rtp_echo"])
+            .args(["-mi", "127.0.0.1", "-mp", &media_port.to_string()])
+            .args(if rtp_echo { &["-rtp_echo"][..] } else { &[][..] })
             .args(["-timeout", &format!("{SIPP_TIMEOUT_S}s"), "-timeout_error", "-trace_err", "-trace_msg"])
             .args(extra)
             .stdin(Stdio::null())
@@ -377,4 +398,38 @@ async fn agent_phone_with_wrong_password_is_refused() {
     sipp.assert_passed().await;
     assert_eq!(tel.agent_contact(UserId(7)), None);
     assert_eq!(tel.stats().refused_requests, 1);
+}
+
+#[tokio::test]
+async fn answered_call_is_bridged_to_a_registered_agent_phone() {
+    // The customer (carrier side) answers and echoes RTP, hangs up after 3 s.
+    let customer = Sipp::start("customer_bridged.xml", SipTransport::Udp).await;
+    let (tel, mut events) = SipTelephony::start(with_registrar(config(customer.addr))).await.expect("telephony starts");
+    // The agent's phone registers from port P, then answers Campana's call on P.
+    let register = Sipp::start_client_with("agent_register.xml", tel.local_sip_addr(), &["-au", "agent7", "-ap", "pw7"]).await;
+    let phone_port = register.port;
+    register.assert_passed().await;
+    assert!(tel.agent_contact(UserId(7)).is_some());
+    let phone = Sipp::spawn_with("agent_phone.xml", SippOpts { port: Some(phone_port), rtp_echo: false, ..SippOpts::default() }).await;
+
+    tel.send(dial(9, 20)).await.expect("dial");
+    assert_eq!(next_event(&mut events, &customer).await, TelephonyEvent::Ringing { call_id: CallId(9) });
+    assert!(matches!(next_event(&mut events, &customer).await, TelephonyEvent::Answered { call_id: CallId(9), .. }));
+    tel.send(TelephonyCommand::Connect { call_id: CallId(9), agent: UserId(7) }).await.expect("connect");
+    let connected = tokio::time::timeout(Duration::from_secs(2), events.recv()).await;
+    assert_eq!(
+        connected.ok().flatten(),
+        Some(TelephonyEvent::Connected { call_id: CallId(9), agent: UserId(7) }),
+        "agent logs:\n{}",
+        phone.logs()
+    );
+    // The customer hangs up; Campana ends the agent leg with BYE.
+    assert_eq!(next_event(&mut events, &customer).await, TelephonyEvent::Ended { call_id: CallId(9), result: CallResult::Answered });
+    customer.assert_passed().await;
+    phone.assert_passed().await;
+    let stats = tel.stats();
+    assert_eq!(stats.connected, 1);
+    // The phone plays a 10-packet RFC 4733 pcap: each packet is relayed to the customer, which
+    // echoes it, and the echo is relayed back to the phone: 20 relayed packets, both directions.
+    assert!(stats.rtp_packets_relayed >= 20, "{stats:?}");
 }
