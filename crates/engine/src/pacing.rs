@@ -176,10 +176,14 @@ pub fn expected_overflow(n: usize, p: f64, f: f64) -> f64 {
     }
     let mut pmf = q.powi(n as i32);
     let r = p / q;
+    let mean = n as f64 * p;
     let mut e = 0.0;
     for x in 0..=n {
         if x as f64 > f {
             e += (x as f64 - f) * pmf;
+            if x as f64 > mean && pmf < 1e-12 {
+                break;
+            }
         }
         if x < n {
             pmf *= (n - x) as f64 / (x + 1) as f64 * r;

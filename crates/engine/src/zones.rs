@@ -43,9 +43,12 @@ fn ser_zones<S: serde::Serializer>(z: &[Tz], s: S) -> Result<S::Ok, S::Error> {
 }
 
 struct ZoneData {
-    zips: HashMap<u32, (String, Tz)>,
+    /// ZIP -> (index into `states`, zone).
+    zips: HashMap<u32, (u8, Tz)>,
+    /// `US-XX` names.
+    states: Vec<String>,
     /// Area code (NANP, 3 digits) -> state, when the area code is used in one state only.
-    area_states: HashMap<u16, String>,
+    area_states: HashMap<u16, u8>,
     /// (prefix length, prefix digits as a number) -> (prefix text, zones).
     prefixes: HashMap<(u8, u64), (String, Vec<Tz>)>,
     max_prefix_len: usize,
@@ -55,18 +58,37 @@ fn data() -> &'static ZoneData {
     static DATA: OnceLock<ZoneData> = OnceLock::new();
     DATA.get_or_init(|| {
         let mut zips = HashMap::with_capacity(42_000);
-        let mut area: HashMap<u16, Option<String>> = HashMap::new();
+        let mut area: HashMap<u16, Option<u8>> = HashMap::new();
+        let mut states: Vec<String> = Vec::new();
+        let mut state_idx: HashMap<&str, u8> = HashMap::new();
+        let mut tz_cache: HashMap<&str, Tz> = HashMap::new();
         for line in ZIP_TSV.lines().filter(|l| !l.starts_with('#')).skip(1) {
             let f: Vec<&str> = line.split('\t').collect();
             if f.len() < 3 {
                 continue;
             }
-            let (Ok(zip), Ok(tz)) = (f[0].parse::<u32>(), f[2].parse::<Tz>()) else { continue };
-            let state = format!("US-{}", f[1]);
+            let Ok(zip) = f[0].parse::<u32>() else { continue };
+            let tz = match tz_cache.get(f[2]) {
+                Some(t) => *t,
+                None => {
+                    let Ok(t) = f[2].parse::<Tz>() else { continue };
+                    tz_cache.insert(f[2], t);
+                    t
+                }
+            };
+            let state = match state_idx.get(f[1]) {
+                Some(i) => *i,
+                None => {
+                    let i = states.len().min(255) as u8;
+                    states.push(format!("US-{}", f[1]));
+                    state_idx.insert(f[1], i);
+                    i
+                }
+            };
             if let Some(codes) = f.get(3) {
                 for c in codes.split(',').filter_map(|c| c.trim().parse::<u16>().ok()) {
-                    let e = area.entry(c).or_insert_with(|| Some(state.clone()));
-                    if e.as_deref() != Some(state.as_str()) {
+                    let e = area.entry(c).or_insert(Some(state));
+                    if *e != Some(state) {
                         *e = None;
                     }
                 }
@@ -89,7 +111,7 @@ fn data() -> &'static ZoneData {
             max_prefix_len = max_prefix_len.max(p.len());
             prefixes.insert((p.len() as u8, v), (p.to_string(), zones));
         }
-        ZoneData { zips, area_states, prefixes, max_prefix_len }
+        ZoneData { zips, states, area_states, prefixes, max_prefix_len }
     })
 }
 
@@ -115,7 +137,8 @@ pub fn zip_zone(postal_code: &str) -> Option<(&'static str, Tz)> {
     if five.len() != 5 || !five.chars().all(|c| c.is_ascii_digit()) {
         return None;
     }
-    data().zips.get(&five.parse::<u32>().ok()?).map(|(s, z)| (s.as_str(), *z))
+    let d = data();
+    d.zips.get(&five.parse::<u32>().ok()?).map(|(s, z)| (d.states[*s as usize].as_str(), *z))
 }
 
 /// Country calling code of an E.164 number (digits without `+`): 1 to 3 digits, taken from the
@@ -138,8 +161,11 @@ pub fn resolve(digits: &str, explicit: Option<Tz>, postal_code: Option<&str>) ->
     let country = country_prefix(digits);
     let nanp = country == "+1";
     let zip = if nanp { postal_code.and_then(zip_zone) } else { None };
-    let area_state =
-        if nanp && digits.len() >= 4 { digits[1..4].parse::<u16>().ok().and_then(|a| data().area_states.get(&a).cloned()) } else { None };
+    let area_state = if nanp && digits.len() >= 4 {
+        digits[1..4].parse::<u16>().ok().and_then(|a| data().area_states.get(&a).map(|i| data().states[*i as usize].clone()))
+    } else {
+        None
+    };
     let us_state = zip.map(|(s, _)| s.to_string()).or(area_state);
     let (zones, source) = if let Some(z) = explicit {
         (vec![z], ZoneSource::Record)
