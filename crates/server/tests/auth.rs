@@ -32,6 +32,8 @@ async fn anonymous_callers_get_401_public_endpoints_stay_open() {
     let r = anon.get(srv.url("/api/v1/campaigns")).send().await.unwrap();
     assert_eq!(r.status(), 401);
     assert_eq!(r.headers()["content-type"], "application/problem+json");
+    let p: Value = r.json().await.unwrap();
+    assert_eq!(p["title"], "Sign-in required", "{p}");
     for path in ["/healthz", "/readyz", "/api/openapi.json"] {
         assert_eq!(anon.get(srv.url(path)).send().await.unwrap().status(), 200, "{path}");
     }

@@ -74,6 +74,8 @@ fn title(status: StatusCode) -> (&'static str, &'static str) {
         StatusCode::BAD_REQUEST => ("bad-request", "Malformed request"),
         StatusCode::PAYLOAD_TOO_LARGE => ("too-large", "Request too large"),
         StatusCode::UNSUPPORTED_MEDIA_TYPE => ("media-type", "Unsupported media type"),
+        StatusCode::UNAUTHORIZED => ("unauthenticated", "Sign-in required"),
+        StatusCode::FORBIDDEN => ("forbidden", "Not allowed"),
         _ => ("server", "Server error"),
     }
 }
