@@ -67,6 +67,9 @@ pub struct TrunkConfig {
     pub max_channels: usize,
     /// Longest an answered call may last before Campana hangs up (a guard against leaks).
     pub max_call_duration_s: u32,
+    /// Directory of prompt WAV files (`NAME.wav`, 8 kHz mono, 16-bit PCM or G.711) that
+    /// `Play` commands name.
+    pub prompts_dir: Option<std::path::PathBuf>,
     /// How long an agent's phone may ring on `Connect` before the customer call is abandoned.
     pub agent_answer_timeout_s: u32,
     /// Capacity of the command queue into [`crate::SipTelephony`].
@@ -98,6 +101,7 @@ impl TrunkConfig {
             max_channels: 100,
             max_call_duration_s: 4 * 3600,
             agent_answer_timeout_s: 10,
+            prompts_dir: None,
             command_queue_len: 1024,
             event_queue_len: 4096,
             user_agent: format!("Campana/{}", env!("CARGO_PKG_VERSION")),

@@ -14,6 +14,7 @@
 //! exist at once. rsipstack's per-call dialog state channel is unbounded, but one call task
 //! drains it continuously and a call produces a handful of states.
 
+pub mod audio;
 pub mod config;
 pub mod registrar;
 pub mod results;
@@ -26,7 +27,7 @@ pub use registrar::{AgentCredential, RegistrarConfig};
 use campana_core::ids::UserId;
 use campana_core::phone::PhoneNumber;
 use campana_core::record::CallResult;
-use campana_core::telephony::{AnsweredBy, CallId, TelephonyCommand, TelephonyEvent};
+use campana_core::telephony::{AnsweredBy, CallId, PromptName, TelephonyCommand, TelephonyEvent};
 use results::{map_final_status, CancelReason};
 use rsipstack::dialog::authenticate::Credential;
 use rsipstack::dialog::dialog::DialogState;
@@ -101,6 +102,7 @@ pub struct SipStats {
 enum CallControl {
     HangUp,
     Connect(UserId),
+    Play { prompt: PromptName, then_hang_up: bool },
 }
 
 /// What an agent leg reports to its customer call.
@@ -300,11 +302,7 @@ async fn command_loop(shared: Arc<Shared>, mut commands: mpsc::Receiver<Telephon
             TelephonyCommand::HangUp { call_id } => control_call(&shared, call_id, CallControl::HangUp).await,
             TelephonyCommand::Connect { call_id, agent } => control_call(&shared, call_id, CallControl::Connect(agent)).await,
             TelephonyCommand::Play { call_id, prompt, then_hang_up } => {
-                tracing::warn!(%call_id, prompt = %prompt.0, "prompt playback is not implemented in campana-sip yet");
-                emit(&shared, TelephonyEvent::PromptDone { call_id }).await;
-                if then_hang_up {
-                    control_call(&shared, call_id, CallControl::HangUp).await;
-                }
+                control_call(&shared, call_id, CallControl::Play { prompt, then_hang_up }).await
             }
         }
     }
@@ -430,6 +428,10 @@ async fn place_call(shared: &Arc<Shared>, dial: &Dial, control: &mut mpsc::Recei
             c = control.recv() => match c {
                 Some(CallControl::HangUp) | None => return CallResult::Cancelled,
                 Some(CallControl::Connect(agent)) => tracing::warn!(%call_id, %agent, "connect before answer ignored"),
+                Some(CallControl::Play { .. }) => {
+                    tracing::warn!(%call_id, "play before answer: nothing played");
+                    emit(shared, TelephonyEvent::PromptDone { call_id }).await;
+                }
             },
             _ = shared.cancel.cancelled() => return CallResult::SystemError,
         }
@@ -469,8 +471,23 @@ async fn place_call(shared: &Arc<Shared>, dial: &Dial, control: &mut mpsc::Recei
     let mut cancelled: Option<CancelReason> = None;
     let mut agent_leg: Option<(UserId, mpsc::Receiver<AgentLegEvent>, CancellationToken)> = None;
     let mut bridged: Option<Arc<RtpLeg>> = None;
+    // The prompt playing now and whether to hang up when it ends.
+    let mut prompt: Option<(tokio::sync::oneshot::Receiver<()>, bool)> = None;
     let result = loop {
         tokio::select! {
+            _ = async {
+                match prompt.as_mut() {
+                    Some((done, _)) => { let _ = done.await; }
+                    None => std::future::pending().await,
+                }
+            } => {
+                let then_hang_up = prompt.take().map(|(_, h)| h).unwrap_or(false);
+                emit(shared, TelephonyEvent::PromptDone { call_id }).await;
+                if then_hang_up {
+                    if let Err(e) = dialog.hangup().await { tracing::warn!(%call_id, error = %e, "BYE failed"); }
+                    break CallResult::Answered;
+                }
+            }
             ev = async {
                 match agent_leg.as_mut() {
                     Some((_, rx, _)) => rx.recv().await,
@@ -595,6 +612,30 @@ async fn place_call(shared: &Arc<Shared>, dial: &Dial, control: &mut mpsc::Recei
                     let stop = shared.cancel.child_token();
                     tokio::spawn(run_agent_leg(shared.clone(), call_id, contact, codec, tx, stop.clone()));
                     agent_leg = Some((agent, rx, stop));
+                }
+                Some(CallControl::Play { prompt: name, then_hang_up }) => {
+                    let payload_type = rtp.target().map(|t| t.payload_type).unwrap_or(sdp::PT_PCMU);
+                    let loaded = match audio::prompt_path(shared.config.prompts_dir.as_deref(), &name.0) {
+                        Ok(path) => audio::load_prompt(&path, payload_type).await,
+                        Err(e) => Err(e),
+                    };
+                    let done = match loaded {
+                        Ok(audio) if phase == Phase::Answered && bridged.is_none() => rtp.play(audio),
+                        Ok(_) => {
+                            tracing::warn!(%call_id, prompt = %name.0, "prompt not played: the call is not answered or is bridged");
+                            let (tx, rx) = tokio::sync::oneshot::channel();
+                            let _ = tx.send(());
+                            rx
+                        }
+                        Err(e) => {
+                            tracing::error!(%call_id, prompt = %name.0, error = %e, "prompt cannot be played");
+                            let (tx, rx) = tokio::sync::oneshot::channel();
+                            let _ = tx.send(());
+                            rx
+                        }
+                    };
+                    // A prompt replaced by a new one reports PromptDone once, for the new one.
+                    prompt = Some((done, then_hang_up));
                 }
                 Some(CallControl::HangUp) | None => match phase {
                     Phase::Answered => {

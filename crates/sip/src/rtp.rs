@@ -130,8 +130,16 @@ struct Relay {
     remote: SocketAddr,
 }
 
+/// A prompt being played: G.711 bytes of the leg's payload type, sent 160 per packet.
+struct Playing {
+    audio: Vec<u8>,
+    position: usize,
+    done: Option<tokio::sync::oneshot::Sender<()>>,
+}
+
 /// One leg's RTP port and its send/receive tasks.
 pub struct RtpLeg {
+    playing: Arc<std::sync::Mutex<Option<Playing>>>,
     pub local: SocketAddr,
     pub counters: Arc<RtpCounters>,
     socket: Arc<UdpSocket>,
@@ -150,9 +158,24 @@ impl RtpLeg {
         let cancel = parent.child_token();
         let (target_tx, target_rx) = watch::channel(None);
         let (relay_tx, relay_rx) = watch::channel(None);
+        let playing = Arc::new(std::sync::Mutex::new(None));
         tokio::spawn(receive_loop(socket.clone(), counters.clone(), relay_rx, cancel.clone()));
-        tokio::spawn(send_loop(socket.clone(), counters.clone(), target_rx, cancel.clone()));
-        Ok(RtpLeg { local, counters, socket, target: target_tx, relay: relay_tx, cancel })
+        tokio::spawn(send_loop(socket.clone(), counters.clone(), target_rx, playing.clone(), cancel.clone()));
+        Ok(RtpLeg { playing, local, counters, socket, target: target_tx, relay: relay_tx, cancel })
+    }
+
+    /// Plays G.711 audio (of this leg's payload type) instead of silence, replacing any prompt
+    /// still playing; the receiver completes when the last packet is sent, at once when the far
+    /// end's address is not known (nothing could be heard).
+    pub fn play(&self, audio: Vec<u8>) -> tokio::sync::oneshot::Receiver<()> {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        if self.target().is_none() || audio.is_empty() {
+            let _ = tx.send(());
+            return rx;
+        }
+        let mut playing = self.playing.lock().expect("prompt lock poisoned");
+        *playing = Some(Playing { audio, position: 0, done: Some(tx) });
+        rx
     }
 
     /// The far end this leg sends to, once known.
@@ -232,6 +255,7 @@ async fn send_loop(
     socket: Arc<UdpSocket>,
     counters: Arc<RtpCounters>,
     mut target: watch::Receiver<Option<RtpTarget>>,
+    playing: Arc<std::sync::Mutex<Option<Playing>>>,
     cancel: CancellationToken,
 ) {
     let ssrc: u32 = rand::random();
@@ -247,7 +271,25 @@ async fn send_loop(
             _ = tick.tick() => {}
         }
         let Some(t) = *target.borrow_and_update() else { continue };
-        let payload = [silence_byte(t.payload_type); SAMPLES_PER_PACKET as usize];
+        let mut payload = [silence_byte(t.payload_type); SAMPLES_PER_PACKET as usize];
+        {
+            let mut p = playing.lock().expect("prompt lock poisoned");
+            let finished = match p.as_mut() {
+                Some(prompt) => {
+                    let end = (prompt.position + payload.len()).min(prompt.audio.len());
+                    let chunk = &prompt.audio[prompt.position..end];
+                    payload[..chunk.len()].copy_from_slice(chunk);
+                    prompt.position = end;
+                    end >= prompt.audio.len()
+                }
+                None => false,
+            };
+            if finished {
+                if let Some(done) = p.take().and_then(|mut prompt| prompt.done.take()) {
+                    let _ = done.send(());
+                }
+            }
+        }
         write_packet(&mut packet, t.payload_type, first, sequence, timestamp, ssrc, &payload);
         first = false;
         sequence = sequence.wrapping_add(1);

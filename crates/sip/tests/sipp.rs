@@ -433,3 +433,40 @@ async fn answered_call_is_bridged_to_a_registered_agent_phone() {
     // echoes it, and the echo is relayed back to the phone: 20 relayed packets, both directions.
     assert!(stats.rtp_packets_relayed >= 20, "{stats:?}");
 }
+
+#[tokio::test]
+async fn safe_harbor_prompt_is_played_then_the_call_ends() {
+    // A 0.5 s prompt (8 kHz 16-bit WAV): 25 packets of 20 ms, then PromptDone and BYE.
+    let prompts = tempfile::tempdir().expect("temp dir");
+    let samples: Vec<i16> = (0..4000).map(|i| ((i as f64 * 0.3).sin() * 8000.0) as i16).collect();
+    std::fs::write(prompts.path().join("safe_harbor.wav"), campana_sip::audio::wav_linear16(&samples)).expect("write wav");
+    let sipp = Sipp::start("answer_local_bye.xml", SipTransport::Udp).await;
+    let mut c = config(sipp.addr);
+    c.prompts_dir = Some(prompts.path().to_path_buf());
+    let (tel, mut events) = SipTelephony::start(c).await.expect("telephony starts");
+    tel.send(dial(11, 20)).await.expect("dial");
+    assert_eq!(next_event(&mut events, &sipp).await, TelephonyEvent::Ringing { call_id: CallId(11) });
+    assert!(matches!(next_event(&mut events, &sipp).await, TelephonyEvent::Answered { call_id: CallId(11), .. }));
+    let started = std::time::Instant::now();
+    let prompt = campana_core::telephony::PromptName("safe_harbor".into());
+    tel.send(TelephonyCommand::Play { call_id: CallId(11), prompt, then_hang_up: true }).await.expect("play");
+    assert_eq!(next_event(&mut events, &sipp).await, TelephonyEvent::PromptDone { call_id: CallId(11) });
+    let played = started.elapsed();
+    assert!(played >= Duration::from_millis(450), "prompt ended after {played:?}");
+    assert_eq!(next_event(&mut events, &sipp).await, TelephonyEvent::Ended { call_id: CallId(11), result: CallResult::Answered });
+    let stats = tel.stats();
+    assert!(stats.rtp_packets_sent >= 25, "{stats:?}");
+    sipp.assert_passed().await;
+}
+
+#[tokio::test]
+async fn connect_to_an_unregistered_agent_abandons_the_call() {
+    let sipp = Sipp::start("answer_local_bye.xml", SipTransport::Udp).await;
+    let (tel, mut events) = SipTelephony::start(with_registrar(config(sipp.addr))).await.expect("telephony starts");
+    tel.send(dial(12, 20)).await.expect("dial");
+    assert_eq!(next_event(&mut events, &sipp).await, TelephonyEvent::Ringing { call_id: CallId(12) });
+    assert!(matches!(next_event(&mut events, &sipp).await, TelephonyEvent::Answered { call_id: CallId(12), .. }));
+    tel.send(TelephonyCommand::Connect { call_id: CallId(12), agent: UserId(7) }).await.expect("connect");
+    assert_eq!(next_event(&mut events, &sipp).await, TelephonyEvent::Ended { call_id: CallId(12), result: CallResult::Abandoned });
+    sipp.assert_passed().await;
+}
