@@ -473,8 +473,12 @@ async fn place_call(shared: &Arc<Shared>, dial: &Dial, control: &mut mpsc::Recei
     let mut bridged: Option<Arc<RtpLeg>> = None;
     // The prompt playing now and whether to hang up when it ends.
     let mut prompt: Option<(tokio::sync::oneshot::Receiver<()>, bool)> = None;
+    let mut digits = rtp.digits.lock().await;
     let result = loop {
         tokio::select! {
+            Some(digit) = digits.recv() => {
+                emit(shared, TelephonyEvent::Digit { call_id, digit }).await;
+            }
             _ = async {
                 match prompt.as_mut() {
                     Some((done, _)) => { let _ = done.await; }
@@ -653,6 +657,7 @@ async fn place_call(shared: &Arc<Shared>, dial: &Dial, control: &mut mpsc::Recei
             _ = shared.cancel.cancelled() => break CallResult::SystemError,
         }
     };
+    drop(digits);
     if let Some((_, _, stop)) = agent_leg {
         stop.cancel();
     }
@@ -764,7 +769,12 @@ fn start_media(rtp: &RtpLeg, body: &[u8], call_id: CallId) {
         return;
     }
     match sdp::parse_answer(body) {
-        Ok(a) => rtp.set_target(RtpTarget { remote: a.remote_rtp, payload_type: a.payload_type }),
+        Ok(a) => {
+            rtp.set_target(RtpTarget { remote: a.remote_rtp, payload_type: a.payload_type });
+            if let Some(pt) = a.telephone_event_pt {
+                rtp.set_telephone_event_pt(pt);
+            }
+        }
         Err(e) => tracing::warn!(%call_id, error = %e, "unusable SDP answer"),
     }
 }

@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::UdpSocket;
-use tokio::sync::watch;
+use tokio::sync::{mpsc, watch};
 use tokio_util::sync::CancellationToken;
 
 /// Samples per 20 ms packet at 8 kHz.
@@ -20,6 +20,8 @@ pub const SAMPLES_PER_PACKET: u32 = 160;
 pub const PACKET_INTERVAL_MS: u64 = 20;
 /// Largest RTP datagram read (bytes); larger ones are truncated by the OS and counted.
 pub const MAX_RTP_PACKET_BYTES: usize = 1500;
+/// Digits buffered between a leg and its call task; more are dropped (and logged).
+pub const DIGIT_QUEUE_LEN: usize = 32;
 /// Fixed RTP header length without CSRCs or extensions.
 pub const RTP_HEADER_LEN_BYTES: usize = 12;
 
@@ -106,6 +108,17 @@ pub fn write_packet(out: &mut Vec<u8>, payload_type: u8, marker: bool, sequence:
     out.extend_from_slice(payload);
 }
 
+/// The key of an RFC 4733 DTMF event code (0-9, *, #, A-D); `None` for other events.
+pub fn event_digit(event: u8) -> Option<char> {
+    match event {
+        0..=9 => Some(char::from(b'0' + event)),
+        10 => Some('*'),
+        11 => Some('#'),
+        12..=15 => Some(char::from(b'A' + event - 12)),
+        _ => None,
+    }
+}
+
 /// G.711 silence byte for a payload type (mu-law 0xFF, A-law 0xD5).
 pub fn silence_byte(payload_type: u8) -> u8 {
     if payload_type == crate::sdp::PT_PCMA {
@@ -139,6 +152,9 @@ struct Playing {
 
 /// One leg's RTP port and its send/receive tasks.
 pub struct RtpLeg {
+    /// RFC 4733 digits received on this leg.
+    pub digits: tokio::sync::Mutex<mpsc::Receiver<char>>,
+    telephone_event_pt: Arc<std::sync::atomic::AtomicU8>,
     playing: Arc<std::sync::Mutex<Option<Playing>>>,
     pub local: SocketAddr,
     pub counters: Arc<RtpCounters>,
@@ -159,9 +175,21 @@ impl RtpLeg {
         let (target_tx, target_rx) = watch::channel(None);
         let (relay_tx, relay_rx) = watch::channel(None);
         let playing = Arc::new(std::sync::Mutex::new(None));
-        tokio::spawn(receive_loop(socket.clone(), counters.clone(), relay_rx, cancel.clone()));
+        let (digits_tx, digits_rx) = mpsc::channel(DIGIT_QUEUE_LEN);
+        let telephone_event_pt = Arc::new(std::sync::atomic::AtomicU8::new(crate::sdp::PT_TELEPHONE_EVENT));
+        tokio::spawn(receive_loop(socket.clone(), counters.clone(), relay_rx, telephone_event_pt.clone(), digits_tx, cancel.clone()));
         tokio::spawn(send_loop(socket.clone(), counters.clone(), target_rx, playing.clone(), cancel.clone()));
-        Ok(RtpLeg { playing, local, counters, socket, target: target_tx, relay: relay_tx, cancel })
+        Ok(RtpLeg {
+            digits: tokio::sync::Mutex::new(digits_rx),
+            telephone_event_pt,
+            playing,
+            local,
+            counters,
+            socket,
+            target: target_tx,
+            relay: relay_tx,
+            cancel,
+        })
     }
 
     /// Plays G.711 audio (of this leg's payload type) instead of silence, replacing any prompt
@@ -181,6 +209,11 @@ impl RtpLeg {
     /// The far end this leg sends to, once known.
     pub fn target(&self) -> Option<RtpTarget> {
         *self.target.borrow()
+    }
+
+    /// The payload type the far end uses for RFC 4733 events (from its SDP).
+    pub fn set_telephone_event_pt(&self, pt: u8) {
+        self.telephone_event_pt.store(pt, Ordering::Relaxed);
     }
 
     /// Stops the generated silence (the leg goes on receiving).
@@ -221,15 +254,27 @@ async fn receive_loop(
     socket: Arc<UdpSocket>,
     counters: Arc<RtpCounters>,
     relay: watch::Receiver<Option<Relay>>,
+    telephone_event_pt: Arc<std::sync::atomic::AtomicU8>,
+    digits: mpsc::Sender<char>,
     cancel: CancellationToken,
 ) {
     let mut buf = vec![0u8; MAX_RTP_PACKET_BYTES];
+    // RFC 4733: every packet of one event carries the event's start timestamp.
+    let mut last_event_timestamp: Option<u32> = None;
     loop {
         tokio::select! {
             _ = cancel.cancelled() => return,
             r = socket.recv_from(&mut buf) => match r {
                 Ok((n, _from)) => {
-                    if parse_header(&buf[..n]).is_some() {
+                    if let Some(h) = parse_header(&buf[..n]) {
+                        if h.payload_type == telephone_event_pt.load(Ordering::Relaxed) && last_event_timestamp != Some(h.timestamp) {
+                            if let Some(d) = buf[h.payload_offset..n].first().and_then(|e| event_digit(*e)) {
+                                last_event_timestamp = Some(h.timestamp);
+                                if digits.try_send(d).is_err() {
+                                    tracing::warn!("digit queue full: digit dropped");
+                                }
+                            }
+                        }
                         counters.packets_received.fetch_add(1, Ordering::Relaxed);
                         counters.bytes_received.fetch_add(n as u64, Ordering::Relaxed);
                         let to = relay.borrow().clone();

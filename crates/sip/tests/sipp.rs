@@ -423,8 +423,19 @@ async fn answered_call_is_bridged_to_a_registered_agent_phone() {
         "agent logs:\n{}",
         phone.logs()
     );
-    // The customer hangs up; Campana ends the agent leg with BYE.
-    assert_eq!(next_event(&mut events, &customer).await, TelephonyEvent::Ended { call_id: CallId(9), result: CallResult::Answered });
+    // The customer hangs up; Campana ends the agent leg with BYE. The phone's RFC 4733 digit,
+    // relayed to the customer and echoed back, shows as a Digit on the customer leg meanwhile.
+    let mut digits = Vec::new();
+    loop {
+        match next_event(&mut events, &customer).await {
+            TelephonyEvent::Digit { digit, .. } => digits.push(digit),
+            e => {
+                assert_eq!(e, TelephonyEvent::Ended { call_id: CallId(9), result: CallResult::Answered });
+                break;
+            }
+        }
+    }
+    assert_eq!(digits, vec!['1']);
     customer.assert_passed().await;
     phone.assert_passed().await;
     let stats = tel.stats();
@@ -468,5 +479,18 @@ async fn connect_to_an_unregistered_agent_abandons_the_call() {
     assert!(matches!(next_event(&mut events, &sipp).await, TelephonyEvent::Answered { call_id: CallId(12), .. }));
     tel.send(TelephonyCommand::Connect { call_id: CallId(12), agent: UserId(7) }).await.expect("connect");
     assert_eq!(next_event(&mut events, &sipp).await, TelephonyEvent::Ended { call_id: CallId(12), result: CallResult::Abandoned });
+    sipp.assert_passed().await;
+}
+
+#[tokio::test]
+async fn rfc4733_digit_from_the_customer_is_reported() {
+    let sipp = Sipp::start("customer_presses_1.xml", SipTransport::Udp).await;
+    let (tel, mut events) = SipTelephony::start(config(sipp.addr)).await.expect("telephony starts");
+    tel.send(dial(13, 20)).await.expect("dial");
+    assert_eq!(next_event(&mut events, &sipp).await, TelephonyEvent::Ringing { call_id: CallId(13) });
+    assert!(matches!(next_event(&mut events, &sipp).await, TelephonyEvent::Answered { call_id: CallId(13), .. }));
+    assert_eq!(next_event(&mut events, &sipp).await, TelephonyEvent::Digit { call_id: CallId(13), digit: '1' });
+    tel.send(TelephonyCommand::HangUp { call_id: CallId(13) }).await.expect("hang up");
+    assert_eq!(next_event(&mut events, &sipp).await, TelephonyEvent::Ended { call_id: CallId(13), result: CallResult::Answered });
     sipp.assert_passed().await;
 }
