@@ -494,3 +494,34 @@ async fn rfc4733_digit_from_the_customer_is_reported() {
     assert_eq!(next_event(&mut events, &sipp).await, TelephonyEvent::Ended { call_id: CallId(13), result: CallResult::Answered });
     sipp.assert_passed().await;
 }
+
+#[tokio::test]
+async fn registers_with_the_trunk_answering_the_digest_challenge() {
+    let sipp = Sipp::start("trunk_register.xml", SipTransport::Udp).await;
+    let mut c = config(sipp.addr);
+    c.credentials = Some(DigestCredentials { username: "trunkuser".into(), password: "trunksecret".into(), realm: None });
+    c.register_expires_s = Some(120);
+    let (_tel, _events) = SipTelephony::start(c).await.expect("telephony starts");
+    // sipp checks the digest (verifyauth) and fails its scenario when it is wrong.
+    sipp.assert_passed().await;
+}
+
+#[tokio::test]
+async fn agent_hang_up_ends_the_customer_call() {
+    let customer = Sipp::start("answer_local_bye.xml", SipTransport::Udp).await;
+    let (tel, mut events) = SipTelephony::start(with_registrar(config(customer.addr))).await.expect("telephony starts");
+    let register = Sipp::start_client_with("agent_register.xml", tel.local_sip_addr(), &["-au", "agent7", "-ap", "pw7"]).await;
+    let phone_port = register.port;
+    register.assert_passed().await;
+    let phone =
+        Sipp::spawn_with("agent_phone_hangs_up.xml", SippOpts { port: Some(phone_port), rtp_echo: false, ..SippOpts::default() }).await;
+    tel.send(dial(14, 20)).await.expect("dial");
+    assert_eq!(next_event(&mut events, &customer).await, TelephonyEvent::Ringing { call_id: CallId(14) });
+    assert!(matches!(next_event(&mut events, &customer).await, TelephonyEvent::Answered { call_id: CallId(14), .. }));
+    tel.send(TelephonyCommand::Connect { call_id: CallId(14), agent: UserId(7) }).await.expect("connect");
+    assert_eq!(next_event(&mut events, &customer).await, TelephonyEvent::Connected { call_id: CallId(14), agent: UserId(7) });
+    // The agent hangs up after 1 s; Campana sends BYE to the customer.
+    assert_eq!(next_event(&mut events, &customer).await, TelephonyEvent::Ended { call_id: CallId(14), result: CallResult::Answered });
+    phone.assert_passed().await;
+    customer.assert_passed().await;
+}
