@@ -1304,38 +1304,37 @@ impl Engine {
     fn pace(&mut self) {
         let now = self.now;
         let max_buf = self.cfg.max_buffer_per_campaign;
-        let mut needs = Vec::new();
         for (id, c) in self.campaigns.iter_mut() {
             c.buffer.promote(now);
             let ready = c.buffer.ready.len();
             if !c.stopped && !c.requested && c.refill_after.is_none() && ready < max_buf / 2 && c.buffer.len() < max_buf {
                 c.requested = true;
-                needs.push(Output::NeedRecords { campaign_id: *id, max: max_buf - c.buffer.len() });
+                self.outputs.push_back(Output::NeedRecords { campaign_id: *id, max: max_buf - c.buffer.len() });
             }
         }
-        self.outputs.extend(needs);
         let mut order: Vec<(i32, CampaignId)> =
             self.campaigns.iter().filter(|(_, c)| !c.stopped).map(|(id, c)| (-c.cfg.priority, *id)).collect();
-        order.sort();
+        order.sort_unstable();
         // Ready agents, longest idle first, each assigned to the best campaign with work.
         let mut ready: Vec<(DateTime<Utc>, UserId)> =
             self.agents.iter().filter(|(_, a)| a.state == AgentState::Ready).map(|(id, a)| (a.ready_since, *id)).collect();
-        ready.sort();
-        let mut assigned: HashMap<CampaignId, Vec<UserId>> = HashMap::new();
-        let has_work: HashMap<CampaignId, bool> =
-            if ready.is_empty() { HashMap::new() } else { order.iter().map(|(_, cid)| (*cid, self.campaign_has_work(*cid))).collect() };
+        ready.sort_unstable();
+        // Per position in `order`: has a dialable candidate; the agents assigned to it.
+        let has_work: Vec<bool> =
+            if ready.is_empty() { Vec::new() } else { order.iter().map(|(_, cid)| self.campaign_has_work(*cid)).collect() };
+        let mut assigned: Vec<Vec<UserId>> = vec![Vec::new(); if ready.is_empty() { 0 } else { order.len() }];
         for (_, agent) in &ready {
             let a = &self.agents[agent];
-            for (_, cid) in &order {
+            for (k, (_, cid)) in order.iter().enumerate() {
                 let c = &self.campaigns[cid];
-                if c.cfg.settings.dialing_mode != DialingMode::Agentless && eligible(a, &c.cfg) && has_work[cid] {
-                    assigned.entry(*cid).or_default().push(*agent);
+                if has_work[k] && c.cfg.settings.dialing_mode != DialingMode::Agentless && eligible(a, &c.cfg) {
+                    assigned[k].push(*agent);
                     break;
                 }
             }
         }
-        for (_, cid) in order {
-            let agents = assigned.remove(&cid).unwrap_or_default();
+        for (k, (_, cid)) in order.into_iter().enumerate() {
+            let agents = assigned.get_mut(k).map(std::mem::take).unwrap_or_default();
             let (mode, agent_first) = {
                 let c = &self.campaigns[&cid];
                 (c.cfg.settings.dialing_mode, c.cfg.settings.agent_first)

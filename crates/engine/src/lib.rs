@@ -28,3 +28,11 @@ pub use eligibility::{
 pub use engine::{Engine, EngineConfig};
 pub use rules::{CallingRules, RulesError};
 pub use types::*;
+
+/// The live server moves the engine between tasks: it must stay `Send`.
+const _: () = {
+    const fn is_send<T: Send>() {}
+    is_send::<Engine>();
+    is_send::<Output>();
+    is_send::<Input>();
+};
