@@ -2,7 +2,7 @@
 //! message parser (what rsipstack's UDP and TCP transports call on every datagram / frame),
 //! Campana's SDP answer parser and its RTP header parser.
 
-use campana_sip::{rtp, sdp};
+use campana_sip::{audio, rtp, sdp};
 use proptest::prelude::*;
 
 const INVITE: &[u8] = b"INVITE sip:+14155550123@127.0.0.1:5060 SIP/2.0\r\n\
@@ -16,6 +16,9 @@ Proxy-Authorization: Digest username=\"u\", realm=\"r\", nonce=\"n\", uri=\"sip:
 Content-Type: application/sdp\r\n\
 Content-Length: 63\r\n\r\n\
 v=0\r\nc=IN IP4 127.0.0.1\r\nm=audio 4000 RTP/AVP 0 101\r\na=rtpmap:101 telephone-event/8000\r\n";
+
+/// 44-byte header of an 8 kHz mono 16-bit WAV and 4 samples.
+const WAV: &[u8] = b"RIFF\x2c\x00\x00\x00WAVEfmt \x10\x00\x00\x00\x01\x00\x01\x00\x40\x1f\x00\x00\x80\x3e\x00\x00\x02\x00\x10\x00data\x08\x00\x00\x00\x00\x00\xe8\x03\x18\xfc\x00\x00";
 
 fn parse_sip(bytes: &[u8]) {
     let _ = rsipstack::sip::SipMessage::try_from(bytes);
@@ -73,6 +76,16 @@ proptest! {
     }
 
     #[test]
+    fn wav_parser_never_panics(bytes in prop::collection::vec(any::<u8>(), 0..512)) {
+        let _ = audio::parse_wav(&bytes);
+    }
+
+    #[test]
+    fn wav_parser_never_panics_on_mutated_files(bytes in mutated(WAV)) {
+        let _ = audio::parse_wav(&bytes);
+    }
+
+    #[test]
     fn rtp_parser_never_panics(bytes in prop::collection::vec(any::<u8>(), 0..256)) {
         if let Some(h) = rtp::parse_header(&bytes) {
             prop_assert!(h.payload_offset <= bytes.len());
@@ -81,6 +94,7 @@ proptest! {
 }
 
 #[test]
-fn the_template_is_a_valid_message() {
+fn the_templates_are_valid() {
     assert!(rsipstack::sip::SipMessage::try_from(INVITE).is_ok());
+    assert!(audio::parse_wav(WAV).is_ok());
 }
