@@ -167,29 +167,24 @@ pub fn expected_overflow(n: usize, p: f64, f: f64) -> f64 {
         return 0.0;
     }
     let q = 1.0 - p;
-    let var = n as f64 * p * q;
-    if var > 16.0 {
-        let mu = n as f64 * p;
-        let sd = var.sqrt();
-        let z = (f - mu) / sd;
-        return (sd * phi(z) + (mu - f) * upper_tail(z)).max(0.0);
-    }
-    let mut pmf = q.powi(n as i32);
-    let r = p / q;
     let mean = n as f64 * p;
-    let mut e = 0.0;
-    for x in 0..=n {
-        if x as f64 > f {
-            e += (x as f64 - f) * pmf;
-            if x as f64 > mean && pmf < 1e-12 {
-                break;
-            }
-        }
-        if x < n {
-            pmf *= (n - x) as f64 / (x + 1) as f64 * r;
-        }
+    let log_p0 = n as f64 * q.ln();
+    if log_p0 < -700.0 || q <= 0.0 {
+        let sd = (n as f64 * p * q).sqrt().max(1e-9);
+        let z = (f - mean) / sd;
+        return (sd * phi(z) + (mean - f) * upper_tail(z)).max(0.0);
     }
-    e
+    // (x - f)+ = (x - f) + (f - x)+, so E[(X - f)+] = mean - f + E[(f - X)+]: only x < f are summed.
+    let r = p / q;
+    let mut pmf = log_p0.exp();
+    let mut lower = 0.0;
+    let mut x = 0usize;
+    while (x as f64) < f && x <= n {
+        lower += (f - x as f64) * pmf;
+        pmf *= (n - x) as f64 / (x + 1) as f64 * r;
+        x += 1;
+    }
+    (mean - f + lower).max(0.0)
 }
 
 /// How many calls the campaign should have in flight (not answered yet) now: the most whose
