@@ -3,7 +3,8 @@
 use std::net::{IpAddr, SocketAddr};
 
 /// The transport used towards the trunk.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum SipTransport {
     #[default]
     Udp,
@@ -11,11 +12,13 @@ pub enum SipTransport {
 }
 
 /// Digest credentials for 401/407 challenges (and registration).
-#[derive(Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct DigestCredentials {
     pub username: String,
     pub password: String,
     /// Restrict to one realm; `None` answers any realm the trunk names.
+    #[serde(default)]
     pub realm: Option<String>,
 }
 
@@ -30,7 +33,8 @@ impl std::fmt::Debug for DigestCredentials {
 }
 
 /// How the dialed number is written in the Request-URI and To.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum NumberFormat {
     /// `+15551234567`
     #[default]
@@ -40,46 +44,67 @@ pub enum NumberFormat {
 }
 
 /// One SIP trunk (carrier) Campana originates calls through.
-#[derive(Debug, Clone)]
+///
+/// Deserializable (e.g. from a `[sip]` TOML table): `proxy` and `caller_id` are required, every
+/// other field has the default of [`TrunkConfig::new`].
+#[derive(Debug, Clone, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct TrunkConfig {
     /// The trunk's proxy (IP and port; every request goes there).
     pub proxy: SocketAddr,
     /// Domain written in Request-URI, To and From; `None` uses the proxy's address.
+    #[serde(default)]
     pub domain: Option<String>,
+    #[serde(default)]
     pub transport: SipTransport,
     /// Local SIP address to bind (UDP; TCP connections are made from an OS-chosen port).
     /// Port 0 lets the OS choose.
+    #[serde(default = "defaults::bind")]
     pub bind: SocketAddr,
     /// Address written into SDP and Contact when `bind` is a wildcard; `None` takes the local
     /// address the OS routes towards the proxy.
+    #[serde(default)]
     pub public_ip: Option<IpAddr>,
+    #[serde(default)]
     pub credentials: Option<DigestCredentials>,
     /// REGISTER with the trunk (refreshed before expiry) when set.
+    #[serde(default)]
     pub register_expires_s: Option<u32>,
     /// Default caller id (From user and P-Asserted-Identity) when a dial command has none.
     pub caller_id: String,
     /// Display name in From; `None` for none.
+    #[serde(default)]
     pub caller_name: Option<String>,
+    #[serde(default)]
     pub number_format: NumberFormat,
     /// Most INVITEs sent per second (new calls wait their turn; 0 is refused).
+    #[serde(default = "defaults::calls_per_second")]
     pub calls_per_second: u32,
     /// Most calls at once (ringing or answered); dials beyond end at once as `dial_error`.
+    #[serde(default = "defaults::max_channels")]
     pub max_channels: usize,
     /// Longest an answered call may last before Campana hangs up (a guard against leaks).
+    #[serde(default = "defaults::max_call_duration_s")]
     pub max_call_duration_s: u32,
     /// Directory of prompt WAV files (`NAME.wav`, 8 kHz mono, 16-bit PCM or G.711) that
     /// `Play` commands name.
+    #[serde(default)]
     pub prompts_dir: Option<std::path::PathBuf>,
     /// How long an agent's phone may ring on `Connect` before the customer call is abandoned.
+    #[serde(default = "defaults::agent_answer_timeout_s")]
     pub agent_answer_timeout_s: u32,
     /// Capacity of the command queue into [`crate::SipTelephony`].
+    #[serde(default = "defaults::command_queue_len")]
     pub command_queue_len: usize,
     /// Capacity of the event queue out of [`crate::SipTelephony`]; when full, call tasks wait.
+    #[serde(default = "defaults::event_queue_len")]
     pub event_queue_len: usize,
     /// User-Agent header value.
+    #[serde(default = "defaults::user_agent")]
     pub user_agent: String,
     /// The built-in registrar for agents' phones on the same SIP port; `None` refuses every
     /// REGISTER.
+    #[serde(default)]
     pub registrar: Option<crate::registrar::RegistrarConfig>,
 }
 
@@ -90,21 +115,21 @@ impl TrunkConfig {
             proxy,
             domain: None,
             transport: SipTransport::Udp,
-            bind: SocketAddr::from(([0, 0, 0, 0], 5060)),
+            bind: defaults::bind(),
             public_ip: None,
             credentials: None,
             register_expires_s: None,
             caller_id: caller_id.into(),
             caller_name: None,
             number_format: NumberFormat::E164,
-            calls_per_second: 10,
-            max_channels: 100,
-            max_call_duration_s: 4 * 3600,
-            agent_answer_timeout_s: 10,
+            calls_per_second: defaults::calls_per_second(),
+            max_channels: defaults::max_channels(),
+            max_call_duration_s: defaults::max_call_duration_s(),
+            agent_answer_timeout_s: defaults::agent_answer_timeout_s(),
             prompts_dir: None,
-            command_queue_len: 1024,
-            event_queue_len: 4096,
-            user_agent: format!("Campana/{}", env!("CARGO_PKG_VERSION")),
+            command_queue_len: defaults::command_queue_len(),
+            event_queue_len: defaults::event_queue_len(),
+            user_agent: defaults::user_agent(),
             registrar: None,
         }
     }
@@ -129,5 +154,59 @@ impl TrunkConfig {
             }
         }
         Ok(())
+    }
+}
+
+mod defaults {
+    use std::net::SocketAddr;
+
+    pub fn bind() -> SocketAddr {
+        SocketAddr::from(([0, 0, 0, 0], 5060))
+    }
+    pub fn calls_per_second() -> u32 {
+        10
+    }
+    pub fn max_channels() -> usize {
+        100
+    }
+    pub fn max_call_duration_s() -> u32 {
+        4 * 3600
+    }
+    pub fn agent_answer_timeout_s() -> u32 {
+        10
+    }
+    pub fn command_queue_len() -> usize {
+        1024
+    }
+    pub fn event_queue_len() -> usize {
+        4096
+    }
+    pub fn user_agent() -> String {
+        format!("Campana/{}", env!("CARGO_PKG_VERSION"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn deserializes_with_defaults() {
+        let c: TrunkConfig = serde_json::from_value(serde_json::json!({
+            "proxy": "192.0.2.10:5060",
+            "caller_id": "+15550001111",
+            "transport": "tcp",
+            "credentials": { "username": "u", "password": "p" },
+            "registrar": { "realm": "campana.test", "agents": [{ "agent": 7, "username": "a7", "password": "pw" }] }
+        }))
+        .expect("valid config");
+        assert_eq!(c.transport, SipTransport::Tcp);
+        assert_eq!(c.calls_per_second, 10);
+        assert_eq!(c.bind, defaults::bind());
+        assert_eq!(c.registrar.as_ref().map(|r| r.max_auth_failures), Some(5));
+        assert!(c.validate().is_ok());
+        assert!(format!("{c:?}").contains("<redacted>") && !format!("{c:?}").contains("\"pw\""));
+        let unknown = serde_json::from_value::<TrunkConfig>(serde_json::json!({ "proxy": "192.0.2.10:5060", "caller_id": "1", "cps": 5 }));
+        assert!(unknown.is_err());
     }
 }

@@ -22,7 +22,8 @@ pub const NONCE_LIFETIME_S: u64 = 300;
 pub const MAX_TRACKED_SOURCES: usize = 10_000;
 
 /// One agent's phone credentials.
-#[derive(Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct AgentCredential {
     pub agent: UserId,
     /// The SIP user name (From/To user of the REGISTER and digest username).
@@ -41,23 +42,53 @@ impl std::fmt::Debug for AgentCredential {
 }
 
 /// Registrar settings.
-#[derive(Debug, Clone)]
+///
+/// Deserializable: `realm` and `agents` are required, the rest defaults as in
+/// [`RegistrarConfig::new`].
+#[derive(Debug, Clone, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct RegistrarConfig {
     /// Digest realm announced in challenges.
     pub realm: String,
     pub agents: Vec<AgentCredential>,
     /// Failed authentications from one IP address within `failure_window_s` before that address
     /// is refused outright (403) until the window passes.
+    #[serde(default = "defaults::max_auth_failures")]
     pub max_auth_failures: u32,
+    #[serde(default = "defaults::failure_window_s")]
     pub failure_window_s: u32,
     /// Registration lifetimes granted are clamped to this range.
+    #[serde(default = "defaults::min_expires_s")]
     pub min_expires_s: u32,
+    #[serde(default = "defaults::max_expires_s")]
     pub max_expires_s: u32,
 }
 
 impl RegistrarConfig {
     pub fn new(realm: impl Into<String>, agents: Vec<AgentCredential>) -> RegistrarConfig {
-        RegistrarConfig { realm: realm.into(), agents, max_auth_failures: 5, failure_window_s: 300, min_expires_s: 60, max_expires_s: 3600 }
+        RegistrarConfig {
+            realm: realm.into(),
+            agents,
+            max_auth_failures: defaults::max_auth_failures(),
+            failure_window_s: defaults::failure_window_s(),
+            min_expires_s: defaults::min_expires_s(),
+            max_expires_s: defaults::max_expires_s(),
+        }
+    }
+}
+
+mod defaults {
+    pub fn max_auth_failures() -> u32 {
+        5
+    }
+    pub fn failure_window_s() -> u32 {
+        300
+    }
+    pub fn min_expires_s() -> u32 {
+        60
+    }
+    pub fn max_expires_s() -> u32 {
+        3600
     }
 }
 
