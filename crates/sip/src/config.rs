@@ -90,6 +90,10 @@ pub struct TrunkConfig {
     /// `Play` commands name.
     #[serde(default)]
     pub prompts_dir: Option<std::path::PathBuf>,
+    /// Directory of call recordings (`call-N.wav`, stereo: customer left, agent right) for
+    /// dials with `record_audio`; `None` records nothing.
+    #[serde(default)]
+    pub recordings_dir: Option<std::path::PathBuf>,
     /// How long an agent's phone may ring on `Connect` before the customer call is abandoned.
     #[serde(default = "defaults::agent_answer_timeout_s")]
     pub agent_answer_timeout_s: u32,
@@ -127,6 +131,7 @@ impl TrunkConfig {
             max_call_duration_s: defaults::max_call_duration_s(),
             agent_answer_timeout_s: defaults::agent_answer_timeout_s(),
             prompts_dir: None,
+            recordings_dir: None,
             command_queue_len: defaults::command_queue_len(),
             event_queue_len: defaults::event_queue_len(),
             user_agent: defaults::user_agent(),

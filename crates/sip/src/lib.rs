@@ -16,6 +16,7 @@
 
 pub mod audio;
 pub mod config;
+pub mod recording;
 pub mod registrar;
 pub mod results;
 pub mod rtp;
@@ -235,6 +236,11 @@ impl SipTelephony {
         r.binding_of(agent, std::time::Instant::now()).map(|b| b.contact.clone())
     }
 
+    /// Where the recording of a call is (or will be) written, when recordings are configured.
+    pub fn recording_path(&self, call_id: CallId) -> Option<std::path::PathBuf> {
+        self.shared.config.recordings_dir.as_deref().map(|d| recording::recording_path(d, call_id))
+    }
+
     /// Stops the endpoint and every task.
     pub fn shutdown(&self) {
         self.shared.cancel.cancel();
@@ -268,7 +274,7 @@ async fn command_loop(shared: Arc<Shared>, mut commands: mpsc::Receiver<Telephon
             c = commands.recv() => match c { Some(c) => c, None => return },
         };
         match command {
-            TelephonyCommand::Dial { call_id, to, caller_id, ring_timeout_s, .. } => {
+            TelephonyCommand::Dial { call_id, to, caller_id, ring_timeout_s, record_audio, .. } => {
                 let control = {
                     let mut calls = shared.calls.lock().expect("calls lock poisoned");
                     if calls.contains_key(&call_id) {
@@ -296,7 +302,7 @@ async fn command_loop(shared: Arc<Shared>, mut commands: mpsc::Receiver<Telephon
                     *next = at + Duration::from_secs(1) / shared.config.calls_per_second;
                     at
                 };
-                let dial = Dial { call_id, to, caller_id, ring_timeout_s, send_at };
+                let dial = Dial { call_id, to, caller_id, ring_timeout_s, record_audio, send_at };
                 tokio::spawn(run_call(shared.clone(), dial, control));
             }
             TelephonyCommand::HangUp { call_id } => control_call(&shared, call_id, CallControl::HangUp).await,
@@ -321,6 +327,7 @@ async fn control_call(shared: &Shared, call_id: CallId, control: CallControl) {
 }
 
 struct Dial {
+    record_audio: bool,
     call_id: CallId,
     to: PhoneNumber,
     caller_id: Option<PhoneNumber>,
@@ -474,6 +481,8 @@ async fn place_call(shared: &Arc<Shared>, dial: &Dial, control: &mut mpsc::Recei
     // The prompt playing now and whether to hang up when it ends.
     let mut prompt: Option<(tokio::sync::oneshot::Receiver<()>, bool)> = None;
     let mut digits = rtp.digits.lock().await;
+    // The recording of this call, started at answer when asked for: its frame queue and stop.
+    let mut recorder: Option<(mpsc::Sender<recording::RecFrame>, CancellationToken)> = None;
     let result = loop {
         tokio::select! {
             Some(digit) = digits.recv() => {
@@ -501,6 +510,9 @@ async fn place_call(shared: &Arc<Shared>, dial: &Dial, control: &mut mpsc::Recei
                 let agent = agent_leg.as_ref().map(|(a, _, _)| *a).expect("agent leg exists when it reports");
                 match ev {
                     Some(AgentLegEvent::Answered(agent_rtp)) => {
+                        if let Some((frames, _)) = &recorder {
+                            agent_rtp.record_to(frames.clone(), recording::CHANNEL_AGENT);
+                        }
                         if !RtpLeg::bridge(&rtp, &agent_rtp) {
                             tracing::warn!(%call_id, "a leg has no media address: bridged without media relay");
                         }
@@ -539,6 +551,7 @@ async fn place_call(shared: &Arc<Shared>, dial: &Dial, control: &mut mpsc::Recei
                         phase = Phase::Answered;
                         shared.counters.answered.fetch_add(1, Ordering::Relaxed);
                         start_media(&rtp, &resp.body, call_id);
+                        recorder = start_recording(shared, dial, &rtp);
                         emit(shared, TelephonyEvent::Answered { call_id, answered_by: AnsweredBy::Unknown }).await;
                     }
                     DialogState::Terminated(_, reason) => {
@@ -568,6 +581,7 @@ async fn place_call(shared: &Arc<Shared>, dial: &Dial, control: &mut mpsc::Recei
                             phase = Phase::Answered;
                             shared.counters.answered.fetch_add(1, Ordering::Relaxed);
                             start_media(&rtp, &resp.body, call_id);
+                            recorder = start_recording(shared, dial, &rtp);
                             emit(shared, TelephonyEvent::Answered { call_id, answered_by: AnsweredBy::Unknown }).await;
                         }
                     }
@@ -658,6 +672,9 @@ async fn place_call(shared: &Arc<Shared>, dial: &Dial, control: &mut mpsc::Recei
         }
     };
     drop(digits);
+    if let Some((_, stop)) = recorder {
+        stop.cancel();
+    }
     if let Some((_, _, stop)) = agent_leg {
         stop.cancel();
     }
@@ -762,6 +779,30 @@ fn agent_invite_option(shared: &Shared, call_id: CallId, contact: &str, codec: u
         contact: caller,
         ..Default::default()
     })
+}
+
+/// Starts recording an answered call when its dial asked for it and a directory is configured.
+fn start_recording(shared: &Arc<Shared>, dial: &Dial, rtp: &RtpLeg) -> Option<(mpsc::Sender<recording::RecFrame>, CancellationToken)> {
+    if !dial.record_audio {
+        return None;
+    }
+    let Some(dir) = &shared.config.recordings_dir else {
+        tracing::warn!(call_id = %dial.call_id, "recording asked for but no recordings_dir is configured");
+        return None;
+    };
+    let path = recording::recording_path(dir, dial.call_id);
+    let (tx, rx) = mpsc::channel(recording::RECORDER_QUEUE_LEN);
+    let stop = shared.cancel.child_token();
+    let call_id = dial.call_id;
+    let task_stop = stop.clone();
+    tokio::spawn(async move {
+        match recording::run_recorder(path, rx, task_stop).await {
+            Ok(info) => tracing::info!(%call_id, path = %info.path.display(), duration_ms = info.duration_ms, "recording written"),
+            Err(e) => tracing::error!(%call_id, error = %e, "recording failed"),
+        }
+    });
+    rtp.record_to(tx.clone(), recording::CHANNEL_CUSTOMER);
+    Some((tx, stop))
 }
 
 fn start_media(rtp: &RtpLeg, body: &[u8], call_id: CallId) {

@@ -152,6 +152,7 @@ struct Playing {
 
 /// One leg's RTP port and its send/receive tasks.
 pub struct RtpLeg {
+    tap: watch::Sender<Option<(mpsc::Sender<crate::recording::RecFrame>, u8)>>,
     /// RFC 4733 digits received on this leg.
     pub digits: tokio::sync::Mutex<mpsc::Receiver<char>>,
     telephone_event_pt: Arc<std::sync::atomic::AtomicU8>,
@@ -176,10 +177,20 @@ impl RtpLeg {
         let (relay_tx, relay_rx) = watch::channel(None);
         let playing = Arc::new(std::sync::Mutex::new(None));
         let (digits_tx, digits_rx) = mpsc::channel(DIGIT_QUEUE_LEN);
+        let (tap_tx, tap_rx) = watch::channel(None);
         let telephone_event_pt = Arc::new(std::sync::atomic::AtomicU8::new(crate::sdp::PT_TELEPHONE_EVENT));
-        tokio::spawn(receive_loop(socket.clone(), counters.clone(), relay_rx, telephone_event_pt.clone(), digits_tx, cancel.clone()));
+        tokio::spawn(receive_loop(
+            socket.clone(),
+            counters.clone(),
+            relay_rx,
+            telephone_event_pt.clone(),
+            digits_tx,
+            tap_rx,
+            cancel.clone(),
+        ));
         tokio::spawn(send_loop(socket.clone(), counters.clone(), target_rx, playing.clone(), cancel.clone()));
         Ok(RtpLeg {
+            tap: tap_tx,
             digits: tokio::sync::Mutex::new(digits_rx),
             telephone_event_pt,
             playing,
@@ -209,6 +220,11 @@ impl RtpLeg {
     /// The far end this leg sends to, once known.
     pub fn target(&self) -> Option<RtpTarget> {
         *self.target.borrow()
+    }
+
+    /// Copies every received G.711 frame to a recorder as `channel`.
+    pub fn record_to(&self, recorder: mpsc::Sender<crate::recording::RecFrame>, channel: u8) {
+        self.tap.send_replace(Some((recorder, channel)));
     }
 
     /// The payload type the far end uses for RFC 4733 events (from its SDP).
@@ -256,6 +272,7 @@ async fn receive_loop(
     relay: watch::Receiver<Option<Relay>>,
     telephone_event_pt: Arc<std::sync::atomic::AtomicU8>,
     digits: mpsc::Sender<char>,
+    tap: watch::Receiver<Option<(mpsc::Sender<crate::recording::RecFrame>, u8)>>,
     cancel: CancellationToken,
 ) {
     let mut buf = vec![0u8; MAX_RTP_PACKET_BYTES];
@@ -277,6 +294,15 @@ async fn receive_loop(
                         }
                         counters.packets_received.fetch_add(1, Ordering::Relaxed);
                         counters.bytes_received.fetch_add(n as u64, Ordering::Relaxed);
+                        if h.payload_type == crate::sdp::PT_PCMU || h.payload_type == crate::sdp::PT_PCMA {
+                            let recorder = tap.borrow().clone();
+                            if let Some((recorder, channel)) = recorder {
+                                let frame = crate::recording::RecFrame { channel, payload_type: h.payload_type, payload: buf[h.payload_offset..n].to_vec() };
+                                if recorder.try_send(frame).is_err() {
+                                    tracing::debug!("recorder behind: frame dropped");
+                                }
+                            }
+                        }
                         let to = relay.borrow().clone();
                         if let Some(to) = to {
                             if to.socket.send_to(&buf[..n], to.remote).await.is_ok() {

@@ -525,3 +525,42 @@ async fn agent_hang_up_ends_the_customer_call() {
     phone.assert_passed().await;
     customer.assert_passed().await;
 }
+
+#[tokio::test]
+async fn answered_call_is_recorded_to_a_stereo_wav_of_its_length() {
+    let recordings = tempfile::tempdir().expect("temp dir");
+    let sipp = Sipp::start("answer_local_bye.xml", SipTransport::Udp).await;
+    let mut c = config(sipp.addr);
+    c.recordings_dir = Some(recordings.path().to_path_buf());
+    let (tel, mut events) = SipTelephony::start(c).await.expect("telephony starts");
+    let mut command = dial(15, 20);
+    if let TelephonyCommand::Dial { record_audio, .. } = &mut command {
+        *record_audio = true;
+    }
+    tel.send(command).await.expect("dial");
+    assert_eq!(next_event(&mut events, &sipp).await, TelephonyEvent::Ringing { call_id: CallId(15) });
+    assert!(matches!(next_event(&mut events, &sipp).await, TelephonyEvent::Answered { call_id: CallId(15), .. }));
+    let answered_at = std::time::Instant::now();
+    tokio::time::sleep(Duration::from_millis(1000)).await;
+    tel.send(TelephonyCommand::HangUp { call_id: CallId(15) }).await.expect("hang up");
+    assert_eq!(next_event(&mut events, &sipp).await, TelephonyEvent::Ended { call_id: CallId(15), result: CallResult::Answered });
+    let call_ms = answered_at.elapsed().as_millis() as u64;
+    sipp.assert_passed().await;
+    // The recorder finishes the header just after the call ends.
+    let path = tel.recording_path(CallId(15)).expect("recordings configured");
+    let mut data_len = 0u64;
+    for _ in 0..50 {
+        if let Ok(b) = std::fs::read(&path) {
+            if b.len() >= 44 {
+                data_len = u64::from(u32::from_le_bytes([b[40], b[41], b[42], b[43]]));
+                if data_len > 0 && data_len + 44 == b.len() as u64 {
+                    assert_eq!(u16::from_le_bytes([b[22], b[23]]), 2, "stereo");
+                    break;
+                }
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let recorded_ms = data_len / 32; // 8 kHz x 2 channels x 2 bytes = 32 bytes per ms
+    assert!(recorded_ms + 200 >= call_ms && recorded_ms <= call_ms + 200, "recorded {recorded_ms} ms of a {call_ms} ms call");
+}
