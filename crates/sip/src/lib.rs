@@ -14,6 +14,7 @@
 //! exist at once. rsipstack's per-call dialog state channel is unbounded, but one call task
 //! drains it continuously and a call produces a handful of states.
 
+pub mod analysis;
 pub mod audio;
 pub mod config;
 pub mod recording;
