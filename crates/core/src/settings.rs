@@ -231,7 +231,7 @@ settings! {
     /// Dialing order, up to 4 keys.
     sort_order: Vec<SortKey> = Vec::new(),
     record_filters: Vec<RecordFilter> = Vec::new(),
-    /// Name of the calling-hours rule set (see docs/calling-hours.md).
+    /// Name of the calling-hours rule set (see docs/dialing.md and data/calling-hours.toml).
     calling_hours_rules: String = "default".to_string(),
     max_attempts_per_number: u32 = 5,
     max_attempts_per_chain: u32 = 12,

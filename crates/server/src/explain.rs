@@ -112,3 +112,111 @@ pub async fn why(store: &Store, c: &Campaign, record: Record, at: DateTime<Utc>)
     };
     Ok(check(&ctx, cand, contact_zones(cand).as_ref(), at))
 }
+
+/// What a forecast needs beyond the campaign itself: team size and observed rates (the live
+/// dialer will supply measured rates; until then they are the caller's estimates).
+#[derive(Debug, Clone, serde::Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ForecastRequest {
+    /// Agents working the campaign.
+    pub agents: u32,
+    /// Live answers per dial (0..1).
+    #[serde(default = "default_answer_rate")]
+    pub answer_rate: f64,
+    #[serde(default)]
+    pub machine_rate: f64,
+    #[serde(default)]
+    pub busy_rate: f64,
+    #[serde(default = "default_talk_s")]
+    pub talk_mean_s: f64,
+    /// Agent wrap-up; the campaign's `wrap_up_s` when absent.
+    pub wrap_mean_s: Option<f64>,
+    /// "How many agents to finish by then?"
+    pub finish_by: Option<DateTime<Utc>>,
+    #[serde(default = "one")]
+    pub seed: u64,
+}
+
+fn default_answer_rate() -> f64 {
+    0.2
+}
+fn default_talk_s() -> f64 {
+    180.0
+}
+fn one() -> u64 {
+    1
+}
+
+/// Forecast for a campaign by simulation: when its open records finish, agents needed by a
+/// deadline, expected abandon rate.
+pub async fn forecast(
+    store: &Store,
+    c: &Campaign,
+    req: &ForecastRequest,
+    now: DateTime<Utc>,
+) -> Result<campana_sim::Forecast, crate::api::ApiError> {
+    use campana_core::record::RecordStatus;
+    let mut problems = Vec::new();
+    for (field, v) in [("answer_rate", req.answer_rate), ("machine_rate", req.machine_rate), ("busy_rate", req.busy_rate)] {
+        if !(0.0..=1.0).contains(&v) {
+            problems.push(campana_core::FieldError::new(field, format!("{v} is not a rate between 0 and 1")));
+        }
+    }
+    if req.agents == 0 || req.agents > 5000 {
+        problems.push(campana_core::FieldError::new("agents", format!("{} is outside 1..=5000", req.agents)));
+    }
+    if !problems.is_empty() {
+        return Err(crate::api::ApiError::invalid(problems));
+    }
+    let eff = store.effective_settings(c).await?.settings;
+    let open: i64 = store
+        .record_status_counts(&c.input.contact_list_ids)
+        .await?
+        .into_iter()
+        .filter(|(s, _)| !matches!(s, RecordStatus::Completed | RecordStatus::Cancelled))
+        .map(|(_, n)| n)
+        .sum();
+    let (start, hours_per_day) = next_dialing_window(c, now);
+    let input = campana_sim::ForecastInput {
+        records_remaining: open.clamp(0, u32::MAX as i64) as u32,
+        answer_rate: req.answer_rate,
+        machine_rate: req.machine_rate,
+        busy_rate: req.busy_rate,
+        talk_mean_s: req.talk_mean_s,
+        wrap_mean_s: req.wrap_mean_s.unwrap_or(eff.wrap_up_s as f64),
+        agents: req.agents,
+        mode: eff.dialing_mode.as_str().to_string(),
+        lines_per_agent: eff.lines_per_agent,
+        abandon_rate_max: eff.abandon_rate_max,
+        campaign_zone: c.input.time_zone.name().to_string(),
+        hours_per_day,
+        finish_by: req.finish_by,
+        seed: req.seed,
+    };
+    campana_sim::forecast(&input, start).map_err(|e| crate::api::ApiError::new(axum::http::StatusCode::UNPROCESSABLE_ENTITY, e.to_string()))
+}
+
+/// The start of the campaign's current or next dialing window (its zone, hours, weekdays and
+/// dates) and the hours left in that window.
+pub fn next_dialing_window(c: &Campaign, now: DateTime<Utc>) -> (DateTime<Utc>, f64) {
+    use chrono::{Datelike, TimeZone};
+    let tz = c.input.time_zone.0;
+    let hours = c.input.daily_hours;
+    let mut date = now.with_timezone(&tz).date_naive();
+    for _ in 0..400 {
+        let in_dates = c.input.start_date.is_none_or(|s| date >= s) && c.input.end_date.is_none_or(|e| date <= e);
+        if in_dates && c.input.weekdays.contains(date.weekday()) {
+            let open = tz.from_local_datetime(&date.and_time(hours.start.naive())).earliest();
+            let close = tz.from_local_datetime(&date.and_time(hours.end.naive())).latest();
+            if let (Some(open), Some(close)) = (open, close) {
+                let (open, close) = (open.to_utc(), close.to_utc());
+                if now < close {
+                    let start = open.max(now);
+                    return (start, (close - start).num_seconds() as f64 / 3600.0);
+                }
+            }
+        }
+        date = date.succ_opt().unwrap_or(date);
+    }
+    (now, 0.0)
+}

@@ -46,6 +46,29 @@ enum Command {
         #[arg(long, default_value = "default")]
         rules: String,
     },
+    /// Pre-launch compliance preview of a campaign: how many records would be skipped now, by reason.
+    Preview {
+        #[arg(long)]
+        campaign: i64,
+        /// The moment to evaluate (RFC 3339); default: now.
+        #[arg(long)]
+        at: Option<String>,
+    },
+    /// Forecast a campaign by simulation: when it finishes, agents needed by a deadline, abandon rate.
+    Forecast {
+        #[arg(long)]
+        campaign: i64,
+        #[arg(long)]
+        agents: u32,
+        /// Live answers per dial.
+        #[arg(long, default_value_t = 0.2)]
+        answer_rate: f64,
+        #[arg(long, default_value_t = 180.0)]
+        talk_mean_s: f64,
+        /// Deadline for "agents needed" (RFC 3339).
+        #[arg(long)]
+        finish_by: Option<String>,
+    },
     /// Simulate a campaign day from a scenario file; prints the JSON summary (same seed, same result).
     Simulate {
         #[arg(long)]
@@ -146,6 +169,32 @@ async fn main() -> anyhow::Result<()> {
             println!("{}", serde_json::to_string_pretty(&summary)?);
             Ok(())
         }
+        Command::Preview { campaign, at } => {
+            let cfg = cli.config.resolve()?;
+            let store = open_store(&cfg).await?;
+            let c = store.get_campaign(campana_core::CampaignId(campaign)).await?;
+            let at = parse_time("--at", at.as_deref())?.unwrap_or_else(chrono::Utc::now);
+            println!("{}", serde_json::to_string_pretty(&campana::explain::preview(&store, &c, at).await?)?);
+            Ok(())
+        }
+        Command::Forecast { campaign, agents, answer_rate, talk_mean_s, finish_by } => {
+            let cfg = cli.config.resolve()?;
+            let store = open_store(&cfg).await?;
+            let c = store.get_campaign(campana_core::CampaignId(campaign)).await?;
+            let req = campana::explain::ForecastRequest {
+                agents,
+                answer_rate,
+                machine_rate: 0.0,
+                busy_rate: 0.0,
+                talk_mean_s,
+                wrap_mean_s: None,
+                finish_by: parse_time("--finish-by", finish_by.as_deref())?,
+                seed: 1,
+            };
+            let f = campana::explain::forecast(&store, &c, &req, chrono::Utc::now()).await.map_err(|e| anyhow::anyhow!("{}", e.detail))?;
+            println!("{}", serde_json::to_string_pretty(&f)?);
+            Ok(())
+        }
         Command::Migrate => {
             let cfg = cli.config.resolve()?;
             let store = Store::connect(&cfg.database_url).await?;
@@ -154,6 +203,11 @@ async fn main() -> anyhow::Result<()> {
             Ok(())
         }
     }
+}
+
+fn parse_time(flag: &str, t: Option<&str>) -> anyhow::Result<Option<chrono::DateTime<chrono::Utc>>> {
+    t.map(|t| chrono::DateTime::parse_from_rfc3339(t).map(|d| d.to_utc()).with_context(|| format!("{flag} '{t}' is not an RFC 3339 time")))
+        .transpose()
 }
 
 fn redact(url: &str) -> String {

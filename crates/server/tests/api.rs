@@ -253,5 +253,12 @@ async fn the_dialer_explains_itself_before_launch() {
         assert_eq!(e["dialable"], true, "{e}");
         let (s, _) = get(&c, srv.url(&format!("/api/v1/campaigns/{id}/records/999999/eligibility"))).await;
         assert_eq!(s, 404);
+        let (s, f) = post(&c, srv.url(&format!("/api/v1/campaigns/{id}/forecast")), json!({"agents": 2, "answer_rate": 0.3})).await;
+        assert_eq!(s, 200, "{backend}: {f}");
+        assert!(f["message"].as_str().is_some_and(|m| !m.is_empty()), "{f}");
+        assert!(f["expected_abandon_rate"].as_f64().is_some(), "{f}");
+        let (s, p) = post(&c, srv.url(&format!("/api/v1/campaigns/{id}/forecast")), json!({"agents": 0, "answer_rate": 3})).await;
+        assert_eq!(s, 422);
+        assert_eq!(p["errors"].as_array().unwrap().len(), 2, "{p}");
     }
 }

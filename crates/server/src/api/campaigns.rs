@@ -240,6 +240,21 @@ pub async fn eligibility(
     }))
 }
 
+/// Forecast by simulation: when the campaign's open records finish with this team and these
+/// rates, how many agents finish them by `finish_by`, the expected abandon rate.
+#[utoipa::path(post, path = "/api/v1/campaigns/{id}/forecast", tag = "campaigns", params(("id" = i64, Path)),
+    request_body = crate::explain::ForecastRequest,
+    responses((status = 200, description = "finishes_at, days_needed, agents_needed_by_deadline, expected_abandon_rate, message"), (status = 404, body = Problem), (status = 422, body = Problem)))]
+pub async fn forecast(
+    State(s): State<AppState>,
+    Extension(p): Extension<Principal>,
+    Path(id): Path<i64>,
+    ApiJson(req): ApiJson<crate::explain::ForecastRequest>,
+) -> ApiResult<Json<campana_sim::Forecast>> {
+    let c = s.store.get_campaign(visible(&p, id)?).await?;
+    Ok(Json(crate::explain::forecast(&s.store, &c, &req, chrono::Utc::now()).await?))
+}
+
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(utoipa_axum::routes!(list, create))
@@ -250,4 +265,5 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(utoipa_axum::routes!(call_results))
         .routes(utoipa_axum::routes!(compliance_preview))
         .routes(utoipa_axum::routes!(eligibility))
+        .routes(utoipa_axum::routes!(forecast))
 }
