@@ -94,6 +94,15 @@ pub struct TrunkConfig {
     /// dials with `record_audio`; `None` records nothing.
     #[serde(default)]
     pub recordings_dir: Option<std::path::PathBuf>,
+    /// SIT detection on early media and after answer (the call ends with the SIT's result).
+    #[serde(default = "defaults::yes")]
+    pub sit_detection: bool,
+    /// Fax tone detection after answer (the call ends as `fax`).
+    #[serde(default = "defaults::yes")]
+    pub fax_detection: bool,
+    /// Answering-machine detection parameters, used for dials with `detect_machine`.
+    #[serde(default)]
+    pub amd: crate::analysis::AmdParams,
     /// How long an agent's phone may ring on `Connect` before the customer call is abandoned.
     #[serde(default = "defaults::agent_answer_timeout_s")]
     pub agent_answer_timeout_s: u32,
@@ -131,6 +140,9 @@ impl TrunkConfig {
             max_call_duration_s: defaults::max_call_duration_s(),
             agent_answer_timeout_s: defaults::agent_answer_timeout_s(),
             prompts_dir: None,
+            sit_detection: true,
+            fax_detection: true,
+            amd: crate::analysis::AmdParams::default(),
             recordings_dir: None,
             command_queue_len: defaults::command_queue_len(),
             event_queue_len: defaults::event_queue_len(),
@@ -167,6 +179,9 @@ mod defaults {
 
     pub fn bind() -> SocketAddr {
         SocketAddr::from(([0, 0, 0, 0], 5060))
+    }
+    pub fn yes() -> bool {
+        true
     }
     pub fn calls_per_second() -> u32 {
         10

@@ -53,6 +53,8 @@ use tokio_util::sync::CancellationToken;
 
 /// Capacity of each call's control queue (hang-up and the like; one is usually enough).
 pub const CALL_CONTROL_QUEUE_LEN: usize = 4;
+/// Frames queued from the customer leg to call analysis; more are dropped.
+pub const ANALYSIS_QUEUE_LEN: usize = 64;
 /// Retry interval after a failed registration.
 pub const REGISTER_RETRY_S: u64 = 30;
 
@@ -275,7 +277,7 @@ async fn command_loop(shared: Arc<Shared>, mut commands: mpsc::Receiver<Telephon
             c = commands.recv() => match c { Some(c) => c, None => return },
         };
         match command {
-            TelephonyCommand::Dial { call_id, to, caller_id, ring_timeout_s, record_audio, .. } => {
+            TelephonyCommand::Dial { call_id, to, caller_id, ring_timeout_s, record_audio, detect_machine, .. } => {
                 let control = {
                     let mut calls = shared.calls.lock().expect("calls lock poisoned");
                     if calls.contains_key(&call_id) {
@@ -303,7 +305,7 @@ async fn command_loop(shared: Arc<Shared>, mut commands: mpsc::Receiver<Telephon
                     *next = at + Duration::from_secs(1) / shared.config.calls_per_second;
                     at
                 };
-                let dial = Dial { call_id, to, caller_id, ring_timeout_s, record_audio, send_at };
+                let dial = Dial { call_id, to, caller_id, ring_timeout_s, record_audio, detect_machine, send_at };
                 tokio::spawn(run_call(shared.clone(), dial, control));
             }
             TelephonyCommand::HangUp { call_id } => control_call(&shared, call_id, CallControl::HangUp).await,
@@ -329,6 +331,7 @@ async fn control_call(shared: &Shared, call_id: CallId, control: CallControl) {
 
 struct Dial {
     record_audio: bool,
+    detect_machine: bool,
     call_id: CallId,
     to: PhoneNumber,
     caller_id: Option<PhoneNumber>,
@@ -482,12 +485,56 @@ async fn place_call(shared: &Arc<Shared>, dial: &Dial, control: &mut mpsc::Recei
     // The prompt playing now and whether to hang up when it ends.
     let mut prompt: Option<(tokio::sync::oneshot::Receiver<()>, bool)> = None;
     let mut digits = rtp.digits.lock().await;
+    // Call analysis: frames of the customer leg, a tone detector (SIT, fax), and AMD after
+    // answer when the dial asked for it.
+    let (analysis_tx, mut analysis_rx) = mpsc::channel::<recording::RecFrame>(ANALYSIS_QUEUE_LEN);
+    let mut analysing = false;
+    let mut tones = analysis::ToneDetector::default();
+    let mut amd: Option<analysis::Amd> = None;
+    let mut tone_result: Option<CallResult> = None;
     // The recording of this call, started at answer when asked for: its frame queue and stop.
     let mut recorder: Option<(mpsc::Sender<recording::RecFrame>, CancellationToken)> = None;
     let result = loop {
         tokio::select! {
             Some(digit) = digits.recv() => {
                 emit(shared, TelephonyEvent::Digit { call_id, digit }).await;
+            }
+            Some(frame) = analysis_rx.recv(), if analysing => {
+                let samples: Vec<f32> = match frame.payload_type {
+                    sdp::PT_PCMA => frame.payload.iter().map(|b| f32::from(audio::alaw_to_linear(*b))).collect(),
+                    _ => frame.payload.iter().map(|b| f32::from(audio::ulaw_to_linear(*b))).collect(),
+                };
+                if let Some(a) = amd.as_mut() {
+                    if let Some(answered_by) = a.push(&samples) {
+                        tracing::debug!(%call_id, ?answered_by, "machine detection decided");
+                        amd = None;
+                        emit(shared, TelephonyEvent::MachineDetected { call_id, answered_by }).await;
+                    }
+                }
+                if tone_result.is_none() && bridged.is_none() {
+                    let found = tones.push(&samples).filter(|r| match r {
+                        CallResult::Fax => phase == Phase::Answered && shared.config.fax_detection,
+                        _ => shared.config.sit_detection,
+                    });
+                    if let Some(r) = found {
+                        tracing::info!(%call_id, result = %r.as_str(), "tone detected");
+                        tone_result = Some(r);
+                        match phase {
+                            Phase::Answered => {
+                                if let Err(e) = dialog.hangup().await { tracing::warn!(%call_id, error = %e, "BYE failed"); }
+                                break r;
+                            }
+                            Phase::Setup => {
+                                // The final response (487 to our CANCEL) ends the loop; the
+                                // SIT decides the result.
+                                if cancelled.is_none() {
+                                    cancelled = Some(CancelReason::RingTimeout);
+                                    if let Err(e) = dialog.cancel().await { tracing::warn!(%call_id, error = %e, "CANCEL failed"); }
+                                }
+                            }
+                        }
+                    }
+                }
             }
             _ = async {
                 match prompt.as_mut() {
@@ -547,12 +594,21 @@ async fn place_call(shared: &Arc<Shared>, dial: &Dial, control: &mut mpsc::Recei
                         }
                         // 183 Session Progress with SDP: early media (ring-back, SIT, announcements).
                         start_media(&rtp, &resp.body, call_id);
+                        if !resp.body.is_empty() && shared.config.sit_detection && !analysing {
+                            analysing = true;
+                            rtp.record_to(analysis_tx.clone(), recording::CHANNEL_CUSTOMER);
+                        }
                     }
                     DialogState::Confirmed(_, resp) if phase == Phase::Setup && cancelled.is_none() => {
                         phase = Phase::Answered;
                         shared.counters.answered.fetch_add(1, Ordering::Relaxed);
                         start_media(&rtp, &resp.body, call_id);
                         recorder = start_recording(shared, dial, &rtp);
+                        if dial.detect_machine { amd = Some(analysis::Amd::new(shared.config.amd)); }
+                        if !analysing && (dial.detect_machine || shared.config.sit_detection || shared.config.fax_detection) {
+                            analysing = true;
+                            rtp.record_to(analysis_tx.clone(), recording::CHANNEL_CUSTOMER);
+                        }
                         emit(shared, TelephonyEvent::Answered { call_id, answered_by: AnsweredBy::Unknown }).await;
                     }
                     DialogState::Terminated(_, reason) => {
@@ -583,6 +639,11 @@ async fn place_call(shared: &Arc<Shared>, dial: &Dial, control: &mut mpsc::Recei
                             shared.counters.answered.fetch_add(1, Ordering::Relaxed);
                             start_media(&rtp, &resp.body, call_id);
                             recorder = start_recording(shared, dial, &rtp);
+                            if dial.detect_machine { amd = Some(analysis::Amd::new(shared.config.amd)); }
+                            if !analysing && (dial.detect_machine || shared.config.sit_detection || shared.config.fax_detection) {
+                                analysing = true;
+                                rtp.record_to(analysis_tx.clone(), recording::CHANNEL_CUSTOMER);
+                            }
                             emit(shared, TelephonyEvent::Answered { call_id, answered_by: AnsweredBy::Unknown }).await;
                         }
                     }
@@ -673,6 +734,10 @@ async fn place_call(shared: &Arc<Shared>, dial: &Dial, control: &mut mpsc::Recei
         }
     };
     drop(digits);
+    let result = match tone_result {
+        Some(r) if result != CallResult::SystemError => r,
+        _ => result,
+    };
     if let Some((_, stop)) = recorder {
         stop.cancel();
     }

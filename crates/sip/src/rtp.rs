@@ -152,7 +152,8 @@ struct Playing {
 
 /// One leg's RTP port and its send/receive tasks.
 pub struct RtpLeg {
-    tap: watch::Sender<Option<(mpsc::Sender<crate::recording::RecFrame>, u8)>>,
+    /// Where received G.711 frames are copied (recorder, call analysis), with a channel number.
+    taps: watch::Sender<Vec<(mpsc::Sender<crate::recording::RecFrame>, u8)>>,
     /// RFC 4733 digits received on this leg.
     pub digits: tokio::sync::Mutex<mpsc::Receiver<char>>,
     telephone_event_pt: Arc<std::sync::atomic::AtomicU8>,
@@ -177,7 +178,7 @@ impl RtpLeg {
         let (relay_tx, relay_rx) = watch::channel(None);
         let playing = Arc::new(std::sync::Mutex::new(None));
         let (digits_tx, digits_rx) = mpsc::channel(DIGIT_QUEUE_LEN);
-        let (tap_tx, tap_rx) = watch::channel(None);
+        let (tap_tx, tap_rx) = watch::channel(Vec::new());
         let telephone_event_pt = Arc::new(std::sync::atomic::AtomicU8::new(crate::sdp::PT_TELEPHONE_EVENT));
         tokio::spawn(receive_loop(
             socket.clone(),
@@ -190,7 +191,7 @@ impl RtpLeg {
         ));
         tokio::spawn(send_loop(socket.clone(), counters.clone(), target_rx, playing.clone(), cancel.clone()));
         Ok(RtpLeg {
-            tap: tap_tx,
+            taps: tap_tx,
             digits: tokio::sync::Mutex::new(digits_rx),
             telephone_event_pt,
             playing,
@@ -222,9 +223,13 @@ impl RtpLeg {
         *self.target.borrow()
     }
 
-    /// Copies every received G.711 frame to a recorder as `channel`.
-    pub fn record_to(&self, recorder: mpsc::Sender<crate::recording::RecFrame>, channel: u8) {
-        self.tap.send_replace(Some((recorder, channel)));
+    /// Copies every received G.711 frame to `sink` (a recorder, call analysis) as `channel`.
+    /// Frames are dropped when the sink's queue is full; a closed sink is skipped.
+    pub fn record_to(&self, sink: mpsc::Sender<crate::recording::RecFrame>, channel: u8) {
+        self.taps.send_modify(|taps| {
+            taps.retain(|(s, _)| !s.is_closed());
+            taps.push((sink, channel));
+        });
     }
 
     /// The payload type the far end uses for RFC 4733 events (from its SDP).
@@ -272,7 +277,7 @@ async fn receive_loop(
     relay: watch::Receiver<Option<Relay>>,
     telephone_event_pt: Arc<std::sync::atomic::AtomicU8>,
     digits: mpsc::Sender<char>,
-    tap: watch::Receiver<Option<(mpsc::Sender<crate::recording::RecFrame>, u8)>>,
+    taps: watch::Receiver<Vec<(mpsc::Sender<crate::recording::RecFrame>, u8)>>,
     cancel: CancellationToken,
 ) {
     let mut buf = vec![0u8; MAX_RTP_PACKET_BYTES];
@@ -295,11 +300,10 @@ async fn receive_loop(
                         counters.packets_received.fetch_add(1, Ordering::Relaxed);
                         counters.bytes_received.fetch_add(n as u64, Ordering::Relaxed);
                         if h.payload_type == crate::sdp::PT_PCMU || h.payload_type == crate::sdp::PT_PCMA {
-                            let recorder = tap.borrow().clone();
-                            if let Some((recorder, channel)) = recorder {
-                                let frame = crate::recording::RecFrame { channel, payload_type: h.payload_type, payload: buf[h.payload_offset..n].to_vec() };
-                                if recorder.try_send(frame).is_err() {
-                                    tracing::debug!("recorder behind: frame dropped");
+                            for (sink, channel) in taps.borrow().iter() {
+                                let frame = crate::recording::RecFrame { channel: *channel, payload_type: h.payload_type, payload: buf[h.payload_offset..n].to_vec() };
+                                if sink.try_send(frame).is_err() && !sink.is_closed() {
+                                    tracing::debug!("recorder or analysis behind: frame dropped");
                                 }
                             }
                         }
