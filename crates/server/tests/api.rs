@@ -62,6 +62,42 @@ async fn health_metrics_and_openapi() {
     assert_eq!(busy["default_treatment"]["retry_after_s"], 300, "CX Contact's default: busy retries in 5 minutes");
     assert_eq!(busy["default_treatment"]["max_retries"], 3);
     assert_eq!(busy["default_treatment"]["then"], "next_in_chain");
+    // The document is self-consistent (checked with openapi-spec-validator too; see docs):
+    // every $ref resolves, operation ids are unique, path parameters match the templates.
+    fn refs(v: &Value, out: &mut Vec<String>) {
+        match v {
+            Value::Object(m) => {
+                if let Some(Value::String(r)) = m.get("$ref") {
+                    out.push(r.clone());
+                }
+                m.values().for_each(|x| refs(x, out));
+            }
+            Value::Array(a) => a.iter().for_each(|x| refs(x, out)),
+            _ => {}
+        }
+    }
+    let mut all = Vec::new();
+    refs(&doc, &mut all);
+    for r in &all {
+        let name = r.strip_prefix("#/components/schemas/").unwrap_or_else(|| panic!("unexpected $ref {r}"));
+        assert!(doc["components"]["schemas"].get(name).is_some(), "$ref {r} does not resolve");
+    }
+    let mut ids = std::collections::HashSet::new();
+    for (path, item) in paths {
+        let templated: Vec<&str> = path.split('/').filter_map(|seg| seg.strip_prefix('{').and_then(|s| s.strip_suffix('}'))).collect();
+        for (method, op) in item.as_object().unwrap() {
+            let id = op["operationId"].as_str().unwrap_or_else(|| panic!("{method} {path} has no operationId"));
+            assert!(ids.insert(id.to_string()), "operationId {id} is used twice");
+            let declared: Vec<&str> = op["parameters"]
+                .as_array()
+                .map(|ps| ps.iter().filter(|p| p["in"] == "path").map(|p| p["name"].as_str().unwrap()).collect())
+                .unwrap_or_default();
+            for t in &templated {
+                assert!(declared.contains(t), "{method} {path} does not declare path parameter {t}");
+            }
+            assert_eq!(declared.len(), templated.len(), "{method} {path}: path parameters {declared:?} vs template {templated:?}");
+        }
+    }
     let r = c.get(srv.url("/metrics")).send().await.unwrap();
     assert_eq!(r.status(), 200);
     assert!(r.text().await.unwrap().contains("campana_http_requests_total"));

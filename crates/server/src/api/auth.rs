@@ -29,7 +29,7 @@ pub struct Me {
 
 /// Signs in with a password and sets the session cookie. Five failures in a row lock the
 /// account for 15 minutes.
-#[utoipa::path(post, path = "/api/v1/auth/login", tag = "users", request_body = Login,
+#[utoipa::path(post, operation_id = "auth_login", path = "/api/v1/auth/login", tag = "users", request_body = Login,
     responses((status = 200, body = Me), (status = 401, body = Problem), (status = 422, body = Problem)))]
 pub async fn login(State(s): State<AppState>, ApiJson(body): ApiJson<Login>) -> ApiResult<Response> {
     let refused = || auth::unauthorized("invalid username or password");
@@ -63,14 +63,14 @@ pub async fn login(State(s): State<AppState>, ApiJson(body): ApiJson<Login>) -> 
 }
 
 /// Ends the current browser session (or revokes the API token used).
-#[utoipa::path(post, path = "/api/v1/auth/logout", tag = "users", responses((status = 204)))]
+#[utoipa::path(post, operation_id = "auth_logout", path = "/api/v1/auth/logout", tag = "users", responses((status = 204)))]
 pub async fn logout(State(s): State<AppState>, Extension(p): Extension<Principal>) -> ApiResult<Response> {
     s.store.revoke_token(p.user.id, p.token_id).await?;
     let clear = format!("{SESSION_COOKIE}=; Path=/; HttpOnly; SameSite=Lax; Max-Age=0");
     Ok((StatusCode::NO_CONTENT, [(axum::http::header::SET_COOKIE, clear)]).into_response())
 }
 
-#[utoipa::path(get, path = "/api/v1/auth/me", tag = "users", responses((status = 200, body = Me), (status = 401, body = Problem)))]
+#[utoipa::path(get, operation_id = "auth_me", path = "/api/v1/auth/me", tag = "users", responses((status = 200, body = Me), (status = 401, body = Problem)))]
 pub async fn me(State(s): State<AppState>, Extension(p): Extension<Principal>, headers: HeaderMap) -> ApiResult<Json<Me>> {
     let role = s.store.get::<campana_core::stored::Role>(p.user.input.role_id.0).await?;
     let csrf_token = match auth::session_cookie(&headers) {
@@ -90,7 +90,7 @@ pub struct NewToken {
 }
 
 /// Creates an API token for the signed-in user. The secret is in the answer only.
-#[utoipa::path(post, path = "/api/v1/auth/tokens", tag = "users", request_body = NewToken,
+#[utoipa::path(post, operation_id = "auth_create_token", path = "/api/v1/auth/tokens", tag = "users", request_body = NewToken,
     responses((status = 201, body = IssuedToken), (status = 422, body = Problem)))]
 pub async fn create_token(
     State(s): State<AppState>,
@@ -104,12 +104,12 @@ pub async fn create_token(
     Ok(created(s.store.issue_token(p.user.id, TokenKind::Api, &b.name, ttl).await?))
 }
 
-#[utoipa::path(get, path = "/api/v1/auth/tokens", tag = "users", responses((status = 200, body = Vec<TokenInfo>)))]
+#[utoipa::path(get, operation_id = "auth_list_tokens", path = "/api/v1/auth/tokens", tag = "users", responses((status = 200, body = Vec<TokenInfo>)))]
 pub async fn list_tokens(State(s): State<AppState>, Extension(p): Extension<Principal>) -> ApiResult<Json<Vec<TokenInfo>>> {
     Ok(Json(s.store.list_tokens(p.user.id).await?))
 }
 
-#[utoipa::path(delete, path = "/api/v1/auth/tokens/{id}", tag = "users", params(("id" = i64, Path)), responses((status = 204), (status = 404, body = Problem)))]
+#[utoipa::path(delete, operation_id = "auth_revoke_token", path = "/api/v1/auth/tokens/{id}", tag = "users", params(("id" = i64, Path)), responses((status = 204), (status = 404, body = Problem)))]
 pub async fn revoke_token(State(s): State<AppState>, Extension(p): Extension<Principal>, Path(id): Path<i64>) -> ApiResult<StatusCode> {
     s.store.revoke_token(p.user.id, id).await?;
     Ok(StatusCode::NO_CONTENT)

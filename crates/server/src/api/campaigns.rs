@@ -23,6 +23,7 @@ fn visible(p: &Principal, id: i64) -> ApiResult<CampaignId> {
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct CampaignQuery {
     pub limit: Option<u32>,
@@ -32,7 +33,7 @@ pub struct CampaignQuery {
     pub group_id: Option<String>,
 }
 
-#[utoipa::path(get, path = "/api/v1/campaigns", tag = "campaigns", params(CampaignQuery),
+#[utoipa::path(get, operation_id = "campaigns_list", path = "/api/v1/campaigns", tag = "campaigns", params(CampaignQuery),
     responses((status = 200, body = Page<Campaign>), (status = 422, body = Problem)))]
 pub async fn list(
     State(s): State<AppState>,
@@ -51,7 +52,7 @@ pub async fn list(
     Ok(Json(s.store.list_campaigns(&filter, page).await?))
 }
 
-#[utoipa::path(post, path = "/api/v1/campaigns", tag = "campaigns", request_body = CampaignInput,
+#[utoipa::path(post, operation_id = "campaigns_create", path = "/api/v1/campaigns", tag = "campaigns", request_body = CampaignInput,
     responses((status = 201, body = Campaign), (status = 409, body = Problem), (status = 422, body = Problem)))]
 pub async fn create(
     State(s): State<AppState>,
@@ -67,13 +68,13 @@ pub async fn create(
     Ok(created(s.store.create_campaign(&input).await?))
 }
 
-#[utoipa::path(get, path = "/api/v1/campaigns/{id}", tag = "campaigns", params(("id" = i64, Path)),
+#[utoipa::path(get, operation_id = "campaigns_get_one", path = "/api/v1/campaigns/{id}", tag = "campaigns", params(("id" = i64, Path)),
     responses((status = 200, body = Campaign), (status = 404, body = Problem)))]
 pub async fn get_one(State(s): State<AppState>, Extension(p): Extension<Principal>, Path(id): Path<i64>) -> ApiResult<Json<Campaign>> {
     Ok(Json(s.store.get_campaign(visible(&p, id)?).await?))
 }
 
-#[utoipa::path(put, path = "/api/v1/campaigns/{id}", tag = "campaigns", params(("id" = i64, Path)), request_body = CampaignInput,
+#[utoipa::path(put, operation_id = "campaigns_update", path = "/api/v1/campaigns/{id}", tag = "campaigns", params(("id" = i64, Path)), request_body = CampaignInput,
     responses((status = 200, body = Campaign), (status = 404, body = Problem), (status = 409, body = Problem), (status = 422, body = Problem)))]
 pub async fn update(
     State(s): State<AppState>,
@@ -84,7 +85,7 @@ pub async fn update(
     Ok(Json(s.store.update_campaign(visible(&p, id)?, &input).await?))
 }
 
-#[utoipa::path(delete, path = "/api/v1/campaigns/{id}", tag = "campaigns", params(("id" = i64, Path)),
+#[utoipa::path(delete, operation_id = "campaigns_delete", path = "/api/v1/campaigns/{id}", tag = "campaigns", params(("id" = i64, Path)),
     responses((status = 204), (status = 404, body = Problem), (status = 409, body = Problem)))]
 pub async fn delete(State(s): State<AppState>, Extension(p): Extension<Principal>, Path(id): Path<i64>) -> ApiResult<StatusCode> {
     s.store.delete_campaign(visible(&p, id)?).await?;
@@ -93,7 +94,7 @@ pub async fn delete(State(s): State<AppState>, Extension(p): Extension<Principal
 
 /// Start, pause, resume, stop, complete or archive a campaign. Illegal transitions get 409
 /// with the actions allowed from the current state.
-#[utoipa::path(post, path = "/api/v1/campaigns/{id}/{action}", tag = "campaigns",
+#[utoipa::path(post, operation_id = "campaigns_action", path = "/api/v1/campaigns/{id}/{action}", tag = "campaigns",
     params(("id" = i64, Path), ("action" = CampaignAction, Path)),
     responses((status = 200, body = Campaign), (status = 404, body = Problem), (status = 409, body = Problem), (status = 422, body = Problem)))]
 pub async fn action(
@@ -108,7 +109,7 @@ pub async fn action(
 
 /// The settings the campaign runs with, and for each field whether it comes from the campaign
 /// (override), its profile or Campana's default.
-#[utoipa::path(get, path = "/api/v1/campaigns/{id}/settings", tag = "campaigns", params(("id" = i64, Path)),
+#[utoipa::path(get, operation_id = "campaigns_settings", path = "/api/v1/campaigns/{id}/settings", tag = "campaigns", params(("id" = i64, Path)),
     responses((status = 200, body = Effective), (status = 404, body = Problem)))]
 pub async fn settings(State(s): State<AppState>, Extension(p): Extension<Principal>, Path(id): Path<i64>) -> ApiResult<Json<Effective>> {
     let c = s.store.get_campaign(visible(&p, id)?).await?;
@@ -124,7 +125,7 @@ pub struct GroupedCampaigns {
     pub campaigns: Vec<Campaign>,
 }
 
-#[utoipa::path(get, path = "/api/v1/campaigns/by-group", tag = "campaigns", responses((status = 200, body = Vec<GroupedCampaigns>)))]
+#[utoipa::path(get, operation_id = "campaigns_by_group", path = "/api/v1/campaigns/by-group", tag = "campaigns", responses((status = 200, body = Vec<GroupedCampaigns>)))]
 pub async fn by_group(State(s): State<AppState>, Extension(p): Extension<Principal>) -> ApiResult<Json<Vec<GroupedCampaigns>>> {
     let groups = s.store.list_all::<CampaignGroup>().await?;
     let mut all = Vec::new();
@@ -164,7 +165,7 @@ pub struct CallResultInfo {
 }
 
 /// The catalogue of call results, with the default treatment of each.
-#[utoipa::path(get, path = "/api/v1/call-results", tag = "campaigns", responses((status = 200, body = Vec<CallResultInfo>)))]
+#[utoipa::path(get, operation_id = "campaigns_call_results", path = "/api/v1/call-results", tag = "campaigns", responses((status = 200, body = Vec<CallResultInfo>)))]
 pub async fn call_results() -> Json<Vec<CallResultInfo>> {
     let treatments = campana_core::settings::default_treatments();
     Json(
@@ -180,6 +181,7 @@ pub async fn call_results() -> Json<Vec<CallResultInfo>> {
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct AtQuery {
     /// The moment to evaluate (RFC 3339); default: now.
@@ -188,7 +190,7 @@ pub struct AtQuery {
 
 /// Pre-launch compliance preview: how many of the campaign's records could be dialed at `at`,
 /// and how many would be skipped, by reason code, with the earliest moment each reason lifts.
-#[utoipa::path(get, path = "/api/v1/campaigns/{id}/compliance-preview", tag = "campaigns", params(("id" = i64, Path), AtQuery),
+#[utoipa::path(get, operation_id = "campaigns_compliance_preview", path = "/api/v1/campaigns/{id}/compliance-preview", tag = "campaigns", params(("id" = i64, Path), AtQuery),
     responses((status = 200, description = "total, dialable_now, skipped, by_reason, earliest_by_reason"), (status = 404, body = Problem)))]
 pub async fn compliance_preview(
     State(s): State<AppState>,
@@ -210,7 +212,7 @@ pub struct Eligibility {
     pub next_dialable_at: Option<chrono::DateTime<chrono::Utc>>,
 }
 
-#[utoipa::path(get, path = "/api/v1/campaigns/{id}/records/{record_id}/eligibility", tag = "campaigns",
+#[utoipa::path(get, operation_id = "campaigns_eligibility", path = "/api/v1/campaigns/{id}/records/{record_id}/eligibility", tag = "campaigns",
     params(("id" = i64, Path), ("record_id" = i64, Path), AtQuery),
     responses((status = 200, body = Eligibility), (status = 404, body = Problem)))]
 pub async fn eligibility(
@@ -242,7 +244,7 @@ pub async fn eligibility(
 
 /// Forecast by simulation: when the campaign's open records finish with this team and these
 /// rates, how many agents finish them by `finish_by`, the expected abandon rate.
-#[utoipa::path(post, path = "/api/v1/campaigns/{id}/forecast", tag = "campaigns", params(("id" = i64, Path)),
+#[utoipa::path(post, operation_id = "campaigns_forecast", path = "/api/v1/campaigns/{id}/forecast", tag = "campaigns", params(("id" = i64, Path)),
     request_body = crate::explain::ForecastRequest,
     responses((status = 200, description = "finishes_at, days_needed, agents_needed_by_deadline, expected_abandon_rate, message"), (status = 404, body = Problem), (status = 422, body = Problem)))]
 pub async fn forecast(

@@ -39,25 +39,25 @@ macro_rules! crud {
             use super::*;
             const KIND: &str = <$entity as campana_store::Entity>::KIND;
 
-            #[utoipa::path(get, path = $coll, tag = "catalogue", params(PageQuery), responses((status = 200, body = Page<$entity>), (status = 422, body = Problem)))]
+            #[utoipa::path(get, operation_id = concat!(stringify!($module), "_list"), path = $coll, tag = "catalogue", params(PageQuery), responses((status = 200, body = Page<$entity>), (status = 422, body = Problem)))]
             pub async fn list(State(s): State<AppState>, Extension(p): Extension<Principal>, ApiQuery(q): ApiQuery<PageQuery>) -> ApiResult<Json<Page<$entity>>> {
                 let only = $scope(&s, &p).await?;
                 Ok(Json(s.store.list_in::<$entity>(q.params()?, only.as_deref()).await?))
             }
 
-            #[utoipa::path(post, path = $coll, tag = "catalogue", request_body = $input,
+            #[utoipa::path(post, operation_id = concat!(stringify!($module), "_create"), path = $coll, tag = "catalogue", request_body = $input,
                 responses((status = 201, body = $entity), (status = 409, body = Problem), (status = 422, body = Problem)))]
             pub async fn create(State(s): State<AppState>, ApiJson(input): ApiJson<$input>) -> ApiResult<(StatusCode, Json<$entity>)> {
                 Ok(created(s.store.create::<$entity>(&input).await?))
             }
 
-            #[utoipa::path(get, path = $item, tag = "catalogue", params(("id" = i64, Path)), responses((status = 200, body = $entity), (status = 404, body = Problem)))]
+            #[utoipa::path(get, operation_id = concat!(stringify!($module), "_get"), path = $item, tag = "catalogue", params(("id" = i64, Path)), responses((status = 200, body = $entity), (status = 404, body = Problem)))]
             pub async fn get(State(s): State<AppState>, Extension(p): Extension<Principal>, Path(id): Path<i64>) -> ApiResult<Json<$entity>> {
                 check_visible(&$scope(&s, &p).await?, KIND, id)?;
                 Ok(Json(s.store.get::<$entity>(id).await?))
             }
 
-            #[utoipa::path(put, path = $item, tag = "catalogue", params(("id" = i64, Path)), request_body = $input,
+            #[utoipa::path(put, operation_id = concat!(stringify!($module), "_update"), path = $item, tag = "catalogue", params(("id" = i64, Path)), request_body = $input,
                 responses((status = 200, body = $entity), (status = 404, body = Problem), (status = 409, body = Problem), (status = 422, body = Problem)))]
             pub async fn update(
                 State(s): State<AppState>,
@@ -69,7 +69,7 @@ macro_rules! crud {
                 Ok(Json(s.store.update::<$entity>(id, &input).await?))
             }
 
-            #[utoipa::path(delete, path = $item, tag = "catalogue", params(("id" = i64, Path)),
+            #[utoipa::path(delete, operation_id = concat!(stringify!($module), "_delete"), path = $item, tag = "catalogue", params(("id" = i64, Path)),
                 responses((status = 204), (status = 404, body = Problem), (status = 409, body = Problem)))]
             pub async fn delete(State(s): State<AppState>, Extension(p): Extension<Principal>, Path(id): Path<i64>) -> ApiResult<StatusCode> {
                 check_visible(&$scope(&s, &p).await?, KIND, id)?;

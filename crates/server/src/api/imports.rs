@@ -20,7 +20,7 @@ pub const MAX_UPLOAD_BYTES: usize = 4 << 30;
 /// part with JSON `ImportOptions` (mapping, delimiter, default_country, dedupe). Answers 202
 /// once the header and mapping are checked; poll the import for progress. A file that cannot
 /// be imported at all is refused with 422 naming why.
-#[utoipa::path(post, path = "/api/v1/contact-lists/{id}/imports", tag = "lists", params(("id" = i64, Path)),
+#[utoipa::path(post, operation_id = "imports_upload", path = "/api/v1/contact-lists/{id}/imports", tag = "lists", params(("id" = i64, Path)),
     request_body(content_type = "multipart/form-data", description = "parts: file (CSV), options (JSON ImportOptions, optional)"),
     responses((status = 202, body = ImportStatus), (status = 404, body = Problem), (status = 409, body = Problem), (status = 422, body = Problem)))]
 pub async fn upload(
@@ -93,7 +93,7 @@ pub async fn upload(
     Ok((StatusCode::ACCEPTED, Json(s.store.import_status(import_id).await?)))
 }
 
-#[utoipa::path(get, path = "/api/v1/contact-lists/{id}/imports", tag = "lists", params(("id" = i64, Path)),
+#[utoipa::path(get, operation_id = "imports_history", path = "/api/v1/contact-lists/{id}/imports", tag = "lists", params(("id" = i64, Path)),
     responses((status = 200, body = Vec<ImportStatus>), (status = 404, body = Problem)))]
 pub async fn history(
     State(s): State<AppState>,
@@ -107,14 +107,14 @@ pub async fn history(
 
 /// Progress and outcome of an import: rows read, staged, rejected, duplicates, and after it
 /// completes the customers created and updated.
-#[utoipa::path(get, path = "/api/v1/imports/{id}", tag = "lists", params(("id" = i64, Path)),
+#[utoipa::path(get, operation_id = "imports_status", path = "/api/v1/imports/{id}", tag = "lists", params(("id" = i64, Path)),
     responses((status = 200, body = ImportStatus), (status = 404, body = Problem)))]
 pub async fn status(State(s): State<AppState>, Extension(p): Extension<Principal>, Path(id): Path<i64>) -> ApiResult<Json<ImportStatus>> {
     Ok(Json(visible_import(&s, &p, id).await?))
 }
 
 /// Cancels a running import; the list stays as it was before it.
-#[utoipa::path(post, path = "/api/v1/imports/{id}/cancel", tag = "lists", params(("id" = i64, Path)),
+#[utoipa::path(post, operation_id = "imports_cancel", path = "/api/v1/imports/{id}/cancel", tag = "lists", params(("id" = i64, Path)),
     responses((status = 202, body = ImportStatus), (status = 404, body = Problem), (status = 409, body = Problem)))]
 pub async fn cancel(
     State(s): State<AppState>,
@@ -129,7 +129,7 @@ pub async fn cancel(
 }
 
 /// The rejected rows as CSV: row, column, value, reason.
-#[utoipa::path(get, path = "/api/v1/imports/{id}/errors.csv", tag = "lists", params(("id" = i64, Path)),
+#[utoipa::path(get, operation_id = "imports_errors_csv", path = "/api/v1/imports/{id}/errors.csv", tag = "lists", params(("id" = i64, Path)),
     responses((status = 200, content_type = "text/csv", description = "row,column,value,reason"), (status = 404, body = Problem)))]
 pub async fn errors_csv(State(s): State<AppState>, Extension(p): Extension<Principal>, Path(id): Path<i64>) -> ApiResult<Response> {
     let st = visible_import(&s, &p, id).await?;

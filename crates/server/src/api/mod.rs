@@ -25,7 +25,7 @@ use utoipa_axum::router::OpenApiRouter;
 #[derive(OpenApi)]
 #[openapi(
     info(title = "Campana API", description = "Outbound contact-center campaigns, lists and dialing. Errors are RFC 9457 problem documents."),
-    components(schemas(Problem, campana_core::FieldError)),
+    components(schemas(Problem, campana_core::FieldError, campana_core::campaign::CampaignAction)),
     modifiers(&Security),
     tags(
         (name = "campaigns", description = "Campaigns, their life cycle and effective settings"),
@@ -52,6 +52,7 @@ impl utoipa::Modify for Security {
 
 /// Cursor pagination: `limit` (1-1000, default 50) and the `cursor` returned as `next_cursor`.
 #[derive(Debug, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct PageQuery {
     pub limit: Option<u32>,

@@ -12,6 +12,7 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct RecordQuery {
     pub limit: Option<u32>,
@@ -24,7 +25,7 @@ pub struct RecordQuery {
     pub chain_id: Option<i64>,
 }
 
-#[utoipa::path(get, path = "/api/v1/contact-lists/{id}/records", tag = "lists", params(("id" = i64, Path), RecordQuery),
+#[utoipa::path(get, operation_id = "records_list", path = "/api/v1/contact-lists/{id}/records", tag = "lists", params(("id" = i64, Path), RecordQuery),
     responses((status = 200, body = Page<Record>), (status = 404, body = Problem), (status = 422, body = Problem)))]
 pub async fn list(
     State(s): State<AppState>,
@@ -39,7 +40,7 @@ pub async fn list(
     Ok(Json(s.store.list_records(ContactListId(id), &f, page).await?))
 }
 
-#[utoipa::path(get, path = "/api/v1/contact-lists/{id}/records/{record_id}", tag = "lists", params(("id" = i64, Path), ("record_id" = i64, Path)),
+#[utoipa::path(get, operation_id = "records_get_one", path = "/api/v1/contact-lists/{id}/records/{record_id}", tag = "lists", params(("id" = i64, Path), ("record_id" = i64, Path)),
     responses((status = 200, body = Record), (status = 404, body = Problem)))]
 pub async fn get_one(
     State(s): State<AppState>,
@@ -51,7 +52,7 @@ pub async fn get_one(
 }
 
 /// Changes a record's type, status, time boundaries, callback time or zone (e.g. cancel it).
-#[utoipa::path(patch, path = "/api/v1/contact-lists/{id}/records/{record_id}", tag = "lists", params(("id" = i64, Path), ("record_id" = i64, Path)),
+#[utoipa::path(patch, operation_id = "records_patch_one", path = "/api/v1/contact-lists/{id}/records/{record_id}", tag = "lists", params(("id" = i64, Path), ("record_id" = i64, Path)),
     request_body = campana_core::record::RecordPatch,
     responses((status = 200, body = Record), (status = 404, body = Problem), (status = 422, body = Problem)))]
 pub async fn patch_one(
@@ -73,7 +74,7 @@ pub struct UpsertResult {
 
 /// Creates or updates one customer (a CRM campaign member) by its external id. Idempotent:
 /// pushing the same member again creates nothing.
-#[utoipa::path(put, path = "/api/v1/contact-lists/{id}/records/by-external-id/{external_id}", tag = "lists",
+#[utoipa::path(put, operation_id = "records_upsert_one", path = "/api/v1/contact-lists/{id}/records/by-external-id/{external_id}", tag = "lists",
     params(("id" = i64, Path), ("external_id" = String, Path)), request_body = ContactUpsert,
     responses((status = 200, body = UpsertResult), (status = 404, body = Problem), (status = 422, body = Problem)))]
 pub async fn upsert_one(
@@ -91,7 +92,7 @@ pub async fn upsert_one(
     Ok(Json(UpsertResult { outcome, records: s.store.records_by_external_id(list.id, &ext).await? }))
 }
 
-#[utoipa::path(get, path = "/api/v1/contact-lists/{id}/records/by-external-id/{external_id}", tag = "lists",
+#[utoipa::path(get, operation_id = "records_get_by_external_id", path = "/api/v1/contact-lists/{id}/records/by-external-id/{external_id}", tag = "lists",
     params(("id" = i64, Path), ("external_id" = String, Path)),
     responses((status = 200, body = Vec<Record>), (status = 404, body = Problem)))]
 pub async fn get_by_external_id(
@@ -125,7 +126,7 @@ pub struct BulkUpsert {
     pub members: Vec<BulkMember>,
 }
 
-#[utoipa::path(post, path = "/api/v1/contact-lists/{id}/records/bulk-upsert", tag = "lists", params(("id" = i64, Path)), request_body = BulkUpsert,
+#[utoipa::path(post, operation_id = "records_bulk_upsert", path = "/api/v1/contact-lists/{id}/records/bulk-upsert", tag = "lists", params(("id" = i64, Path)), request_body = BulkUpsert,
     responses((status = 200, body = UpsertOutcome), (status = 404, body = Problem), (status = 422, body = Problem)))]
 pub async fn bulk_upsert(
     State(s): State<AppState>,
@@ -164,6 +165,7 @@ pub async fn bulk_upsert(
 // ---- DNC entries ----
 
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct DncQuery {
     pub limit: Option<u32>,
@@ -171,7 +173,7 @@ pub struct DncQuery {
     pub cursor: Option<String>,
 }
 
-#[utoipa::path(get, path = "/api/v1/dnc-lists/{id}/entries", tag = "lists", params(("id" = i64, Path), DncQuery),
+#[utoipa::path(get, operation_id = "records_dnc_list", path = "/api/v1/dnc-lists/{id}/entries", tag = "lists", params(("id" = i64, Path), DncQuery),
     responses((status = 200, body = Page<DncEntry>), (status = 404, body = Problem)))]
 pub async fn dnc_list(State(s): State<AppState>, Path(id): Path<i64>, ApiQuery(q): ApiQuery<DncQuery>) -> ApiResult<Json<Page<DncEntry>>> {
     let page = PageQuery { limit: q.limit, cursor: None }.params()?;
@@ -179,7 +181,7 @@ pub async fn dnc_list(State(s): State<AppState>, Path(id): Path<i64>, ApiQuery(q
 }
 
 /// Adds a number (or replaces its entry) on a DNC list.
-#[utoipa::path(post, path = "/api/v1/dnc-lists/{id}/entries", tag = "lists", params(("id" = i64, Path)), request_body = DncEntryInput,
+#[utoipa::path(post, operation_id = "records_dnc_put", path = "/api/v1/dnc-lists/{id}/entries", tag = "lists", params(("id" = i64, Path)), request_body = DncEntryInput,
     responses((status = 200, body = DncEntry), (status = 404, body = Problem), (status = 422, body = Problem)))]
 pub async fn dnc_put(State(s): State<AppState>, Path(id): Path<i64>, ApiJson(e): ApiJson<DncEntryInput>) -> ApiResult<Json<DncEntry>> {
     Ok(Json(s.store.put_dnc_entry(DncListId(id), &e).await?))
@@ -198,7 +200,7 @@ pub struct DncBulkResult {
 }
 
 /// Adds or replaces up to 10,000 numbers on a DNC list at once.
-#[utoipa::path(post, path = "/api/v1/dnc-lists/{id}/entries/bulk", tag = "lists", params(("id" = i64, Path)), request_body = DncBulk,
+#[utoipa::path(post, operation_id = "records_dnc_bulk", path = "/api/v1/dnc-lists/{id}/entries/bulk", tag = "lists", params(("id" = i64, Path)), request_body = DncBulk,
     responses((status = 200, body = DncBulkResult), (status = 404, body = Problem), (status = 422, body = Problem)))]
 pub async fn dnc_bulk(State(s): State<AppState>, Path(id): Path<i64>, ApiJson(body): ApiJson<DncBulk>) -> ApiResult<Json<DncBulkResult>> {
     if body.entries.len() > MAX_BULK_MEMBERS {
@@ -207,7 +209,7 @@ pub async fn dnc_bulk(State(s): State<AppState>, Path(id): Path<i64>, ApiJson(bo
     Ok(Json(DncBulkResult { applied: s.store.put_dnc_entries(DncListId(id), &body.entries).await? }))
 }
 
-#[utoipa::path(delete, path = "/api/v1/dnc-lists/{id}/entries/{phone}", tag = "lists", params(("id" = i64, Path), ("phone" = String, Path)),
+#[utoipa::path(delete, operation_id = "records_dnc_delete", path = "/api/v1/dnc-lists/{id}/entries/{phone}", tag = "lists", params(("id" = i64, Path), ("phone" = String, Path)),
     responses((status = 204), (status = 404, body = Problem), (status = 422, body = Problem)))]
 pub async fn dnc_delete(State(s): State<AppState>, Path((id, phone)): Path<(i64, String)>) -> ApiResult<StatusCode> {
     let phone = PhoneNumber::parse(&phone, None).map_err(|e| ApiError::field("phone", e.reason))?;

@@ -16,12 +16,12 @@ pub fn hash_password(password: &str) -> String {
         .to_string()
 }
 
-#[utoipa::path(get, path = "/api/v1/users", tag = "users", params(PageQuery), responses((status = 200, body = Page<User>)))]
+#[utoipa::path(get, operation_id = "users_list", path = "/api/v1/users", tag = "users", params(PageQuery), responses((status = 200, body = Page<User>)))]
 pub async fn list(State(s): State<AppState>, ApiQuery(q): ApiQuery<PageQuery>) -> ApiResult<Json<Page<User>>> {
     Ok(Json(s.store.list_users(q.params()?).await?))
 }
 
-#[utoipa::path(post, path = "/api/v1/users", tag = "users", request_body = UserInput,
+#[utoipa::path(post, operation_id = "users_create", path = "/api/v1/users", tag = "users", request_body = UserInput,
     responses((status = 201, body = User), (status = 409, body = Problem), (status = 422, body = Problem)))]
 pub async fn create(State(s): State<AppState>, ApiJson(input): ApiJson<UserInput>) -> ApiResult<(StatusCode, Json<User>)> {
     input.validate()?;
@@ -29,12 +29,12 @@ pub async fn create(State(s): State<AppState>, ApiJson(input): ApiJson<UserInput
     Ok(created(s.store.create_user(&input, hash).await?))
 }
 
-#[utoipa::path(get, path = "/api/v1/users/{id}", tag = "users", params(("id" = i64, Path)), responses((status = 200, body = User), (status = 404, body = Problem)))]
+#[utoipa::path(get, operation_id = "users_get_one", path = "/api/v1/users/{id}", tag = "users", params(("id" = i64, Path)), responses((status = 200, body = User), (status = 404, body = Problem)))]
 pub async fn get_one(State(s): State<AppState>, Path(id): Path<i64>) -> ApiResult<Json<User>> {
     Ok(Json(s.store.get_user(UserId(id)).await?))
 }
 
-#[utoipa::path(put, path = "/api/v1/users/{id}", tag = "users", params(("id" = i64, Path)), request_body = UserInput,
+#[utoipa::path(put, operation_id = "users_update", path = "/api/v1/users/{id}", tag = "users", params(("id" = i64, Path)), request_body = UserInput,
     responses((status = 200, body = User), (status = 404, body = Problem), (status = 409, body = Problem), (status = 422, body = Problem)))]
 pub async fn update(State(s): State<AppState>, Path(id): Path<i64>, ApiJson(input): ApiJson<UserInput>) -> ApiResult<Json<User>> {
     input.validate()?;
@@ -42,7 +42,7 @@ pub async fn update(State(s): State<AppState>, Path(id): Path<i64>, ApiJson(inpu
     Ok(Json(s.store.update_user(UserId(id), &input, hash).await?))
 }
 
-#[utoipa::path(delete, path = "/api/v1/users/{id}", tag = "users", params(("id" = i64, Path)), responses((status = 204), (status = 404, body = Problem)))]
+#[utoipa::path(delete, operation_id = "users_delete", path = "/api/v1/users/{id}", tag = "users", params(("id" = i64, Path)), responses((status = 204), (status = 404, body = Problem)))]
 pub async fn delete(State(s): State<AppState>, Path(id): Path<i64>) -> ApiResult<StatusCode> {
     s.store.delete_user(UserId(id)).await?;
     Ok(StatusCode::NO_CONTENT)
