@@ -6,7 +6,7 @@ use campana_core::ids::UserId;
 use campana_core::ids::{CampaignId, RecordId};
 use campana_core::phone::PhoneNumber;
 use campana_core::record::CallResult;
-use campana_core::telephony::{CallId, TelephonyCommand, TelephonyEvent};
+use campana_core::telephony::{AnsweredBy, CallId, TelephonyCommand, TelephonyEvent};
 use campana_sip::{AgentCredential, DigestCredentials, RegistrarConfig, SipTelephony, SipTransport, TrunkConfig};
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -46,11 +46,13 @@ struct SippOpts<'a> {
     rtp_echo: bool,
     /// sipp's SIP port; `None` picks a free one.
     port: Option<u16>,
+    /// Files written into sipp's working directory before it starts (e.g. audio.pcap).
+    files: Vec<(&'static str, Vec<u8>)>,
 }
 
 impl Default for SippOpts<'_> {
     fn default() -> Self {
-        SippOpts { transport: SipTransport::Udp, calls: 1, target: None, extra: &[], rtp_echo: true, port: None }
+        SippOpts { transport: SipTransport::Udp, calls: 1, target: None, extra: &[], rtp_echo: true, port: None, files: Vec::new() }
     }
 }
 
@@ -85,9 +87,12 @@ impl Sipp {
     }
 
     async fn spawn_with(scenario: &str, opts: SippOpts<'_>) -> Sipp {
-        let SippOpts { transport, calls, target, extra, rtp_echo, port } = opts;
+        let SippOpts { transport, calls, target, extra, rtp_echo, port, files } = opts;
         let sipp = sipp_binary();
         let dir = tempfile::tempdir().expect("temp dir");
+        for (name, bytes) in files {
+            std::fs::write(dir.path().join(name), bytes).expect("write sipp file");
+        }
         let scenario_path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/scenarios").join(scenario);
         assert!(scenario_path.is_file(), "missing scenario {}", scenario_path.display());
         let port = port.unwrap_or_else(|| free_port(transport == SipTransport::Udp));
@@ -563,4 +568,103 @@ async fn answered_call_is_recorded_to_a_stereo_wav_of_its_length() {
     }
     let recorded_ms = data_len / 32; // 8 kHz x 2 channels x 2 bytes = 32 bytes per ms
     assert!(recorded_ms + 200 >= call_ms && recorded_ms <= call_ms + 200, "recorded {recorded_ms} ms of a {call_ms} ms call");
+}
+
+/// A pcap file of RTP packets (PCMU, 20 ms apart) carrying `samples`, for sipp's
+/// play_pcap_audio (Ethernet / IPv4 / UDP framing; sipp rewrites the addresses).
+fn rtp_pcap(samples: &[i16]) -> Vec<u8> {
+    let mut out = Vec::new();
+    for v in [
+        0xa1b2_c3d4u32.to_le_bytes().to_vec(),
+        2u16.to_le_bytes().to_vec(),
+        4u16.to_le_bytes().to_vec(),
+        vec![0; 8],
+        65535u32.to_le_bytes().to_vec(),
+        1u32.to_le_bytes().to_vec(),
+    ] {
+        out.extend_from_slice(&v);
+    }
+    for (i, chunk) in samples.chunks(160).enumerate() {
+        let mut rtp = Vec::new();
+        let payload: Vec<u8> = chunk.iter().map(|s| campana_sip::audio::linear_to_ulaw(*s)).collect();
+        campana_sip::rtp::write_packet(&mut rtp, 0, i == 0, i as u16, (i * 160) as u32, 0x1234_5678, &payload);
+        let udp_len = 8 + rtp.len();
+        let ip_len = 20 + udp_len;
+        let mut frame = vec![0u8; 12];
+        frame.extend_from_slice(&[0x08, 0x00]);
+        frame.extend_from_slice(&[0x45, 0, (ip_len >> 8) as u8, ip_len as u8, 0, 0, 0, 0, 64, 17, 0, 0, 127, 0, 0, 1, 127, 0, 0, 1]);
+        frame.extend_from_slice(&[0x1f, 0x40, 0x1f, 0x42, (udp_len >> 8) as u8, udp_len as u8, 0, 0]);
+        frame.extend_from_slice(&rtp);
+        let t_us = i as u64 * 20_000;
+        out.extend_from_slice(&((t_us / 1_000_000) as u32).to_le_bytes());
+        out.extend_from_slice(&((t_us % 1_000_000) as u32).to_le_bytes());
+        out.extend_from_slice(&(frame.len() as u32).to_le_bytes());
+        out.extend_from_slice(&(frame.len() as u32).to_le_bytes());
+        out.extend_from_slice(&frame);
+    }
+    out
+}
+
+fn push_tone(freq_hz: f64, ms: u32, out: &mut Vec<i16>) {
+    let start = out.len();
+    for i in 0..(ms as usize * 8) {
+        out.push((6000.0 * (2.0 * std::f64::consts::PI * freq_hz * (start + i) as f64 / 8000.0).sin()) as i16);
+    }
+}
+
+#[tokio::test]
+async fn sit_in_early_media_cancels_and_is_reported() {
+    // Intercept: 913.8 Hz short, 1370.6 Hz short, 1776.7 Hz long.
+    let mut audio = vec![0i16; 1600];
+    push_tone(913.8, 276, &mut audio);
+    push_tone(1370.6, 276, &mut audio);
+    push_tone(1776.7, 380, &mut audio);
+    audio.extend(std::iter::repeat_n(0i16, 8000));
+    let sipp = Sipp::spawn_with(
+        "carrier_sit.xml",
+        SippOpts { files: vec![("audio.pcap", rtp_pcap(&audio))], rtp_echo: false, ..SippOpts::default() },
+    )
+    .await;
+    let (events, _tel) = run_until_ended(&sipp, config(sipp.addr), 20).await;
+    assert!(rang(&events), "{events:?}");
+    assert_eq!(ended_with(&events), CallResult::SitIntercept, "{events:?}");
+    sipp.assert_passed().await;
+}
+
+#[tokio::test]
+async fn answering_machine_greeting_is_detected() {
+    // A 4 s greeting of speech-like bursts (a machine), then silence.
+    let mut audio = Vec::new();
+    let mut x: u32 = 12345;
+    for word in 0..10 {
+        for i in 0..(300 * 8) {
+            x ^= x << 13;
+            x ^= x >> 17;
+            x ^= x << 5;
+            let noise = (x >> 16) as i16 as f64 / 32768.0;
+            let env = 0.6 + 0.4 * (2.0 * std::f64::consts::PI * 4.0 * i as f64 / 8000.0).sin().abs();
+            audio.push((5000.0 * env * noise) as i16);
+        }
+        audio.extend(std::iter::repeat_n(0i16, if word % 2 == 0 { 800 } else { 1200 }));
+    }
+    let sipp = Sipp::spawn_with(
+        "answering_machine.xml",
+        SippOpts { files: vec![("audio.pcap", rtp_pcap(&audio))], rtp_echo: false, ..SippOpts::default() },
+    )
+    .await;
+    let (tel, mut events) = SipTelephony::start(config(sipp.addr)).await.expect("telephony starts");
+    let mut command = dial(16, 20);
+    if let TelephonyCommand::Dial { detect_machine, .. } = &mut command {
+        *detect_machine = true;
+    }
+    tel.send(command).await.expect("dial");
+    assert_eq!(next_event(&mut events, &sipp).await, TelephonyEvent::Ringing { call_id: CallId(16) });
+    assert_eq!(next_event(&mut events, &sipp).await, TelephonyEvent::Answered { call_id: CallId(16), answered_by: AnsweredBy::Unknown });
+    assert_eq!(
+        next_event(&mut events, &sipp).await,
+        TelephonyEvent::MachineDetected { call_id: CallId(16), answered_by: AnsweredBy::Machine }
+    );
+    tel.send(TelephonyCommand::HangUp { call_id: CallId(16) }).await.expect("hang up");
+    assert_eq!(next_event(&mut events, &sipp).await, TelephonyEvent::Ended { call_id: CallId(16), result: CallResult::Answered });
+    sipp.assert_passed().await;
 }
