@@ -495,7 +495,10 @@ async fn place_call(shared: &Arc<Shared>, dial: &Dial, control: &mut mpsc::Recei
     // The recording of this call, started at answer when asked for: its frame queue and stop.
     let mut recorder: Option<(mpsc::Sender<recording::RecFrame>, CancellationToken)> = None;
     let result = loop {
+        // Biased: dialog states (180 before 200) are handled before the INVITE's outcome, so
+        // Ringing always precedes Answered.
         tokio::select! {
+            biased;
             Some(digit) = digits.recv() => {
                 emit(shared, TelephonyEvent::Digit { call_id, digit }).await;
             }
@@ -588,7 +591,7 @@ async fn place_call(shared: &Arc<Shared>, dial: &Dial, control: &mut mpsc::Recei
                 };
                 match state {
                     DialogState::Early(_, resp) => {
-                        if !rang {
+                        if !rang && phase == Phase::Setup {
                             rang = true;
                             emit(shared, TelephonyEvent::Ringing { call_id }).await;
                         }
