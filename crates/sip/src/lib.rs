@@ -914,8 +914,14 @@ async fn incoming_loop(shared: Arc<Shared>, mut incoming: rsipstack::transaction
                 continue;
             }
             Method::Invite | Method::Register => {
-                shared.counters.refused_requests.fetch_add(1, Ordering::Relaxed);
-                tracing::warn!(method = %tx.original.method, "refused an out-of-dialog request");
+                let refused = shared.counters.refused_requests.fetch_add(1, Ordering::Relaxed) + 1;
+                let source = source_ip(&tx.original);
+                // Scanners send thousands: warn on the 1st, 2nd, 4th, 8th, ... refusal, debug otherwise.
+                if refused.is_power_of_two() {
+                    tracing::warn!(method = %tx.original.method, ?source, refused_total = refused, "refused an out-of-dialog request (toll-fraud attempt?)");
+                } else {
+                    tracing::debug!(method = %tx.original.method, ?source, "refused an out-of-dialog request");
+                }
                 StatusCode::Forbidden
             }
             Method::Bye | Method::Cancel => StatusCode::CallTransactionDoesNotExist,
