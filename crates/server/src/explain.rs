@@ -220,3 +220,35 @@ pub fn next_dialing_window(c: &Campaign, now: DateTime<Utc>) -> (DateTime<Utc>, 
     }
     (now, 0.0)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use campana_core::campaign::{CampaignInput, CampaignState};
+
+    fn campaign(weekdays: &[&str]) -> Campaign {
+        let input: CampaignInput = serde_json::from_value(serde_json::json!({
+            "name": "W", "daily_hours": {"start": "09:00", "end": "17:00"}, "weekdays": weekdays, "time_zone": "America/New_York"
+        }))
+        .expect("valid campaign");
+        Campaign { id: campana_core::CampaignId(1), state: CampaignState::Draft, input, created_at: Utc::now(), updated_at: Utc::now() }
+    }
+
+    fn t(s: &str) -> DateTime<Utc> {
+        s.parse().expect("RFC 3339")
+    }
+
+    #[test]
+    fn next_window_before_during_after_and_across_weekends() {
+        let c = campaign(&["mon", "tue", "wed", "thu", "fri"]);
+        // Wednesday 2026-11-25, New York is UTC-5: 09:00-17:00 local = 14:00-22:00 UTC.
+        assert_eq!(next_dialing_window(&c, t("2026-11-25T12:00:00Z")), (t("2026-11-25T14:00:00Z"), 8.0));
+        assert_eq!(next_dialing_window(&c, t("2026-11-25T20:00:00Z")), (t("2026-11-25T20:00:00Z"), 2.0));
+        assert_eq!(next_dialing_window(&c, t("2026-11-25T23:00:00Z")).0, t("2026-11-26T14:00:00Z"));
+        // Friday evening: the next window is Monday.
+        assert_eq!(next_dialing_window(&c, t("2026-11-27T23:00:00Z")).0, t("2026-11-30T14:00:00Z"));
+        // Across the DST change (2026-11-01): the window follows local time.
+        assert_eq!(next_dialing_window(&c, t("2026-10-30T23:00:00Z")).0, t("2026-11-02T14:00:00Z"));
+        assert_eq!(next_dialing_window(&c, t("2026-10-29T12:00:00Z")).0, t("2026-10-29T13:00:00Z"));
+    }
+}
