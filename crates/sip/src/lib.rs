@@ -604,15 +604,7 @@ async fn place_call(shared: &Arc<Shared>, dial: &Dial, control: &mut mpsc::Recei
                     }
                     DialogState::Confirmed(_, resp) if phase == Phase::Setup && cancelled.is_none() => {
                         phase = Phase::Answered;
-                        shared.counters.answered.fetch_add(1, Ordering::Relaxed);
-                        start_media(&rtp, &resp.body, call_id);
-                        recorder = start_recording(shared, dial, &rtp);
-                        if dial.detect_machine { amd = Some(analysis::Amd::new(shared.config.amd)); }
-                        if !analysing && (dial.detect_machine || shared.config.sit_detection || shared.config.fax_detection) {
-                            analysing = true;
-                            rtp.record_to(analysis_tx.clone(), recording::CHANNEL_CUSTOMER);
-                        }
-                        emit(shared, TelephonyEvent::Answered { call_id, answered_by: AnsweredBy::Unknown }).await;
+                        on_answered(shared, dial, &rtp, &resp.body, call_id, &analysis_tx, &mut analysing, &mut amd, &mut recorder).await;
                     }
                     DialogState::Terminated(_, reason) => {
                         tracing::debug!(%call_id, ?reason, "dialog terminated");
@@ -639,15 +631,7 @@ async fn place_call(shared: &Arc<Shared>, dial: &Dial, control: &mut mpsc::Recei
                         }
                         if phase == Phase::Setup {
                             phase = Phase::Answered;
-                            shared.counters.answered.fetch_add(1, Ordering::Relaxed);
-                            start_media(&rtp, &resp.body, call_id);
-                            recorder = start_recording(shared, dial, &rtp);
-                            if dial.detect_machine { amd = Some(analysis::Amd::new(shared.config.amd)); }
-                            if !analysing && (dial.detect_machine || shared.config.sit_detection || shared.config.fax_detection) {
-                                analysing = true;
-                                rtp.record_to(analysis_tx.clone(), recording::CHANNEL_CUSTOMER);
-                            }
-                            emit(shared, TelephonyEvent::Answered { call_id, answered_by: AnsweredBy::Unknown }).await;
+                            on_answered(shared, dial, &rtp, &resp.body, call_id, &analysis_tx, &mut analysing, &mut amd, &mut recorder).await;
                         }
                     }
                     Ok(resp) => {
@@ -851,6 +835,34 @@ fn agent_invite_option(shared: &Shared, call_id: CallId, contact: &str, codec: u
 }
 
 /// Starts recording an answered call when its dial asked for it and a directory is configured.
+/// Everything that starts when the far end answers: the counter, media towards the answer's
+/// address, recording, machine/SIT/fax analysis and the `Answered` event. Called from both places
+/// a 2xx can arrive (the dialog state and the INVITE's final response), so they cannot drift.
+#[allow(clippy::too_many_arguments)]
+async fn on_answered(
+    shared: &Arc<Shared>,
+    dial: &Dial,
+    rtp: &RtpLeg,
+    body: &[u8],
+    call_id: CallId,
+    analysis_tx: &mpsc::Sender<recording::RecFrame>,
+    analysing: &mut bool,
+    amd: &mut Option<analysis::Amd>,
+    recorder: &mut Option<(mpsc::Sender<recording::RecFrame>, CancellationToken)>,
+) {
+    shared.counters.answered.fetch_add(1, Ordering::Relaxed);
+    start_media(rtp, body, call_id);
+    *recorder = start_recording(shared, dial, rtp);
+    if dial.detect_machine {
+        *amd = Some(analysis::Amd::new(shared.config.amd));
+    }
+    if !*analysing && (dial.detect_machine || shared.config.sit_detection || shared.config.fax_detection) {
+        *analysing = true;
+        rtp.record_to(analysis_tx.clone(), recording::CHANNEL_CUSTOMER);
+    }
+    emit(shared, TelephonyEvent::Answered { call_id, answered_by: AnsweredBy::Unknown }).await;
+}
+
 fn start_recording(shared: &Arc<Shared>, dial: &Dial, rtp: &RtpLeg) -> Option<(mpsc::Sender<recording::RecFrame>, CancellationToken)> {
     if !dial.record_audio {
         return None;
