@@ -169,6 +169,39 @@ pub struct Record {
     pub updated_at: DateTime<Utc>,
 }
 
+impl Record {
+    /// A new, never-dialed general record: the first number of its own chain, no zone, no
+    /// custom fields (simulations and tests; imports build records in the store).
+    pub fn fresh(id: RecordId, list_id: ContactListId, phone: PhoneNumber, now: DateTime<Utc>) -> Record {
+        Record {
+            id,
+            list_id,
+            chain_id: ChainId(id.0),
+            chain_position: 1,
+            external_id: None,
+            phone,
+            phone_type: PhoneType::Home,
+            record_type: RecordType::General,
+            record_status: RecordStatus::Ready,
+            attempts_total: 0,
+            attempts_today: 0,
+            attempts_day: None,
+            dial_from: None,
+            dial_until: None,
+            time_zone: None,
+            postal_code: None,
+            name: String::new(),
+            sort_value: None,
+            custom: serde_json::Map::new(),
+            last_result: None,
+            last_call_at: None,
+            callback_at: None,
+            created_at: now,
+            updated_at: now,
+        }
+    }
+}
+
 /// One phone of a customer in an upsert.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]

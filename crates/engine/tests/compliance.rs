@@ -1,10 +1,10 @@
 //! Zones, calling hours, reason codes and the engine's call flow.
 
-use campana_core::record::{CallResult, Record, RecordStatus, RecordType};
+use campana_core::record::{CallResult, Record, RecordType};
 use campana_core::settings::{DialingMode, Settings};
 use campana_core::telephony::{AnsweredBy, CallId, TelephonyCommand, TelephonyEvent};
 use campana_core::time::{DailyHours, LocalTime, TimeZone, Weekdays};
-use campana_core::{AgentGroupId, CampaignId, ChainId, ContactListId, PhoneNumber, RecordId, UserId};
+use campana_core::{AgentGroupId, CampaignId, ContactListId, PhoneNumber, RecordId, UserId};
 use campana_engine::zones::ZoneSource;
 use campana_engine::*;
 use chrono::{DateTime, Duration, Utc};
@@ -17,32 +17,7 @@ fn num(s: &str) -> PhoneNumber {
 }
 
 fn record(id: i64, phone: &str) -> Record {
-    Record {
-        id: RecordId(id),
-        list_id: ContactListId(1),
-        chain_id: ChainId(id),
-        chain_position: 1,
-        external_id: None,
-        phone: num(phone),
-        phone_type: campana_core::record::PhoneType::Home,
-        record_type: RecordType::General,
-        record_status: RecordStatus::Ready,
-        attempts_total: 0,
-        attempts_today: 0,
-        attempts_day: None,
-        dial_from: None,
-        dial_until: None,
-        time_zone: None,
-        postal_code: None,
-        name: String::new(),
-        sort_value: None,
-        custom: serde_json::Map::new(),
-        last_result: None,
-        last_call_at: None,
-        callback_at: None,
-        created_at: t("2026-01-01T00:00:00Z"),
-        updated_at: t("2026-01-01T00:00:00Z"),
-    }
+    Record::fresh(RecordId(id), ContactListId(1), num(phone), t("2026-01-01T00:00:00Z"))
 }
 
 fn campaign(id: i64, mode: DialingMode) -> CampaignConfig {

@@ -16,7 +16,7 @@ use campana_core::record::{Record, RecordStatus, RecordType};
 use campana_core::settings::{DialingMode, Settings};
 use campana_core::telephony::{TelephonyCommand, TelephonyEvent};
 use campana_core::time::{DailyHours, LocalTime, Weekdays};
-use campana_core::{AgentGroupId, CampaignId, ChainId, ContactListId, PhoneNumber, RecordId};
+use campana_core::{AgentGroupId, CampaignId, ContactListId, PhoneNumber, RecordId};
 use campana_engine::abandon::{AbandonLedger, WINDOW_24H_S, WINDOW_30D_S};
 use campana_engine::{CampaignConfig, Candidate, Engine, EngineConfig, InMemoryDnc, Input, Output, PersistCommand, ReasonCode};
 use chrono::{DateTime, Duration, Timelike, Utc};
@@ -95,32 +95,7 @@ fn make_record(i: u32, area: &str, zip: Option<&str>, now: DateTime<Utc>) -> Rec
     let exchange = 200 + (i / 10_000) % 700;
     let line = i % 10_000;
     let phone = PhoneNumber::from_e164_unchecked_store(format!("+1{area}{exchange:03}{line:04}"));
-    Record {
-        id: RecordId(i as i64 + 1),
-        list_id: ContactListId(1),
-        chain_id: ChainId(i as i64 + 1),
-        chain_position: 1,
-        external_id: None,
-        phone,
-        phone_type: campana_core::record::PhoneType::Home,
-        record_type: RecordType::General,
-        record_status: RecordStatus::Ready,
-        attempts_total: 0,
-        attempts_today: 0,
-        attempts_day: None,
-        dial_from: None,
-        dial_until: None,
-        time_zone: None,
-        postal_code: zip.map(str::to_string),
-        name: String::new(),
-        sort_value: None,
-        custom: serde_json::Map::new(),
-        last_result: None,
-        last_call_at: None,
-        callback_at: None,
-        created_at: now,
-        updated_at: now,
-    }
+    Record { postal_code: zip.map(str::to_string), ..Record::fresh(RecordId(i as i64 + 1), ContactListId(1), phone, now) }
 }
 
 /// The campaign the simulator runs: the scenario's settings on top of Campana's defaults.
