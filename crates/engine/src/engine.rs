@@ -7,8 +7,8 @@ use crate::pacing::{self, AnswerEstimator};
 use crate::rules::CallingRules;
 use crate::types::*;
 use crate::zones::ContactZones;
-use campana_core::record::{CallResult, RecordStatus, RecordType};
-use campana_core::settings::{AbandonPolicy, AfterRetries, DialingMode, MachineAction, PreviewTimeoutAction};
+use campana_core::record::{CallResult, RecordType};
+use campana_core::settings::{AbandonPolicy, DialingMode, MachineAction, PreviewTimeoutAction};
 use campana_core::telephony::{AnsweredBy, CallId, PromptName, TelephonyCommand, TelephonyEvent};
 use campana_core::{AgentGroupId, CampaignId, PhoneNumber, RecordId, UserId};
 use chrono::{DateTime, Duration, Utc};
@@ -1108,57 +1108,18 @@ impl Engine {
             live_answer: call.live,
         }));
         let r = &call.cand.record;
-        let tz0 = call.zones.as_ref().and_then(|z| z.zones.first().copied()).unwrap_or(camp.cfg.time_zone);
-        let day = call.dialed_at.with_timezone(&tz0).date_naive();
-        let attempts_today = if r.attempts_day == Some(day) { r.attempts_today + 1 } else { 1 };
-        let streak = if r.last_result == Some(result) { call.cand.result_streak + 1 } else { 1 };
-        let was_callback = matches!(r.record_type, RecordType::PersonalCallback | RecordType::CampaignCallback);
-        let mut u = RecordUpdate {
+        let zone = call.zones.as_ref().and_then(|z| z.zones.first().copied()).unwrap_or(camp.cfg.time_zone);
+        let (u, dnc) = crate::treatment::after_call(&crate::treatment::FinishedCall {
             campaign_id: call.campaign,
-            record_id: r.id,
-            chain_id: r.chain_id,
-            record_type: if was_callback { RecordType::General } else { r.record_type },
-            record_status: RecordStatus::Updated,
-            attempts_total: r.attempts_total + 1,
-            attempts_today,
-            attempts_day: Some(day),
-            chain_attempts: call.cand.chain_attempts + 1,
-            last_result: result,
-            last_call_at: call.dialed_at,
-            retry_at: None,
-            callback_at: None,
-            callback_agent: None,
-            result_streak: streak,
-            activate_next_in_chain: false,
-        };
-        let mut dnc = false;
-        if let Some(cb) = callback {
-            u.record_type = if cb.personal { RecordType::PersonalCallback } else { RecordType::CampaignCallback };
-            u.callback_at = Some(cb.at);
-            u.callback_agent = if cb.personal { call.agent } else { None };
-        } else if result == CallResult::DoNotCall {
-            u.record_type = RecordType::NoCall;
-            u.record_status = RecordStatus::Completed;
-            dnc = true;
-        } else {
-            match s.retry_treatments.iter().find(|t| t.call_result == result) {
-                Some(t) if streak <= t.max_retries => {
-                    u.retry_at = Some(now + Duration::seconds(t.retry_after_s as i64));
-                }
-                Some(t) => {
-                    u.record_status = RecordStatus::Completed;
-                    match t.then {
-                        AfterRetries::NextInChain => u.activate_next_in_chain = true,
-                        AfterRetries::Final => {}
-                        AfterRetries::NoCall => {
-                            u.record_type = RecordType::NoCall;
-                            u.activate_next_in_chain = true;
-                        }
-                    }
-                }
-                None => u.record_status = RecordStatus::Completed,
-            }
-        }
+            cand: &call.cand,
+            settings: s,
+            zone,
+            result,
+            callback,
+            agent: call.agent,
+            dialed_at: call.dialed_at,
+            now,
+        });
         let stopped_done = camp.stopped && self.calls.counts(call.campaign).total == 0;
         self.outputs.push_back(Output::Persist(PersistCommand::RecordUpdate(u)));
         if dnc && !self.local_dnc.contains(&r.phone) {

@@ -18,6 +18,7 @@ pub mod eligibility;
 pub mod engine;
 pub mod pacing;
 pub mod rules;
+pub mod treatment;
 pub mod types;
 pub mod zones;
 
