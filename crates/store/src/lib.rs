@@ -11,6 +11,7 @@
 pub mod auth;
 mod campaigns;
 mod catalog;
+pub mod dialer;
 mod imports;
 mod lists;
 mod migrate;
@@ -20,6 +21,7 @@ mod users;
 
 pub use campaigns::CampaignFilter;
 pub use catalog::Entity;
+pub use dialer::{AbandonHour, AttemptCounts, DialableQuery, OpenAttempt, DEFERRED_NEVER_MS};
 pub use imports::{ImportCounts, ImportState, ImportStatus, StagedBatch, IMPORT_BATCH_ROWS};
 pub use lists::{RecordFilterParams, UpsertOutcome};
 

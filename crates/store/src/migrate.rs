@@ -2,8 +2,11 @@
 
 use crate::{Backend, Result, Store};
 
-const MIGRATIONS: &[(i64, &str, &str)] =
-    &[(1, "init", include_str!("migrations/0001_init.sql")), (2, "auth", include_str!("migrations/0002_auth.sql"))];
+const MIGRATIONS: &[(i64, &str, &str)] = &[
+    (1, "init", include_str!("migrations/0001_init.sql")),
+    (2, "auth", include_str!("migrations/0002_auth.sql")),
+    (3, "dialer", include_str!("migrations/0003_dialer.sql")),
+];
 
 pub(crate) async fn run(store: &Store) -> Result<usize> {
     let id = match store.backend {

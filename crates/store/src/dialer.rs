@@ -1,0 +1,468 @@
+//! The live dialer's persistence: which records to offer the engine next (in the profile's
+//! dialing order and filters), and writing the engine's [`PersistCommand`]s. Dials are written
+//! before the telephony layer is told to place them, so a crash never loses one; calls still
+//! open after a restart are closed as "system error" by [`Store::open_attempts`] +
+//! [`Store::close_attempt`].
+
+use crate::catalog::{bind_all, V};
+use crate::lists::record_from_row;
+use crate::*;
+use campana_core::record::CallResult;
+use campana_core::settings::{FilterOp, RecordFilter, SortDirection, SortKey, SortKind};
+use campana_core::{CampaignId, ContactListId, PhoneNumber, RecordId, UserId};
+use campana_engine::{Candidate, PersistCommand, RecordUpdate};
+use std::collections::HashSet;
+
+/// `records.available_at` of a record the engine gave back with no foreseeable moment: it is
+/// offered again when something about it changes (an edit, a campaign restart).
+pub const DEFERRED_NEVER_MS: i64 = 253_402_300_799_000;
+
+/// Records fetched per [`Store::dialable_records`] call at most.
+pub const MAX_DIALABLE_BATCH: usize = 1000;
+
+/// Record fields a profile may sort or filter on (besides custom columns, `custom.NAME`).
+const RECORD_FIELDS: &[&str] = &[
+    "id",
+    "name",
+    "sort_value",
+    "postal_code",
+    "external_id",
+    "phone",
+    "phone_type",
+    "chain_id",
+    "chain_position",
+    "attempts_total",
+    "last_call_at",
+    "created_at",
+    "time_zone",
+    "last_result",
+];
+
+/// What the dialer asks for.
+#[derive(Debug, Clone)]
+pub struct DialableQuery<'a> {
+    pub lists: &'a [ContactListId],
+    pub sort_order: &'a [SortKey],
+    pub filters: &'a [RecordFilter],
+    pub now: DateTime<Utc>,
+    pub limit: usize,
+    /// Records already in the engine (buffered or in a call); never returned.
+    pub exclude: &'a HashSet<RecordId>,
+}
+
+/// A call that was open when the server stopped.
+#[derive(Debug, Clone)]
+pub struct OpenAttempt {
+    pub call_id: i64,
+    pub campaign_id: CampaignId,
+    pub record_id: RecordId,
+    pub started_at: DateTime<Utc>,
+}
+
+/// Live answers and abandons of a campaign in one hour, for replaying abandon accounting.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct AbandonHour {
+    pub campaign_id: CampaignId,
+    pub hour_start: DateTime<Utc>,
+    pub live_answers: u32,
+    pub abandons: u32,
+}
+
+/// Today's counters of a campaign (progress page).
+#[derive(Debug, Clone, Copy, Default, PartialEq, serde::Serialize, utoipa::ToSchema)]
+pub struct AttemptCounts {
+    pub dials: i64,
+    pub live_answers: i64,
+    pub connects: i64,
+    pub abandons: i64,
+    pub in_progress: i64,
+}
+
+impl Store {
+    /// SQL for a record field or custom column (`custom.NAME`) as a sortable expression; the
+    /// only place that differs by backend.
+    fn field_expr(&self, field: &str, numeric: bool) -> Result<String> {
+        if let Some(name) = field.strip_prefix("custom.") {
+            if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == ' ' || c == '-') {
+                return Err(StoreError::invalid("sort_order", format!("'{field}' is not a custom column name")));
+            }
+            return Ok(match (self.backend, numeric) {
+                (Backend::Sqlite, _) => format!("json_extract(r.custom, '$.\"{name}\"')"),
+                (Backend::Postgres, false) => format!("((r.custom)::jsonb ->> '{name}')"),
+                (Backend::Postgres, true) => format!("((r.custom)::jsonb -> '{name}')"),
+            });
+        }
+        if !RECORD_FIELDS.contains(&field) {
+            return Err(StoreError::invalid(
+                "sort_order",
+                format!("'{field}' is not a record field ({}) or custom.NAME", RECORD_FIELDS.join(", ")),
+            ));
+        }
+        Ok(match (self.backend, numeric, field) {
+            (_, true, "sort_value" | "postal_code" | "external_id" | "name") => match self.backend {
+                Backend::Sqlite => format!("CAST(r.{field} AS REAL)"),
+                Backend::Postgres => {
+                    format!("(CASE WHEN r.{field} ~ '^\\s*-?[0-9]+(\\.[0-9]+)?\\s*$' THEN CAST(r.{field} AS DOUBLE PRECISION) END)")
+                }
+            },
+            _ => format!("r.{field}"),
+        })
+    }
+
+    fn filter_sql(&self, f: &RecordFilter, vals: &mut Vec<V>) -> Result<String> {
+        let e = self
+            .field_expr(&f.field, false)
+            .map_err(|_| StoreError::invalid("record_filters", format!("'{}' is not a record field or custom.NAME", f.field)))?;
+        let text = match self.backend {
+            Backend::Sqlite => format!("CAST({e} AS TEXT)"),
+            Backend::Postgres => format!("CAST({e} AS TEXT)"),
+        };
+        let mut bind = |v: String| {
+            vals.push(V::S(v));
+            format!("${}", vals.len())
+        };
+        Ok(match f.op {
+            FilterOp::Empty => format!("({e} IS NULL OR {text} = '')"),
+            FilterOp::NotEmpty => format!("({e} IS NOT NULL AND {text} <> '')"),
+            FilterOp::Contains => format!("{text} LIKE {}", bind(format!("%{}%", f.value))),
+            op => {
+                let sym = match op {
+                    FilterOp::Eq => "=",
+                    FilterOp::Ne => "<>",
+                    FilterOp::Lt => "<",
+                    FilterOp::Le => "<=",
+                    FilterOp::Gt => ">",
+                    _ => ">=",
+                };
+                format!("{text} {sym} {}", bind(f.value.clone()))
+            }
+        })
+    }
+
+    /// The next records to offer the engine, in dialing order: due callbacks first, then the
+    /// profile's sort order, then id. Only the first open number of each chain is offered.
+    /// Returns each with its chain's attempts and the dialer state the engine needs.
+    pub async fn dialable_records(&self, q: &DialableQuery<'_>) -> Result<Vec<Candidate>> {
+        if q.lists.is_empty() || q.limit == 0 {
+            return Ok(Vec::new());
+        }
+        let now = ms(q.now);
+        let mut vals = vec![V::I(now), V::I(DEFERRED_NEVER_MS)];
+        let lists: Vec<String> = q.lists.iter().map(|l| l.0.to_string()).collect();
+        let mut sql = format!(
+            "SELECT r.*, (SELECT CAST(SUM(c.attempts_total) AS BIGINT) FROM records c WHERE c.list_id = r.list_id AND c.chain_id = r.chain_id) \
+             AS chain_attempts_sum FROM records r WHERE r.list_id IN ({}) \
+             AND r.record_status NOT IN ('completed', 'cancelled') AND r.record_type NOT IN ('no_call', 'unknown') \
+             AND (r.available_at IS NULL OR r.available_at <= $1) AND (r.retry_at IS NULL OR r.retry_at <= $1) \
+             AND NOT EXISTS (SELECT 1 FROM records p WHERE p.list_id = r.list_id AND p.chain_id = r.chain_id \
+             AND p.chain_position < r.chain_position AND p.record_status NOT IN ('completed', 'cancelled') \
+             AND p.record_type NOT IN ('no_call', 'unknown') AND (p.available_at IS NULL OR p.available_at < $2))",
+            lists.join(",")
+        );
+        for f in q.filters {
+            sql.push_str(" AND ");
+            sql.push_str(&self.filter_sql(f, &mut vals)?);
+        }
+        sql.push_str(" ORDER BY CASE WHEN r.callback_at IS NOT NULL AND r.callback_at <= $1 THEN 0 ELSE 1 END, r.callback_at");
+        for k in q.sort_order {
+            let e = self.field_expr(&k.field, k.kind == SortKind::Numeric)?;
+            let dir = if k.direction == SortDirection::Desc { "DESC" } else { "ASC" };
+            sql.push_str(&format!(", {e} {dir}"));
+        }
+        let fetch = q.limit.min(MAX_DIALABLE_BATCH) + q.exclude.len();
+        vals.push(V::I(fetch as i64));
+        sql.push_str(&format!(", r.id LIMIT ${}", vals.len()));
+        let rows = bind_all(sqlx::query(&sql), vals).fetch_all(&self.pool).await?;
+        let mut out = Vec::with_capacity(q.limit.min(rows.len()));
+        for row in &rows {
+            let id = RecordId(row.try_get("id")?);
+            if q.exclude.contains(&id) {
+                continue;
+            }
+            let record = record_from_row(row)?;
+            let chain: Option<i64> = row.try_get("chain_attempts_sum")?;
+            out.push(Candidate {
+                record,
+                chain_attempts: chain.unwrap_or(0).max(0) as u32,
+                retry_at: get_opt_time(row, "retry_at")?,
+                callback_agent: row.try_get::<Option<i64>, _>("callback_agent")?.map(UserId),
+                result_streak: row.try_get::<i64, _>("result_streak")?.max(0) as u32,
+            });
+            if out.len() >= q.limit {
+                break;
+            }
+        }
+        Ok(out)
+    }
+
+    /// Writes the engine's persistence commands in one transaction, in order.
+    pub async fn persist_dialer(&self, cmds: &[PersistCommand]) -> Result<()> {
+        if cmds.is_empty() {
+            return Ok(());
+        }
+        let mut tx = self.begin_write().await?;
+        let internal =
+            if cmds.iter().any(|c| matches!(c, PersistCommand::DncAdd { .. })) { Some(self.internal_dnc_list().await?) } else { None };
+        let now = now_ms();
+        for c in cmds {
+            match c {
+                PersistCommand::AttemptStarted { call_id, campaign_id, record_id, chain_id, number, at } => {
+                    sqlx::query(
+                        "INSERT INTO call_attempts (call_id, campaign_id, record_id, chain_id, phone, started_at) \
+                         VALUES ($1, $2, $3, $4, $5, $6)",
+                    )
+                    .bind(call_id.0 as i64)
+                    .bind(campaign_id.0)
+                    .bind(record_id.0)
+                    .bind(chain_id.0)
+                    .bind(number.as_str())
+                    .bind(ms(*at))
+                    .execute(&mut *tx)
+                    .await?;
+                }
+                PersistCommand::CallResult { call_id, result, answered_at, connected_at, ended_at, agent, live_answer, .. } => {
+                    sqlx::query(
+                        "UPDATE call_attempts SET result = $1, answered_at = $2, connected_at = $3, ended_at = $4, agent_id = $5, \
+                         live_answer = $6 WHERE call_id = $7",
+                    )
+                    .bind(result.as_str())
+                    .bind(answered_at.map(ms))
+                    .bind(connected_at.map(ms))
+                    .bind(ms(*ended_at))
+                    .bind(agent.map(|a| a.0))
+                    .bind(*live_answer as i64)
+                    .bind(call_id.0 as i64)
+                    .execute(&mut *tx)
+                    .await?;
+                }
+                PersistCommand::AbandonRecorded { call_id, .. } => {
+                    sqlx::query("UPDATE call_attempts SET abandoned = 1 WHERE call_id = $1")
+                        .bind(call_id.0 as i64)
+                        .execute(&mut *tx)
+                        .await?;
+                }
+                PersistCommand::RecordUpdate(u) => write_record_update(&mut tx, u, now).await?,
+                PersistCommand::RecordDeferred { record_id, reason, .. } => {
+                    sqlx::query("UPDATE records SET available_at = $1, defer_code = $2 WHERE id = $3")
+                        .bind(reason.next_dialable_at.map(ms).unwrap_or(DEFERRED_NEVER_MS))
+                        .bind(reason.code.as_str())
+                        .bind(record_id.0)
+                        .execute(&mut *tx)
+                        .await?;
+                }
+                PersistCommand::DncAdd { number, reason } => {
+                    let list = internal.expect("looked up above when a DncAdd is present");
+                    sqlx::query(
+                        "INSERT INTO dnc_entries (list_id, phone, expires_at, reason, source, created_at) VALUES ($1, $2, NULL, $3, 'agent', $4) \
+                         ON CONFLICT (list_id, phone) DO NOTHING",
+                    )
+                    .bind(list.0)
+                    .bind(number.as_str())
+                    .bind(reason.as_str())
+                    .bind(now)
+                    .execute(&mut *tx)
+                    .await?;
+                }
+            }
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Calls persisted as started but never finished (the server stopped during them).
+    pub async fn open_attempts(&self) -> Result<Vec<OpenAttempt>> {
+        let rows =
+            sqlx::query("SELECT call_id, campaign_id, record_id, started_at FROM call_attempts WHERE ended_at IS NULL ORDER BY call_id")
+                .fetch_all(&self.pool)
+                .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(OpenAttempt {
+                    call_id: r.try_get("call_id")?,
+                    campaign_id: CampaignId(r.try_get("campaign_id")?),
+                    record_id: RecordId(r.try_get("record_id")?),
+                    started_at: get_time(r, "started_at")?,
+                })
+            })
+            .collect()
+    }
+
+    /// Closes a call that was open at a crash with `result` and writes the record's treatment.
+    pub async fn close_attempt(&self, call_id: i64, result: CallResult, ended_at: DateTime<Utc>, update: &RecordUpdate) -> Result<()> {
+        let mut tx = self.begin_write().await?;
+        sqlx::query("UPDATE call_attempts SET result = $1, ended_at = $2 WHERE call_id = $3 AND ended_at IS NULL")
+            .bind(result.as_str())
+            .bind(ms(ended_at))
+            .bind(call_id)
+            .execute(&mut *tx)
+            .await?;
+        write_record_update(&mut tx, update, now_ms()).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// The record with its dialer state, as the engine would have been offered it.
+    pub async fn dialer_candidate(&self, id: RecordId) -> Result<Candidate> {
+        let row = sqlx::query(
+            "SELECT r.*, (SELECT CAST(SUM(c.attempts_total) AS BIGINT) FROM records c WHERE c.list_id = r.list_id AND c.chain_id = r.chain_id) \
+             AS chain_attempts_sum FROM records r WHERE r.id = $1",
+        )
+        .bind(id.0)
+        .fetch_optional(&self.pool)
+        .await?
+        .ok_or_else(|| StoreError::not_found("record", id))?;
+        Ok(Candidate {
+            record: record_from_row(&row)?,
+            chain_attempts: row.try_get::<Option<i64>, _>("chain_attempts_sum")?.unwrap_or(0).max(0) as u32,
+            retry_at: get_opt_time(&row, "retry_at")?,
+            callback_agent: row.try_get::<Option<i64>, _>("callback_agent")?.map(UserId),
+            result_streak: row.try_get::<i64, _>("result_streak")?.max(0) as u32,
+        })
+    }
+
+    /// The highest call id ever used (a restarted dialer continues after it).
+    pub async fn max_call_id(&self) -> Result<u64> {
+        let v: Option<i64> = sqlx::query_scalar("SELECT MAX(call_id) FROM call_attempts").fetch_one(&self.pool).await?;
+        Ok(v.unwrap_or(0).max(0) as u64)
+    }
+
+    /// Live answers and abandons per campaign and hour since `since` (abandon accounting replay).
+    pub async fn abandon_history(&self, since: DateTime<Utc>) -> Result<Vec<AbandonHour>> {
+        let rows = sqlx::query(
+            "SELECT campaign_id, (started_at / 3600000) AS hour, CAST(SUM(live_answer) AS BIGINT) AS live, CAST(SUM(abandoned) AS BIGINT) AS abandons \
+             FROM call_attempts WHERE started_at >= $1 AND (live_answer = 1 OR abandoned = 1) GROUP BY campaign_id, started_at / 3600000 \
+             ORDER BY campaign_id, hour",
+        )
+        .bind(ms(since))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(AbandonHour {
+                    campaign_id: CampaignId(r.try_get("campaign_id")?),
+                    hour_start: from_ms(r.try_get::<i64, _>("hour")? * 3_600_000),
+                    live_answers: r.try_get::<Option<i64>, _>("live")?.unwrap_or(0).max(0) as u32,
+                    abandons: r.try_get::<Option<i64>, _>("abandons")?.unwrap_or(0).max(0) as u32,
+                })
+            })
+            .collect()
+    }
+
+    /// Counters of a campaign's attempts since `since`.
+    pub async fn attempt_counts(&self, campaign: CampaignId, since: DateTime<Utc>) -> Result<AttemptCounts> {
+        let r = sqlx::query(
+            "SELECT COUNT(*) AS dials, CAST(SUM(live_answer) AS BIGINT) AS live, CAST(SUM(CASE WHEN connected_at IS NOT NULL THEN 1 ELSE 0 END) AS BIGINT) AS connects, \
+             CAST(SUM(abandoned) AS BIGINT) AS abandons, CAST(SUM(CASE WHEN ended_at IS NULL THEN 1 ELSE 0 END) AS BIGINT) AS open \
+             FROM call_attempts WHERE campaign_id = $1 AND started_at >= $2",
+        )
+        .bind(campaign.0)
+        .bind(ms(since))
+        .fetch_one(&self.pool)
+        .await?;
+        let n = |c: &str| -> Result<i64> { Ok(r.try_get::<Option<i64>, _>(c)?.unwrap_or(0)) };
+        Ok(AttemptCounts {
+            dials: r.try_get::<i64, _>("dials")?,
+            live_answers: n("live")?,
+            connects: n("connects")?,
+            abandons: n("abandons")?,
+            in_progress: n("open")?,
+        })
+    }
+
+    /// The attempts of one record, newest first (a record's history).
+    pub async fn record_attempts(&self, record: RecordId, limit: i64) -> Result<Vec<serde_json::Value>> {
+        let rows = sqlx::query(
+            "SELECT call_id, campaign_id, phone, started_at, answered_at, connected_at, ended_at, result, agent_id, abandoned \
+             FROM call_attempts WHERE record_id = $1 ORDER BY started_at DESC, call_id DESC LIMIT $2",
+        )
+        .bind(record.0)
+        .bind(limit.clamp(1, 1000))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                let t = |c: &str| -> Result<Option<String>> { Ok(get_opt_time(r, c)?.map(|t| t.to_rfc3339())) };
+                Ok(serde_json::json!({
+                    "call_id": r.try_get::<i64, _>("call_id")?,
+                    "campaign_id": r.try_get::<i64, _>("campaign_id")?,
+                    "phone": r.try_get::<String, _>("phone")?,
+                    "started_at": t("started_at")?,
+                    "answered_at": t("answered_at")?,
+                    "connected_at": t("connected_at")?,
+                    "ended_at": t("ended_at")?,
+                    "result": r.try_get::<Option<String>, _>("result")?,
+                    "agent_id": r.try_get::<Option<i64>, _>("agent_id")?,
+                    "abandoned": get_bool(r, "abandoned")?,
+                }))
+            })
+            .collect()
+    }
+
+    /// Offers every deferred record of these lists again (a campaign was started or changed).
+    pub async fn clear_deferrals(&self, lists: &[ContactListId]) -> Result<u64> {
+        if lists.is_empty() {
+            return Ok(0);
+        }
+        let ids: Vec<String> = lists.iter().map(|l| l.0.to_string()).collect();
+        let r = sqlx::query(&format!(
+            "UPDATE records SET available_at = NULL, defer_code = NULL WHERE list_id IN ({}) AND available_at IS NOT NULL",
+            ids.join(",")
+        ))
+        .execute(&self.pool)
+        .await?;
+        Ok(r.rows_affected())
+    }
+
+    /// Offers one record again (it was edited).
+    pub async fn clear_deferral(&self, record: RecordId) -> Result<()> {
+        sqlx::query("UPDATE records SET available_at = NULL, defer_code = NULL WHERE id = $1").bind(record.0).execute(&self.pool).await?;
+        Ok(())
+    }
+
+    /// Every DNC entry in force at `at` for these numbers, over all lists.
+    pub async fn dnc_entries_all_lists(
+        &self,
+        phones: &[PhoneNumber],
+        at: DateTime<Utc>,
+    ) -> Result<Vec<(PhoneNumber, campana_core::DncListId, bool, Option<DateTime<Utc>>)>> {
+        let lists: Vec<campana_core::DncListId> =
+            sqlx::query_scalar::<_, i64>("SELECT id FROM dnc_lists").fetch_all(&self.pool).await?.into_iter().map(Into::into).collect();
+        self.dnc_entries_for(phones, &lists, at).await
+    }
+}
+
+async fn write_record_update(tx: &mut sqlx::Transaction<'static, sqlx::Any>, u: &RecordUpdate, now: i64) -> Result<()> {
+    sqlx::query(
+        "UPDATE records SET record_type = $1, record_status = $2, attempts_total = $3, attempts_today = $4, attempts_day = $5, \
+         last_result = $6, last_call_at = $7, retry_at = $8, callback_at = $9, callback_agent = $10, result_streak = $11, \
+         available_at = NULL, defer_code = NULL, updated_at = $12 WHERE id = $13",
+    )
+    .bind(u.record_type.as_str())
+    .bind(u.record_status.as_str())
+    .bind(u.attempts_total as i64)
+    .bind(u.attempts_today as i64)
+    .bind(u.attempts_day.map(|d| d.to_string()))
+    .bind(u.last_result.as_str())
+    .bind(ms(u.last_call_at))
+    .bind(u.retry_at.map(ms))
+    .bind(u.callback_at.map(ms))
+    .bind(u.callback_agent.map(|a| a.0))
+    .bind(u.result_streak as i64)
+    .bind(now)
+    .bind(u.record_id.0)
+    .execute(&mut **tx)
+    .await?;
+    if u.activate_next_in_chain {
+        // The next open number of the customer becomes the one the dialer offers.
+        sqlx::query(
+            "UPDATE records SET record_status = 'chain_ready', updated_at = $1 WHERE id = (SELECT n.id FROM records n \
+             JOIN records o ON o.id = $2 WHERE n.list_id = o.list_id AND n.chain_id = o.chain_id AND n.chain_position > o.chain_position \
+             AND n.record_status NOT IN ('completed', 'cancelled') ORDER BY n.chain_position LIMIT 1)",
+        )
+        .bind(now)
+        .bind(u.record_id.0)
+        .execute(&mut **tx)
+        .await?;
+    }
+    Ok(())
+}
