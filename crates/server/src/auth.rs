@@ -72,6 +72,8 @@ pub fn required(method: &Method, path: &str) -> Option<Vec<Privilege>> {
         "auth" | "call-results" => vec![],
         "users" | "roles" => vec![UsersRoles],
         "dnc-lists" => vec![Dnc],
+        "agent" => vec![Agent],
+        "dialer" => vec![CampaignsView],
         "contact-lists" | "imports" if read => vec![CampaignsView, ListsImport],
         "contact-lists" | "imports" => vec![ListsImport],
         "dispositions" | "scripts" | "manager-tags" if read => vec![CampaignsView, Agent],

@@ -1,6 +1,7 @@
 //! Configuration: command-line flags, then `CAMPANA_*` environment variables, then an optional
 //! TOML file (`--config`), then built-in defaults — in that order of precedence.
 
+pub use crate::dialer::TelephonyMode;
 use anyhow::Context;
 use serde::Deserialize;
 use std::net::SocketAddr;
@@ -25,6 +26,13 @@ pub struct ConfigArgs {
     /// Default: SQLite in the data directory.
     #[arg(long, env = "CAMPANA_DATABASE_URL", global = true)]
     pub database_url: Option<String>,
+    /// The dialer's telephony: `off` (default for `serve`: nothing is dialed) or `sim`
+    /// (simulated calls and results, the default of `campana demo`; never on real data).
+    #[arg(long, env = "CAMPANA_TELEPHONY", global = true, value_enum)]
+    pub telephony: Option<TelephonyMode>,
+    /// Simulated agents working beside the people logged in (simulated telephony only).
+    #[arg(long, env = "CAMPANA_SIM_AGENTS", global = true)]
+    pub sim_agents: Option<u32>,
 }
 
 /// The resolved configuration.
@@ -33,6 +41,8 @@ pub struct Config {
     pub listen: SocketAddr,
     pub data_dir: PathBuf,
     pub database_url: String,
+    pub telephony: TelephonyMode,
+    pub sim_agents: u32,
 }
 
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
@@ -51,13 +61,17 @@ impl ConfigArgs {
             .clone()
             .or(file.database_url)
             .unwrap_or_else(|| format!("sqlite://{}", data_dir.join("campana.db").display()));
-        Ok(Config { listen, data_dir, database_url })
+        let telephony = self.telephony.or(file.telephony).unwrap_or(TelephonyMode::Off);
+        let sim_agents = self.sim_agents.or(file.sim_agents).unwrap_or(0);
+        Ok(Config { listen, data_dir, database_url, telephony, sim_agents })
     }
 }
 
 fn load_file(path: &Path) -> anyhow::Result<ConfigArgs> {
     let text = std::fs::read_to_string(path).with_context(|| format!("reading config file {}", path.display()))?;
-    toml::from_str(&text).with_context(|| format!("config file {} is not valid (keys: listen, data_dir, database_url)", path.display()))
+    toml::from_str(&text).with_context(|| {
+        format!("config file {} is not valid (keys: listen, data_dir, database_url, telephony, sim_agents)", path.display())
+    })
 }
 
 #[cfg(test)]

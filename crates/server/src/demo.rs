@@ -31,7 +31,14 @@ const NUMBER_PLANS: &[(&str, usize)] = &[
     ("+447700", 6),
     ("+5255", 8), // Mexico City
     ("+4930", 8), // Berlin
+    ("+6129", 7), // Sydney
+    ("+8135", 7), // Tokyo
+    ("+9122", 8), // Mumbai
+    ("+656", 7),  // Singapore
 ];
+
+/// Simulated agents working beside the demo's people (the demo's default `--sim-agents`).
+pub const SIM_AGENTS: u32 = 8;
 
 fn random_number(rng: &mut impl Rng) -> PhoneNumber {
     loop {
@@ -173,7 +180,9 @@ pub async fn seed(store: &Store, records: usize) -> anyhow::Result<Logins> {
                 agent_notes: "Confirm the customer's identity before discussing the account.".into(),
                 start_date: None,
                 end_date: None,
-                daily_hours: campana_core::DailyHours::new(campana_core::LocalTime::hm(8, 0), campana_core::LocalTime::hm(21, 0))
+                // Around the clock, so the demo dials whenever it is started: each contact's own
+                // local calling hours (08:00-21:00 by default) still decide who is called.
+                daily_hours: campana_core::DailyHours::new(campana_core::LocalTime::hm(0, 0), campana_core::LocalTime::hm(23, 59))
                     .expect("static hours"),
                 weekdays: campana_core::Weekdays::ALL,
                 time_zone: campana_core::TimeZone::parse("America/New_York").expect("static zone"),
@@ -190,11 +199,9 @@ pub async fn seed(store: &Store, records: usize) -> anyhow::Result<Logins> {
         base("Plan renewals", Some(care.id), DialingMode::Progressive, lists[1].id, 20),
         base("Satisfaction survey", None, DialingMode::Agentless, lists[1].id, 1),
     ];
-    for (i, c) in campaigns.iter().enumerate() {
+    for c in &campaigns {
         let created = store.create_campaign(c).await?;
-        if i < 3 {
-            store.campaign_action(created.id, CampaignAction::Start).await?;
-        }
+        store.campaign_action(created.id, CampaignAction::Start).await?;
     }
     let roles = store.list_all::<Role>().await?;
     for (user, pw, role) in LOGINS {

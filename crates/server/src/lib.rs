@@ -5,6 +5,7 @@ pub mod api;
 pub mod auth;
 pub mod config;
 pub mod demo;
+pub mod dialer;
 pub mod explain;
 pub mod import_job;
 pub mod state;

@@ -136,6 +136,9 @@ async fn main() -> anyhow::Result<()> {
             if args.data_dir.is_none() && args.database_url.is_none() {
                 args.data_dir = Some(PathBuf::from("campana-demo-data"));
             }
+            // The demo dials simulated calls with simulated agents beside the people logged in.
+            args.telephony = args.telephony.or(Some(config::TelephonyMode::Sim));
+            args.sim_agents = args.sim_agents.or(Some(demo::SIM_AGENTS));
             let cfg = args.resolve()?;
             let store = open_store(&cfg).await?;
             let logins = demo::seed(&store, records).await?;
@@ -229,7 +232,20 @@ async fn open_store(cfg: &config::Config) -> anyhow::Result<Store> {
 }
 
 async fn serve(store: Store, cfg: config::Config) -> anyhow::Result<()> {
-    let state = state::AppState::new(store, cfg.data_dir.clone())?;
+    let mut state = state::AppState::new(store.clone(), cfg.data_dir.clone())?;
+    let opts = campana::dialer::DialerOptions {
+        telephony: cfg.telephony,
+        sim_agents: cfg.sim_agents,
+        sim_agent_group: None,
+        seed: rand::random(),
+    };
+    state.dialer = campana::dialer::Dialer::start(store, opts).await.context("starting the dialer")?;
+    if cfg.telephony == config::TelephonyMode::Sim {
+        tracing::warn!(
+            sim_agents = cfg.sim_agents,
+            "the dialer places SIMULATED calls: results are random; never use this on real contact lists"
+        );
+    }
     let app = api::router(state);
     let listener = tokio::net::TcpListener::bind(cfg.listen).await.with_context(|| format!("listening on {}", cfg.listen))?;
     let addr = listener.local_addr()?;

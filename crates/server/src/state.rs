@@ -14,12 +14,20 @@ pub struct AppState {
     pub data_dir: PathBuf,
     pub imports: Arc<ImportRegistry>,
     pub metrics: PrometheusHandle,
+    /// The live dialer (or a handle that says it is off).
+    pub dialer: crate::dialer::Dialer,
 }
 
 impl AppState {
     pub fn new(store: Store, data_dir: PathBuf) -> anyhow::Result<Self> {
         std::fs::create_dir_all(data_dir.join("uploads"))?;
-        Ok(AppState { store, data_dir, imports: Arc::new(ImportRegistry::default()), metrics: metrics_handle() })
+        Ok(AppState {
+            store,
+            data_dir,
+            imports: Arc::new(ImportRegistry::default()),
+            metrics: metrics_handle(),
+            dialer: crate::dialer::Dialer::off(),
+        })
     }
     /// Uploads are spooled here while they import, then deleted.
     pub fn upload_dir(&self) -> PathBuf {

@@ -466,3 +466,59 @@ async fn write_record_update(tx: &mut sqlx::Transaction<'static, sqlx::Any>, u: 
     }
     Ok(())
 }
+
+impl Store {
+    /// The agent's disposition and notes on a call (after the engine wrote its result).
+    pub async fn set_attempt_disposition(&self, call_id: i64, disposition: Option<i64>, notes: &str) -> Result<()> {
+        sqlx::query("UPDATE call_attempts SET disposition_id = $1, notes = $2 WHERE call_id = $3")
+            .bind(disposition)
+            .bind(notes)
+            .bind(call_id)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// Counters of the records of these lists at `now`: the campaign progress view (seed 004).
+    pub async fn record_progress(&self, lists: &[ContactListId], now: DateTime<Utc>) -> Result<RecordProgress> {
+        if lists.is_empty() {
+            return Ok(RecordProgress::default());
+        }
+        let ids: Vec<String> = lists.iter().map(|l| l.0.to_string()).collect();
+        let closed = "record_status IN ('completed', 'cancelled') OR record_type = 'no_call'";
+        let r = sqlx::query(&format!(
+            "SELECT COUNT(*) AS total, \
+             CAST(SUM(CASE WHEN attempts_total = 0 AND NOT ({closed}) THEN 1 ELSE 0 END) AS BIGINT) AS yet_to_call, \
+             CAST(SUM(CASE WHEN last_result IN ('right_party', 'agent_callback') THEN 1 ELSE 0 END) AS BIGINT) AS successful, \
+             CAST(SUM(CASE WHEN ({closed}) AND (last_result IS NULL OR last_result NOT IN ('right_party', 'agent_callback')) THEN 1 ELSE 0 END) AS BIGINT) AS failed, \
+             CAST(SUM(CASE WHEN NOT ({closed}) AND (retry_at > $1 OR callback_at > $1) THEN 1 ELSE 0 END) AS BIGINT) AS rescheduled \
+             FROM records WHERE list_id IN ({})",
+            ids.join(",")
+        ))
+        .bind(ms(now))
+        .fetch_one(&self.pool)
+        .await?;
+        let n = |c: &str| -> Result<i64> { Ok(r.try_get::<Option<i64>, _>(c)?.unwrap_or(0)) };
+        Ok(RecordProgress {
+            total: r.try_get::<i64, _>("total")?,
+            yet_to_call: n("yet_to_call")?,
+            successful: n("successful")?,
+            failed: n("failed")?,
+            rescheduled: n("rescheduled")?,
+        })
+    }
+}
+
+/// Record counters of a campaign's lists.
+#[derive(Debug, Clone, Copy, Default, PartialEq, serde::Serialize, utoipa::ToSchema)]
+pub struct RecordProgress {
+    pub total: i64,
+    /// Open records never dialed.
+    pub yet_to_call: i64,
+    /// Last result right party or callback.
+    pub successful: i64,
+    /// Closed without success.
+    pub failed: i64,
+    /// Open with a retry or callback later.
+    pub rescheduled: i64,
+}

@@ -88,6 +88,12 @@ impl Store {
         Ok(paginate(items, limit, |u| u.id.0))
     }
 
+    /// Every user (bounded by the number of accounts of the company).
+    pub async fn list_all_users(&self) -> Result<Vec<User>> {
+        let rows = sqlx::query("SELECT * FROM users ORDER BY id").fetch_all(&self.pool).await?;
+        rows.iter().map(user_from_row).collect()
+    }
+
     /// Replaces a user's fields; the password changes only when `password_hash` is given.
     pub async fn update_user(&self, id: UserId, input: &UserInput, password_hash: Option<String>) -> Result<User> {
         input.validate().map_err(StoreError::Invalid)?;

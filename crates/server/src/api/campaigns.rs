@@ -82,13 +82,16 @@ pub async fn update(
     Path(id): Path<i64>,
     ApiJson(input): ApiJson<CampaignInput>,
 ) -> ApiResult<Json<Campaign>> {
-    Ok(Json(s.store.update_campaign(visible(&p, id)?, &input).await?))
+    let c = s.store.update_campaign(visible(&p, id)?, &input).await?;
+    s.dialer.campaigns_changed();
+    Ok(Json(c))
 }
 
 #[utoipa::path(delete, operation_id = "campaigns_delete", path = "/api/v1/campaigns/{id}", tag = "campaigns", params(("id" = i64, Path)),
     responses((status = 204), (status = 404, body = Problem), (status = 409, body = Problem)))]
 pub async fn delete(State(s): State<AppState>, Extension(p): Extension<Principal>, Path(id): Path<i64>) -> ApiResult<StatusCode> {
     s.store.delete_campaign(visible(&p, id)?).await?;
+    s.dialer.campaigns_changed();
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -104,7 +107,9 @@ pub async fn action(
 ) -> ApiResult<Json<Campaign>> {
     let id = visible(&p, id)?.0;
     let action: CampaignAction = action.parse().map_err(|e: campana_core::FieldError| ApiError::field("action", e.reason))?;
-    Ok(Json(s.store.campaign_action(CampaignId(id), action).await?))
+    let c = s.store.campaign_action(CampaignId(id), action).await?;
+    s.dialer.campaigns_changed();
+    Ok(Json(c))
 }
 
 /// The settings the campaign runs with, and for each field whether it comes from the campaign

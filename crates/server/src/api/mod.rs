@@ -1,6 +1,7 @@
 //! The JSON REST API under `/api/v1`, its OpenAPI 3.1 document (generated from these handlers
 //! by utoipa), and the operational endpoints `/healthz`, `/readyz`, `/metrics`.
 
+pub mod agent;
 pub mod auth;
 pub mod campaigns;
 pub mod catalog;
@@ -32,6 +33,7 @@ use utoipa_axum::router::OpenApiRouter;
         (name = "catalogue", description = "Groups, settings profiles, scripts, dispositions, manager tags, DNC lists, roles"),
         (name = "lists", description = "Contact lists, records, CRM upserts and CSV imports"),
         (name = "users", description = "Users"),
+        (name = "agent", description = "The agent desktop: dialer login, ready, preview, disposition, live notices"),
     )
 )]
 struct ApiDoc;
@@ -80,6 +82,7 @@ pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(imports::router())
         .merge(users::router())
         .merge(auth::router())
+        .merge(agent::router())
         .split_for_parts();
     (router, doc)
 }

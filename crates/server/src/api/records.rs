@@ -62,7 +62,10 @@ pub async fn patch_one(
     ApiJson(patch): ApiJson<campana_core::record::RecordPatch>,
 ) -> ApiResult<Json<Record>> {
     p.check_list(&s.store, id).await?;
-    Ok(Json(s.store.patch_record(ContactListId(id), RecordId(rid), &patch).await?))
+    let r = s.store.patch_record(ContactListId(id), RecordId(rid), &patch).await?;
+    // The dialer offers an edited record again (a deferral may no longer hold).
+    s.store.clear_deferral(r.id).await?;
+    Ok(Json(r))
 }
 
 /// What an upsert did, and the customer's records afterwards.
@@ -184,7 +187,9 @@ pub async fn dnc_list(State(s): State<AppState>, Path(id): Path<i64>, ApiQuery(q
 #[utoipa::path(post, operation_id = "records_dnc_put", path = "/api/v1/dnc-lists/{id}/entries", tag = "lists", params(("id" = i64, Path)), request_body = DncEntryInput,
     responses((status = 200, body = DncEntry), (status = 404, body = Problem), (status = 422, body = Problem)))]
 pub async fn dnc_put(State(s): State<AppState>, Path(id): Path<i64>, ApiJson(e): ApiJson<DncEntryInput>) -> ApiResult<Json<DncEntry>> {
-    Ok(Json(s.store.put_dnc_entry(DncListId(id), &e).await?))
+    let entry = s.store.put_dnc_entry(DncListId(id), &e).await?;
+    s.dialer.dnc_changed(vec![e.phone.clone()]);
+    Ok(Json(entry))
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -206,7 +211,9 @@ pub async fn dnc_bulk(State(s): State<AppState>, Path(id): Path<i64>, ApiJson(bo
     if body.entries.len() > MAX_BULK_MEMBERS {
         return Err(ApiError::field("entries", format!("{} entries; at most {MAX_BULK_MEMBERS} per request", body.entries.len())));
     }
-    Ok(Json(DncBulkResult { applied: s.store.put_dnc_entries(DncListId(id), &body.entries).await? }))
+    let applied = s.store.put_dnc_entries(DncListId(id), &body.entries).await?;
+    s.dialer.dnc_changed(body.entries.iter().map(|e| e.phone.clone()).collect());
+    Ok(Json(DncBulkResult { applied }))
 }
 
 #[utoipa::path(delete, operation_id = "records_dnc_delete", path = "/api/v1/dnc-lists/{id}/entries/{phone}", tag = "lists", params(("id" = i64, Path), ("phone" = String, Path)),
@@ -214,6 +221,7 @@ pub async fn dnc_bulk(State(s): State<AppState>, Path(id): Path<i64>, ApiJson(bo
 pub async fn dnc_delete(State(s): State<AppState>, Path((id, phone)): Path<(i64, String)>) -> ApiResult<StatusCode> {
     let phone = PhoneNumber::parse(&phone, None).map_err(|e| ApiError::field("phone", e.reason))?;
     s.store.delete_dnc_entry(DncListId(id), &phone).await?;
+    s.dialer.dnc_changed(vec![phone.clone()]);
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -1,0 +1,406 @@
+//! The agent's side of the dialer (the agent desktop's API) and the supervisors' live views:
+//! log in to the dialer, ready / not ready with a pause code, preview accept/skip, hang up,
+//! disposition with notes and callback, the agent's current call with its record, campaign notes
+//! and script, a server-sent event stream of the agent's notices, and campaign progress.
+
+use super::*;
+use crate::auth::Principal;
+use crate::dialer::{AgentLive, CampaignLive, DialerError, LiveStatus};
+use axum::extract::Path;
+use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::Extension;
+use campana_core::campaign::Campaign;
+use campana_core::record::{CallResult, Record};
+use campana_core::stored::{Disposition, Script};
+use campana_core::telephony::CallId;
+use campana_core::{CampaignId, RecordId};
+use campana_engine::{CallbackRequest, Input};
+use campana_store::{AttemptCounts, RecordProgress};
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use utoipa::ToSchema;
+
+impl From<DialerError> for ApiError {
+    fn from(e: DialerError) -> Self {
+        match e {
+            DialerError::NotRunning => ApiError::new(StatusCode::CONFLICT, e.to_string()),
+            DialerError::Busy => ApiError::new(StatusCode::SERVICE_UNAVAILABLE, e.to_string()),
+            DialerError::Refused(m) => ApiError::new(StatusCode::CONFLICT, m),
+        }
+    }
+}
+
+/// Done.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Ack {
+    pub ok: bool,
+}
+
+fn ack() -> Json<Ack> {
+    Json(Ack { ok: true })
+}
+
+/// Joins the dialer with the agent groups of the signed-in user, not ready yet.
+#[utoipa::path(post, operation_id = "agent_login", path = "/api/v1/agent/login", tag = "agent",
+    responses((status = 200, body = Ack), (status = 409, body = Problem)))]
+pub async fn login(State(s): State<AppState>, Extension(p): Extension<Principal>) -> ApiResult<Json<Ack>> {
+    s.dialer.agent(Input::AgentLogin { agent: p.user.id, groups: p.user.input.agent_group_ids.clone() }).await?;
+    Ok(ack())
+}
+
+#[utoipa::path(post, operation_id = "agent_ready", path = "/api/v1/agent/ready", tag = "agent",
+    responses((status = 200, body = Ack), (status = 409, body = Problem)))]
+pub async fn ready(State(s): State<AppState>, Extension(p): Extension<Principal>) -> ApiResult<Json<Ack>> {
+    s.dialer.agent(Input::AgentReady { agent: p.user.id }).await?;
+    Ok(ack())
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NotReady {
+    /// Why (break, lunch, training, ...): 1 to 40 characters.
+    pub pause_code: String,
+}
+
+#[utoipa::path(post, operation_id = "agent_not_ready", path = "/api/v1/agent/not-ready", tag = "agent", request_body = NotReady,
+    responses((status = 200, body = Ack), (status = 409, body = Problem), (status = 422, body = Problem)))]
+pub async fn not_ready(
+    State(s): State<AppState>,
+    Extension(p): Extension<Principal>,
+    ApiJson(b): ApiJson<NotReady>,
+) -> ApiResult<Json<Ack>> {
+    let code = b.pause_code.trim();
+    if code.is_empty() || code.chars().count() > 40 {
+        return Err(ApiError::field("pause_code", "must be 1 to 40 characters"));
+    }
+    s.dialer.agent(Input::AgentNotReady { agent: p.user.id, pause_code: code.to_string() }).await?;
+    Ok(ack())
+}
+
+#[utoipa::path(post, operation_id = "agent_logout", path = "/api/v1/agent/logout", tag = "agent",
+    responses((status = 200, body = Ack), (status = 409, body = Problem)))]
+pub async fn logout(State(s): State<AppState>, Extension(p): Extension<Principal>) -> ApiResult<Json<Ack>> {
+    s.dialer.agent(Input::AgentLogout { agent: p.user.id }).await?;
+    Ok(ack())
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PreviewAction {
+    pub record_id: i64,
+}
+
+/// Preview mode: dial the offered record now.
+#[utoipa::path(post, operation_id = "agent_preview_accept", path = "/api/v1/agent/preview/accept", tag = "agent", request_body = PreviewAction,
+    responses((status = 200, body = Ack), (status = 409, body = Problem)))]
+pub async fn preview_accept(
+    State(s): State<AppState>,
+    Extension(p): Extension<Principal>,
+    ApiJson(b): ApiJson<PreviewAction>,
+) -> ApiResult<Json<Ack>> {
+    s.dialer.agent(Input::PreviewAccept { agent: p.user.id, record_id: RecordId(b.record_id) }).await?;
+    Ok(ack())
+}
+
+/// Preview mode: skip the offered record (offered again after the recall delay).
+#[utoipa::path(post, operation_id = "agent_preview_skip", path = "/api/v1/agent/preview/skip", tag = "agent", request_body = PreviewAction,
+    responses((status = 200, body = Ack), (status = 409, body = Problem)))]
+pub async fn preview_skip(
+    State(s): State<AppState>,
+    Extension(p): Extension<Principal>,
+    ApiJson(b): ApiJson<PreviewAction>,
+) -> ApiResult<Json<Ack>> {
+    s.dialer.agent(Input::PreviewSkip { agent: p.user.id, record_id: RecordId(b.record_id) }).await?;
+    Ok(ack())
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CallRef {
+    pub call_id: u64,
+}
+
+/// Ends the agent's customer call.
+#[utoipa::path(post, operation_id = "agent_hang_up", path = "/api/v1/agent/hang-up", tag = "agent", request_body = CallRef,
+    responses((status = 200, body = Ack), (status = 409, body = Problem)))]
+pub async fn hang_up(State(s): State<AppState>, Extension(p): Extension<Principal>, ApiJson(b): ApiJson<CallRef>) -> ApiResult<Json<Ack>> {
+    s.dialer.hang_up(p.user.id, CallId(b.call_id)).await?;
+    Ok(ack())
+}
+
+/// A callback the agent schedules.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CallbackInput {
+    pub at: DateTime<Utc>,
+    /// Personal (this agent) or for any agent of the campaign.
+    #[serde(default)]
+    pub personal: bool,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DispositionRequest {
+    pub call_id: u64,
+    pub disposition_id: i64,
+    #[serde(default)]
+    pub notes: String,
+    /// Required when the disposition asks for a callback.
+    pub callback: Option<CallbackInput>,
+}
+
+/// The call result a disposition stands for: do-not-call and callback by their flags; a final
+/// disposition closes the record (right party); a non-final one moves to the customer's next
+/// number (wrong party), as the profile's treatment for `wrong_party` says.
+pub fn disposition_result(d: &Disposition) -> CallResult {
+    let i = &d.input;
+    if i.is_do_not_call {
+        CallResult::DoNotCall
+    } else if i.is_callback {
+        CallResult::AgentCallback
+    } else if i.is_final || i.is_success {
+        CallResult::RightParty
+    } else {
+        CallResult::WrongParty
+    }
+}
+
+/// Ends wrap-up with the agent's outcome; the record follows the result's treatment.
+#[utoipa::path(post, operation_id = "agent_disposition", path = "/api/v1/agent/disposition", tag = "agent", request_body = DispositionRequest,
+    responses((status = 200, body = Ack), (status = 404, body = Problem), (status = 409, body = Problem), (status = 422, body = Problem)))]
+pub async fn disposition(
+    State(s): State<AppState>,
+    Extension(p): Extension<Principal>,
+    ApiJson(b): ApiJson<DispositionRequest>,
+) -> ApiResult<Json<Ack>> {
+    let d = s
+        .store
+        .get::<Disposition>(b.disposition_id)
+        .await
+        .map_err(|_| ApiError::field("disposition_id", format!("{} is not a disposition", b.disposition_id)))?;
+    if b.notes.chars().count() > 4000 {
+        return Err(ApiError::field("notes", "at most 4000 characters"));
+    }
+    let result = disposition_result(&d);
+    let callback = match (&b.callback, d.input.is_callback) {
+        (Some(cb), true) => {
+            if cb.at <= Utc::now() {
+                return Err(ApiError::field("callback.at", format!("{} is in the past", cb.at)));
+            }
+            Some(CallbackRequest { at: cb.at, personal: cb.personal })
+        }
+        (None, true) => return Err(ApiError::field("callback", format!("'{}' asks for a callback time", d.input.name))),
+        (Some(_), false) => return Err(ApiError::field("callback", format!("'{}' is not a callback disposition", d.input.name))),
+        (None, false) => None,
+    };
+    s.dialer.agent(Input::Disposition { agent: p.user.id, call_id: CallId(b.call_id), result, callback }).await?;
+    s.store.set_attempt_disposition(b.call_id as i64, Some(d.id.0), &b.notes).await?;
+    Ok(ack())
+}
+
+/// The agent's screen: state, and for the current offer or call the record, the campaign's
+/// notes, the script and the dispositions to choose from.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AgentScreen {
+    /// `None` when the agent is not logged in to the dialer.
+    pub agent: Option<AgentLive>,
+    pub dialer_running: bool,
+    pub record: Option<Record>,
+    pub campaign: Option<CampaignBrief>,
+    /// The campaign's script with `{{name}}` and `{{agent}}` filled in.
+    pub script: Option<String>,
+    pub dispositions: Vec<Disposition>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CampaignBrief {
+    pub id: i64,
+    pub name: String,
+    pub agent_notes: String,
+    pub time_zone: String,
+}
+
+#[utoipa::path(get, operation_id = "agent_screen", path = "/api/v1/agent/state", tag = "agent", responses((status = 200, body = AgentScreen)))]
+pub async fn screen(State(s): State<AppState>, Extension(p): Extension<Principal>) -> ApiResult<Json<AgentScreen>> {
+    let status = s.dialer.status();
+    let agent = status.agents.get(&p.user.id.0).cloned();
+    let mut out = AgentScreen {
+        agent: agent.clone(),
+        dialer_running: status.running,
+        record: None,
+        campaign: None,
+        script: None,
+        dispositions: vec![],
+    };
+    let (Some(a), true) = (agent, true) else { return Ok(Json(out)) };
+    let (Some(cid), Some(rid)) = (a.campaign_id, a.record_id) else { return Ok(Json(out)) };
+    let c: Campaign = s.store.get_campaign(CampaignId(cid)).await?;
+    let cand = s.store.dialer_candidate(RecordId(rid)).await?;
+    let settings = s.store.effective_settings(&c).await?.settings;
+    if let Some(sid) = settings.script_id {
+        if let Ok(script) = s.store.get::<Script>(sid.0).await {
+            let agent_name = if p.user.input.display_name.is_empty() { &p.user.input.username } else { &p.user.input.display_name };
+            out.script = Some(script.input.body.replace("{{name}}", &cand.record.name).replace("{{agent}}", agent_name));
+        }
+    }
+    let profile = s.store.campaign_profile(&c).await?;
+    out.dispositions = s
+        .store
+        .list_all::<Disposition>()
+        .await?
+        .into_iter()
+        .filter(|d| match (d.input.campaign_id, d.input.profile_id) {
+            (Some(x), _) => x == c.id,
+            (None, Some(pid)) => pid == profile.id,
+            (None, None) => true,
+        })
+        .collect();
+    out.campaign = Some(CampaignBrief {
+        id: c.id.0,
+        name: c.input.name.clone(),
+        agent_notes: c.input.agent_notes.clone(),
+        time_zone: c.input.time_zone.name().to_string(),
+    });
+    out.record = Some(cand.record);
+    Ok(Json(out))
+}
+
+/// Server-sent events: this agent's notices (`preview_offer`, `call_connected`, `wrap_up`, ...)
+/// as JSON; after each, GET /api/v1/agent/state has the details.
+#[utoipa::path(get, operation_id = "agent_events", path = "/api/v1/agent/events", tag = "agent",
+    responses((status = 200, description = "text/event-stream of the agent's notices", content_type = "text/event-stream", body = String)))]
+pub async fn events(
+    State(s): State<AppState>,
+    Extension(p): Extension<Principal>,
+) -> Sse<impl futures::Stream<Item = Result<Event, std::convert::Infallible>>> {
+    let me = p.user.id;
+    let rx = s.dialer.subscribe();
+    let stream = futures::stream::unfold(rx, move |mut rx| async move {
+        loop {
+            match rx.recv().await {
+                Ok(n) if n.agent == me => {
+                    let ev = Event::default().event("notice").json_data(&n.notice).unwrap_or_default();
+                    return Some((Ok(ev), rx));
+                }
+                Ok(_) => continue,
+                Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {
+                    return Some((Ok(Event::default().event("resync").data("{}")), rx));
+                }
+                Err(tokio::sync::broadcast::error::RecvError::Closed) => return None,
+            }
+        }
+    });
+    Sse::new(stream).keep_alive(KeepAlive::default())
+}
+
+/// A campaign's progress (seed 004): records, today's attempts, live figures, agents.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Progress {
+    pub campaign_id: i64,
+    pub state: String,
+    pub records: RecordProgress,
+    /// Records by status.
+    pub statuses: std::collections::BTreeMap<String, i64>,
+    /// Since midnight in the campaign's zone.
+    pub today: AttemptCounts,
+    /// Abandoned / live answers today.
+    pub abandon_rate_today: f64,
+    pub live: CampaignLive,
+    pub agents_assigned: u32,
+    pub agents_logged_in: u32,
+    pub agents_on_call: u32,
+    pub at: DateTime<Utc>,
+}
+
+async fn progress_of(s: &AppState, p: &Principal, id: i64) -> ApiResult<Progress> {
+    if !p.sees_campaign(CampaignId(id)) {
+        return Err(ApiError::not_found(format!("campaign {id} does not exist")));
+    }
+    let c = s.store.get_campaign(CampaignId(id)).await?;
+    let now = Utc::now();
+    let lists = &c.input.contact_list_ids;
+    let tz = c.input.time_zone.0;
+    let midnight = now.with_timezone(&tz).date_naive().and_hms_opt(0, 0, 0).expect("midnight exists");
+    let since = campana_engine::rules::local_to_utc(tz, midnight);
+    let today = s.store.attempt_counts(c.id, since).await?;
+    let settings = s.store.effective_settings(&c).await?.settings;
+    let group = settings.agent_group_id;
+    let users = s.store.list_all_users().await?;
+    let assigned: Vec<i64> =
+        users.iter().filter(|u| u.input.active && group.is_none_or(|g| u.input.agent_group_ids.contains(&g))).map(|u| u.id.0).collect();
+    let status: LiveStatus = s.dialer.status();
+    let logged: Vec<&AgentLive> = assigned.iter().filter_map(|u| status.agents.get(u)).collect();
+    let sim_in_group = status.agents.iter().filter(|(id, a)| a.simulated && !assigned.contains(id)).count() as u32;
+    Ok(Progress {
+        campaign_id: id,
+        state: c.state.to_string(),
+        records: s.store.record_progress(lists, now).await?,
+        statuses: s.store.record_status_counts(lists).await?.into_iter().map(|(k, n)| (k.to_string(), n)).collect(),
+        abandon_rate_today: if today.live_answers > 0 { today.abandons as f64 / today.live_answers as f64 } else { 0.0 },
+        today,
+        live: status.campaigns.get(&id).cloned().unwrap_or_default(),
+        agents_assigned: assigned.len() as u32 + sim_in_group,
+        agents_logged_in: logged.len() as u32 + sim_in_group,
+        agents_on_call: status.agents.values().filter(|a| a.campaign_id == Some(id) && a.state == "on_call").count() as u32,
+        at: now,
+    })
+}
+
+#[utoipa::path(get, operation_id = "campaigns_progress", path = "/api/v1/campaigns/{id}/progress", tag = "campaigns", params(("id" = i64, Path)),
+    responses((status = 200, body = Progress), (status = 404, body = Problem)))]
+pub async fn progress(State(s): State<AppState>, Extension(p): Extension<Principal>, Path(id): Path<i64>) -> ApiResult<Json<Progress>> {
+    Ok(Json(progress_of(&s, &p, id).await?))
+}
+
+/// Server-sent events: the campaign's progress every 2 seconds.
+#[utoipa::path(get, operation_id = "campaigns_progress_events", path = "/api/v1/campaigns/{id}/progress/events", tag = "campaigns", params(("id" = i64, Path)),
+    responses((status = 200, description = "text/event-stream of Progress objects", content_type = "text/event-stream", body = String), (status = 404, body = Problem)))]
+pub async fn progress_events(
+    State(s): State<AppState>,
+    Extension(p): Extension<Principal>,
+    Path(id): Path<i64>,
+) -> ApiResult<Sse<impl futures::Stream<Item = Result<Event, std::convert::Infallible>>>> {
+    progress_of(&s, &p, id).await?;
+    let stream = futures::stream::unfold((s, p, true), move |(s, p, first)| async move {
+        if !first {
+            tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+        }
+        let ev = match progress_of(&s, &p, id).await {
+            Ok(pr) => Event::default().event("progress").json_data(&pr).unwrap_or_default(),
+            Err(e) => Event::default().event("error").data(e.detail),
+        };
+        Some((Ok(ev), (s, p, false)))
+    });
+    Ok(Sse::new(stream).keep_alive(KeepAlive::default()))
+}
+
+/// The dialer's live figures for the campaigns the caller may see.
+#[utoipa::path(get, operation_id = "dialer_status", path = "/api/v1/dialer/status", tag = "campaigns", responses((status = 200, body = LiveStatus)))]
+pub async fn dialer_status(State(s): State<AppState>, Extension(p): Extension<Principal>) -> Json<LiveStatus> {
+    let mut st = s.dialer.status();
+    st.campaigns.retain(|id, _| p.sees_campaign(CampaignId(*id)));
+    st.agents.retain(|_, a| a.campaign_id.is_none_or(|c| p.sees_campaign(CampaignId(c))));
+    for a in st.agents.values_mut() {
+        if a.campaign_id.is_none_or(|c| !p.sees_campaign(CampaignId(c))) {
+            a.record_id = None;
+        }
+    }
+    Json(st)
+}
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(utoipa_axum::routes!(login))
+        .routes(utoipa_axum::routes!(ready))
+        .routes(utoipa_axum::routes!(not_ready))
+        .routes(utoipa_axum::routes!(logout))
+        .routes(utoipa_axum::routes!(preview_accept))
+        .routes(utoipa_axum::routes!(preview_skip))
+        .routes(utoipa_axum::routes!(hang_up))
+        .routes(utoipa_axum::routes!(disposition))
+        .routes(utoipa_axum::routes!(screen))
+        .routes(utoipa_axum::routes!(events))
+        .routes(utoipa_axum::routes!(progress))
+        .routes(utoipa_axum::routes!(progress_events))
+        .routes(utoipa_axum::routes!(dialer_status))
+}

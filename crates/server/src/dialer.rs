@@ -1,0 +1,710 @@
+//! The live dialer: one tokio task that drives the sans-IO engine (`campana-engine`) on the wall
+//! clock, exactly as the simulator drives it on simulated time.
+//!
+//! - Records come from the store in the profile's dialing order ([`Store::dialable_records`])
+//!   when the engine asks for them; their DNC entries are loaded with them into an in-memory
+//!   cache the engine reads (and refreshed when DNC entries change through the API).
+//! - The engine's persistence commands are written in order, in one transaction per batch, and
+//!   every batch is committed before the next telephony command leaves: a dial is on disk
+//!   before the telephony layer hears of it.
+//! - Telephony is simulated (`campana demo`, tests) with the simulator's own [`SimTelephony`],
+//!   and simulated agents ([`SimAgents`]) can work beside people logged in through the API.
+//! - At start-up, calls still open from a previous run (a crash) are closed as "system error"
+//!   and follow that result's treatment; abandon accounting is replayed from the attempts.
+
+use crate::explain::campaign_config;
+use campana_core::campaign::{Campaign, CampaignState};
+use campana_core::record::CallResult;
+use campana_core::telephony::{CallId, TelephonyCommand};
+use campana_core::{AgentGroupId, CampaignId, ContactListId, DncListId, PhoneNumber, RecordId, UserId};
+use campana_engine::eligibility::contact_zones;
+use campana_engine::treatment::{after_call, FinishedCall};
+use campana_engine::{AgentNotice, CampaignConfig, DncHit, DncLookup, Engine, EngineConfig, Input, Output, PersistCommand};
+use campana_sim::agents::SimAgents;
+use campana_sim::model::{AgentModel, Population};
+use campana_sim::telephony::SimTelephony;
+use campana_store::{CampaignFilter, DialableQuery, PageParams, Store, StoreError};
+use chrono::{DateTime, Duration, Utc};
+use serde::Serialize;
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::{Arc, RwLock};
+use tokio::sync::{broadcast, mpsc, oneshot};
+
+/// Commands waiting for the dialer task.
+pub const COMMAND_QUEUE: usize = 1024;
+/// Agent notices buffered for slow listeners (a listener that falls further behind misses some
+/// and re-reads the agent's state).
+pub const NOTICE_BUFFER: usize = 1024;
+/// Numbers whose DNC entries are cached; beyond this the cache is emptied and refilled.
+pub const MAX_DNC_CACHE: usize = 500_000;
+/// Longest sleep of the loop: the live status is refreshed at least this often.
+const MAX_SLEEP_MS: i64 = 1000;
+/// Running campaigns are re-read from the store this often (changes by other nodes or tools).
+const RESYNC_S: i64 = 30;
+/// Abandon accounting replayed at start: the longest window (30 days).
+const HISTORY_DAYS: i64 = 30;
+
+/// Which telephony the dialer drives.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, clap::ValueEnum, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TelephonyMode {
+    /// No dialer: campaigns can be managed but nothing is dialed.
+    Off,
+    /// Simulated calls (demo, tests): results are drawn at random; never use on real data.
+    Sim,
+}
+
+/// How the dialer runs.
+#[derive(Debug, Clone)]
+pub struct DialerOptions {
+    pub telephony: TelephonyMode,
+    /// Simulated agents working beside the people logged in (simulated telephony only).
+    pub sim_agents: u32,
+    /// The agent group the simulated agents belong to (`None`: the first agent group).
+    pub sim_agent_group: Option<AgentGroupId>,
+    pub seed: u64,
+}
+
+/// A dialer's live figures, refreshed about every second (progress pages, SSE).
+#[derive(Debug, Clone, Default, Serialize, utoipa::ToSchema)]
+pub struct LiveStatus {
+    pub running: bool,
+    pub telephony: String,
+    pub updated_at: Option<DateTime<Utc>>,
+    pub campaigns: BTreeMap<i64, CampaignLive>,
+    pub agents: BTreeMap<i64, AgentLive>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, utoipa::ToSchema)]
+pub struct CampaignLive {
+    pub live_calls: u32,
+    pub live_answers_24h: f64,
+    pub abandons_24h: f64,
+    pub abandon_rate_24h: f64,
+    pub abandon_rate_30d: f64,
+    /// The live-answer probability the pacer assumes now.
+    pub answer_estimate: Option<f64>,
+}
+
+/// What an agent is doing, as the dialer sees it.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct AgentLive {
+    /// `ready`, `not_ready`, `preview`, `alerting`, `on_call`, `wrap_up`.
+    pub state: String,
+    pub pause_code: Option<String>,
+    pub campaign_id: Option<i64>,
+    pub record_id: Option<i64>,
+    pub call_id: Option<u64>,
+    pub since: DateTime<Utc>,
+    /// Until when (preview offer, wrap-up).
+    pub until: Option<DateTime<Utc>>,
+    pub simulated: bool,
+}
+
+/// A notice for an agent's screen.
+#[derive(Debug, Clone, Serialize)]
+pub struct Notice {
+    pub agent: UserId,
+    pub notice: AgentNotice,
+}
+
+#[derive(Debug)]
+enum Command {
+    Resync,
+    DncChanged(Vec<PhoneNumber>),
+    Agent { input: Input, reply: oneshot::Sender<Result<(), String>> },
+    HangUp { agent: UserId, call_id: CallId, reply: oneshot::Sender<Result<(), String>> },
+}
+
+/// Errors of requests to the dialer.
+#[derive(Debug, thiserror::Error)]
+pub enum DialerError {
+    #[error("the dialer is not running (telephony is off; start the server with --telephony sim, or use `campana demo`)")]
+    NotRunning,
+    #[error("the dialer is busy; try again")]
+    Busy,
+    #[error("{0}")]
+    Refused(String),
+}
+
+/// The handle the API holds.
+#[derive(Clone)]
+pub struct Dialer {
+    tx: Option<mpsc::Sender<Command>>,
+    notices: broadcast::Sender<Arc<Notice>>,
+    status: Arc<RwLock<LiveStatus>>,
+}
+
+impl Dialer {
+    /// A dialer that does not run (telephony off).
+    pub fn off() -> Dialer {
+        Dialer {
+            tx: None,
+            notices: broadcast::channel(1).0,
+            status: Arc::new(RwLock::new(LiveStatus { telephony: "off".into(), ..Default::default() })),
+        }
+    }
+
+    /// Recovers calls cut off by a crash, then starts the dialer task.
+    pub async fn start(store: Store, opts: DialerOptions) -> anyhow::Result<Dialer> {
+        if opts.telephony == TelephonyMode::Off {
+            return Ok(Dialer::off());
+        }
+        let now = Utc::now();
+        let recovered = recover_open_calls(&store, now).await?;
+        if recovered > 0 {
+            tracing::warn!(recovered, "closed calls left open by the previous run as system errors");
+        }
+        let first_call_id = store.max_call_id().await? + 1;
+        let (tx, rx) = mpsc::channel(COMMAND_QUEUE);
+        let notices = broadcast::channel(NOTICE_BUFFER).0;
+        let status = Arc::new(RwLock::new(LiveStatus { running: true, telephony: "sim".into(), ..Default::default() }));
+        let group = match opts.sim_agent_group {
+            Some(g) => Some(g),
+            None => store.list_all::<campana_core::stored::AgentGroup>().await?.first().map(|g| g.id),
+        };
+        let dnc = SharedDnc::default();
+        let engine = Engine::new(EngineConfig::default(), Box::new(dnc.clone()), first_call_id, now);
+        let tel = SimTelephony::new(opts.seed, Population::default(), 120.0, 0.6, now);
+        let model = AgentModel { count: opts.sim_agents, wrap_mean_s: 8.0, preview_think_s: Some(4.0), ..AgentModel::default() };
+        // Simulated agents work for a year; they come and go only with the server.
+        let agents = SimAgents::new(opts.seed, model, group, now, 24.0 * 365.0);
+        let driver = Driver {
+            store,
+            engine,
+            tel,
+            agents,
+            dnc,
+            notices: notices.clone(),
+            status: status.clone(),
+            campaigns: HashMap::new(),
+            in_engine: HashMap::new(),
+            batch: Vec::new(),
+            live: HashMap::new(),
+            agent_state: BTreeMap::new(),
+            human: HashSet::new(),
+            next_resync: now,
+            next_status: now,
+        };
+        tokio::spawn(driver.run(rx));
+        Ok(Dialer { tx: Some(tx), notices, status })
+    }
+
+    pub fn is_running(&self) -> bool {
+        self.tx.is_some()
+    }
+
+    pub fn status(&self) -> LiveStatus {
+        self.status.read().expect("status lock").clone()
+    }
+
+    /// Notices for agents' screens (each listener filters its own agent).
+    pub fn subscribe(&self) -> broadcast::Receiver<Arc<Notice>> {
+        self.notices.subscribe()
+    }
+
+    fn send(&self, c: Command) -> Result<(), DialerError> {
+        let tx = self.tx.as_ref().ok_or(DialerError::NotRunning)?;
+        tx.try_send(c).map_err(|e| match e {
+            mpsc::error::TrySendError::Full(_) => DialerError::Busy,
+            mpsc::error::TrySendError::Closed(_) => DialerError::NotRunning,
+        })
+    }
+
+    /// Campaigns changed (started, paused, edited): re-read them now.
+    pub fn campaigns_changed(&self) {
+        let _ = self.send(Command::Resync);
+    }
+
+    /// DNC entries of these numbers changed.
+    pub fn dnc_changed(&self, phones: Vec<PhoneNumber>) {
+        if !phones.is_empty() {
+            let _ = self.send(Command::DncChanged(phones));
+        }
+    }
+
+    /// An agent's action (login, ready, disposition, ...), applied by the engine.
+    pub async fn agent(&self, input: Input) -> Result<(), DialerError> {
+        let (reply, rx) = oneshot::channel();
+        self.send(Command::Agent { input, reply })?;
+        rx.await.map_err(|_| DialerError::NotRunning)?.map_err(DialerError::Refused)
+    }
+
+    /// The agent ends the customer call.
+    pub async fn hang_up(&self, agent: UserId, call_id: CallId) -> Result<(), DialerError> {
+        let (reply, rx) = oneshot::channel();
+        self.send(Command::HangUp { agent, call_id, reply })?;
+        rx.await.map_err(|_| DialerError::NotRunning)?.map_err(DialerError::Refused)
+    }
+}
+
+/// Closes calls a previous run left open: result "system error", then its treatment.
+pub async fn recover_open_calls(store: &Store, now: DateTime<Utc>) -> Result<usize, StoreError> {
+    let open = store.open_attempts().await?;
+    for a in &open {
+        let campaign = store.get_campaign(a.campaign_id).await?;
+        let settings = store.effective_settings(&campaign).await?.settings;
+        let cand = store.dialer_candidate(a.record_id).await?;
+        let zone = contact_zones(&cand).and_then(|z| z.zones.first().copied()).unwrap_or(campaign.input.time_zone.0);
+        let (update, _) = after_call(&FinishedCall {
+            campaign_id: a.campaign_id,
+            cand: &cand,
+            settings: &settings,
+            zone,
+            result: CallResult::SystemError,
+            callback: None,
+            agent: None,
+            dialed_at: a.started_at,
+            now,
+        });
+        store.close_attempt(a.call_id, CallResult::SystemError, now, &update).await?;
+    }
+    Ok(open.len())
+}
+
+/// DNC entries of the numbers the engine holds, shared with the engine (which only reads).
+#[derive(Clone, Default)]
+struct SharedDnc(Arc<RwLock<HashMap<PhoneNumber, Vec<DncHit>>>>);
+
+impl DncLookup for SharedDnc {
+    fn lookup(&self, number: &PhoneNumber, lists: &[DncListId], now: DateTime<Utc>) -> Option<DncHit> {
+        let map = self.0.read().expect("dnc cache lock");
+        map.get(number)?.iter().find(|h| h.expires_at.is_none_or(|e| e > now) && h.list_id.is_none_or(|l| lists.contains(&l))).cloned()
+    }
+}
+
+impl SharedDnc {
+    /// Replaces the cached entries of `phones` with `entries`.
+    fn load(&self, phones: &[PhoneNumber], entries: Vec<(PhoneNumber, DncListId, bool, Option<DateTime<Utc>>)>) {
+        let mut map = self.0.write().expect("dnc cache lock");
+        if map.len() + phones.len() > MAX_DNC_CACHE {
+            map.clear();
+        }
+        for p in phones {
+            map.insert(p.clone(), Vec::new());
+        }
+        for (phone, list, internal, expires_at) in entries {
+            map.entry(phone).or_default().push(DncHit { list_id: if internal { None } else { Some(list) }, expires_at });
+        }
+    }
+}
+
+struct Running {
+    lists: Vec<ContactListId>,
+    cfg: CampaignConfig,
+    updated_at: DateTime<Utc>,
+}
+
+struct Driver {
+    store: Store,
+    engine: Engine,
+    tel: SimTelephony,
+    agents: SimAgents,
+    dnc: SharedDnc,
+    notices: broadcast::Sender<Arc<Notice>>,
+    status: Arc<RwLock<LiveStatus>>,
+    campaigns: HashMap<CampaignId, Running>,
+    /// Records handed to the engine and not yet given back (never offered twice).
+    in_engine: HashMap<CampaignId, HashSet<RecordId>>,
+    /// Persistence commands not yet written; written before any telephony command leaves.
+    batch: Vec<PersistCommand>,
+    /// Live calls by id.
+    live: HashMap<CallId, (CampaignId, RecordId, UserId)>,
+    agent_state: BTreeMap<UserId, AgentLive>,
+    /// Agents logged in through the API (the others are simulated).
+    human: HashSet<UserId>,
+    next_resync: DateTime<Utc>,
+    next_status: DateTime<Utc>,
+}
+
+/// Placeholder agent id of a call not (yet) connected to an agent.
+const NO_AGENT: UserId = UserId(0);
+
+impl Driver {
+    async fn run(mut self, mut rx: mpsc::Receiver<Command>) {
+        loop {
+            let now = Utc::now();
+            let mut wake = now + Duration::milliseconds(MAX_SLEEP_MS);
+            for t in [self.engine.next_deadline(), self.tel.next_event_at(), self.agents.next_action_at(), Some(self.next_resync)]
+                .into_iter()
+                .flatten()
+            {
+                wake = wake.min(t);
+            }
+            let sleep_ms = (wake - now).num_milliseconds().clamp(0, MAX_SLEEP_MS) as u64;
+            tokio::select! {
+                cmd = rx.recv() => match cmd {
+                    Some(c) => self.command(c).await,
+                    None => return,
+                },
+                _ = tokio::time::sleep(std::time::Duration::from_millis(sleep_ms)) => {}
+            }
+            if let Err(e) = self.tick().await {
+                tracing::error!(error = %e, "dialer step failed; retrying");
+                tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+            }
+        }
+    }
+
+    /// Everything due now: resync, telephony events, simulated agents, engine timers.
+    async fn tick(&mut self) -> Result<(), StoreError> {
+        let now = Utc::now();
+        if now >= self.next_resync {
+            self.next_resync = now + Duration::seconds(RESYNC_S);
+            self.resync(now).await?;
+        }
+        while let Some((_, ev)) = self.tel.poll_event(now) {
+            self.input(now, Input::Telephony(ev)).await?;
+        }
+        while let Some((_, i)) = self.agents.poll_action(now) {
+            self.input(now, i).await?;
+        }
+        let r = self.engine.handle_timeout(now);
+        if let Err(e) = r {
+            tracing::warn!(error = %e, "engine timeout");
+        }
+        self.drain(now).await?;
+        if now >= self.next_status {
+            self.next_status = now + Duration::milliseconds(MAX_SLEEP_MS / 2);
+            self.publish(now);
+        }
+        Ok(())
+    }
+
+    async fn command(&mut self, c: Command) {
+        let now = Utc::now();
+        let r = match c {
+            Command::Resync => self.resync(now).await,
+            Command::DncChanged(phones) => self.reload_dnc(&phones, now).await,
+            Command::Agent { input, reply } => {
+                let agent = agent_of(&input);
+                if let (Some(a), Input::AgentLogin { .. }) = (agent, &input) {
+                    self.human.insert(a);
+                }
+                let res = self.engine.handle_input(now, input.clone()).map_err(|e| e.to_string());
+                if res.is_ok() {
+                    self.track_agent_input(now, &input);
+                    if let Input::AgentLogout { agent } = input {
+                        self.human.remove(&agent);
+                    }
+                }
+                let _ = reply.send(res);
+                self.drain(now).await
+            }
+            Command::HangUp { agent, call_id, reply } => {
+                let res = match self.live.get(&call_id) {
+                    Some((_, _, a)) if *a == agent => {
+                        let _ = self.tel.handle_command(now, &TelephonyCommand::HangUp { call_id }, false);
+                        Ok(())
+                    }
+                    _ => Err(format!("{call_id} is not a call of agent {agent}")),
+                };
+                let _ = reply.send(res);
+                Ok(())
+            }
+        };
+        if let Err(e) = r {
+            tracing::error!(error = %e, "dialer command failed");
+        }
+    }
+
+    async fn input(&mut self, now: DateTime<Utc>, i: Input) -> Result<(), StoreError> {
+        self.track_agent_input(now, &i);
+        if let Err(e) = self.engine.handle_input(now, i) {
+            tracing::debug!(error = %e, "engine refused an input");
+        }
+        self.drain(now).await
+    }
+
+    /// Polls every engine output: persistence in order, committed before telephony commands.
+    async fn drain(&mut self, now: DateTime<Utc>) -> Result<(), StoreError> {
+        while let Some(o) = self.engine.poll_output() {
+            match o {
+                Output::Persist(p) => {
+                    self.note_persist(&p);
+                    self.batch.push(p);
+                }
+                Output::Telephony(cmd) => {
+                    self.flush().await?;
+                    self.telephony(now, cmd);
+                }
+                Output::Agent(n) => self.notice(now, n),
+                Output::NeedRecords { campaign_id, max } => {
+                    self.flush().await?;
+                    self.feed(now, campaign_id, max).await?;
+                }
+            }
+        }
+        self.flush().await
+    }
+
+    async fn flush(&mut self) -> Result<(), StoreError> {
+        if self.batch.is_empty() {
+            return Ok(());
+        }
+        let batch = std::mem::take(&mut self.batch);
+        self.store.persist_dialer(&batch).await
+    }
+
+    fn note_persist(&mut self, p: &PersistCommand) {
+        match p {
+            PersistCommand::AttemptStarted { call_id, campaign_id, record_id, .. } => {
+                self.live.insert(*call_id, (*campaign_id, *record_id, NO_AGENT));
+                metrics::counter!("campana_dials_total").increment(1);
+            }
+            PersistCommand::CallResult { call_id, .. } => {
+                self.live.remove(call_id);
+            }
+            PersistCommand::RecordUpdate(u) => {
+                if let Some(s) = self.in_engine.get_mut(&u.campaign_id) {
+                    s.remove(&u.record_id);
+                }
+            }
+            PersistCommand::RecordDeferred { campaign_id, record_id, .. } => {
+                if let Some(s) = self.in_engine.get_mut(campaign_id) {
+                    s.remove(record_id);
+                }
+            }
+            PersistCommand::AbandonRecorded { .. } => metrics::counter!("campana_abandons_total").increment(1),
+            PersistCommand::DncAdd { .. } => {}
+        }
+    }
+
+    fn telephony(&mut self, now: DateTime<Utc>, cmd: TelephonyCommand) {
+        // A stable 2% of numbers are out of service in the simulation.
+        let invalid = match &cmd {
+            TelephonyCommand::Dial { to, .. } => to.digits().bytes().fold(7u32, |h, b| h.wrapping_mul(31).wrapping_add(b as u32)) % 50 == 0,
+            _ => false,
+        };
+        if let TelephonyCommand::Connect { call_id, agent } = &cmd {
+            if let Some(l) = self.live.get_mut(call_id) {
+                l.2 = *agent;
+            }
+        }
+        if let Err(e) = self.tel.handle_command(now, &cmd, invalid) {
+            tracing::warn!(error = %e, "simulated telephony refused a command");
+        }
+    }
+
+    fn notice(&mut self, now: DateTime<Utc>, n: AgentNotice) {
+        let agent = match &n {
+            AgentNotice::PreviewOffer { agent, .. }
+            | AgentNotice::PreviewWithdrawn { agent, .. }
+            | AgentNotice::AgentAlert { agent, .. }
+            | AgentNotice::CallConnected { agent, .. }
+            | AgentNotice::WrapUp { agent, .. } => *agent,
+        };
+        let st = |state: &str, campaign: Option<CampaignId>, record: Option<RecordId>, call: Option<CallId>, until| AgentLive {
+            state: state.into(),
+            pause_code: None,
+            campaign_id: campaign.map(|c| c.0),
+            record_id: record.map(|r| r.0),
+            call_id: call.map(|c| c.0),
+            since: now,
+            until,
+            simulated: false,
+        };
+        let live = match &n {
+            AgentNotice::PreviewOffer { campaign_id, record_id, expires_at, .. } => {
+                st("preview", Some(*campaign_id), Some(*record_id), None, Some(*expires_at))
+            }
+            AgentNotice::PreviewWithdrawn { .. } => st("ready", None, None, None, None),
+            AgentNotice::AgentAlert { campaign_id, call_id, record_id, .. } => {
+                st("alerting", Some(*campaign_id), Some(*record_id), Some(*call_id), None)
+            }
+            AgentNotice::CallConnected { campaign_id, call_id, record_id, .. } => {
+                st("on_call", Some(*campaign_id), Some(*record_id), Some(*call_id), None)
+            }
+            AgentNotice::WrapUp { call_id, until, .. } => {
+                let prev = self.agent_state.get(&agent);
+                AgentLive {
+                    state: "wrap_up".into(),
+                    until: Some(*until),
+                    call_id: Some(call_id.0),
+                    ..prev.cloned().unwrap_or_else(|| st("wrap_up", None, None, None, None))
+                }
+            }
+        };
+        let simulated = !self.human.contains(&agent);
+        self.agent_state.insert(agent, AgentLive { simulated, ..live });
+        if simulated {
+            self.agents.on_notice(now, &n);
+        } else {
+            let _ = self.notices.send(Arc::new(Notice { agent, notice: n }));
+        }
+    }
+
+    fn track_agent_input(&mut self, now: DateTime<Utc>, i: &Input) {
+        let Some(agent) = agent_of(i) else { return };
+        let simulated = !self.human.contains(&agent);
+        let ready = |pause: Option<String>, state: &str| AgentLive {
+            state: state.into(),
+            pause_code: pause,
+            campaign_id: None,
+            record_id: None,
+            call_id: None,
+            since: now,
+            until: None,
+            simulated,
+        };
+        match i {
+            Input::AgentLogin { .. } => {
+                self.agent_state.insert(agent, ready(None, "not_ready"));
+            }
+            Input::AgentReady { .. } | Input::Disposition { .. } | Input::PreviewSkip { .. } => {
+                self.agent_state.insert(agent, ready(None, "ready"));
+            }
+            Input::AgentNotReady { pause_code, .. } => {
+                self.agent_state.insert(agent, ready(Some(pause_code.clone()), "not_ready"));
+            }
+            Input::AgentLogout { .. } => {
+                self.agent_state.remove(&agent);
+            }
+            _ => {}
+        }
+    }
+
+    /// Hands the engine up to `max` records of a campaign, with their DNC entries.
+    async fn feed(&mut self, now: DateTime<Utc>, campaign: CampaignId, max: usize) -> Result<(), StoreError> {
+        let Some(run) = self.campaigns.get(&campaign) else { return Ok(()) };
+        let empty = HashSet::new();
+        let exclude = self.in_engine.get(&campaign).unwrap_or(&empty);
+        let s = &run.cfg.settings;
+        let records = self
+            .store
+            .dialable_records(&DialableQuery {
+                lists: &run.lists,
+                sort_order: &s.sort_order,
+                filters: &s.record_filters,
+                now,
+                limit: max,
+                exclude,
+            })
+            .await?;
+        let phones: Vec<PhoneNumber> = records.iter().map(|c| c.record.phone.clone()).collect();
+        let entries = self.store.dnc_entries_all_lists(&phones, now).await?;
+        self.dnc.load(&phones, entries);
+        self.in_engine.entry(campaign).or_default().extend(records.iter().map(|c| c.record.id));
+        if let Err(e) = self.engine.handle_input(now, Input::RecordsAvailable { campaign_id: campaign, records }) {
+            tracing::warn!(error = %e, %campaign, "engine refused records");
+        }
+        Ok(())
+    }
+
+    async fn reload_dnc(&mut self, phones: &[PhoneNumber], now: DateTime<Utc>) -> Result<(), StoreError> {
+        let entries = self.store.dnc_entries_all_lists(phones, now).await?;
+        self.dnc.load(phones, entries);
+        Ok(())
+    }
+
+    /// Brings the engine's campaigns in line with the store's running campaigns.
+    async fn resync(&mut self, now: DateTime<Utc>) -> Result<(), StoreError> {
+        let mut running: Vec<Campaign> = Vec::new();
+        let mut page = PageParams { limit: Some(campana_store::MAX_PAGE), cursor: None };
+        loop {
+            let got =
+                self.store.list_campaigns(&CampaignFilter { state: Some(CampaignState::Running), ..Default::default() }, page).await?;
+            running.extend(got.items);
+            match got.next_cursor {
+                Some(c) => page.cursor = Some(PageParams::parse_cursor(&c)?),
+                None => break,
+            }
+        }
+        let ids: HashSet<CampaignId> = running.iter().map(|c| c.id).collect();
+        let gone: Vec<CampaignId> = self.campaigns.keys().filter(|id| !ids.contains(id)).copied().collect();
+        for id in gone {
+            self.campaigns.remove(&id);
+            self.in_engine.remove(&id);
+            let _ = self.engine.handle_input(now, Input::CampaignStopped { campaign_id: id });
+            tracing::info!(campaign = %id, "campaign left the dialer");
+        }
+        let mut history = None;
+        for c in running {
+            if self.campaigns.get(&c.id).is_some_and(|r| r.updated_at == c.updated_at) {
+                continue;
+            }
+            let settings = self.store.effective_settings(&c).await?.settings;
+            let cfg = campaign_config(&c, settings);
+            let fresh = self.engine.abandon_windows(c.id).is_none();
+            let lists = c.input.contact_list_ids.clone();
+            self.store.clear_deferrals(&lists).await?;
+            self.in_engine.remove(&c.id);
+            let input = if self.campaigns.contains_key(&c.id) || !fresh {
+                Input::CampaignUpdated(Box::new(cfg.clone()))
+            } else {
+                Input::CampaignStarted(Box::new(cfg.clone()))
+            };
+            if let Err(e) = self.engine.handle_input(now, input) {
+                tracing::warn!(error = %e, campaign = %c.id, "engine refused the campaign");
+                continue;
+            }
+            if fresh {
+                if history.is_none() {
+                    history = Some(self.store.abandon_history(now - Duration::days(HISTORY_DAYS)).await?);
+                }
+                for h in history.iter().flatten().filter(|h| h.campaign_id == c.id) {
+                    let _ = self.engine.handle_input(
+                        now,
+                        Input::AbandonHistory { campaign_id: c.id, at: h.hour_start, live_answers: h.live_answers, abandons: h.abandons },
+                    );
+                }
+            }
+            tracing::info!(campaign = %c.id, mode = %cfg.settings.dialing_mode, "campaign in the dialer");
+            self.campaigns.insert(c.id, Running { lists, cfg, updated_at: c.updated_at });
+        }
+        self.drain(now).await
+    }
+
+    fn publish(&self, now: DateTime<Utc>) {
+        let mut s = LiveStatus { running: true, telephony: "sim".into(), updated_at: Some(now), ..Default::default() };
+        for id in self.campaigns.keys() {
+            let mut c = CampaignLive { answer_estimate: self.engine.answer_estimate(*id), ..Default::default() };
+            if let Some((d, m)) = self.engine.abandon_windows(*id) {
+                c.live_answers_24h = d.live_answers;
+                c.abandons_24h = d.abandons;
+                c.abandon_rate_24h = d.rate();
+                c.abandon_rate_30d = m.rate();
+            }
+            s.campaigns.insert(id.0, c);
+        }
+        for (camp, _, _) in self.live.values() {
+            s.campaigns.entry(camp.0).or_default().live_calls += 1;
+        }
+        s.agents = self.agent_state.iter().map(|(a, l)| (a.0, l.clone())).collect();
+        metrics::gauge!("campana_live_calls").set(self.live.len() as f64);
+        *self.status.write().expect("status lock") = s;
+    }
+}
+
+fn agent_of(i: &Input) -> Option<UserId> {
+    match i {
+        Input::AgentLogin { agent, .. }
+        | Input::AgentReady { agent }
+        | Input::AgentNotReady { agent, .. }
+        | Input::AgentLogout { agent }
+        | Input::Disposition { agent, .. }
+        | Input::PreviewAccept { agent, .. }
+        | Input::PreviewSkip { agent, .. } => Some(*agent),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dnc_cache_honours_lists_and_expiry() {
+        let d = SharedDnc::default();
+        let p = PhoneNumber::parse("+12125550101", None).unwrap();
+        let now = Utc::now();
+        d.load(&[p.clone()], vec![(p.clone(), DncListId(7), false, Some(now + Duration::hours(1)))]);
+        assert!(d.lookup(&p, &[DncListId(7)], now).is_some());
+        assert!(d.lookup(&p, &[DncListId(8)], now).is_none(), "another campaign's list");
+        assert!(d.lookup(&p, &[DncListId(7)], now + Duration::hours(2)).is_none(), "expired");
+        d.load(&[p.clone()], vec![]);
+        assert!(d.lookup(&p, &[DncListId(7)], now).is_none(), "removed entries are forgotten");
+        d.load(&[p.clone()], vec![(p.clone(), DncListId(1), true, None)]);
+        assert!(d.lookup(&p, &[], now).is_some(), "the internal list applies to every campaign");
+    }
+}
