@@ -159,6 +159,22 @@ pub async fn start(
     Ok(Started { id, finish })
 }
 
+/// Registers a started import's cancel flag and finishes it in the background (API uploads and
+/// the web console's wizard); `upload` is deleted when the import ends.
+pub fn finish_in_background(state: crate::state::AppState, started: Started, cancel: Arc<AtomicBool>, upload: tempfile::TempPath) {
+    let import_id = started.id;
+    state.imports.register(import_id, cancel);
+    tokio::spawn(async move {
+        let _keep_until_done = upload;
+        match started.finish.await {
+            Ok(Ok((st, t))) => tracing::info!(import = %st.id, state = %st.state, total_s = t.total_s, "import finished"),
+            Ok(Err(e)) => tracing::warn!(import = %import_id, error = %e, "import failed"),
+            Err(e) => tracing::error!(import = %import_id, error = %e, "import task panicked"),
+        }
+        state.imports.remove(import_id);
+    });
+}
+
 fn read_file(
     path: PathBuf,
     options: ImportOptions,

@@ -9,3 +9,4 @@ pub mod dialer;
 pub mod explain;
 pub mod import_job;
 pub mod state;
+pub mod web;

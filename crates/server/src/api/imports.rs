@@ -79,17 +79,7 @@ pub async fn upload(
         Err(ImportError::Store(e)) => return Err(e.into()),
     };
     let import_id = started.id;
-    s.imports.register(import_id, cancel);
-    let state = s.clone();
-    tokio::spawn(async move {
-        let _keep_until_done = path;
-        match started.finish.await {
-            Ok(Ok((st, t))) => tracing::info!(import = %st.id, state = %st.state, total_s = t.total_s, "import finished"),
-            Ok(Err(e)) => tracing::warn!(import = %import_id, error = %e, "import failed"),
-            Err(e) => tracing::error!(import = %import_id, error = %e, "import task panicked"),
-        }
-        state.imports.remove(import_id);
-    });
+    import_job::finish_in_background(s.clone(), started, cancel, path);
     Ok((StatusCode::ACCEPTED, Json(s.store.import_status(import_id).await?)))
 }
 

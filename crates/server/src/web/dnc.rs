@@ -1,0 +1,184 @@
+//! A DNC list's entries: add one number, add many at once (one per line, optional expiry date
+//! and reason), remove, with expiry shown. The `dnc` privilege guards all of it.
+
+use super::*;
+use campana_core::record::DncEntryInput;
+use campana_core::stored::DncList;
+use campana_core::{DncListId, FieldError, PhoneNumber};
+use campana_store::PageParams;
+
+/// Entries shown per page.
+pub const ENTRIES_PER_PAGE: u32 = 100;
+/// Lines accepted by one bulk add (the API's bulk limit).
+pub const MAX_BULK_LINES: usize = crate::api::records::MAX_BULK_MEMBERS;
+
+#[derive(serde::Deserialize, Default)]
+struct EntriesQuery {
+    cursor: Option<String>,
+}
+
+/// The form values typed by the user, kept when a submission is refused.
+#[derive(serde::Deserialize, Default, Clone)]
+struct EntryForm {
+    #[serde(default)]
+    phone: String,
+    #[serde(default)]
+    expires_on: String,
+    #[serde(default)]
+    reason: String,
+    #[serde(default)]
+    lines: String,
+}
+
+/// An expiry date (end of that day, UTC) or none.
+fn expiry(s: &str) -> Result<Option<chrono::DateTime<chrono::Utc>>, String> {
+    let s = s.trim();
+    if s.is_empty() {
+        return Ok(None);
+    }
+    let d = chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d").map_err(|_| format!("'{s}' is not a date as YYYY-MM-DD"))?;
+    Ok(Some(d.and_hms_opt(23, 59, 59).expect("valid time").and_utc()))
+}
+
+fn entry(phone: &str, expires_on: &str, reason: &str, field: &str) -> Result<DncEntryInput, FieldError> {
+    let phone = PhoneNumber::parse(phone.trim(), None).map_err(|e| FieldError::new(field, e.reason))?;
+    let expires_at = expiry(expires_on).map_err(|r| FieldError::new(field, r))?;
+    Ok(DncEntryInput { phone, expires_at, reason: reason.trim().to_string(), source: "console".into() })
+}
+
+async fn entries_page(
+    s: &AppState,
+    ctx: &Ctx,
+    id: i64,
+    cursor: Option<&str>,
+    form: &EntryForm,
+    errors: &[FieldError],
+) -> WebResult<Response> {
+    let list = s.store.get::<DncList>(id).await?;
+    let got = s.store.list_dnc_entries(DncListId(id), PageParams { limit: Some(ENTRIES_PER_PAGE), cursor: None }, cursor).await?;
+    let now = chrono::Utc::now();
+    let rows = got
+        .items
+        .iter()
+        .map(|e| {
+            let expired = e.input.expires_at.is_some_and(|t| t <= now);
+            vec![
+                html! { (e.input.phone.to_string()) },
+                html! {
+                    @match &e.input.expires_at {
+                        Some(t) => span class=[expired.then_some("expired")] { (fmt_time(t)) @if expired { " · " (ctx.t("dnc.expired")) } },
+                        None => (ctx.t("dnc.permanent")),
+                    }
+                },
+                html! { (e.input.reason) },
+                html! { (e.input.source) },
+                html! {
+                    form.inline method="post" action=(format!("/dnc-lists/{id}/entries/delete")) data-confirm=(ctx.t("common.confirm_delete")) {
+                        (ctx.csrf_field())
+                        input type="hidden" name="phone" value=(e.input.phone.to_string());
+                        button.danger type="submit" { (ctx.t("common.delete")) }
+                    }
+                },
+            ]
+        })
+        .collect();
+    let field_error = |f: &str| -> Markup {
+        html! { @for e in errors.iter().filter(|e| e.field == f || e.field.starts_with(&format!("{f}["))) { p.field-error { (e.field) ": " (e.reason) } } }
+    };
+    let status = if errors.is_empty() { StatusCode::OK } else { StatusCode::UNPROCESSABLE_ENTITY };
+    let body = html! {
+        @if !errors.is_empty() {
+            div.errors role="alert" id="form-errors" { p { (ctx.t("form.fix_errors")) } }
+        }
+        div.columns {
+            form.edit method="post" action=(format!("/dnc-lists/{id}/entries")) {
+                h2 { (ctx.t("dnc.add")) }
+                (ctx.csrf_field())
+                label { (ctx.t("field.phone")) input type="text" name="phone" id="dnc-phone" value=(form.phone) placeholder="+13125550143"; }
+                (field_error("phone"))
+                label { (ctx.t("dnc.expires_on")) input type="date" name="expires_on" value=(form.expires_on); }
+                label { (ctx.t("dnc.reason")) input type="text" name="reason" value=(form.reason); }
+                div.actions { button type="submit" id="dnc-add" { (ctx.t("dnc.add")) } }
+            }
+            form.edit method="post" action=(format!("/dnc-lists/{id}/entries/bulk")) {
+                h2 { (ctx.t("dnc.bulk")) }
+                (ctx.csrf_field())
+                label { (ctx.t("dnc.bulk_help")) textarea name="lines" rows="8" id="dnc-lines" { (form.lines) } }
+                (field_error("lines"))
+                div.actions { button type="submit" id="dnc-bulk" { (ctx.t("dnc.bulk")) } }
+            }
+        }
+        h2 { (ctx.t("dnc.entries")) }
+        (table(ctx, "dnc-entries", &["field.phone", "dnc.expires", "dnc.reason", "dnc.source", "common.actions"], rows))
+        @if let Some(c) = got.next_cursor { p { a href=(format!("?cursor={}", urlencode(&c))) { (ctx.t("records.next_page")) } } }
+    };
+    Ok((status, page(ctx, &format!("{} · {}", list.input.name, ctx.t("dnc.entries")), body)).into_response())
+}
+
+async fn entries(
+    State(s): State<AppState>,
+    Extension(ctx): Extension<Ctx>,
+    Path(id): Path<i64>,
+    Query(q): Query<EntriesQuery>,
+) -> WebResult<Response> {
+    entries_page(&s, &ctx, id, q.cursor.as_deref(), &EntryForm::default(), &[]).await
+}
+
+async fn add(
+    State(s): State<AppState>,
+    Extension(ctx): Extension<Ctx>,
+    Path(id): Path<i64>,
+    Form(f): Form<EntryForm>,
+) -> WebResult<Response> {
+    match entry(&f.phone, &f.expires_on, &f.reason, "phone") {
+        Ok(e) => {
+            s.store.put_dnc_entry(DncListId(id), &e).await?;
+            Ok(see_other(&format!("/dnc-lists/{id}/entries")))
+        }
+        Err(e) => entries_page(&s, &ctx, id, None, &f, &[e]).await,
+    }
+}
+
+/// One number per line: `number[,YYYY-MM-DD expiry][,reason]`. All lines apply, or none.
+async fn bulk(
+    State(s): State<AppState>,
+    Extension(ctx): Extension<Ctx>,
+    Path(id): Path<i64>,
+    Form(f): Form<EntryForm>,
+) -> WebResult<Response> {
+    let lines: Vec<&str> = f.lines.lines().filter(|l| !l.trim().is_empty()).collect();
+    let mut errors = Vec::new();
+    if lines.len() > MAX_BULK_LINES {
+        errors.push(FieldError::new("lines", format!("{} lines; at most {MAX_BULK_LINES} at once", lines.len())));
+    }
+    let mut parsed = Vec::with_capacity(lines.len().min(MAX_BULK_LINES));
+    for (i, l) in lines.iter().enumerate().take(MAX_BULK_LINES) {
+        let mut parts = l.splitn(3, ',');
+        let (phone, exp, reason) = (parts.next().unwrap_or(""), parts.next().unwrap_or(""), parts.next().unwrap_or(""));
+        match entry(phone, exp, reason, &format!("lines[{}]", i + 1)) {
+            Ok(e) => parsed.push(e),
+            Err(e) => errors.push(e),
+        }
+    }
+    if lines.is_empty() {
+        errors.push(FieldError::new("lines", "no numbers given"));
+    }
+    if !errors.is_empty() {
+        return entries_page(&s, &ctx, id, None, &f, &errors).await;
+    }
+    s.store.put_dnc_entries(DncListId(id), &parsed).await?;
+    Ok(see_other(&format!("/dnc-lists/{id}/entries")))
+}
+
+async fn remove(State(s): State<AppState>, Path(id): Path<i64>, Form(f): Form<EntryForm>) -> WebResult<Response> {
+    let phone = PhoneNumber::parse(f.phone.trim(), None).map_err(|e| WebError::new(StatusCode::UNPROCESSABLE_ENTITY, e.reason))?;
+    s.store.delete_dnc_entry(DncListId(id), &phone).await?;
+    Ok(see_other(&format!("/dnc-lists/{id}/entries")))
+}
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/dnc-lists/{id}/entries", get(entries).post(add))
+        .route("/dnc-lists/{id}/entries/bulk", post(bulk))
+        .route("/dnc-lists/{id}/entries/delete", post(remove))
+}

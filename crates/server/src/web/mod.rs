@@ -1,0 +1,483 @@
+//! The web console: server-rendered HTML pages (maud) for administrators and supervisors,
+//! mounted at `/` next to the API. Assets (one CSS file, htmx, a few lines of JS) are embedded
+//! in the binary.
+//!
+//! Every page goes through [`gate`]: the same session cookie as the API, the same privilege
+//! table ([`crate::auth::required`], asked with the page's path under `/api/v1`, so pages and
+//! API cannot disagree), CSRF on every POST (hidden `csrf_token` field or `X-CSRF-Token`), and
+//! the user's campaigns profile applied by the page handlers exactly as the API applies it.
+//! Strings come from the English and Spanish catalogues in [`i18n`].
+
+pub mod campaigns;
+pub mod catalog;
+pub mod dnc;
+pub mod fields;
+pub mod form;
+pub mod i18n;
+pub mod lists;
+
+use crate::api::ApiError;
+use crate::auth::{self, Principal, SESSION_COOKIE, SESSION_TTL_S};
+use crate::state::AppState;
+use axum::extract::{Path, Query, Request, State};
+use axum::http::{header, HeaderMap, Method, StatusCode};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use axum::{Extension, Form, Router};
+use campana_store::auth::{LoginGate, TokenKind};
+use campana_store::StoreError;
+use i18n::{Lang, LANG_COOKIE};
+use maud::{html, Markup, DOCTYPE};
+
+/// The largest urlencoded form body read to find a CSRF token (uploads are multipart and
+/// check their token themselves).
+pub const MAX_FORM_BYTES: usize = 2 << 20;
+
+/// What every page handler knows about the request.
+#[derive(Clone)]
+pub struct Ctx {
+    pub p: Principal,
+    pub csrf: String,
+    pub lang: Lang,
+    /// The request path (for the language selector's way back).
+    pub path: String,
+}
+
+impl Ctx {
+    pub fn t(&self, key: &str) -> &'static str {
+        self.lang.t(key)
+    }
+    pub fn tf(&self, key: &str, args: &[(&str, &str)]) -> String {
+        self.lang.tf(key, args)
+    }
+    /// May this user open `path` with `method`? The API's privilege table decides.
+    pub fn may(&self, method: Method, path: &str) -> bool {
+        allowed(&self.p, &method, path)
+    }
+    /// The hidden CSRF field every form carries.
+    pub fn csrf_field(&self) -> Markup {
+        html! { input type="hidden" name="csrf_token" value=(self.csrf); }
+    }
+}
+
+fn allowed(p: &Principal, method: &Method, path: &str) -> bool {
+    match auth::required(method, &format!("/api/v1{path}")) {
+        Some(needed) => needed.is_empty() || needed.iter().any(|x| p.has(*x)),
+        None => true,
+    }
+}
+
+/// A page that could not be shown: rendered inside the layout by [`gate`].
+#[derive(Debug)]
+pub struct WebError {
+    pub status: StatusCode,
+    pub message: String,
+    /// Validation errors by field: a form shows them next to the fields.
+    pub errors: Vec<campana_core::FieldError>,
+}
+
+pub type WebResult<T> = Result<T, WebError>;
+
+impl WebError {
+    pub fn not_found(message: impl Into<String>) -> Self {
+        WebError::new(StatusCode::NOT_FOUND, message)
+    }
+    pub fn forbidden(message: impl Into<String>) -> Self {
+        WebError::new(StatusCode::FORBIDDEN, message)
+    }
+    pub fn new(status: StatusCode, message: impl Into<String>) -> Self {
+        WebError { status, message: message.into(), errors: Vec::new() }
+    }
+}
+
+impl From<ApiError> for WebError {
+    fn from(e: ApiError) -> Self {
+        WebError { status: e.status, message: e.detail, errors: e.errors }
+    }
+}
+
+impl From<StoreError> for WebError {
+    fn from(e: StoreError) -> Self {
+        ApiError::from(e).into()
+    }
+}
+
+/// Carried by an error response until [`gate`] renders it with the user's layout and language.
+#[derive(Clone)]
+struct ErrorPage(String);
+
+impl IntoResponse for WebError {
+    fn into_response(self) -> Response {
+        let mut r = (self.status, self.message.clone()).into_response();
+        r.extensions_mut().insert(ErrorPage(self.message));
+        r
+    }
+}
+
+/// A cookie's value from the request headers.
+pub fn cookie(h: &HeaderMap, name: &str) -> Option<String> {
+    for v in h.get_all(header::COOKIE) {
+        for part in v.to_str().ok()?.split(';') {
+            if let Some((k, val)) = part.trim().split_once('=') {
+                if k == name {
+                    return Some(val.to_string());
+                }
+            }
+        }
+    }
+    None
+}
+
+/// The address users reach Campana at, from `CAMPANA_PUBLIC_URL` (e.g. `https://dialer.example.com`
+/// behind a TLS-terminating proxy); read once.
+pub fn public_url() -> Option<&'static str> {
+    static URL: std::sync::OnceLock<Option<String>> = std::sync::OnceLock::new();
+    URL.get_or_init(|| std::env::var("CAMPANA_PUBLIC_URL").ok().filter(|u| !u.trim().is_empty())).as_deref()
+}
+
+/// Did the request reach us over TLS (a public URL in https, or a proxy that says so)?
+pub fn over_tls(h: &HeaderMap) -> bool {
+    let proxied = h.get("x-forwarded-proto").and_then(|v| v.to_str().ok()).is_some_and(|v| v.eq_ignore_ascii_case("https"));
+    proxied || public_url().is_some_and(|u| u.starts_with("https://"))
+}
+
+/// `Set-Cookie` value with the flags Campana always uses, and `Secure` on TLS.
+pub fn cookie_header(name: &str, value: &str, max_age_s: i64, http_only: bool, secure: bool) -> String {
+    format!(
+        "{name}={value}; Path=/; SameSite=Lax; Max-Age={max_age_s}{}{}",
+        if http_only { "; HttpOnly" } else { "" },
+        if secure { "; Secure" } else { "" }
+    )
+}
+
+fn is_public(path: &str) -> bool {
+    path == "/login" || path.starts_with("/assets/") || path.starts_with("/lang/")
+}
+
+/// Authenticates, checks CSRF and privileges, builds the [`Ctx`], and renders error pages.
+pub async fn gate(State(s): State<AppState>, req: Request, next: Next) -> Response {
+    let lang = Lang::from_headers(req.headers());
+    let path = req.uri().path().to_string();
+    if is_public(&path) {
+        return next.run(req).await;
+    }
+    let auth = match auth::session_cookie(req.headers()) {
+        Some(secret) => s.store.authenticate(&secret).await.ok().flatten().filter(|a| a.kind == TokenKind::Session),
+        None => None,
+    };
+    let Some(auth) = auth else {
+        if req.method() == Method::GET {
+            let next_url = req.uri().path_and_query().map(|p| p.as_str().to_string()).unwrap_or_default();
+            return Redirect::to(&format!("/login?next={}", urlencode(&next_url))).into_response();
+        }
+        return (StatusCode::UNAUTHORIZED, lang.t("auth.signed_out")).into_response();
+    };
+    let csrf = auth.csrf_token.clone().unwrap_or_default();
+    let p = Principal { privileges: auth.role.input.privileges.clone(), user: auth.user, kind: auth.kind, token_id: auth.token_id };
+    let ctx = Ctx { p, csrf, lang, path: path.clone() };
+    let method = req.method().clone();
+    let mut req = req;
+    if method == Method::POST {
+        match check_csrf(req, &ctx.csrf).await {
+            Ok(r) => req = r,
+            Err(e) => return render_error(&ctx, e),
+        }
+    }
+    if !allowed(&ctx.p, &method, &path) {
+        return render_error(&ctx, WebError::forbidden(ctx.t("error.forbidden")));
+    }
+    req.extensions_mut().insert(ctx.clone());
+    let res = next.run(req).await;
+    match res.extensions().get::<ErrorPage>().cloned() {
+        Some(ErrorPage(msg)) => render_error(&ctx, WebError::new(res.status(), msg)),
+        None => res,
+    }
+}
+
+/// Multipart bodies are passed on unread (the upload handler checks their `csrf_token` part
+/// with [`csrf_matches`]); other POSTs must carry the token as a header or form field.
+async fn check_csrf(req: Request, expected: &str) -> Result<Request, WebError> {
+    let refused = || WebError::forbidden("missing or wrong CSRF token; reload the page and try again");
+    if req.headers().get("x-csrf-token").and_then(|v| v.to_str().ok()).is_some_and(|t| csrf_matches(t, expected)) {
+        return Ok(req);
+    }
+    let ctype = req.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("").to_string();
+    if ctype.starts_with("multipart/form-data") {
+        return Ok(req);
+    }
+    let (parts, body) = req.into_parts();
+    let bytes = axum::body::to_bytes(body, MAX_FORM_BYTES)
+        .await
+        .map_err(|_| WebError::new(StatusCode::PAYLOAD_TOO_LARGE, format!("the form is larger than {MAX_FORM_BYTES} bytes")))?;
+    let token = form_urlencoded_value(&bytes, "csrf_token");
+    if !token.as_deref().is_some_and(|t| csrf_matches(t, expected)) {
+        return Err(refused());
+    }
+    Ok(Request::from_parts(parts, axum::body::Body::from(bytes)))
+}
+
+pub fn csrf_matches(sent: &str, expected: &str) -> bool {
+    !expected.is_empty() && sent.len() == expected.len() && sent.bytes().zip(expected.bytes()).fold(0u8, |acc, (a, b)| acc | (a ^ b)) == 0
+}
+
+fn form_urlencoded_value(body: &[u8], name: &str) -> Option<String> {
+    serde_urlencoded::from_bytes::<Vec<(String, String)>>(body).ok()?.into_iter().find(|(k, _)| k == name).map(|(_, v)| v)
+}
+
+pub fn urlencode(s: &str) -> String {
+    serde_urlencoded::to_string([("", s)]).map(|x| x.trim_start_matches('=').to_string()).unwrap_or_default()
+}
+
+fn render_error(ctx: &Ctx, e: WebError) -> Response {
+    let title = match e.status {
+        StatusCode::NOT_FOUND => ctx.t("error.not_found"),
+        StatusCode::FORBIDDEN => ctx.t("error.forbidden_title"),
+        StatusCode::CONFLICT => ctx.t("error.conflict"),
+        _ => ctx.t("error.generic"),
+    };
+    let body = html! {
+        div.error-page {
+            p.error { (e.message) }
+            p { a href="/campaigns" { (ctx.t("error.back")) } }
+        }
+    };
+    (e.status, page(ctx, title, body)).into_response()
+}
+
+/// The layout: navigation (only what the user's role opens), language selector, sign-out.
+pub fn page(ctx: &Ctx, title: &str, body: Markup) -> Markup {
+    const NAV: &[(&str, &str)] = &[
+        ("/campaigns", "nav.campaigns"),
+        ("/settings-profiles", "nav.profiles"),
+        ("/campaign-groups", "nav.campaign_groups"),
+        ("/contact-lists", "nav.lists"),
+        ("/dnc-lists", "nav.dnc"),
+        ("/dispositions", "nav.dispositions"),
+        ("/manager-tags", "nav.tags"),
+        ("/scripts", "nav.scripts"),
+        ("/agent-groups", "nav.agent_groups"),
+        ("/users", "nav.users"),
+        ("/roles", "nav.roles"),
+    ];
+    html! {
+        (DOCTYPE)
+        html lang=(ctx.lang.code()) {
+            (head(title))
+            body hx-headers=(format!(r#"{{"X-CSRF-Token":"{}"}}"#, ctx.csrf)) {
+                header.top {
+                    a.brand href="/campaigns" { "Campana" }
+                    nav {
+                        @for (href, key) in NAV {
+                            @if ctx.may(Method::GET, href) {
+                                a href=(href) class=[ctx.path.starts_with(href).then_some("active")] { (ctx.t(key)) }
+                            }
+                        }
+                    }
+                    div.user {
+                        (lang_selector(ctx.lang, &ctx.path))
+                        span.who { (ctx.p.user.input.username) }
+                        form method="post" action="/logout" {
+                            (ctx.csrf_field())
+                            button.link type="submit" id="logout" { (ctx.t("nav.logout")) }
+                        }
+                    }
+                }
+                main {
+                    h1 { (title) }
+                    (body)
+                }
+            }
+        }
+    }
+}
+
+fn head(title: &str) -> Markup {
+    html! {
+        head {
+            meta charset="utf-8";
+            meta name="viewport" content="width=device-width, initial-scale=1";
+            title { (title) " · Campana" }
+            link rel="stylesheet" href="/assets/campana.css";
+            script src="/assets/htmx.min.js" defer {}
+            script src="/assets/campana.js" defer {}
+        }
+    }
+}
+
+fn lang_selector(current: Lang, back: &str) -> Markup {
+    html! {
+        span.lang {
+            @for l in Lang::ALL {
+                @if l == current { strong { (l.native_name()) } }
+                @else { a href=(format!("/lang/{}?next={}", l.code(), urlencode(back))) id=(format!("lang-{}", l.code())) { (l.native_name()) } }
+            }
+        }
+    }
+}
+
+/// One table helper for every listing: translated headers, rows of cells.
+pub fn table(ctx: &Ctx, id: &str, headers: &[&str], rows: Vec<Vec<Markup>>) -> Markup {
+    html! {
+        @if rows.is_empty() { p.empty { (ctx.t("common.none_yet")) } }
+        @else {
+            table id=(id) {
+                thead { tr { @for h in headers { th { (ctx.t(h)) } } } }
+                tbody { @for r in rows { tr { @for c in r { td { (c) } } } } }
+            }
+        }
+    }
+}
+
+/// A one-button POST form; `confirm` asks first (handled by campana.js).
+pub fn post_button(ctx: &Ctx, action: &str, label: &str, confirm: Option<&str>, class: &str) -> Markup {
+    html! {
+        form.inline method="post" action=(action) data-confirm=[confirm] {
+            (ctx.csrf_field())
+            button type="submit" class=(class) { (label) }
+        }
+    }
+}
+
+/// A coloured dot with a label.
+pub fn swatch(colour: &str, label: &str) -> Markup {
+    html! { span.swatch { span.dot style=(format!("background:{colour}")) {} (label) } }
+}
+
+pub fn fmt_time(t: &chrono::DateTime<chrono::Utc>) -> String {
+    t.format("%Y-%m-%d %H:%M UTC").to_string()
+}
+
+/// A redirect after a successful POST (303: the browser follows with GET).
+pub fn see_other(to: &str) -> Response {
+    Redirect::to(to).into_response()
+}
+
+/// The same-site page a form was posted from (its `Referer`), else `default`.
+pub fn back_to(h: &HeaderMap, default: &str) -> String {
+    let referer = h.get(header::REFERER).and_then(|v| v.to_str().ok()).unwrap_or("");
+    let path = referer.split_once("://").and_then(|(_, rest)| rest.find('/').map(|i| &rest[i..]));
+    match path {
+        Some(p) => safe_next(Some(p)),
+        None => default.to_string(),
+    }
+}
+
+// ---- sign-in, sign-out, language, assets ----
+
+#[derive(serde::Deserialize)]
+struct NextQuery {
+    next: Option<String>,
+}
+
+/// Only same-site paths are followed after sign-in or a language change.
+fn safe_next(next: Option<&str>) -> String {
+    match next {
+        Some(n) if n.starts_with('/') && !n.starts_with("//") && !n.contains('\\') => n.to_string(),
+        _ => "/campaigns".to_string(),
+    }
+}
+
+fn login_page(lang: Lang, next: &str, username: &str, error: Option<&str>) -> Markup {
+    html! {
+        (DOCTYPE)
+        html lang=(lang.code()) {
+            (head(lang.t("login.title")))
+            body.login {
+                main.login {
+                    h1 { "Campana" }
+                    (lang_selector(lang, &format!("/login?next={}", urlencode(next))))
+                    @if let Some(e) = error { p.error id="login-error" { (e) } }
+                    form method="post" action="/login" {
+                        input type="hidden" name="next" value=(next);
+                        label { (lang.t("login.username")) input type="text" name="username" value=(username) autofocus required autocomplete="username"; }
+                        label { (lang.t("login.password")) input type="password" name="password" required autocomplete="current-password"; }
+                        button type="submit" id="login-submit" { (lang.t("login.submit")) }
+                    }
+                }
+            }
+        }
+    }
+}
+
+async fn login_form(headers: HeaderMap, Query(q): Query<NextQuery>) -> Markup {
+    login_page(Lang::from_headers(&headers), &safe_next(q.next.as_deref()), "", None)
+}
+
+#[derive(serde::Deserialize)]
+struct LoginForm {
+    username: String,
+    password: String,
+    next: Option<String>,
+}
+
+/// Password sign-in with the same lockout and timing equaliser as `POST /api/v1/auth/login`.
+async fn login_submit(State(s): State<AppState>, headers: HeaderMap, Form(f): Form<LoginForm>) -> Response {
+    let lang = Lang::from_headers(&headers);
+    let next = safe_next(f.next.as_deref());
+    let refuse = |msg: String| (StatusCode::UNAUTHORIZED, login_page(lang, &next, &f.username, Some(&msg))).into_response();
+    let (user_id, hash) = match s.store.login_gate(&f.username).await {
+        Ok(LoginGate::Check { user_id, password_hash }) => (user_id, password_hash),
+        Ok(LoginGate::Locked(until)) => return refuse(lang.tf("login.locked", &[("until", &fmt_time(&until))])),
+        Ok(LoginGate::Unknown) => {
+            let _ = auth::verify_password(f.password.clone(), crate::api::users::hash_password("timing equaliser")).await;
+            return refuse(lang.t("login.invalid").to_string());
+        }
+        Err(e) => return refuse(e.to_string()),
+    };
+    if !auth::verify_password(f.password.clone(), hash).await {
+        let _ = s.store.login_failed(user_id).await;
+        return refuse(lang.t("login.invalid").to_string());
+    }
+    let issued = async {
+        s.store.login_succeeded(user_id).await?;
+        s.store.issue_token(user_id, TokenKind::Session, "browser", Some(SESSION_TTL_S)).await
+    }
+    .await;
+    match issued {
+        Ok(t) => {
+            let c = cookie_header(SESSION_COOKIE, &t.token, SESSION_TTL_S, true, over_tls(&headers));
+            ([(header::SET_COOKIE, c)], Redirect::to(&next)).into_response()
+        }
+        Err(e) => refuse(e.to_string()),
+    }
+}
+
+async fn logout(State(s): State<AppState>, headers: HeaderMap, Extension(ctx): Extension<Ctx>) -> WebResult<Response> {
+    s.store.revoke_token(ctx.p.user.id, ctx.p.token_id).await?;
+    let clear = cookie_header(SESSION_COOKIE, "", 0, true, over_tls(&headers));
+    Ok(([(header::SET_COOKIE, clear)], Redirect::to("/login")).into_response())
+}
+
+/// Sets the language cookie (a year) and goes back.
+async fn set_lang(headers: HeaderMap, Path(code): Path<String>, Query(q): Query<NextQuery>) -> Response {
+    let lang = Lang::parse(&code).unwrap_or(Lang::En);
+    let c = cookie_header(LANG_COOKIE, lang.code(), 365 * 86_400, false, over_tls(&headers));
+    ([(header::SET_COOKIE, c)], Redirect::to(&safe_next(q.next.as_deref()))).into_response()
+}
+
+async fn asset(Path(name): Path<String>) -> Response {
+    let (ctype, body): (&str, &'static [u8]) = match name.as_str() {
+        "campana.css" => ("text/css; charset=utf-8", include_bytes!("../../assets/campana.css")),
+        "campana.js" => ("text/javascript; charset=utf-8", include_bytes!("../../assets/campana.js")),
+        "htmx.min.js" => ("text/javascript; charset=utf-8", include_bytes!("../../assets/htmx-2.0.11.min.js")),
+        "htmx-LICENSE.txt" => ("text/plain; charset=utf-8", include_bytes!("../../assets/htmx-LICENSE.txt")),
+        _ => return StatusCode::NOT_FOUND.into_response(),
+    };
+    ([(header::CONTENT_TYPE, ctype), (header::CACHE_CONTROL, "public, max-age=3600")], body).into_response()
+}
+
+/// The console's routes, behind [`gate`].
+pub fn router(state: AppState) -> Router<AppState> {
+    Router::new()
+        .route("/", get(|| async { Redirect::to("/campaigns") }))
+        .route("/login", get(login_form).post(login_submit))
+        .route("/logout", post(logout))
+        .route("/lang/{code}", get(set_lang))
+        .route("/assets/{name}", get(asset))
+        .merge(campaigns::router())
+        .merge(catalog::router())
+        .merge(lists::router())
+        .merge(dnc::router())
+        .route_layer(axum::middleware::from_fn_with_state(state, gate))
+}
