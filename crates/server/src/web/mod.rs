@@ -233,7 +233,7 @@ fn render_error(ctx: &Ctx, e: WebError) -> Response {
     let title = match e.status {
         StatusCode::NOT_FOUND => ctx.t("error.not_found"),
         StatusCode::FORBIDDEN => ctx.t("error.forbidden_title"),
-        StatusCode::CONFLICT => ctx.t("error.conflict"),
+        StatusCode::CONFLICT | StatusCode::UNPROCESSABLE_ENTITY => ctx.t("error.conflict"),
         _ => ctx.t("error.generic"),
     };
     let body = html! {

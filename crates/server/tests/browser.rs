@@ -1,0 +1,375 @@
+//! The web console in headless Chromium (Debian's chromium and chromium-driver, installed by
+//! scripts/install-browser-deps.sh) against the real `campana` binary. A failing test leaves a
+//! screenshot and the page's HTML in `<target>/test-artifacts/`.
+
+mod common;
+
+use common::{Server, ADMIN_PASSWORD};
+use fantoccini::{Client, ClientBuilder, Locator};
+use futures::FutureExt;
+use serde_json::json;
+use std::future::Future;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::Duration;
+
+const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
+const CHROMIUM: &str = "/usr/bin/chromium";
+/// How long a page may take to show what a step waits for.
+const WAIT_S: u64 = 20;
+
+type TestResult = Result<(), Box<dyn std::error::Error + Send + Sync>>;
+
+/// chromedriver on a free port with one headless Chromium session (cloned handles share it).
+#[derive(Clone)]
+struct Browser {
+    client: Client,
+    _driver: Arc<Driver>,
+    base: String,
+}
+
+/// The chromedriver process, ended when the last handle goes.
+struct Driver(Child);
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+impl Browser {
+    async fn start(base: &str) -> Browser {
+        assert!(
+            std::path::Path::new(CHROMEDRIVER).exists() && std::path::Path::new(CHROMIUM).exists(),
+            "browser tests need Debian's chromium and chromium-driver ({CHROMIUM}, {CHROMEDRIVER}); \
+             run scripts/install-browser-deps.sh (scripts/test runs it)"
+        );
+        let port = free_port();
+        let driver = Driver(
+            Command::new(CHROMEDRIVER)
+                .arg(format!("--port={port}"))
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .expect("start chromedriver"),
+        );
+        let caps: serde_json::Map<String, serde_json::Value> = serde_json::from_value(json!({
+            "goog:chromeOptions": {
+                "binary": CHROMIUM,
+                "args": ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--window-size=1400,1000", "--lang=en-US"],
+                "prefs": {"intl.accept_languages": "en-US,en"}
+            }
+        }))
+        .unwrap();
+        let url = format!("http://127.0.0.1:{port}");
+        let mut last_err = String::new();
+        for _ in 0..100 {
+            let conn = hyper_util::client::legacy::connect::HttpConnector::new();
+            match ClientBuilder::new(conn).capabilities(caps.clone()).connect(&url).await {
+                Ok(client) => return Browser { client, _driver: Arc::new(driver), base: base.to_string() },
+                Err(e) => last_err = e.to_string(),
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!("chromedriver did not start a Chromium session: {last_err}");
+    }
+
+    async fn goto(&self, path: &str) -> TestResult {
+        Ok(self.client.goto(&format!("{}{path}", self.base)).await?)
+    }
+    async fn find(&self, css: &str) -> Result<fantoccini::elements::Element, fantoccini::error::CmdError> {
+        self.client.wait().at_most(Duration::from_secs(WAIT_S)).for_element(Locator::Css(css)).await
+    }
+    async fn fill(&self, css: &str, text: &str) -> TestResult {
+        let e = self.find(css).await?;
+        e.clear().await?;
+        Ok(e.send_keys(text).await?)
+    }
+    async fn select(&self, css: &str, value: &str) -> TestResult {
+        Ok(self.find(css).await?.select_by_value(value).await?)
+    }
+    async fn click(&self, css: &str) -> TestResult {
+        Ok(self.find(css).await?.click().await?)
+    }
+    async fn text(&self, css: &str) -> Result<String, fantoccini::error::CmdError> {
+        self.find(css).await?.text().await
+    }
+    async fn source(&self) -> Result<String, fantoccini::error::CmdError> {
+        self.client.source().await
+    }
+    /// Waits until the page's HTML contains `needle`.
+    async fn wait_for_text(&self, needle: &str) -> TestResult {
+        for _ in 0..(WAIT_S * 10) {
+            if self.source().await?.contains(needle) {
+                return Ok(());
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        Err(format!("the page never showed {needle:?}").into())
+    }
+    async fn login(&self, user: &str, password: &str) -> TestResult {
+        self.goto("/login").await?;
+        self.fill("input[name=username]", user).await?;
+        self.fill("input[name=password]", password).await?;
+        self.click("#login-submit").await?;
+        self.find("#logout").await?;
+        Ok(())
+    }
+    /// The browser's session as a `Cookie` header, to check downloads and status codes over HTTP.
+    async fn cookie_header(&self) -> Result<String, fantoccini::error::CmdError> {
+        let cookies = self.client.get_all_cookies().await?;
+        Ok(cookies.iter().map(|c| format!("{}={}", c.name(), c.value())).collect::<Vec<_>>().join("; "))
+    }
+    async fn http_get(&self, path: &str) -> Result<(u16, String), Box<dyn std::error::Error + Send + Sync>> {
+        let r = reqwest::Client::new().get(format!("{}{path}", self.base)).header("cookie", self.cookie_header().await?).send().await?;
+        Ok((r.status().as_u16(), r.text().await?))
+    }
+    async fn screenshot(&self, name: &str) {
+        let dir = artifacts_dir();
+        let _ = std::fs::create_dir_all(&dir);
+        if let Ok(png) = self.client.screenshot().await {
+            let _ = std::fs::write(dir.join(format!("{name}.png")), png);
+        }
+        if let Ok(html) = self.source().await {
+            let _ = std::fs::write(dir.join(format!("{name}.html")), html);
+        }
+        eprintln!("browser test {name} failed: screenshot and HTML in {}", dir.display());
+    }
+}
+
+fn artifacts_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_TARGET_TMPDIR")).parent().map(|p| p.join("test-artifacts")).unwrap_or_else(|| PathBuf::from("test-artifacts"))
+}
+
+/// Runs a scenario; on an error or a panic keeps a screenshot, then fails the test.
+async fn run<F, Fut>(name: &str, server: &Server, scenario: F)
+where
+    F: FnOnce(Browser) -> Fut,
+    Fut: Future<Output = TestResult>,
+{
+    let b = Browser::start(&server.base).await;
+    let failure = match std::panic::AssertUnwindSafe(scenario(b.clone())).catch_unwind().await {
+        Ok(Ok(())) => {
+            let _ = b.client.clone().close().await;
+            return;
+        }
+        Ok(Err(e)) => e.to_string(),
+        Err(panic) => {
+            panic.downcast_ref::<String>().cloned().or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string())).unwrap_or_default()
+        }
+    };
+    b.screenshot(name).await;
+    panic!("browser test {name}: {failure}");
+}
+
+/// A new administrator's first hour: sign in, create a profile (after a refused value) and a
+/// list and a campaign, import a CSV with bad rows, download the error file, start the campaign.
+#[tokio::test]
+async fn administrator_first_hour() {
+    let server = Server::start("sqlite").await;
+    let csv_dir = tempfile::tempdir().unwrap();
+    let csv = csv_dir.path().join("spring.csv");
+    std::fs::write(
+        &csv,
+        "first_name,last_name,phone,zip\n\
+         Ana,Garcia,+12125550143,10001\n\
+         Ben,Lee,+13125550100,60601\n\
+         Cleo,Diaz,not-a-number,60601\n\
+         Dan,Park,+14155550123,94105\n\
+         Eve,Moss,,10001\n\
+         Fay,Ng,+16175550199,02108\n",
+    )
+    .unwrap();
+    run("administrator_first_hour", &server, |b| async move {
+        b.login("admin", ADMIN_PASSWORD).await?;
+        // An agent group: a predictive campaign needs one to start.
+        b.goto("/agent-groups/new").await?;
+        b.fill("#f-name", "Sales floor").await?;
+        b.click("#save").await?;
+        b.wait_for_text("Sales floor").await?;
+        // A settings profile; a bad value is refused with the field named and the input kept.
+        b.goto("/settings-profiles/new").await?;
+        b.fill("#f-name", "Evening predictive").await?;
+        b.select("#f-settings-dialing_mode", "predictive").await?;
+        b.fill("#f-settings-abandon_rate_max", "3").await?;
+        b.click("#save").await?;
+        let errors = b.text("#form-errors").await?;
+        assert!(errors.contains("settings.abandon_rate_max"), "{errors}");
+        assert_eq!(b.find("#f-name").await?.prop("value").await?.as_deref(), Some("Evening predictive"));
+        b.fill("#f-settings-abandon_rate_max", "0.03").await?;
+        let group = b.client.find(Locator::XPath("//select[@id='f-settings-agent_group_id']/option[contains(., 'Sales floor')]")).await?;
+        b.select("#f-settings-agent_group_id", &group.attr("value").await?.unwrap()).await?;
+        b.click("#save").await?;
+        b.wait_for_text("Evening predictive").await?;
+        assert!(b.client.current_url().await?.path().ends_with("/settings-profiles"));
+
+        // A contact list.
+        b.goto("/contact-lists/new").await?;
+        b.fill("#f-name", "Spring leads").await?;
+        b.fill("#f-default_country", "US").await?;
+        b.click("#save").await?;
+        b.wait_for_text("Spring leads").await?;
+
+        // A campaign with that profile and list.
+        b.goto("/campaigns/new").await?;
+        b.fill("#f-name", "Spring renewals").await?;
+        let profile = b.client.find(Locator::XPath("//select[@id='f-profile_id']/option[contains(., 'Evening predictive')]")).await?;
+        let profile_id = profile.attr("value").await?.unwrap();
+        b.select("#f-profile_id", &profile_id).await?;
+        b.click("#f-contact_list_ids input[type=checkbox]").await?;
+        b.click("#save").await?;
+        b.wait_for_text("Spring renewals").await?;
+        let row = b.text("#group-none-table").await?;
+        assert!(row.contains("Spring renewals") && row.to_lowercase().contains("draft"), "{row}");
+
+        // Import the CSV: upload, the guessed column mapping, progress until done.
+        b.goto("/contact-lists").await?;
+        b.click("#items a.button").await?;
+        b.click("#import").await?;
+        b.find("#file").await?.send_keys(csv.to_str().unwrap()).await?;
+        b.click("#upload").await?;
+        assert_eq!(b.find("#role-2").await?.prop("value").await?.as_deref(), Some("phone:home"));
+        assert_eq!(b.find("#role-3").await?.prop("value").await?.as_deref(), Some("postal_code"));
+        b.click("#start-import").await?;
+        b.find("#progress[data-state=completed]").await?;
+        assert_eq!(b.text("#rows-rejected").await?, "2");
+        assert!(b.text("#customers-created").await?.starts_with("4 "));
+        // The error file, with the browser's own session.
+        let href = b.find("#errors-csv").await?.attr("href").await?.unwrap();
+        let (status, body) = b.http_get(&href).await?;
+        assert_eq!(status, 200);
+        let lines: Vec<&str> = body.lines().collect();
+        assert_eq!(lines[0], "row,column,value,reason");
+        assert_eq!(lines.len(), 3, "{body}");
+        assert!(lines[1].starts_with("4,phone,not-a-number,"), "{body}");
+        assert!(lines[2].starts_with("6,phone,"), "{body}");
+        b.click("#to-records").await?;
+        b.wait_for_text("+12125550143").await?;
+
+        // Start the campaign from the list, confirming, and see its state change.
+        b.goto("/campaigns").await?;
+        b.click("#group-none-table button.act-start").await?;
+        b.client.accept_alert().await?;
+        b.find("[data-state=running]").await?;
+        b.goto("/campaigns").await?;
+        b.find("#group-none-table [data-state=running]").await?;
+        b.find("#group-none-table button.act-pause").await?;
+        // The campaign page: effective settings with their source, the compliance preview.
+        b.click("#group-none-table a[href^='/campaigns/']").await?;
+        b.find("#preview-summary").await?;
+        let effective = b.text("#effective").await?;
+        assert!(effective.contains("predictive") && effective.contains("profile"), "{effective}");
+        Ok(())
+    })
+    .await;
+}
+
+/// A supervisor whose campaigns profile lists one campaign never sees the other, in any page.
+#[tokio::test]
+async fn supervisor_sees_only_their_campaigns() {
+    let server = Server::start("sqlite").await;
+    let api = server.client();
+    let mut ids = Vec::new();
+    let mut lists = Vec::new();
+    for name in ["Visible campaign", "Hidden campaign"] {
+        let (s, list) = common::post_json(&api, server.url("/api/v1/contact-lists"), json!({"name": format!("{name} list")})).await;
+        assert_eq!(s, 201, "{list}");
+        let (s, c) = common::post_json(
+            &api,
+            server.url("/api/v1/campaigns"),
+            json!({"name": name, "daily_hours": {"start": "09:00", "end": "20:00"}, "weekdays": ["mon","tue","wed","thu","fri"],
+                   "time_zone": "America/Chicago", "contact_list_ids": [list["id"]]}),
+        )
+        .await;
+        assert_eq!(s, 201, "{c}");
+        ids.push(c["id"].as_i64().unwrap());
+        lists.push(list["id"].as_i64().unwrap());
+    }
+    let (_, roles) = common::get_json(&api, server.url("/api/v1/roles")).await;
+    let supervisor = roles["items"].as_array().unwrap().iter().find(|r| r["name"] == "supervisor").unwrap()["id"].clone();
+    let (s, u) = common::post_json(
+        &api,
+        server.url("/api/v1/users"),
+        json!({"username": "sup1", "role_id": supervisor, "password": "supervisor-password",
+               "campaigns_profile": {"scope": "only", "campaign_ids": [ids[0]]}}),
+    )
+    .await;
+    assert_eq!(s, 201, "{u}");
+    let (visible, hidden, hidden_list) = (ids[0], ids[1], lists[1]);
+    run("supervisor_sees_only_their_campaigns", &server, |b| async move {
+        b.login("sup1", "supervisor-password").await?;
+        b.goto("/campaigns").await?;
+        let page = b.source().await?;
+        assert!(page.contains("Visible campaign"), "the supervisor's own campaign is listed");
+        assert!(!page.contains("Hidden campaign"), "a campaign outside the profile is not listed");
+        assert!(!page.contains("id=\"new\""), "a supervisor with listed campaigns cannot create one");
+        // Neither the page nor anything under it exists for them.
+        for path in [
+            format!("/campaigns/{hidden}"),
+            format!("/campaigns/{hidden}/edit"),
+            format!("/campaigns/{hidden}/preview"),
+            format!("/campaigns/{hidden}/available"),
+            format!("/contact-lists/{hidden_list}/records"),
+            format!("/contact-lists/{hidden_list}"),
+        ] {
+            let (status, body) = b.http_get(&path).await?;
+            assert_eq!(status, 404, "{path}: {status}");
+            assert!(!body.contains("Hidden campaign"), "{path} leaks the campaign's name");
+        }
+        b.goto(&format!("/campaigns/{hidden}")).await?;
+        b.wait_for_text("Not found").await?;
+        let lists_page = b.http_get("/contact-lists").await?.1;
+        assert!(lists_page.contains("Visible campaign list") && !lists_page.contains("Hidden campaign list"));
+        // Users and roles need a privilege the supervisor role lacks.
+        assert_eq!(b.http_get("/users").await?.0, 403);
+        assert!(!b.source().await?.contains("href=\"/users\""), "the navigation hides what the role cannot open");
+        // Starting the hidden campaign with a valid CSRF token is refused as not found.
+        b.goto(&format!("/campaigns/{visible}")).await?;
+        let csrf = b.find("input[name=csrf_token]").await?.prop("value").await?.unwrap();
+        let r = reqwest::Client::new()
+            .post(format!("{}/campaigns/{hidden}/start", b.base))
+            .header("cookie", b.cookie_header().await?)
+            .form(&[("csrf_token", csrf.as_str())])
+            .send()
+            .await?;
+        assert_eq!(r.status(), 404);
+        // Without the CSRF token even their own campaign is refused.
+        let r = reqwest::Client::new()
+            .post(format!("{}/campaigns/{visible}/start", b.base))
+            .header("cookie", b.cookie_header().await?)
+            .send()
+            .await?;
+        assert_eq!(r.status(), 403);
+        Ok(())
+    })
+    .await;
+    let (_, c) = common::get_json(&api, server.url(&format!("/api/v1/campaigns/{hidden}"))).await;
+    assert_eq!(c["state"], "draft", "the hidden campaign was not started");
+}
+
+/// Choosing Spanish shows Spanish labels, kept across pages; English comes back the same way.
+#[tokio::test]
+async fn spanish_labels() {
+    let server = Server::start("sqlite").await;
+    run("spanish_labels", &server, |b| async move {
+        b.login("admin", ADMIN_PASSWORD).await?;
+        assert_eq!(b.text("h1").await?, "Campaigns");
+        b.click("#lang-es").await?;
+        b.wait_for_text("Campañas sin grupo").await?;
+        assert_eq!(b.text("h1").await?, "Campañas");
+        assert!(b.text("header nav").await?.contains("Listas de contactos"));
+        b.goto("/settings-profiles/new").await?;
+        b.wait_for_text("Modo de marcación").await?;
+        assert!(b.text("#save").await?.contains("Guardar"));
+        b.click("#lang-en").await?;
+        b.wait_for_text("Dialing mode").await?;
+        Ok(())
+    })
+    .await;
+}
