@@ -147,13 +147,14 @@ impl Dialer {
 
     /// Recovers calls cut off by a crash, then starts the dialer task.
     pub async fn start(store: Store, opts: DialerOptions) -> anyhow::Result<Dialer> {
-        if opts.telephony == TelephonyMode::Off {
-            return Ok(Dialer::off());
-        }
+        // Calls a crashed run left open are closed whatever the telephony is now.
         let now = Utc::now();
         let recovered = recover_open_calls(&store, now).await?;
         if recovered > 0 {
             tracing::warn!(recovered, "closed calls left open by the previous run as system errors");
+        }
+        if opts.telephony == TelephonyMode::Off {
+            return Ok(Dialer::off());
         }
         let first_call_id = store.max_call_id().await? + 1;
         let (tx, rx) = mpsc::channel(COMMAND_QUEUE);
@@ -167,8 +168,9 @@ impl Dialer {
         let engine = Engine::new(EngineConfig::default(), Box::new(dnc.clone()), first_call_id, now);
         let tel = SimTelephony::new(opts.seed, Population::default(), 120.0, 0.6, now);
         let model = AgentModel { count: opts.sim_agents, wrap_mean_s: 8.0, preview_think_s: Some(4.0), ..AgentModel::default() };
-        // Simulated agents work for a year; they come and go only with the server.
-        let agents = SimAgents::new(opts.seed, model, group, now, 24.0 * 365.0);
+        // Simulated agents work for a year; they come and go only with the server. Their
+        // logins are spread over the minute before `start`, so they are all in at once.
+        let agents = SimAgents::new(opts.seed, model, group, now - Duration::seconds(60), 24.0 * 365.0);
         let driver = Driver {
             store,
             engine,

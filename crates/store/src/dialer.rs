@@ -372,7 +372,7 @@ impl Store {
     /// The attempts of one record, newest first (a record's history).
     pub async fn record_attempts(&self, record: RecordId, limit: i64) -> Result<Vec<serde_json::Value>> {
         let rows = sqlx::query(
-            "SELECT call_id, campaign_id, phone, started_at, answered_at, connected_at, ended_at, result, agent_id, abandoned \
+            "SELECT call_id, campaign_id, phone, started_at, answered_at, connected_at, ended_at, result, agent_id, abandoned, disposition_id, notes \
              FROM call_attempts WHERE record_id = $1 ORDER BY started_at DESC, call_id DESC LIMIT $2",
         )
         .bind(record.0)
@@ -393,6 +393,8 @@ impl Store {
                     "result": r.try_get::<Option<String>, _>("result")?,
                     "agent_id": r.try_get::<Option<i64>, _>("agent_id")?,
                     "abandoned": get_bool(r, "abandoned")?,
+                    "disposition_id": r.try_get::<Option<i64>, _>("disposition_id")?,
+                    "notes": r.try_get::<String, _>("notes")?,
                 }))
             })
             .collect()

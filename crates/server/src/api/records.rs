@@ -51,6 +51,19 @@ pub async fn get_one(
     Ok(Json(s.store.get_record(ContactListId(id), RecordId(rid)).await?))
 }
 
+/// The record's call attempts, newest first (at most 200): when, result, agent, disposition.
+#[utoipa::path(get, operation_id = "records_attempts", path = "/api/v1/contact-lists/{id}/records/{record_id}/attempts", tag = "lists", params(("id" = i64, Path), ("record_id" = i64, Path)),
+    responses((status = 200, body = Vec<Object>), (status = 404, body = Problem)))]
+pub async fn attempts(
+    State(s): State<AppState>,
+    Extension(p): Extension<Principal>,
+    Path((id, rid)): Path<(i64, i64)>,
+) -> ApiResult<Json<Vec<serde_json::Value>>> {
+    p.check_list(&s.store, id).await?;
+    let r = s.store.get_record(ContactListId(id), RecordId(rid)).await?;
+    Ok(Json(s.store.record_attempts(r.id, 200).await?))
+}
+
 /// Changes a record's type, status, time boundaries, callback time or zone (e.g. cancel it).
 #[utoipa::path(patch, operation_id = "records_patch_one", path = "/api/v1/contact-lists/{id}/records/{record_id}", tag = "lists", params(("id" = i64, Path), ("record_id" = i64, Path)),
     request_body = campana_core::record::RecordPatch,
@@ -229,6 +242,7 @@ pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(utoipa_axum::routes!(list))
         .routes(utoipa_axum::routes!(get_one, patch_one))
+        .routes(utoipa_axum::routes!(attempts))
         .routes(utoipa_axum::routes!(upsert_one, get_by_external_id))
         .routes(utoipa_axum::routes!(bulk_upsert))
         .routes(utoipa_axum::routes!(dnc_list, dnc_put))

@@ -91,6 +91,15 @@ impl Server {
         Server { child, base, token: String::new(), data_dir, database_url }
     }
 
+    /// Kills the server with SIGKILL (no shutdown code runs) and hands back its data
+    /// directory and database for a restart.
+    pub fn kill9(mut self) -> (tempfile::TempDir, String) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let dir = std::mem::replace(&mut self.data_dir, tempfile::tempdir().unwrap());
+        (dir, self.database_url.clone())
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base)
     }
@@ -105,3 +114,17 @@ pub fn client_with(token: &str) -> reqwest::Client {
 
 /// Both backends, for `for backend in BACKENDS`.
 pub const BACKENDS: [&str; 2] = ["sqlite", "postgres"];
+
+/// POST JSON; the status and the JSON answer (null when none).
+pub async fn post_json(c: &reqwest::Client, url: String, body: serde_json::Value) -> (reqwest::StatusCode, serde_json::Value) {
+    let r = c.post(url).json(&body).send().await.unwrap();
+    let s = r.status();
+    (s, r.json().await.unwrap_or(serde_json::Value::Null))
+}
+
+/// GET; the status and the JSON answer (null when none).
+pub async fn get_json(c: &reqwest::Client, url: String) -> (reqwest::StatusCode, serde_json::Value) {
+    let r = c.get(url).send().await.unwrap();
+    let s = r.status();
+    (s, r.json().await.unwrap_or(serde_json::Value::Null))
+}

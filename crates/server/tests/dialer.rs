@@ -1,0 +1,264 @@
+//! The live dialer in the real server on simulated telephony: an agent takes a call through the
+//! agent API, and `kill -9` at random moments during a campaign loses nothing.
+
+mod common;
+
+use common::*;
+use rand::{Rng, SeedableRng};
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+use std::time::Duration;
+
+/// A zone where it is now between 09:00 and 19:59, so the contacts' calling window (08:00-21:00)
+/// is open for at least an hour.
+fn open_zone() -> &'static str {
+    use chrono::Timelike;
+    let zones = [
+        "Pacific/Kiritimati",
+        "Pacific/Auckland",
+        "Australia/Sydney",
+        "Asia/Tokyo",
+        "Asia/Kolkata",
+        "Asia/Dubai",
+        "Europe/Berlin",
+        "Atlantic/Azores",
+        "America/Sao_Paulo",
+        "America/New_York",
+        "America/Chicago",
+        "America/Los_Angeles",
+        "Pacific/Honolulu",
+    ];
+    let now = chrono::Utc::now();
+    zones
+        .into_iter()
+        .find(|z| (9..20).contains(&now.with_timezone(&z.parse::<chrono_tz::Tz>().unwrap()).hour()))
+        .expect("some zone is in its daytime")
+}
+
+/// A list of `n` contacts in an open zone and a running campaign dialing it.
+async fn campaign(srv: &Server, name: &str, n: usize, overrides: Value) -> (i64, i64) {
+    let c = srv.client();
+    let (s, list) = post_json(&c, srv.url("/api/v1/contact-lists"), json!({"name": format!("{name} list")})).await;
+    assert_eq!(s, 201, "{list}");
+    let lid = list["id"].as_i64().unwrap();
+    let zone = open_zone();
+    let members: Vec<Value> = (0..n)
+        .map(|i| {
+            json!({"external_id": format!("{name}-{i}"), "contact": {
+                "name": format!("Customer {i}"), "time_zone": zone,
+                "phones": [{"number": format!("+1212555{:04}", i), "type": "home"}]}})
+        })
+        .collect();
+    let (s, o) = post_json(&c, srv.url(&format!("/api/v1/contact-lists/{lid}/records/bulk-upsert")), json!({"members": members})).await;
+    assert_eq!(s, 200, "{o}");
+    let (s, camp) = post_json(
+        &c,
+        srv.url("/api/v1/campaigns"),
+        json!({"name": name, "daily_hours": {"start": "00:00", "end": "23:59"},
+               "weekdays": ["mon","tue","wed","thu","fri","sat","sun"], "time_zone": "UTC",
+               "contact_list_ids": [lid], "overrides": overrides}),
+    )
+    .await;
+    assert_eq!(s, 201, "{camp}");
+    let id = camp["id"].as_i64().unwrap();
+    let (s, b) = post_json(&c, srv.url(&format!("/api/v1/campaigns/{id}/start")), json!({})).await;
+    assert_eq!(s, 200, "{b}");
+    (id, lid)
+}
+
+async fn wait_for<F: Fn(&Value) -> bool>(c: &reqwest::Client, url: String, what: &str, ok: F) -> Value {
+    for _ in 0..600 {
+        let (s, v) = get_json(c, url.clone()).await;
+        if s == 200 && ok(&v) {
+            return v;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    panic!("timed out waiting for {what} at {url}");
+}
+
+#[tokio::test]
+async fn an_agent_takes_a_call_and_schedules_a_callback() {
+    for backend in BACKENDS {
+        let dir = tempfile::tempdir().unwrap();
+        let url = match backend {
+            "sqlite" => format!("sqlite://{}/campana.db", dir.path().display()),
+            _ => campana_store::testing::postgres_store().await.unwrap().1,
+        };
+        let srv = Server::start_with(dir, url, &["serve", "--telephony", "sim", "--sim-agents", "0"]).ready().await;
+        let c = srv.client();
+        let (_, team) = post_json(&c, srv.url("/api/v1/agent-groups"), json!({"name": "Team"})).await;
+        let team = team["id"].as_i64().unwrap();
+        let (s, u) = post_json(
+            &c,
+            srv.url("/api/v1/users"),
+            json!({"username": "ana", "role_id": 3, "campaigns_profile": {"scope": "all"}, "agent_group_ids": [team], "password": "long enough pw"}),
+        )
+        .await;
+        assert_eq!(s, 201, "{u}");
+        let (_, script) =
+            post_json(&c, srv.url("/api/v1/scripts"), json!({"name": "Hello", "body": "Hello {{name}}, this is {{agent}}."})).await;
+        let (s, cb) =
+            post_json(&c, srv.url("/api/v1/dispositions"), json!({"name": "Call back", "colour": "#f9a825", "is_callback": true})).await;
+        assert_eq!(s, 201, "{cb}");
+        let (id, lid) =
+            campaign(&srv, "Renewals", 30, json!({"dialing_mode": "progressive", "agent_group_id": team, "script_id": script["id"]})).await;
+
+        let agent = client_with(&srv.token_for("ana", "long enough pw").await);
+        // Not logged in to the dialer yet: a clear refusal.
+        let (s, e) = post_json(&agent, srv.url("/api/v1/agent/ready"), json!({})).await;
+        assert_eq!(s, StatusCode::CONFLICT, "{backend}: {e}");
+        assert!(e["detail"].as_str().unwrap().contains("not logged in"), "{e}");
+        assert_eq!(post_json(&agent, srv.url("/api/v1/agent/login"), json!({})).await.0, 200);
+        let (s, e) = post_json(&agent, srv.url("/api/v1/agent/not-ready"), json!({"pause_code": " "})).await;
+        assert_eq!(s, 422, "{e}");
+        assert_eq!(e["errors"][0]["field"], "pause_code");
+        assert_eq!(post_json(&agent, srv.url("/api/v1/agent/ready"), json!({})).await.0, 200);
+
+        // The simulated customer answers one of the calls; the agent sees record, notes, script.
+        let screen = wait_for(&agent, srv.url("/api/v1/agent/state"), "a connected call", |v| v["agent"]["state"] == "on_call").await;
+        assert_eq!(screen["campaign"]["id"], id, "{screen}");
+        let name = screen["record"]["name"].as_str().unwrap();
+        assert_eq!(screen["script"], format!("Hello {name}, this is ana."), "{screen}");
+        assert!(screen["dispositions"].as_array().unwrap().iter().any(|d| d["name"] == "Call back"));
+        let call_id = screen["agent"]["call_id"].as_u64().unwrap();
+        let rid = screen["record"]["id"].as_i64().unwrap();
+
+        // Bad dispositions are refused with the field named; nothing changes.
+        let (s, e) = post_json(&agent, srv.url("/api/v1/agent/disposition"), json!({"call_id": call_id, "disposition_id": 999_999})).await;
+        assert_eq!((s, e["errors"][0]["field"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("disposition_id")), "{e}");
+        let (s, e) = post_json(&agent, srv.url("/api/v1/agent/disposition"), json!({"call_id": call_id, "disposition_id": cb["id"]})).await;
+        assert_eq!((s, e["errors"][0]["field"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("callback")), "{e}");
+
+        let at = (chrono::Utc::now() + chrono::Duration::hours(2)).to_rfc3339();
+        let (s, e) = post_json(
+            &agent,
+            srv.url("/api/v1/agent/disposition"),
+            json!({"call_id": call_id, "disposition_id": cb["id"], "notes": "wants the family plan", "callback": {"at": at, "personal": true}}),
+        )
+        .await;
+        assert_eq!(s, 200, "{backend}: {e}");
+        let rec = wait_for(&c, srv.url(&format!("/api/v1/contact-lists/{lid}/records/{rid}")), "the record's callback", |r| {
+            r["record_type"] == "personal_callback"
+        })
+        .await;
+        assert!(rec["callback_at"].is_string(), "{rec}");
+        assert_eq!(rec["attempts_total"], 1);
+        let (_, attempts) = get_json(&c, srv.url(&format!("/api/v1/contact-lists/{lid}/records/{rid}/attempts"))).await;
+        let a = &attempts[0];
+        assert_eq!(a["result"], "agent_callback", "{attempts}");
+        assert_eq!(a["disposition_id"], cb["id"]);
+        assert_eq!(a["notes"], "wants the family plan");
+        assert!(a["connected_at"].is_string(), "{a}");
+
+        // Progress counts the call; a supervisor without the agent privilege cannot act as one.
+        let (s, p) = get_json(&c, srv.url(&format!("/api/v1/campaigns/{id}/progress"))).await;
+        assert_eq!(s, 200, "{p}");
+        assert!(p["today"]["dials"].as_i64().unwrap() >= 1, "{p}");
+        assert!(p["today"]["connects"].as_i64().unwrap() >= 1, "{p}");
+        assert_eq!(p["records"]["total"], 30);
+        let (_, sup) = post_json(
+            &c,
+            srv.url("/api/v1/users"),
+            json!({"username": "sue", "role_id": 2, "campaigns_profile": {"scope": "all"}, "password": "long enough pw"}),
+        )
+        .await;
+        assert!(sup["id"].is_i64());
+        let sup = client_with(&srv.token_for("sue", "long enough pw").await);
+        assert_eq!(post_json(&sup, srv.url("/api/v1/agent/login"), json!({})).await.0, StatusCode::FORBIDDEN);
+        assert_eq!(get_json(&sup, srv.url(&format!("/api/v1/campaigns/{id}/progress"))).await.0, 200);
+        assert_eq!(post_json(&agent, srv.url("/api/v1/agent/logout"), json!({})).await.0, 200);
+    }
+}
+
+#[tokio::test]
+async fn without_telephony_the_agent_api_says_the_dialer_is_off() {
+    let srv = Server::start("sqlite").await;
+    let (s, e) = post_json(&srv.client(), srv.url("/api/v1/agent/login"), json!({})).await;
+    assert_eq!(s, StatusCode::CONFLICT);
+    assert!(e["detail"].as_str().unwrap().contains("telephony is off"), "{e}");
+}
+
+/// Kills the server with SIGKILL `kills` times at random moments of a running predictive and
+/// agentless campaign, restarting it each time on the same database, then checks that nothing
+/// was lost.
+async fn kill_9_loses_nothing(backend: &str, kills: usize) {
+    let dir = tempfile::tempdir().unwrap();
+    let url = match backend {
+        "sqlite" => format!("sqlite://{}/campana.db", dir.path().display()),
+        _ => campana_store::testing::postgres_store().await.unwrap().1,
+    };
+    let args = ["serve", "--telephony", "sim", "--sim-agents", "6"];
+    let mut srv = Server::start_with(dir, url.clone(), &args).ready().await;
+    let token = srv.token.clone();
+    // The simulated agents work in the first agent group.
+    let (_, team) = post_json(&srv.client(), srv.url("/api/v1/agent-groups"), json!({"name": "Team"})).await;
+    let (predictive, _) = campaign(&srv, "Predictive", 3000, json!({"dialing_mode": "predictive", "agent_group_id": team["id"]})).await;
+    campaign(&srv, "Agentless", 3000, json!({"dialing_mode": "agentless"})).await;
+    let store = campana_store::Store::connect(&url).await.unwrap();
+    let count = |sql: &'static str| {
+        let store = store.clone();
+        async move { sqlx::query_scalar::<_, i64>(sql).fetch_one(store.pool()).await.unwrap() }
+    };
+    let mut rng = rand::rngs::StdRng::seed_from_u64(20261125);
+    let mut system_errors = 0;
+    for round in 0..kills {
+        tokio::time::sleep(Duration::from_millis(rng.gen_range(300..3500))).await;
+        let (dir, url) = srv.kill9();
+        let abandons = count("SELECT COUNT(*) FROM call_attempts WHERE abandoned = 1").await;
+        let answers = count("SELECT COUNT(*) FROM call_attempts WHERE live_answer = 1").await;
+        let before_ms = chrono::Utc::now().timestamp_millis();
+        srv = Server::start_with(dir, url, &args);
+        srv.token = token.clone();
+        // Recovery ran before the server answered: every call of the killed run is closed.
+        let open: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM call_attempts WHERE ended_at IS NULL AND started_at < $1")
+            .bind(before_ms)
+            .fetch_one(store.pool())
+            .await
+            .unwrap();
+        assert_eq!(open, 0, "{backend} round {round}: calls of the killed run still open");
+        // Abandon accounting is replayed from the attempts.
+        let c = srv.client();
+        let st =
+            wait_for(&c, srv.url("/api/v1/dialer/status"), "the dialer's status", |v| v["campaigns"].get(predictive.to_string()).is_some())
+                .await;
+        let live = &st["campaigns"][predictive.to_string()];
+        let (ab, an) = (live["abandons_24h"].as_f64().unwrap(), live["live_answers_24h"].as_f64().unwrap());
+        assert!(ab >= abandons as f64 && an >= answers as f64, "{backend} round {round}: ledger {ab}/{an} < stored {abandons}/{answers}");
+        system_errors = count("SELECT COUNT(*) FROM call_attempts WHERE result = 'system_error'").await;
+    }
+    let (dir, url) = srv.kill9();
+    // A last start without telephony closes what the last kill left open and dials nothing.
+    let srv = Server::start_with(dir, url, &["serve"]);
+    assert_eq!(count("SELECT COUNT(*) FROM call_attempts WHERE ended_at IS NULL").await, 0, "{backend}");
+    let dials = count("SELECT COUNT(*) FROM call_attempts").await;
+    assert!(dials > 100, "{backend}: only {dials} dials over {kills} runs");
+    let system_errors = system_errors.max(count("SELECT COUNT(*) FROM call_attempts WHERE result = 'system_error'").await);
+    assert!(system_errors > 0, "{backend}: no call was ever cut off by a kill");
+    // No call result is lost: every record's counters match its attempts.
+    let mismatched =
+        count("SELECT COUNT(*) FROM records r WHERE r.attempts_total <> (SELECT COUNT(*) FROM call_attempts a WHERE a.record_id = r.id)")
+            .await;
+    assert_eq!(mismatched, 0, "{backend}: records whose attempt counters disagree with their attempts");
+    // No record dialed again before its recall delay (600 s by default, longer than this test).
+    let twice = count("SELECT COUNT(*) FROM (SELECT record_id FROM call_attempts GROUP BY record_id HAVING COUNT(*) > 1) t").await;
+    assert_eq!(twice, 0, "{backend}: records dialed twice within the recall delay");
+    // Calls cut off follow the system-error treatment: retry in 5 minutes.
+    let untreated = count(
+        "SELECT COUNT(*) FROM call_attempts a JOIN records r ON r.id = a.record_id WHERE a.result = 'system_error' \
+         AND (r.last_result <> 'system_error' OR r.retry_at IS NULL OR r.retry_at < a.ended_at + 299000)",
+    )
+    .await;
+    assert_eq!(untreated, 0, "{backend}: calls cut off by a kill without their treatment");
+    drop(srv);
+}
+
+#[tokio::test]
+async fn kill_9_during_a_campaign_loses_nothing_sqlite() {
+    kill_9_loses_nothing("sqlite", 20).await;
+}
+
+#[tokio::test]
+async fn kill_9_during_a_campaign_loses_nothing_postgres() {
+    kill_9_loses_nothing("postgres", 20).await;
+}
