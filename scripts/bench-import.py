@@ -9,7 +9,7 @@ CAMPANA_TEST_PG_URL or postgres://postgres@127.0.0.1:5432/postgres, skipped with
 import json, os, random, subprocess, sys, tempfile, time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-BIN = os.path.join(ROOT, "target", "release", "campana")
+BIN = os.path.join(os.environ.get("CARGO_TARGET_DIR") or os.path.join(ROOT, "target"), "release", "campana")
 AREA_CODES = ["212", "213", "312", "303", "305", "404", "415", "512", "602", "617", "702", "713", "818", "917", "206", "214"]
 
 

@@ -1,8 +1,10 @@
-//! CSV imports, all-or-nothing for the list: rows are staged in committed batches (so the
-//! write lock is held only briefly and progress is visible), then merged into the list in one
-//! transaction by [`Store::import_finish`]. A failed or cancelled import deletes its staged
-//! rows and leaves the list exactly as it was. Imports interrupted by a crash are marked failed
-//! at start-up ([`Store::recover_interrupted_imports`]).
+//! CSV imports, all-or-nothing for the list: accepted rows wait in the import's own scratch
+//! table (see [`Scratch`]), written batch by batch without taking the database's write lock;
+//! progress and row errors are committed in short transactions as they come. The rows are
+//! merged into the list in one transaction by [`Store::import_finish`]. A failed or cancelled
+//! import drops its scratch table and leaves the list exactly as it was. Imports interrupted by
+//! a crash are marked failed at start-up ([`Store::recover_interrupted_imports`]), which also
+//! removes their scratch tables.
 //!
 //! Dedupe against the list (at merge time, under the list's lock):
 //! - a row whose external id is already in the list is that customer: updated (`update`,
@@ -11,13 +13,15 @@
 //! - `update`: a row without external id whose number is in the list updates that customer;
 //! - `keep_both`: numbers already in the list are imported again as new customers.
 
-use crate::lists::{merge_staged, stage_contacts};
+use crate::lists::{merge_staged, StagingRows, STAGING_COLS, STAGING_NCOLS, SV};
 use crate::*;
 use campana_core::import::{ColumnMapping, DedupePolicy, RowError};
 use campana_core::record::Contact;
 use campana_core::stored::ContactList;
 use campana_core::{ContactListId, ImportId};
 use serde::Serialize;
+use std::collections::HashMap;
+use std::sync::Arc;
 use utoipa::ToSchema;
 
 campana_core::string_enum! {
@@ -67,6 +71,167 @@ pub struct StagedBatch {
 /// The most rows a [`StagedBatch`] should hold (the reader keeps at most two in flight).
 pub const IMPORT_BATCH_ROWS: usize = 5_000;
 
+/// The columns of a scratch table: those of `import_staging` (migration 0001), so the merge
+/// reads both with the same SQL.
+const SCRATCH_COLUMNS: &str = "(import_id BIGINT NOT NULL, chain_key BIGINT NOT NULL, chain_position BIGINT NOT NULL, \
+    target_chain_id BIGINT, external_id TEXT, phone TEXT NOT NULL, phone_type TEXT NOT NULL, record_type TEXT NOT NULL, \
+    dial_from BIGINT, dial_until BIGINT, time_zone TEXT, postal_code TEXT, name TEXT NOT NULL, sort_value TEXT, custom TEXT NOT NULL)";
+
+/// Rows per INSERT into a SQLite scratch file (14 parameters each).
+const SCRATCH_ROWS_PER_STATEMENT: usize = 256;
+
+/// SQLite page cache of the connection that merges an import (KiB): the records' phone index
+/// receives numbers in random order, and with SQLite's default 2 MiB cache a million-row merge
+/// spends most of its time re-reading index pages. Reset to the default after the merge.
+const MERGE_CACHE_KIB: i64 = 64 * 1024;
+
+/// Where an import's accepted rows wait until the merge: outside the list's tables, written
+/// with each backend's bulk path, dropped whole at the end (no row-by-row delete).
+pub(crate) enum Scratch {
+    /// A separate SQLite file next to the database (`campana.db.import-ID`), written by its own
+    /// connection: staging never takes the database's write lock, so the API keeps writing while
+    /// a file is read. It has no journal and no fsync: it holds nothing committed, and an import
+    /// interrupted by a crash is failed and its file deleted at start-up. The merging connection
+    /// attaches it.
+    Sqlite { conn: sqlx::SqliteConnection },
+    /// An UNLOGGED table `import_rows_ID` filled with `COPY ... FROM STDIN` on its own connection.
+    Postgres { conn: sqlx::PgConnection, table: String },
+}
+
+/// The scratch tables of the imports running in this process, by import id.
+#[derive(Default)]
+pub(crate) struct ScratchRegistry(std::sync::Mutex<HashMap<i64, Arc<tokio::sync::Mutex<Scratch>>>>);
+
+impl ScratchRegistry {
+    fn get(&self, id: i64) -> Option<Arc<tokio::sync::Mutex<Scratch>>> {
+        self.0.lock().expect("scratch registry lock").get(&id).cloned()
+    }
+    fn insert(&self, id: i64, s: Scratch) {
+        self.0.lock().expect("scratch registry lock").insert(id, Arc::new(tokio::sync::Mutex::new(s)));
+    }
+    fn remove(&self, id: i64) -> Option<Arc<tokio::sync::Mutex<Scratch>>> {
+        self.0.lock().expect("scratch registry lock").remove(&id)
+    }
+}
+
+fn scratch_path(store: &Store, id: i64) -> std::path::PathBuf {
+    format!("{}.import-{id}", store.location).into()
+}
+
+fn scratch_table(id: i64) -> String {
+    format!("import_rows_{id}")
+}
+
+/// Appends `s` to a `COPY ... FROM STDIN` text-format line.
+fn copy_text(out: &mut String, s: &str) {
+    for ch in s.chars() {
+        match ch {
+            '\\' => out.push_str("\\\\"),
+            '\t' => out.push_str("\\t"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            c => out.push(c),
+        }
+    }
+}
+
+impl Scratch {
+    async fn create(store: &Store, id: i64) -> Result<Scratch> {
+        use sqlx::{ConnectOptions as _, Connection as _};
+        match store.backend {
+            Backend::Sqlite => {
+                let path = scratch_path(store, id);
+                let _ = std::fs::remove_file(&path);
+                let mut conn = sqlx::sqlite::SqliteConnectOptions::new()
+                    .filename(&path)
+                    .create_if_missing(true)
+                    .journal_mode(sqlx::sqlite::SqliteJournalMode::Off)
+                    .synchronous(sqlx::sqlite::SqliteSynchronous::Off)
+                    .locking_mode(sqlx::sqlite::SqliteLockingMode::Exclusive)
+                    .connect()
+                    .await?;
+                sqlx::query(&format!("CREATE TABLE import_rows {SCRATCH_COLUMNS}")).execute(&mut conn).await?;
+                Ok(Scratch::Sqlite { conn })
+            }
+            Backend::Postgres => {
+                let mut conn = sqlx::PgConnection::connect(&store.location).await?;
+                let table = scratch_table(id);
+                sqlx::query(&format!("DROP TABLE IF EXISTS {table}")).execute(&mut conn).await?;
+                sqlx::query(&format!("CREATE UNLOGGED TABLE {table} {SCRATCH_COLUMNS}")).execute(&mut conn).await?;
+                Ok(Scratch::Postgres { conn, table })
+            }
+        }
+    }
+
+    /// Appends the staged rows of `contacts` (one per phone).
+    async fn write(&mut self, store: &Store, id: i64, contacts: &[(u64, &Contact)]) -> Result<()> {
+        use sqlx::Connection as _;
+        let staged = StagingRows::new(contacts);
+        match self {
+            Scratch::Sqlite { conn, .. } => {
+                let rows: Vec<[SV<'_>; STAGING_NCOLS]> = staged.rows(id).collect();
+                let full = format!(
+                    "INSERT INTO import_rows ({STAGING_COLS}) VALUES {}",
+                    store.values_groups(SCRATCH_ROWS_PER_STATEMENT, STAGING_NCOLS)
+                );
+                let mut tx = conn.begin().await?;
+                for chunk in rows.chunks(SCRATCH_ROWS_PER_STATEMENT) {
+                    let partial;
+                    let sql = if chunk.len() == SCRATCH_ROWS_PER_STATEMENT {
+                        &full
+                    } else {
+                        partial =
+                            format!("INSERT INTO import_rows ({STAGING_COLS}) VALUES {}", store.values_groups(chunk.len(), STAGING_NCOLS));
+                        &partial
+                    };
+                    let mut q = sqlx::query::<sqlx::Sqlite>(sql);
+                    for v in chunk.iter().flatten() {
+                        q = match *v {
+                            SV::I(x) => q.bind(x),
+                            SV::OI(x) => q.bind(x),
+                            SV::S(x) => q.bind(x),
+                            SV::OS(x) => q.bind(x),
+                        };
+                    }
+                    q.execute(&mut *tx).await?;
+                }
+                tx.commit().await?;
+            }
+            Scratch::Postgres { conn, table } => {
+                use std::fmt::Write as _;
+                let mut buf = String::with_capacity(contacts.len() * 3 * 128);
+                for row in staged.rows(id) {
+                    for (i, v) in row.iter().enumerate() {
+                        if i > 0 {
+                            buf.push('\t');
+                        }
+                        match *v {
+                            SV::I(x) | SV::OI(Some(x)) => write!(buf, "{x}").expect("writing to a String"),
+                            SV::S(x) | SV::OS(Some(x)) => copy_text(&mut buf, x),
+                            SV::OI(None) | SV::OS(None) => buf.push_str("\\N"),
+                        }
+                    }
+                    buf.push('\n');
+                }
+                let mut copy = conn.copy_in_raw(&format!("COPY {table} ({STAGING_COLS}) FROM STDIN")).await?;
+                copy.send(buf.into_bytes()).await?;
+                copy.finish().await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Closes the scratch connection (a SQLite file must be closed before another connection
+    /// attaches it).
+    async fn close(self) {
+        use sqlx::Connection as _;
+        let _ = match self {
+            Scratch::Sqlite { conn, .. } => conn.close().await,
+            Scratch::Postgres { conn, .. } => conn.close().await,
+        };
+    }
+}
+
 fn status_from_row(row: &AnyRow) -> Result<ImportStatus> {
     Ok(ImportStatus {
         id: row.try_get::<i64, _>("id")?.into(),
@@ -111,14 +276,23 @@ impl Store {
         .fetch_one(&mut *tx)
         .await?;
         tx.commit().await?;
+        match Scratch::create(self, id).await {
+            Ok(scratch) => self.scratch.insert(id, scratch),
+            Err(e) => {
+                self.import_abort(ImportId(id), ImportState::Failed, Some(&format!("could not create the import's scratch table: {e}")))
+                    .await?;
+                return Err(e);
+            }
+        }
         Ok(ImportId(id))
     }
 
     /// Stages one batch and its errors, and advances the counters, in one short transaction.
     pub async fn import_stage(&self, id: ImportId, batch: &StagedBatch) -> Result<()> {
-        let mut tx = self.begin_write().await?;
+        let scratch = self.scratch.get(id.0).ok_or_else(|| StoreError::Conflict(format!("import {id} is not running in this process")))?;
         let keyed: Vec<(u64, &Contact)> = batch.contacts.iter().map(|(k, c)| (*k, c)).collect();
-        stage_contacts(self, &mut tx, id.0, &keyed).await?;
+        scratch.lock().await.write(self, id.0, &keyed).await?;
+        let mut tx = self.begin_write().await?;
         for chunk in batch.errors.chunks(200) {
             let sql = format!(
                 "INSERT INTO import_errors (import_id, row_number, column_name, value, reason) VALUES {}",
@@ -157,13 +331,61 @@ impl Store {
         if status.state != ImportState::Running {
             return Err(StoreError::Conflict(format!("import {id} is {}, not running", status.state)));
         }
-        let mut tx = self.begin_write().await?;
-        let out = merge_staged(self, &mut tx, id.0, status.list_id, policy).await?;
-        sqlx::query("UPDATE contact_lists SET mapping = $1 WHERE id = $2")
-            .bind(to_json(mapping))
-            .bind(status.list_id.0)
-            .execute(&mut *tx)
-            .await?;
+        let scratch =
+            self.scratch.remove(id.0).ok_or_else(|| StoreError::Conflict(format!("import {id} is not running in this process")))?;
+        let scratch = Arc::into_inner(scratch).map(tokio::sync::Mutex::into_inner);
+        let staging = match &scratch {
+            Some(Scratch::Sqlite { .. }) => "import_scratch.import_rows".to_string(),
+            Some(Scratch::Postgres { table, .. }) => table.clone(),
+            None => return Err(StoreError::Conflict(format!("import {id} is still being written"))),
+        };
+        if let Some(s) = scratch {
+            s.close().await;
+        }
+        let mut conn = self.pool.acquire().await?;
+        if self.backend == Backend::Sqlite {
+            sqlx::query("ATTACH DATABASE $1 AS import_scratch")
+                .bind(scratch_path(self, id.0).to_string_lossy().into_owned())
+                .execute(&mut *conn)
+                .await?;
+            sqlx::query(&format!("PRAGMA cache_size = -{MERGE_CACHE_KIB}")).execute(&mut *conn).await?;
+        }
+        let merged = self.merge_import(&mut conn, &staging, id, status.list_id, policy, mapping).await;
+        if self.backend == Backend::Sqlite {
+            let reset = async {
+                sqlx::query("PRAGMA cache_size = -2000").execute(&mut *conn).await?;
+                sqlx::query("DETACH DATABASE import_scratch").execute(&mut *conn).await
+            };
+            if reset.await.is_err() {
+                // Never hand a connection with the scratch file attached back to the pool.
+                conn.close_on_drop();
+            }
+        }
+        drop(conn);
+        // After a failed merge the import stays running until the caller aborts it; its rows are
+        // gone with the scratch table either way.
+        self.drop_scratch(id.0).await;
+        merged?;
+        self.import_status(id).await
+    }
+
+    /// The merge of an import's scratch rows, its mapping and its completion, in one transaction.
+    async fn merge_import(
+        &self,
+        conn: &mut sqlx::AnyConnection,
+        staging: &str,
+        id: ImportId,
+        list: ContactListId,
+        policy: DedupePolicy,
+        mapping: &ColumnMapping,
+    ) -> Result<()> {
+        use sqlx::Connection as _;
+        let mut tx = match self.backend {
+            Backend::Sqlite => conn.begin_with("BEGIN IMMEDIATE").await?,
+            Backend::Postgres => conn.begin().await?,
+        };
+        let out = merge_staged(self, &mut tx, staging, id.0, list, policy).await?;
+        sqlx::query("UPDATE contact_lists SET mapping = $1 WHERE id = $2").bind(to_json(mapping)).bind(list.0).execute(&mut *tx).await?;
         sqlx::query(
             "UPDATE imports SET state = 'completed', finished_at = $1, customers_created = $2, customers_updated = $3, records_created = $4, \
              rows_duplicate_in_list = $5 WHERE id = $6",
@@ -176,14 +398,36 @@ impl Store {
         .bind(id.0)
         .execute(&mut *tx)
         .await?;
+        let t = std::time::Instant::now();
         tx.commit().await?;
-        self.import_status(id).await
+        tracing::debug!(elapsed_ms = t.elapsed().as_millis() as u64, "merge commit");
+        Ok(())
     }
 
-    /// Ends an import without touching the list: staged rows are deleted, the errors kept.
+    /// Removes an import's scratch table: this process's connection to it if any, and the
+    /// file or table itself (also when a stopped process left it behind).
+    async fn drop_scratch(&self, id: i64) {
+        if let Some(s) = self.scratch.remove(id) {
+            if let Some(s) = Arc::into_inner(s) {
+                s.into_inner().close().await;
+            }
+        }
+        match self.backend {
+            Backend::Sqlite => {
+                let _ = std::fs::remove_file(scratch_path(self, id));
+            }
+            Backend::Postgres => {
+                if let Err(e) = sqlx::query(&format!("DROP TABLE IF EXISTS {}", scratch_table(id))).execute(&self.pool).await {
+                    tracing::warn!(import = id, error = %e, "could not drop the import's scratch table");
+                }
+            }
+        }
+    }
+
+    /// Ends an import without touching the list: its scratch table is dropped, the errors kept.
     pub async fn import_abort(&self, id: ImportId, state: ImportState, error: Option<&str>) -> Result<ImportStatus> {
+        self.drop_scratch(id.0).await;
         let mut tx = self.begin_write().await?;
-        sqlx::query("DELETE FROM import_staging WHERE import_id = $1").bind(id.0).execute(&mut *tx).await?;
         sqlx::query("UPDATE imports SET state = $1, error = $2, finished_at = $3 WHERE id = $4 AND state = 'running'")
             .bind(state.as_str())
             .bind(error)
@@ -230,7 +474,7 @@ impl Store {
             .collect()
     }
 
-    /// Marks imports left running by a stopped process as failed and clears their staging rows.
+    /// Marks imports left running by a stopped process as failed and removes their scratch tables.
     pub async fn recover_interrupted_imports(&self) -> Result<u64> {
         let ids: Vec<i64> = sqlx::query_scalar("SELECT id FROM imports WHERE state = 'running'").fetch_all(&self.pool).await?;
         for id in &ids {

@@ -85,6 +85,10 @@ pub(crate) fn unique_as_conflict(e: sqlx::Error, what: impl FnOnce() -> String) 
 pub struct Store {
     pool: AnyPool,
     backend: Backend,
+    /// The SQLite file path or the PostgreSQL URL (imports open their own connections).
+    location: std::sync::Arc<str>,
+    /// The scratch tables of the imports running in this process.
+    scratch: std::sync::Arc<imports::ScratchRegistry>,
 }
 
 /// Pool size limit: SQLite has one writer anyway; PostgreSQL connections are per node.
@@ -95,11 +99,11 @@ impl Store {
     /// Connects to `sqlite://PATH` (created when missing) or `postgres://...`.
     pub async fn connect(url: &str) -> Result<Store> {
         sqlx::any::install_default_drivers();
-        let (backend, url) = if let Some(path) = url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:")) {
+        let (backend, url, location) = if let Some(path) = url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:")) {
             let path = path.split('?').next().unwrap_or(path);
-            (Backend::Sqlite, format!("sqlite://{path}?mode=rwc"))
+            (Backend::Sqlite, format!("sqlite://{path}?mode=rwc"), path.to_string())
         } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-            (Backend::Postgres, url.to_string())
+            (Backend::Postgres, url.to_string(), url.to_string())
         } else {
             return Err(StoreError::BadUrl(url.to_string()));
         };
@@ -126,7 +130,7 @@ impl Store {
                 })
             });
         let pool = opts.connect(&url).await?;
-        Ok(Store { pool, backend })
+        Ok(Store { pool, backend, location: location.into(), scratch: Default::default() })
     }
 
     /// Opens (creating when needed) the SQLite database file `campana.db` under `data_dir`.

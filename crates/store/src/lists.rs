@@ -200,7 +200,8 @@ impl Store {
         let mut tx = self.begin_write().await?;
         let keyed: Vec<(u64, &Contact)> = contacts.iter().enumerate().map(|(i, c)| (i as u64 + 1, c)).collect();
         stage_contacts(self, &mut tx, staging_id, &keyed).await?;
-        let outcome = merge_staged(self, &mut tx, staging_id, list, DedupePolicy::Update).await?;
+        let outcome = merge_staged(self, &mut tx, "import_staging", staging_id, list, DedupePolicy::Update).await?;
+        sqlx::query("DELETE FROM import_staging WHERE import_id = $1").bind(staging_id).execute(&mut *tx).await?;
         tx.commit().await?;
         Ok(outcome)
     }
@@ -212,156 +213,225 @@ fn rand_suffix() -> i64 {
     N.fetch_add(1, Ordering::Relaxed)
 }
 
-/// Inserts contacts into the staging table, one row per phone, `chain_key` = the given key.
+/// The columns of a staged row, in the order [`StagingRows::rows`] yields their values. The
+/// persistent `import_staging` table (CRM upserts) and each import's scratch table have them.
+pub(crate) const STAGING_COLS: &str = "import_id, chain_key, chain_position, external_id, phone, phone_type, record_type, dial_from, dial_until, time_zone, postal_code, name, sort_value, custom";
+pub(crate) const STAGING_NCOLS: usize = 14;
+
+/// One value of a staged row, borrowed from its contact.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum SV<'a> {
+    I(i64),
+    OI(Option<i64>),
+    S(&'a str),
+    OS(Option<&'a str>),
+}
+
+impl SV<'_> {
+    fn owned(self) -> V {
+        match self {
+            SV::I(x) => V::I(x),
+            SV::OI(x) => V::OI(x),
+            SV::S(x) => V::S(x.to_string()),
+            SV::OS(x) => V::OS(x.map(str::to_string)),
+        }
+    }
+}
+
+/// The staged rows of some contacts, one per phone, keyed by `chain_key` (the file row, or the
+/// position in an upsert request): the one place that says what a staged row holds, shared by
+/// every way of writing them (bound parameters, SQLite scratch files, PostgreSQL `COPY`).
+pub(crate) struct StagingRows<'a> {
+    contacts: &'a [(u64, &'a Contact)],
+    custom: Vec<String>,
+}
+
+impl<'a> StagingRows<'a> {
+    pub(crate) fn new(contacts: &'a [(u64, &'a Contact)]) -> Self {
+        StagingRows { contacts, custom: contacts.iter().map(|(_, c)| to_json(&c.custom)).collect() }
+    }
+
+    pub(crate) fn rows(&self, import_id: i64) -> impl Iterator<Item = [SV<'_>; STAGING_NCOLS]> + '_ {
+        self.contacts.iter().zip(&self.custom).flat_map(move |((key, c), custom)| {
+            c.phones.iter().enumerate().map(move |(pos, (ptype, phone))| {
+                [
+                    SV::I(import_id),
+                    SV::I(*key as i64),
+                    SV::I(pos as i64 + 1),
+                    SV::OS(c.external_id.as_deref()),
+                    SV::S(phone.as_str()),
+                    SV::S(ptype.as_str()),
+                    SV::S(c.record_type.as_str()),
+                    SV::OI(c.dial_from.map(ms)),
+                    SV::OI(c.dial_until.map(ms)),
+                    SV::OS(c.time_zone.map(|z| z.name())),
+                    SV::OS(c.postal_code.as_deref()),
+                    SV::S(&c.name),
+                    SV::OS(c.sort_value.as_deref()),
+                    SV::S(custom),
+                ]
+            })
+        })
+    }
+}
+
+/// Inserts contacts into the persistent staging table (CRM upserts), one row per phone.
 pub(crate) async fn stage_contacts(
     store: &Store,
     conn: &mut sqlx::AnyConnection,
     import_id: i64,
     contacts: &[(u64, &Contact)],
 ) -> Result<()> {
-    const COLS: &str = "import_id, chain_key, chain_position, external_id, phone, phone_type, record_type, dial_from, dial_until, time_zone, postal_code, name, sort_value, custom";
-    const N: usize = 14;
-    let mut rows: Vec<Vec<V>> = Vec::new();
-    for (key, c) in contacts {
-        for (pos, (ptype, phone)) in c.phones.iter().enumerate() {
-            rows.push(vec![
-                V::I(import_id),
-                V::I(*key as i64),
-                V::I(pos as i64 + 1),
-                V::OS(c.external_id.clone()),
-                V::S(phone.as_str().to_string()),
-                V::S(ptype.as_str().to_string()),
-                V::S(c.record_type.as_str().to_string()),
-                V::OI(c.dial_from.map(ms)),
-                V::OI(c.dial_until.map(ms)),
-                V::OS(c.time_zone.map(|z| z.name().to_string())),
-                V::OS(c.postal_code.clone()),
-                V::S(c.name.clone()),
-                V::OS(c.sort_value.clone()),
-                V::S(to_json(&c.custom)),
-            ]);
-            if rows.len() == STAGE_ROWS_PER_STATEMENT {
-                insert_staging_rows(store, conn, COLS, N, std::mem::take(&mut rows)).await?;
-            }
+    let staged = StagingRows::new(contacts);
+    let mut rows: Vec<V> = Vec::new();
+    let mut n = 0;
+    for row in staged.rows(import_id) {
+        rows.extend(row.into_iter().map(SV::owned));
+        n += 1;
+        if n == STAGE_ROWS_PER_STATEMENT {
+            insert_staging_rows(store, conn, n, std::mem::take(&mut rows)).await?;
+            n = 0;
         }
     }
-    insert_staging_rows(store, conn, COLS, N, rows).await
+    insert_staging_rows(store, conn, n, rows).await
 }
 
-async fn insert_staging_rows(store: &Store, conn: &mut sqlx::AnyConnection, cols: &str, n: usize, rows: Vec<Vec<V>>) -> Result<()> {
-    if rows.is_empty() {
+async fn insert_staging_rows(store: &Store, conn: &mut sqlx::AnyConnection, n: usize, vals: Vec<V>) -> Result<()> {
+    if n == 0 {
         return Ok(());
     }
-    let sql = format!("INSERT INTO import_staging ({cols}) VALUES {}", store.values_groups(rows.len(), n));
-    bind_all(sqlx::query(&sql), rows.into_iter().flatten().collect()).execute(&mut *conn).await?;
+    let sql = format!("INSERT INTO import_staging ({STAGING_COLS}) VALUES {}", store.values_groups(n, STAGING_NCOLS));
+    bind_all(sqlx::query(&sql), vals).execute(&mut *conn).await?;
     Ok(())
 }
 
 /// Merges staged rows into the list in the caller's transaction (see the module docs of
-/// `imports` for the rules), then clears the staging rows.
+/// `imports` for the rules). `staging` is the table holding them: `import_staging` for CRM
+/// upserts, an import's scratch table for files. The caller clears the staged rows.
 pub(crate) async fn merge_staged(
     store: &Store,
     conn: &mut sqlx::AnyConnection,
+    staging: &str,
     import_id: i64,
     list: ContactListId,
     policy: DedupePolicy,
 ) -> Result<UpsertOutcome> {
     let now = now_ms();
     let t_merge = std::time::Instant::now();
+    let step = |name: &str| tracing::debug!(step = name, elapsed_ms = t_merge.elapsed().as_millis() as u64, "merge");
+    let q = |sql: &str| sql.replace("{staging}", staging);
     // Serialises merges into one list (row lock on PostgreSQL; SQLite already holds the write lock).
     sqlx::query("UPDATE contact_lists SET updated_at = $1 WHERE id = $2").bind(now).bind(list.0).execute(&mut *conn).await?;
     if store.backend() == Backend::Postgres {
         // Freshly staged rows have no statistics; without them the planner picks nested loops.
-        sqlx::query("ANALYZE import_staging").execute(&mut *conn).await?;
+        sqlx::query(&q("ANALYZE {staging}")).execute(&mut *conn).await?;
     }
+    // An empty list has nothing to match: steps 1, 2, 3 and 5 would scan every staged row for nothing.
+    let list_has_records: bool = sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM (SELECT 1 FROM records WHERE list_id = $1 LIMIT 1) x")
+        .bind(list.0)
+        .fetch_one(&mut *conn)
+        .await?
+        > 0;
     // Every step is a set-based join (no per-row subqueries), so merging is linear-ish on both backends.
     // 1. A customer with a known external id is that customer.
-    tracing::debug!(step = 1, elapsed_ms = t_merge.elapsed().as_millis() as u64, "merge");
-    sqlx::query(
-        "UPDATE import_staging SET target_chain_id = m.chain_id \
-         FROM (SELECT r.external_id, MIN(r.chain_id) AS chain_id FROM import_staging s JOIN records r ON r.list_id = $2 AND r.external_id = s.external_id \
-               WHERE s.import_id = $1 GROUP BY r.external_id) m \
-         WHERE import_staging.import_id = $1 AND import_staging.external_id = m.external_id",
-    )
-    .bind(import_id)
-    .bind(list.0)
-    .execute(&mut *conn)
-    .await?;
-    // 2. Numbers already in the list: duplicates (skip), or the customer to update when the row has no external id (update).
-    tracing::debug!(step = 2, elapsed_ms = t_merge.elapsed().as_millis() as u64, "merge");
-    let phone_match = match policy {
-        DedupePolicy::Skip => Some(""),
-        DedupePolicy::Update => Some(" AND import_staging.external_id IS NULL"),
-        DedupePolicy::KeepBoth => None,
-    };
-    if let Some(extra) = phone_match {
-        sqlx::query(&format!(
-            "UPDATE import_staging SET target_chain_id = m.chain_id \
-             FROM (SELECT s2.chain_key, MIN(r.chain_id) AS chain_id FROM import_staging s2 JOIN records r ON r.list_id = $2 AND r.phone = s2.phone \
-                   WHERE s2.import_id = $1 GROUP BY s2.chain_key) m \
-             WHERE import_staging.import_id = $1 AND import_staging.chain_key = m.chain_key AND import_staging.target_chain_id IS NULL{extra}"
+    step("1 external ids");
+    if list_has_records {
+        sqlx::query(&q(
+            "UPDATE {staging} SET target_chain_id = m.chain_id \
+             FROM (SELECT r.external_id, MIN(r.chain_id) AS chain_id FROM {staging} s JOIN records r ON r.list_id = $2 AND r.external_id = s.external_id \
+                   WHERE s.import_id = $1 GROUP BY r.external_id) m \
+             WHERE {staging}.import_id = $1 AND {staging}.external_id = m.external_id",
         ))
         .bind(import_id)
         .bind(list.0)
         .execute(&mut *conn)
         .await?;
     }
+    // 2. Numbers already in the list: duplicates (skip), or the customer to update when the row has no external id (update).
+    step("2 numbers");
+    let phone_match = match policy {
+        DedupePolicy::Skip => Some(""),
+        DedupePolicy::Update => Some(" AND {staging}.external_id IS NULL"),
+        DedupePolicy::KeepBoth => None,
+    };
+    if let (Some(extra), true) = (phone_match, list_has_records) {
+        sqlx::query(&q(&format!(
+            "UPDATE {{staging}} SET target_chain_id = m.chain_id \
+             FROM (SELECT s2.chain_key, MIN(r.chain_id) AS chain_id FROM {{staging}} s2 JOIN records r ON r.list_id = $2 AND r.phone = s2.phone \
+                   WHERE s2.import_id = $1 GROUP BY s2.chain_key) m \
+             WHERE {{staging}}.import_id = $1 AND {{staging}}.chain_key = m.chain_key AND {{staging}}.target_chain_id IS NULL{extra}"
+        )))
+        .bind(import_id)
+        .bind(list.0)
+        .execute(&mut *conn)
+        .await?;
+    }
+    // Counts: every staged customer has exactly one row at chain position 1, and target_chain_id
+    // is the same on all rows of one customer (set by external id or by chain key).
+    step("counts");
     let mut out = UpsertOutcome::default();
-    if policy == DedupePolicy::Skip {
-        out.customers_duplicate =
-            sqlx::query_scalar("SELECT COUNT(DISTINCT chain_key) FROM import_staging WHERE import_id = $1 AND target_chain_id IS NOT NULL")
+    if policy == DedupePolicy::Skip && list_has_records {
+        out.customers_duplicate = sqlx::query_scalar(&q(
+            "SELECT COUNT(*) FROM {staging} WHERE import_id = $1 AND chain_position = 1 AND target_chain_id IS NOT NULL",
+        ))
+        .bind(import_id)
+        .fetch_one(&mut *conn)
+        .await?;
+        if out.customers_duplicate > 0 {
+            sqlx::query(&q("DELETE FROM {staging} WHERE import_id = $1 AND target_chain_id IS NOT NULL"))
                 .bind(import_id)
-                .fetch_one(&mut *conn)
+                .execute(&mut *conn)
                 .await?;
-        sqlx::query("DELETE FROM import_staging WHERE import_id = $1 AND target_chain_id IS NOT NULL")
-            .bind(import_id)
-            .execute(&mut *conn)
-            .await?;
+        }
     }
     out.customers_created =
-        sqlx::query_scalar("SELECT COUNT(DISTINCT chain_key) FROM import_staging WHERE import_id = $1 AND target_chain_id IS NULL")
+        sqlx::query_scalar(&q("SELECT COUNT(*) FROM {staging} WHERE import_id = $1 AND chain_position = 1 AND target_chain_id IS NULL"))
             .bind(import_id)
             .fetch_one(&mut *conn)
             .await?;
-    out.customers_updated = sqlx::query_scalar(
-        "SELECT COUNT(DISTINCT target_chain_id) FROM import_staging WHERE import_id = $1 AND target_chain_id IS NOT NULL",
-    )
-    .bind(import_id)
-    .fetch_one(&mut *conn)
-    .await?;
+    if list_has_records {
+        out.customers_updated = sqlx::query_scalar(&q(
+            "SELECT COUNT(DISTINCT target_chain_id) FROM {staging} WHERE import_id = $1 AND target_chain_id IS NOT NULL",
+        ))
+        .bind(import_id)
+        .fetch_one(&mut *conn)
+        .await?;
+    }
     // 3. Update existing records at the same chain position.
-    tracing::debug!(step = 3, elapsed_ms = t_merge.elapsed().as_millis() as u64, "merge");
-    sqlx::query(
-        "UPDATE records SET \
-           attempts_total = CASE WHEN records.phone = s.phone THEN records.attempts_total ELSE 0 END, \
-           attempts_today = CASE WHEN records.phone = s.phone THEN records.attempts_today ELSE 0 END, \
-           phone = s.phone, phone_type = s.phone_type, name = s.name, time_zone = s.time_zone, postal_code = s.postal_code, \
-           sort_value = s.sort_value, custom = s.custom, external_id = COALESCE(s.external_id, records.external_id), \
-           dial_from = s.dial_from, dial_until = s.dial_until, \
-           record_type = CASE WHEN s.record_type <> 'general' THEN s.record_type ELSE records.record_type END, \
-           record_status = CASE WHEN records.record_status = 'cancelled' THEN 'ready' ELSE records.record_status END, \
-           updated_at = $3 \
-         FROM import_staging s \
-         WHERE s.import_id = $1 AND records.list_id = $2 AND records.chain_id = s.target_chain_id AND records.chain_position = s.chain_position",
-    )
-    .bind(import_id)
-    .bind(list.0)
-    .bind(now)
-    .execute(&mut *conn)
-    .await?;
+    step("3 updates");
+    if out.customers_updated > 0 {
+        sqlx::query(&q(
+            "UPDATE records SET \
+               attempts_total = CASE WHEN records.phone = s.phone THEN records.attempts_total ELSE 0 END, \
+               attempts_today = CASE WHEN records.phone = s.phone THEN records.attempts_today ELSE 0 END, \
+               phone = s.phone, phone_type = s.phone_type, name = s.name, time_zone = s.time_zone, postal_code = s.postal_code, \
+               sort_value = s.sort_value, custom = s.custom, external_id = COALESCE(s.external_id, records.external_id), \
+               dial_from = s.dial_from, dial_until = s.dial_until, \
+               record_type = CASE WHEN s.record_type <> 'general' THEN s.record_type ELSE records.record_type END, \
+               record_status = CASE WHEN records.record_status = 'cancelled' THEN 'ready' ELSE records.record_status END, \
+               updated_at = $3 \
+             FROM {staging} s \
+             WHERE s.import_id = $1 AND records.list_id = $2 AND records.chain_id = s.target_chain_id AND records.chain_position = s.chain_position",
+        ))
+        .bind(import_id)
+        .bind(list.0)
+        .bind(now)
+        .execute(&mut *conn)
+        .await?;
+    }
     // 4. New records: new customers get chain ids after the list's highest.
-    tracing::debug!(step = 4, elapsed_ms = t_merge.elapsed().as_millis() as u64, "merge");
+    step("4 inserts");
     let offset: i64 =
         sqlx::query_scalar("SELECT COALESCE(MAX(chain_id), 0) FROM records WHERE list_id = $1").bind(list.0).fetch_one(&mut *conn).await?;
-    out.records_created = sqlx::query(
+    out.records_created = sqlx::query(&q(
         "INSERT INTO records (list_id, chain_id, chain_position, external_id, phone, phone_type, record_type, record_status, dial_from, dial_until, \
                               time_zone, postal_code, name, sort_value, custom, created_at, updated_at) \
          SELECT $2, COALESCE(s.target_chain_id, $3 + s.chain_key), s.chain_position, s.external_id, s.phone, s.phone_type, s.record_type, 'ready', \
                 s.dial_from, s.dial_until, s.time_zone, s.postal_code, s.name, s.sort_value, s.custom, $4, $4 \
-         FROM import_staging s \
+         FROM {staging} s \
          WHERE s.import_id = $1 AND (s.target_chain_id IS NULL OR NOT EXISTS \
                (SELECT 1 FROM records r WHERE r.list_id = $2 AND r.chain_id = s.target_chain_id AND r.chain_position = s.chain_position))",
-    )
+    ))
     .bind(import_id)
     .bind(list.0)
     .bind(offset)
@@ -370,21 +440,19 @@ pub(crate) async fn merge_staged(
     .await?
     .rows_affected() as i64;
     // 5. Positions an updated customer no longer has are cancelled, not deleted (history stays).
-    tracing::debug!(step = 5, elapsed_ms = t_merge.elapsed().as_millis() as u64, "merge");
-    sqlx::query(
-        "UPDATE records SET record_status = 'cancelled', updated_at = $3 \
-         FROM (SELECT target_chain_id, MAX(chain_position) AS last_position FROM import_staging \
-               WHERE import_id = $1 AND target_chain_id IS NOT NULL GROUP BY target_chain_id) m \
-         WHERE records.list_id = $2 AND records.chain_id = m.target_chain_id AND records.chain_position > m.last_position \
-           AND records.record_status <> 'cancelled'",
-    )
-    .bind(import_id)
-    .bind(list.0)
-    .bind(now)
-    .execute(&mut *conn)
-    .await?;
-    tracing::debug!(step = "delete staging", elapsed_ms = t_merge.elapsed().as_millis() as u64, "merge");
-    sqlx::query("DELETE FROM import_staging WHERE import_id = $1").bind(import_id).execute(&mut *conn).await?;
-    tracing::debug!(step = "done", elapsed_ms = t_merge.elapsed().as_millis() as u64, "merge");
+    step("5 cancelled positions");
+    if out.customers_updated > 0 {
+        sqlx::query(&q("UPDATE records SET record_status = 'cancelled', updated_at = $3 \
+             FROM (SELECT target_chain_id, MAX(chain_position) AS last_position FROM {staging} \
+                   WHERE import_id = $1 AND target_chain_id IS NOT NULL GROUP BY target_chain_id) m \
+             WHERE records.list_id = $2 AND records.chain_id = m.target_chain_id AND records.chain_position > m.last_position \
+               AND records.record_status <> 'cancelled'"))
+        .bind(import_id)
+        .bind(list.0)
+        .bind(now)
+        .execute(&mut *conn)
+        .await?;
+    }
+    step("done");
     Ok(out)
 }
