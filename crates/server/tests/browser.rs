@@ -373,3 +373,24 @@ async fn spanish_labels() {
     })
     .await;
 }
+
+/// The session cookie is HttpOnly and SameSite always, and Secure when the request came over
+/// TLS (a proxy's `X-Forwarded-Proto: https`), from the console's form and from the API alike.
+#[tokio::test]
+async fn session_cookie_is_secure_behind_tls() {
+    let server = Server::start("sqlite").await;
+    let c = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+    for tls in [false, true] {
+        let mut form = c.post(server.url("/login")).form(&[("username", "admin"), ("password", ADMIN_PASSWORD)]);
+        let mut api = c.post(server.url("/api/v1/auth/login")).json(&json!({"username": "admin", "password": ADMIN_PASSWORD}));
+        if tls {
+            form = form.header("x-forwarded-proto", "https");
+            api = api.header("x-forwarded-proto", "https");
+        }
+        for r in [form.send().await.unwrap(), api.send().await.unwrap()] {
+            let cookie = r.headers().get("set-cookie").unwrap().to_str().unwrap().to_string();
+            assert!(cookie.contains("HttpOnly") && cookie.contains("SameSite=Lax"), "{cookie}");
+            assert_eq!(cookie.contains("; Secure"), tls, "{cookie}");
+        }
+    }
+}

@@ -31,7 +31,7 @@ pub struct Me {
 /// account for 15 minutes.
 #[utoipa::path(post, operation_id = "auth_login", path = "/api/v1/auth/login", tag = "users", request_body = Login,
     responses((status = 200, body = Me), (status = 401, body = Problem), (status = 422, body = Problem)))]
-pub async fn login(State(s): State<AppState>, ApiJson(body): ApiJson<Login>) -> ApiResult<Response> {
+pub async fn login(State(s): State<AppState>, headers: HeaderMap, ApiJson(body): ApiJson<Login>) -> ApiResult<Response> {
     let refused = || auth::unauthorized("invalid username or password");
     let (user_id, hash) = match s.store.login_gate(&body.username).await? {
         LoginGate::Check { user_id, password_hash } => (user_id, password_hash),
@@ -57,16 +57,16 @@ pub async fn login(State(s): State<AppState>, ApiJson(body): ApiJson<Login>) -> 
     let issued = s.store.issue_token(user_id, TokenKind::Session, "browser", Some(SESSION_TTL_S)).await?;
     let user = s.store.get_user(user_id).await?;
     let role = s.store.get::<campana_core::stored::Role>(user.input.role_id.0).await?;
-    let cookie = format!("{SESSION_COOKIE}={}; Path=/; HttpOnly; SameSite=Lax; Max-Age={SESSION_TTL_S}", issued.token);
+    let cookie = crate::web::cookie_header(SESSION_COOKIE, &issued.token, SESSION_TTL_S, true, crate::web::over_tls(&headers));
     let me = Me { user, role: role.input.name, privileges: role.input.privileges, csrf_token: issued.csrf_token };
     Ok(([(axum::http::header::SET_COOKIE, cookie)], Json(me)).into_response())
 }
 
 /// Ends the current browser session (or revokes the API token used).
 #[utoipa::path(post, operation_id = "auth_logout", path = "/api/v1/auth/logout", tag = "users", responses((status = 204)))]
-pub async fn logout(State(s): State<AppState>, Extension(p): Extension<Principal>) -> ApiResult<Response> {
+pub async fn logout(State(s): State<AppState>, Extension(p): Extension<Principal>, headers: HeaderMap) -> ApiResult<Response> {
     s.store.revoke_token(p.user.id, p.token_id).await?;
-    let clear = format!("{SESSION_COOKIE}=; Path=/; HttpOnly; SameSite=Lax; Max-Age=0");
+    let clear = crate::web::cookie_header(SESSION_COOKIE, "", 0, true, crate::web::over_tls(&headers));
     Ok((StatusCode::NO_CONTENT, [(axum::http::header::SET_COOKIE, clear)]).into_response())
 }
 

@@ -164,6 +164,6 @@ mod tests {
         assert_eq!(Lang::from_headers(&h), Lang::Es);
         h.insert(axum::http::header::COOKIE, format!("{LANG_COOKIE}=en").parse().unwrap());
         assert_eq!(Lang::from_headers(&h), Lang::En);
-        assert_eq!(Lang::Es.tf("campaigns.available_note", &[("time", "10:00")]).contains("10:00"), true);
+        assert!(Lang::Es.tf("campaigns.available_note", &[("time", "10:00")]).contains("10:00"));
     }
 }
