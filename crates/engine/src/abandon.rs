@@ -48,12 +48,15 @@ struct Bucket {
     cum_abandons: f64,
 }
 
+/// (minute, window, changes) of a memoised budget.
+type MemoKey = (i64, i64, u64);
+
 /// One campaign's ledger: one-minute buckets, bounded to [`MAX_BUCKETS`].
 #[derive(Debug, Clone, Default)]
 pub struct AbandonLedger {
     buckets: VecDeque<Bucket>,
     /// Memo of `budget` results: (minute, window, changes) -> budget (bounded to 4 entries).
-    memo: std::cell::RefCell<Vec<((i64, i64, u64), f64)>>,
+    memo: std::cell::RefCell<Vec<(MemoKey, f64)>>,
     changes: u64,
 }
 

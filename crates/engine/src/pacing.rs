@@ -1,19 +1,28 @@
-//! Predictive pacing: how many calls to have in flight for a campaign.
+//! Pacing: how many calls to place now for a campaign.
 //!
-//! Two quantities decide it:
-//! - the *want*: the most calls in flight whose expected overflow (live answers beyond the free
-//!   agents, `E[(X - free)+]` for `X ~ Binomial(N, p)`) stays at `target_rate` of the expected
-//!   answers; `p` is the estimated live-answer probability per dial (an exponentially weighted
-//!   mean over recent outcomes, so it follows a lunch-time drop or an afternoon rise within ~60
-//!   calls) and `target_rate` is adapted by the engine to the realised rate;
-//! - the *guard*: the abandon budget `B = cap * answers_in_window - abandons_in_window` (the
-//!   smaller over the 24 h and 30 d windows, counting only answers that stay in the window for
-//!   the next 10 minutes). With `N` calls in flight, at most `answers - free agents` can be
-//!   abandoned. The pacer allows `N` only while `P(Binomial(N, p_high) > free - waiting + B) <= risk`,
-//!   `p_high` an upper confidence bound on `p`; with `B < 1` it dials no more calls than free
-//!   agents, so the first abandon can only come once enough live answers make it fit under the cap.
+//! **Predictive** ([`predictive_dials`]) places, each time something changes:
+//! 1. one call per free agent not already covered by a ringing call;
+//! 2. more calls while the chance that the *next* call's answer finds no agent stays at or under
+//!    `theta`. The answers still to come are counted by what each ringing call's age says
+//!    ([`AgeProfile`], [`RingingAges`]): a call ringing for 15 s is far less likely to be
+//!    answered than a fresh one, so old calls hold back few new ones. `theta` starts at the
+//!    campaign's `abandon_rate_target` and is adapted by the engine to the realised rate.
+//!    The live-answer probability `p` is an exponentially weighted mean over the last ~60
+//!    outcomes, fed in dial order once every earlier call is resolved, so a wave of quick
+//!    answers or of ring timeouts after a burst of dials does not bias it.
+//! 3. the *guard*: the abandon budget `B = cap * answers_in_window - abandons_in_window` (the
+//!    smaller over the 24 h and 30 d windows, counting only answers that stay in the window for
+//!    the next 10 minutes). At most `answers - (free agents - waiting answers)` calls can be
+//!    abandoned, so the pacer allows `N` calls ringing only while
+//!    `P(answers > free - waiting + B) <= risk`, each call at the upper confidence bound of its
+//!    answer probability (Hoeffding: a binomial with the same mean bounds the tail). With
+//!    `B < 1` it places no more calls than free agents, so the first abandon can only come
+//!    once enough live answers make it fit under the cap.
+//!
+//! **Power** mode uses [`guard_max`] (every ringing call at `p_high`) on its fixed ratio.
 
 use serde::Serialize;
+use std::collections::VecDeque;
 
 /// Estimated live-answer probability per dial.
 #[derive(Debug, Clone, Serialize)]
@@ -25,14 +34,41 @@ pub struct AnswerEstimator {
     answer_s: f64,
     /// Mean seconds an agent spends per connected call (talk + wrap-up).
     handle_s: f64,
+    /// Mean seconds of conversation (connect to hang-up).
+    talk_s: f64,
+    /// Mean seconds of wrap-up (hang-up to disposition).
+    wrap_s: f64,
+    /// Slow estimate: memory of [`SLOW_WINDOW_S`] seconds of outcomes (at least 60 of them),
+    /// and its effective number of samples.
+    slow: f64,
+    slow_n: f64,
+    /// Mean seconds between outcomes, and when the last one was seen.
+    gap_s: f64,
+    last_s: Option<f64>,
 }
+
+/// Memory of the slow estimate, in seconds of outcomes.
+pub const SLOW_WINDOW_S: f64 = 180.0;
+/// Most outcomes the slow estimate remembers.
+const SLOW_MAX_N: f64 = 2000.0;
 
 /// Weight of the newest outcome.
 pub const ALPHA: f64 = 1.0 / 60.0;
 
 impl Default for AnswerEstimator {
     fn default() -> Self {
-        AnswerEstimator { p: 0.3, n: 5.0, answer_s: 10.0, handle_s: 180.0 }
+        AnswerEstimator {
+            p: 0.3,
+            n: 5.0,
+            answer_s: 10.0,
+            handle_s: 180.0,
+            talk_s: 150.0,
+            wrap_s: 30.0,
+            slow: 0.3,
+            slow_n: 5.0,
+            gap_s: 5.0,
+            last_s: None,
+        }
     }
 }
 
@@ -43,11 +79,49 @@ impl AnswerEstimator {
         self.p += a * (x - self.p);
         self.n = (self.n + 1.0).min(1.0 / ALPHA);
     }
+    /// An outcome seen at `t_s` (seconds on any fixed origin): updates the fast mean
+    /// ([`AnswerEstimator::observe`]) and the slow one, whose memory is [`SLOW_WINDOW_S`] seconds
+    /// of outcomes (60 to 2,000 outcomes), so a large team's estimate is not noisier than a
+    /// small one's over the same minutes.
+    pub fn observe_at(&mut self, live: bool, t_s: f64) {
+        self.observe(live);
+        if let Some(last) = self.last_s {
+            self.gap_s += 0.02 * ((t_s - last).max(0.0) - self.gap_s);
+        }
+        self.last_s = Some(t_s);
+        let cap = (SLOW_WINDOW_S / self.gap_s.max(1e-3)).clamp(1.0 / ALPHA, SLOW_MAX_N);
+        let x = if live { 1.0 } else { 0.0 };
+        let a = (1.0 / cap).max(1.0 / (self.slow_n + 1.0));
+        self.slow += a * (x - self.slow);
+        self.slow_n = (self.slow_n + 1.0).min(cap);
+    }
+    /// The slow estimate (what the predictive pacer plans with).
+    pub fn slow_mean(&self) -> f64 {
+        self.slow.clamp(0.01, 1.0)
+    }
+    /// Upper bound for the predictive guard: the slow estimate plus `z` standard errors, and
+    /// never under the fast estimate (which follows a sudden rise within ~60 outcomes).
+    pub fn slow_upper(&self, z: f64) -> f64 {
+        let p = self.slow_mean();
+        (p + z * (p * (1.0 - p) / self.slow_n.max(1.0)).sqrt() + 0.01).max(self.mean()).min(1.0)
+    }
     pub fn observe_answer_delay(&mut self, s: f64) {
         self.answer_s += 0.05 * (s - self.answer_s);
     }
     pub fn observe_handle(&mut self, s: f64) {
         self.handle_s += 0.05 * (s - self.handle_s);
+    }
+    pub fn observe_talk(&mut self, s: f64) {
+        self.talk_s += 0.05 * (s - self.talk_s);
+    }
+    pub fn observe_wrap(&mut self, s: f64) {
+        self.wrap_s += 0.05 * (s - self.wrap_s);
+    }
+    pub fn talk_s(&self) -> f64 {
+        self.talk_s.max(1.0)
+    }
+    pub fn wrap_s(&self) -> f64 {
+        self.wrap_s.max(0.1)
     }
     pub fn handle_s(&self) -> f64 {
         self.handle_s.max(1.0)
@@ -59,6 +133,11 @@ impl AnswerEstimator {
     pub fn upper(&self) -> f64 {
         let p = self.mean();
         (p + 2.5 * (p * (1.0 - p) / self.n.max(1.0)).sqrt() + 0.03).min(1.0)
+    }
+    /// Upper confidence bound `p + z sd + add`.
+    pub fn upper_with(&self, z: f64, add: f64) -> f64 {
+        let p = self.mean();
+        (p + z * (p * (1.0 - p) / self.n.max(1.0)).sqrt() + add).min(1.0)
     }
     pub fn answer_s(&self) -> f64 {
         self.answer_s
@@ -145,10 +224,7 @@ pub fn guard_max(i: &PaceInput, want: usize) -> usize {
     lo
 }
 
-/// Standard normal density and upper tail.
-fn phi(z: f64) -> f64 {
-    (-0.5 * z * z).exp() / (2.0 * std::f64::consts::PI).sqrt()
-}
+/// Standard normal upper tail.
 fn upper_tail(z: f64) -> f64 {
     // Abramowitz-Stegun 7.1.26 on erfc(z / sqrt 2).
     let x = z.abs() / std::f64::consts::SQRT_2;
@@ -161,56 +237,272 @@ fn upper_tail(z: f64) -> f64 {
     }
 }
 
-/// E[(X - f)+] for X ~ Binomial(n, p): the expected answers that find no agent.
-pub fn expected_overflow(n: usize, p: f64, f: f64) -> f64 {
-    if n == 0 || f >= n as f64 {
-        return 0.0;
-    }
-    let q = 1.0 - p;
-    let mean = n as f64 * p;
-    let log_p0 = n as f64 * q.ln();
-    if log_p0 < -700.0 || q <= 0.0 {
-        let sd = (n as f64 * p * q).sqrt().max(1e-9);
-        let z = (f - mean) / sd;
-        return (sd * phi(z) + (mean - f) * upper_tail(z)).max(0.0);
-    }
-    // (x - f)+ = (x - f) + (f - x)+, so E[(X - f)+] = mean - f + E[(f - X)+]: only x < f are summed.
-    let r = p / q;
-    let mut pmf = log_p0.exp();
-    let mut lower = 0.0;
-    let mut x = 0usize;
-    while (x as f64) < f && x <= n {
-        lower += (f - x as f64) * pmf;
-        pmf *= (n - x) as f64 / (x + 1) as f64 * r;
-        x += 1;
-    }
-    (mean - f + lower).max(0.0)
+/// Ages are tracked in one-second bins up to this many seconds (older calls share the last bin).
+pub const AGE_BINS: usize = 128;
+/// Pseudo-observations of the prior shape (answers spread over the ring time, other outcomes at
+/// the ring timeout), so a fresh campaign starts cautious and data takes over within minutes.
+const PRIOR_WEIGHT: f64 = 3.0;
+/// The shape follows the recent calls: counts are halved when a side passes this total.
+const PROFILE_MAX: f64 = 4000.0;
+
+/// How call outcomes are spread over a call's age: seconds from dial to a live answer, and to
+/// the end of calls that were not answered by a person (busy, no answer, machine, SIT). Gives
+/// the probability that a call still ringing at age `a` will yet be answered by a person.
+#[derive(Debug, Clone)]
+pub struct AgeProfile {
+    /// `live_tail[a]`: weighted live answers that took `a` seconds or more.
+    live_tail: Vec<f64>,
+    /// `other_tail[a]`: weighted other outcomes at age `a` seconds or more.
+    other_tail: Vec<f64>,
 }
 
-/// How many calls the campaign should have in flight (not answered yet) now: the most whose
-/// expected overflow stays at `target_rate` of their expected answers, then the hard guard.
-pub fn predictive_target(i: PaceInput) -> usize {
-    let free = (i.free_agents as i64 - i.waiting as i64).max(0) as usize;
-    let f_eff = free as f64 + i.freeing.max(0.0);
-    if f_eff < 1e-9 {
-        return 0;
+impl AgeProfile {
+    /// A prior for calls that ring at most `ring_timeout_s`.
+    pub fn new(ring_timeout_s: u32) -> Self {
+        let ring = (ring_timeout_s as usize).clamp(1, AGE_BINS - 1);
+        let mut p = AgeProfile { live_tail: vec![0.0; AGE_BINS], other_tail: vec![0.0; AGE_BINS] };
+        for b in 0..ring {
+            p.add_live(b as f64 + 0.5, PRIOR_WEIGHT / ring as f64);
+        }
+        p.add_other(ring as f64, PRIOR_WEIGHT);
+        p
     }
-    let p = i.p_mean;
-    let hi_bound = (((f_eff + 4.0 * (f_eff + 1.0).sqrt()) / p).ceil() as usize).max(free).min(i.max_in_flight);
-    let ok = |n: usize| n == 0 || expected_overflow(n, p, f_eff) <= i.target_rate * n as f64 * p;
-    let (mut lo, mut hi) = (free.min(hi_bound), hi_bound);
-    if !ok(lo) {
-        return guard_max(&i, lo);
+    fn bin(age_s: f64) -> usize {
+        (age_s.max(0.0) as usize).min(AGE_BINS - 1)
     }
-    while lo < hi {
-        let mid = lo + (hi - lo).div_ceil(2);
+    fn add(tail: &mut [f64], b: usize, w: f64) {
+        for t in &mut tail[..=b] {
+            *t += w;
+        }
+        if tail[0] > PROFILE_MAX {
+            for t in tail.iter_mut() {
+                *t *= 0.5;
+            }
+        }
+    }
+    fn add_live(&mut self, age_s: f64, w: f64) {
+        Self::add(&mut self.live_tail, Self::bin(age_s), w);
+    }
+    fn add_other(&mut self, age_s: f64, w: f64) {
+        Self::add(&mut self.other_tail, Self::bin(age_s), w);
+    }
+    /// A person answered `age_s` seconds after the dial.
+    pub fn observe_live(&mut self, age_s: f64) {
+        self.add_live(age_s, 1.0);
+    }
+    /// A call left the ringing state without a person (ended, machine) at `age_s`.
+    pub fn observe_other(&mut self, age_s: f64) {
+        self.add_other(age_s, 1.0);
+    }
+    /// P(a person will yet answer | still ringing at `age_s` whole seconds), for a campaign whose
+    /// live-answer probability per dial is `p`.
+    pub fn answer_prob_at(&self, age_s: usize, p: f64) -> f64 {
+        let b = age_s.min(AGE_BINS - 1);
+        let g = self.live_tail[b] / self.live_tail[0].max(1e-12);
+        let o = self.other_tail[b] / self.other_tail[0].max(1e-12);
+        let num = p * g;
+        let den = num + (1.0 - p) * o;
+        if den <= 1e-12 {
+            0.0
+        } else {
+            num / den
+        }
+    }
+}
+
+/// The calls of a campaign still ringing, counted by the second they were dialed (bounded to
+/// [`AGE_BINS`] seconds; older ones are kept as one count).
+#[derive(Debug, Clone, Default)]
+pub struct RingingAges {
+    base: i64,
+    counts: VecDeque<u32>,
+    old: u32,
+}
+
+/// Expected future live answers of the calls still ringing.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct RingingOutlook {
+    /// Calls still ringing.
+    pub calls: usize,
+    /// Expected live answers among them (at the mean answer probability).
+    pub mean: f64,
+    /// Variance of that number.
+    pub var: f64,
+    /// Expected live answers at the upper confidence bound of the answer probability.
+    pub high: f64,
+}
+
+impl RingingAges {
+    pub fn add(&mut self, dialed_s: i64) {
+        if self.counts.is_empty() {
+            self.base = dialed_s;
+        }
+        if dialed_s < self.base {
+            let room = AGE_BINS.saturating_sub(self.counts.len()) as i64;
+            if self.old == 0 && self.base - dialed_s <= room {
+                for _ in dialed_s..self.base {
+                    self.counts.push_front(0);
+                }
+                self.base = dialed_s;
+            } else {
+                self.old += 1;
+                return;
+            }
+        }
+        let idx = (dialed_s - self.base) as usize;
+        while self.counts.len() <= idx {
+            self.counts.push_back(0);
+        }
+        self.counts[idx] += 1;
+        while self.counts.len() > AGE_BINS {
+            self.old += self.counts.pop_front().unwrap_or(0);
+            self.base += 1;
+        }
+    }
+    pub fn remove(&mut self, dialed_s: i64) {
+        if dialed_s < self.base {
+            self.old = self.old.saturating_sub(1);
+        } else if let Some(c) = self.counts.get_mut((dialed_s - self.base) as usize) {
+            *c = c.saturating_sub(1);
+        }
+        while self.counts.front() == Some(&0) {
+            self.counts.pop_front();
+            self.base += 1;
+        }
+    }
+    /// The second the oldest call still ringing was dialed (`i64::MIN` when some are older
+    /// than the tracked window).
+    pub fn oldest_dial_s(&self) -> Option<i64> {
+        if self.old > 0 {
+            Some(i64::MIN)
+        } else if self.counts.is_empty() {
+            None
+        } else {
+            Some(self.base)
+        }
+    }
+    /// What the ringing calls will yet bring at `now_s`, for answer probabilities `p` and `p_high`.
+    pub fn outlook(&self, now_s: i64, profile: &AgeProfile, p: f64, p_high: f64) -> RingingOutlook {
+        let mut o = RingingOutlook::default();
+        let mut acc = |n: u32, age: usize| {
+            if n == 0 {
+                return;
+            }
+            let n = n as f64;
+            let h = profile.answer_prob_at(age, p);
+            o.calls += n as usize;
+            o.mean += n * h;
+            o.var += n * h * (1.0 - h);
+            o.high += n * profile.answer_prob_at(age, p_high);
+        };
+        acc(self.old, AGE_BINS - 1);
+        for (i, &c) in self.counts.iter().enumerate() {
+            // Whole seconds the call has surely been ringing.
+            let age = (now_s - self.base - i as i64 - 1).max(0) as usize;
+            acc(c, age);
+        }
+        o
+    }
+}
+
+/// Everything the predictive pacer weighs for one campaign at one moment.
+#[derive(Debug, Clone, Copy)]
+pub struct Lookahead {
+    /// Ready agents assigned to the campaign.
+    pub free_agents: usize,
+    /// Answered calls waiting for an agent.
+    pub waiting: usize,
+    /// The calls still ringing and what they will yet bring.
+    pub ringing: RingingOutlook,
+    /// Live-answer probability of a new dial, and its upper confidence bound.
+    pub p_mean: f64,
+    pub p_high: f64,
+    /// Expected agents finishing their call (talk and wrap-up) within the time a new call takes
+    /// to be answered, and the variance of that number.
+    pub freeing_mean: f64,
+    pub freeing_var: f64,
+    /// Highest accepted probability that the next call's answer finds no agent (adapted).
+    pub theta: f64,
+    /// Abandons the windows can still take.
+    pub budget: f64,
+    pub risk: f64,
+    pub max_in_flight: usize,
+}
+
+/// P(a person answering the next call finds no agent), in the normal approximation, when `k`
+/// more calls are dialed before it.
+fn next_call_overflow(i: &Lookahead, k: f64) -> f64 {
+    let avail = i.free_agents as f64 - i.waiting as f64 + i.freeing_mean;
+    let mean = i.ringing.mean + k * i.p_mean - avail;
+    let var = i.ringing.var + k * i.p_mean * (1.0 - i.p_mean) + i.freeing_var;
+    let sd = var.max(1e-9).sqrt();
+    // The answers beyond the agents are a whole number: P(D >= 0) = P(D > -0.5).
+    upper_tail(-(mean + 0.5) / sd)
+}
+
+/// How many new calls the predictive pacer places now (see docs/dialing.md, "Pacing"):
+/// 1. at least one per free agent not covered by a ringing call;
+/// 2. more while the chance that the next call's answer finds no agent (ringing calls counted
+///    by what their age says they will yet bring, agents about to finish counted as they
+///    probably will) stays at or under `theta`;
+/// 3. the hard guard: never more than the abandon budget takes with probability `1 - risk`.
+pub fn predictive_dials(i: &Lookahead) -> usize {
+    let free = i.free_agents.saturating_sub(i.waiting);
+    let base = free.saturating_sub(i.ringing.calls);
+    let room = i.max_in_flight.saturating_sub(i.ringing.calls);
+    if i.p_mean <= 0.0 || room == 0 {
+        return base.min(room);
+    }
+    let avail = free as f64 + i.freeing_mean;
+    let hi = ((((avail + 6.0 * (avail + 1.0).sqrt() + 2.0) / i.p_mean).ceil() as usize).max(base)).min(room);
+    // The n-th new call is placed when the n - 1 before it leave it under theta.
+    let ok = |n: usize| n <= base || next_call_overflow(i, (n - 1) as f64) <= i.theta;
+    let (mut lo, mut up) = (base.min(hi), hi);
+    while lo < up {
+        let mid = lo + (up - lo).div_ceil(2);
         if ok(mid) {
             lo = mid;
         } else {
-            hi = mid - 1;
+            up = mid - 1;
         }
     }
-    guard_max(&i, lo)
+    let want = lo;
+    if i.budget < 1.0 || want <= base {
+        return want.min(base);
+    }
+    // Guard: with N calls ringing (each answering with at most its upper probability), at most
+    // answers - free agents are abandoned; Hoeffding's bound lets a binomial with the same mean
+    // stand for the ringing calls' unequal probabilities.
+    // Waiting answers beyond the free agents are abandons to come: they use the budget first.
+    let k = i.free_agents as i64 - i.waiting as i64 + i.budget.floor() as i64;
+    let tail = |m: usize| {
+        let n = i.ringing.calls + m;
+        let pbar = ((i.ringing.high + m as f64 * i.p_high) / n as f64).clamp(0.0, 1.0);
+        binomial_tail(n, pbar, k)
+    };
+    let (mut lo, mut up) = (base, want);
+    while lo < up {
+        let mid = lo + (up - lo).div_ceil(2);
+        if tail(mid) <= i.risk {
+            lo = mid;
+        } else {
+            up = mid - 1;
+        }
+    }
+    lo
+}
+
+/// P(an agent busy now is free within `t` seconds): wrap-up and talk taken as exponential with
+/// the observed means (a talking agent must finish both).
+pub fn free_within(t: f64, talk_s: f64, wrap_s: f64, talking: bool) -> f64 {
+    let (l1, l2) = (1.0 / talk_s.max(0.1), 1.0 / wrap_s.max(0.1));
+    if !talking {
+        return 1.0 - (-l2 * t).exp();
+    }
+    if (l1 - l2).abs() < 1e-9 {
+        return 1.0 - (1.0 + l1 * t) * (-l1 * t).exp();
+    }
+    (1.0 - (l2 * (-l1 * t).exp() - l1 * (-l2 * t).exp()) / (l2 - l1)).clamp(0.0, 1.0)
 }
 
 #[cfg(test)]
@@ -224,8 +516,9 @@ mod tests {
         assert_eq!(binomial_tail(3, 0.5, -1), 1.0);
     }
 
-    fn input() -> PaceInput {
-        PaceInput {
+    #[test]
+    fn power_guard_without_budget_is_one_to_one() {
+        let i = PaceInput {
             free_agents: 5,
             soon_agents: 0,
             waiting: 0,
@@ -237,29 +530,96 @@ mod tests {
             max_in_flight: 1000,
             freeing: 0.0,
             target_rate: 0.05,
+        };
+        assert_eq!(guard_max(&i, 15), 5);
+        let t = guard_max(&PaceInput { budget: 10.0, ..i }, 15);
+        assert!(t > 5 && t <= 15, "{t}");
+    }
+
+    fn look() -> Lookahead {
+        Lookahead {
+            free_agents: 2,
+            waiting: 0,
+            ringing: RingingOutlook::default(),
+            p_mean: 0.2,
+            p_high: 0.3,
+            freeing_mean: 0.0,
+            freeing_var: 0.0,
+            theta: 0.03,
+            budget: 0.5,
+            risk: 1e-3,
+            max_in_flight: 1000,
         }
     }
 
     #[test]
-    fn no_budget_means_one_to_one() {
-        assert_eq!(predictive_target(input()), 5);
-        let t = predictive_target(PaceInput { budget: 10.0, ..input() });
-        assert!(t > 5 && t <= 25, "{t}");
+    fn predictive_without_budget_is_one_call_per_free_agent() {
+        assert_eq!(predictive_dials(&look()), 2);
+        // Ringing calls already cover the free agents.
+        let ringing = RingingOutlook { calls: 2, mean: 0.4, var: 0.32, high: 0.6 };
+        assert_eq!(predictive_dials(&Lookahead { ringing, ..look() }), 0);
+        // An answer waiting for an agent takes a free agent first.
+        assert_eq!(predictive_dials(&Lookahead { waiting: 1, ..look() }), 1);
     }
 
     #[test]
-    fn overflow_normal_matches_exact() {
-        let (n, p, f) = (200usize, 0.3f64, 55.0f64);
-        let mut pmf = (1.0 - p).powi(n as i32);
-        let mut exact = 0.0;
-        for x in 0..=n {
-            if x as f64 > f {
-                exact += (x as f64 - f) * pmf;
-            }
-            if x < n {
-                pmf *= (n - x) as f64 / (x + 1) as f64 * p / (1.0 - p);
+    fn predictive_dials_more_with_budget_and_old_calls_count_less() {
+        let with_budget = Lookahead { budget: 20.0, free_agents: 5, theta: 0.1, ..look() };
+        let n = predictive_dials(&with_budget);
+        assert!(n > 5 && n < 60, "{n}");
+        // Ten calls ringing for long (unlikely to answer) hold back fewer new calls than ten fresh ones.
+        let old = RingingOutlook { calls: 10, mean: 0.2, var: 0.19, high: 0.4 };
+        let fresh = RingingOutlook { calls: 10, mean: 2.0, var: 1.6, high: 3.0 };
+        let a = predictive_dials(&Lookahead { ringing: old, ..with_budget });
+        let b = predictive_dials(&Lookahead { ringing: fresh, ..with_budget });
+        assert!(a > b, "{a} {b}");
+        // A larger theta never dials less.
+        assert!(predictive_dials(&Lookahead { theta: 0.3, ..with_budget }) >= n);
+    }
+
+    #[test]
+    fn ringing_ages_and_profile() {
+        let mut prof = AgeProfile::new(25);
+        for _ in 0..200 {
+            prof.observe_live(5.0);
+            for _ in 0..4 {
+                prof.observe_other(25.0);
             }
         }
-        assert!((expected_overflow(n, p, f) - exact).abs() < 0.1 * exact.max(0.1), "{exact}");
+        let young = prof.answer_prob_at(0, 0.2);
+        let old = prof.answer_prob_at(10, 0.2);
+        assert!((young - 0.2).abs() < 0.02, "{young}");
+        assert!(old < 0.01, "{old}");
+        let mut r = RingingAges::default();
+        r.add(100);
+        r.add(100);
+        r.add(112);
+        assert_eq!(r.oldest_dial_s(), Some(100));
+        let o = r.outlook(113, &prof, 0.2, 0.3);
+        assert_eq!(o.calls, 3);
+        assert!(o.mean > 0.15 && o.mean < 0.25, "{o:?}");
+        r.remove(100);
+        r.remove(100);
+        assert_eq!(r.oldest_dial_s(), Some(112));
+        r.add(90);
+        assert_eq!(r.oldest_dial_s(), Some(90));
+        r.remove(90);
+        r.remove(112);
+        assert_eq!(r.oldest_dial_s(), None);
+        // Calls older than the tracked window are kept as one count.
+        r.add(0);
+        r.add(AGE_BINS as i64 + 10);
+        assert_eq!(r.outlook(AGE_BINS as i64 + 11, &prof, 0.2, 0.3).calls, 2);
+        r.remove(0);
+        r.remove(AGE_BINS as i64 + 10);
+        assert_eq!(r.oldest_dial_s(), None);
+    }
+
+    #[test]
+    fn free_within_is_a_probability() {
+        let w = free_within(10.0, 150.0, 15.0, false);
+        let t = free_within(10.0, 150.0, 15.0, true);
+        assert!(w > 0.4 && w < 0.5 && t > 0.0 && t < 0.05, "{w} {t}");
+        assert!((free_within(10.0, 15.0, 15.0, true) - free_within(10.0, 15.0001, 15.0, true)).abs() < 1e-3);
     }
 }

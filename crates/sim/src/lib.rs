@@ -442,7 +442,7 @@ impl<'a> Sim<'a> {
                 break;
             }
             now = now.max(t);
-            if std::env::var_os("CAMPANA_SIM_DEBUG").is_some() && steps % 20000 == 0 {
+            if std::env::var_os("CAMPANA_SIM_DEBUG").is_some() && steps.is_multiple_of(20000) {
                 eprintln!(
                     "{now} calls={} tel={} idle={} dials={} connects={}",
                     self.engine.live_calls(),

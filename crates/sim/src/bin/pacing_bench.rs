@@ -68,6 +68,7 @@ fn main() {
     let hours: f64 = get("--hours").and_then(|s| s.parse().ok()).unwrap_or(6.0);
     let seed: u64 = get("--seed").and_then(|s| s.parse().ok()).unwrap_or(1);
     let quick = args.iter().any(|a| a == "--quick");
+    let only_predictive = args.iter().any(|a| a == "--predictive-only");
     let teams: &[u32] = if quick { &[5, 25] } else { &[5, 10, 25, 50, 100] };
     let hits: &[f64] = if quick { &[0.2] } else { &[0.1, 0.2, 0.3] };
     let mut cases = Vec::new();
@@ -97,6 +98,11 @@ fn main() {
     println!("|---|---|---|---|---|---|");
     let mut wins = 0;
     for c in &cases {
+        if only_predictive {
+            let pred = sim(&scenario(c, hours, "predictive", 1.0, false), seed);
+            println!("| {} | {} |", c.name, cell(&pred));
+            continue;
+        }
         let prog = sim(&scenario(c, hours, "progressive", 1.0, false), seed);
         let vici = sim(&scenario(c, hours, "power", 1.0, true), seed);
         let pred = sim(&scenario(c, hours, "predictive", 1.0, false), seed);
