@@ -91,7 +91,10 @@ pub fn router(state: AppState) -> Router {
     let (api, doc) = api();
     let doc_json = doc.to_pretty_json().expect("OpenAPI document serialises");
     api.merge(crate::web::router(state.clone()))
-        .route("/api/openapi.json", get(move || async move { ([(axum::http::header::CONTENT_TYPE, "application/json")], doc_json.clone()) }))
+        .route(
+            "/api/openapi.json",
+            get(move || async move { ([(axum::http::header::CONTENT_TYPE, "application/json")], doc_json.clone()) }),
+        )
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
