@@ -3,6 +3,7 @@
 
 use crate::abandon::{AbandonLedger, WINDOW_24H_S, WINDOW_30D_S};
 use crate::eligibility::{self, Blocked, CampaignConfig, Candidate, DncLookup, EligibilityContext, ReasonCode};
+use crate::fxhash::{FxHashMap as HashMap, FxHashSet as HashSet};
 use crate::pacing::{self, AgeProfile, AnswerEstimator, RingingAges};
 use crate::rules::CallingRules;
 use crate::types::*;
@@ -12,7 +13,7 @@ use campana_core::settings::{AbandonPolicy, DialingMode, MachineAction, PreviewT
 use campana_core::telephony::{AnsweredBy, CallId, PromptName, TelephonyCommand, TelephonyEvent};
 use campana_core::{AgentGroupId, CampaignId, PhoneNumber, RecordId, UserId};
 use chrono::{DateTime, Duration, Utc};
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 /// Limits and prompts of an engine instance.
 #[derive(Debug, Clone)]
@@ -425,15 +426,15 @@ impl Engine {
         Engine {
             cfg,
             dnc,
-            local_dnc: HashSet::new(),
+            local_dnc: HashSet::default(),
             campaigns: BTreeMap::new(),
             agents: BTreeMap::new(),
             calls: CallTable::default(),
-            live_records: HashSet::new(),
-            live_numbers: HashSet::new(),
+            live_records: HashSet::default(),
+            live_numbers: HashSet::default(),
             timers: BTreeSet::new(),
             outputs: VecDeque::new(),
-            pending_dispositions: HashMap::new(),
+            pending_dispositions: HashMap::default(),
             next_call_id: first_call_id,
             now,
         }
@@ -575,7 +576,7 @@ impl Engine {
                             estimator: AnswerEstimator::default(),
                             ages: AgeProfile::new(ring),
                             outcomes: BTreeMap::new(),
-                            offered: HashMap::new(),
+                            offered: HashMap::default(),
                             stopped: false,
                             aggressiveness: 1.0,
                         },

@@ -16,6 +16,7 @@
 pub mod abandon;
 pub mod eligibility;
 pub mod engine;
+pub mod fxhash;
 pub mod pacing;
 pub mod rules;
 pub mod treatment;

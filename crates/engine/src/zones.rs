@@ -2,9 +2,9 @@
 //! prefix (longest prefix wins, every country). Data: `data/us-zip-timezones.tsv` and
 //! `data/phone-prefix-timezones.tsv`, embedded at build time.
 
+use crate::fxhash::FxHashMap as HashMap;
 use chrono_tz::Tz;
 use serde::Serialize;
-use std::collections::HashMap;
 use std::sync::OnceLock;
 
 const ZIP_TSV: &str = include_str!("../../../data/us-zip-timezones.tsv");
@@ -57,11 +57,11 @@ struct ZoneData {
 fn data() -> &'static ZoneData {
     static DATA: OnceLock<ZoneData> = OnceLock::new();
     DATA.get_or_init(|| {
-        let mut zips = HashMap::with_capacity(42_000);
-        let mut area: HashMap<u16, Option<u8>> = HashMap::new();
+        let mut zips = HashMap::with_capacity_and_hasher(42_000, Default::default());
+        let mut area: HashMap<u16, Option<u8>> = HashMap::default();
         let mut states: Vec<String> = Vec::new();
-        let mut state_idx: HashMap<&str, u8> = HashMap::new();
-        let mut tz_cache: HashMap<&str, Tz> = HashMap::new();
+        let mut state_idx: HashMap<&str, u8> = HashMap::default();
+        let mut tz_cache: HashMap<&str, Tz> = HashMap::default();
         for line in ZIP_TSV.lines().filter(|l| !l.starts_with('#')).skip(1) {
             let f: Vec<&str> = line.split('\t').collect();
             if f.len() < 3 {
@@ -96,7 +96,7 @@ fn data() -> &'static ZoneData {
             zips.insert(zip, (state, tz));
         }
         let area_states = area.into_iter().filter_map(|(k, v)| v.map(|s| (k, s))).collect();
-        let mut prefixes = HashMap::with_capacity(3_300);
+        let mut prefixes = HashMap::with_capacity_and_hasher(3_300, Default::default());
         let mut max_prefix_len = 0;
         for line in PREFIX_TSV.lines().filter(|l| !l.starts_with('#')).skip(1) {
             let Some((p, zs)) = line.split_once('\t') else { continue };

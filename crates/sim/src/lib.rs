@@ -18,13 +18,14 @@ use campana_core::telephony::{TelephonyCommand, TelephonyEvent};
 use campana_core::time::{DailyHours, LocalTime, Weekdays};
 use campana_core::{AgentGroupId, CampaignId, ContactListId, PhoneNumber, RecordId};
 use campana_engine::abandon::{AbandonLedger, WINDOW_24H_S, WINDOW_30D_S};
+use campana_engine::fxhash::{FxHashMap as HashMap, FxHashSet as HashSet};
 use campana_engine::{CampaignConfig, Candidate, Engine, EngineConfig, InMemoryDnc, Input, Output, PersistCommand, ReasonCode};
 use chrono::{DateTime, Duration, Timelike, Utc};
 use chrono_tz::Tz;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde::Serialize;
-use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
+use std::collections::{BTreeMap, VecDeque};
 
 /// The simulator's answer (printed as JSON by `campana simulate`).
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -166,7 +167,7 @@ impl<'a> Sim<'a> {
         let n_records = sc.population.records as usize;
         let mut rng = ChaCha8Rng::seed_from_u64(seed);
         let mut dnc_lookup = InMemoryDnc::default();
-        let mut dnc = HashSet::new();
+        let mut dnc = HashSet::default();
         let pop = &sc.population;
         let mut store = Vec::with_capacity(pop.records as usize);
         for i in 0..pop.records {
@@ -189,7 +190,7 @@ impl<'a> Sim<'a> {
                 never: false,
                 completed: false,
                 dials: 0,
-                day_dials: HashMap::new(),
+                day_dials: HashMap::default(),
                 last_reason: None,
                 invalid,
                 zones,
@@ -245,8 +246,8 @@ impl<'a> Sim<'a> {
             agents,
             store,
             dnc,
-            live_numbers: HashSet::new(),
-            call_numbers: HashMap::new(),
+            live_numbers: HashSet::default(),
+            call_numbers: HashMap::default(),
             pending: VecDeque::new(),
             ledger_events: Vec::new(),
             sum,
@@ -428,6 +429,7 @@ impl<'a> Sim<'a> {
         let mut next_tick = start + tick;
         let mut steps: u64 = 0;
         let mut kinds = [0u64; 4];
+        let debug = std::env::var_os("CAMPANA_SIM_DEBUG").is_some();
         loop {
             steps += 1;
             if steps > 50_000_000 {
@@ -442,7 +444,7 @@ impl<'a> Sim<'a> {
                 break;
             }
             now = now.max(t);
-            if std::env::var_os("CAMPANA_SIM_DEBUG").is_some() && steps.is_multiple_of(20000) {
+            if debug && steps.is_multiple_of(20000) {
                 eprintln!(
                     "{now} calls={} tel={} idle={} dials={} connects={}",
                     self.engine.live_calls(),
@@ -483,7 +485,7 @@ impl<'a> Sim<'a> {
                 self.drain(now);
             }
         }
-        if std::env::var_os("CAMPANA_SIM_DEBUG").is_some() {
+        if debug {
             eprintln!("steps {steps} kinds {kinds:?} (telephony, agents, vicidial, engine timeouts)");
         }
         self.finish(end)

@@ -5,10 +5,11 @@
 use crate::model::Population;
 use campana_core::record::CallResult;
 use campana_core::telephony::{AnsweredBy, CallId, TelephonyCommand, TelephonyEvent};
+use campana_engine::fxhash::FxHashMap as HashMap;
 use chrono::{DateTime, Duration, Timelike, Utc};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 
 /// Seconds a prompt plays before the call hangs up.
 pub const PROMPT_S: f64 = 6.0;
@@ -37,6 +38,8 @@ struct SimCall {
     talk_s: f64,
     detect_machine: bool,
     invalid: bool,
+    /// Queue keys of this call's pending `Ended`, `PromptDone` and `Digit` events.
+    ends: Vec<(DateTime<Utc>, u64)>,
 }
 
 /// Per-number facts the driver may set (invalid numbers answer SIT).
@@ -76,7 +79,7 @@ impl SimTelephony {
             talk_mean_s,
             talk_cv,
             day_start,
-            calls: HashMap::new(),
+            calls: HashMap::default(),
             queue: BTreeMap::new(),
             seq: 0,
             agentless_digit: None,
@@ -85,7 +88,14 @@ impl SimTelephony {
 
     fn at(&mut self, t: DateTime<Utc>, ev: TelephonyEvent) {
         self.seq += 1;
-        self.queue.insert((t, self.seq), ev);
+        let key = (t, self.seq);
+        if let TelephonyEvent::Ended { call_id, .. } | TelephonyEvent::PromptDone { call_id } | TelephonyEvent::Digit { call_id, .. } = &ev
+        {
+            if let Some(c) = self.calls.get_mut(call_id) {
+                c.ends.push(key);
+            }
+        }
+        self.queue.insert(key, ev);
     }
 
     fn exp(&mut self, mean: f64) -> f64 {
@@ -119,7 +129,7 @@ impl SimTelephony {
                 }
                 let id = *call_id;
                 let talk_s = self.lognormal(self.talk_mean_s, self.talk_cv).max(5.0);
-                self.calls.insert(id, SimCall { leg: Leg::Ringing, talk_s, detect_machine: *detect_machine, invalid });
+                self.calls.insert(id, SimCall { leg: Leg::Ringing, talk_s, detect_machine: *detect_machine, invalid, ends: Vec::new() });
                 if invalid {
                     self.at(now + secs(1.5), TelephonyEvent::Ended { call_id: id, result: CallResult::SitInvalid });
                     return Ok(());
@@ -214,8 +224,12 @@ impl SimTelephony {
         Ok(())
     }
 
+    /// Removes the call's pending `Ended`, `PromptDone` and `Digit` events.
     fn drop_pending_end(&mut self, id: CallId) {
-        self.queue.retain(|_, e| !matches!(e, TelephonyEvent::Ended { call_id, .. } | TelephonyEvent::PromptDone { call_id } | TelephonyEvent::Digit { call_id, .. } if *call_id == id));
+        let Some(c) = self.calls.get_mut(&id) else { return };
+        for key in std::mem::take(&mut c.ends) {
+            self.queue.remove(&key);
+        }
     }
 
     /// When the next event is due.
