@@ -14,6 +14,9 @@ use std::collections::HashSet;
 use std::io::{BufRead, BufReader, Read};
 use utoipa::ToSchema;
 
+/// A raw CSV record, as [`RecordReader`] reads it and [`RowParser`] parses it.
+pub use csv::ByteRecord;
+
 pub const MAX_FIELDS: usize = 500;
 pub const MAX_ROW_BYTES: usize = 1 << 20;
 
@@ -198,21 +201,46 @@ struct Resolved {
     custom: Vec<(usize, CustomColumn)>,
 }
 
-/// Streams a contact file row by row.
-pub struct ContactReader<R: Read> {
-    csv: csv::Reader<BufReader<R>>,
+/// What one row is before the in-file dedupe: a contact, or the reasons it was refused.
+#[derive(Debug)]
+pub enum ParsedRow {
+    Contact(Contact),
+    Rejected { errors: Vec<RowError>, raw: Vec<String> },
+}
+
+/// Turns one CSV record into a contact: phone parsing and every other check that needs no
+/// earlier row. Immutable and `Sync`, so several threads may parse rows of one file at once
+/// (see [`ContactReader::into_parallel`]).
+pub struct RowParser {
     headers: Vec<String>,
     map: Resolved,
     mapping: ColumnMapping,
     default_country: Option<CountryCode>,
-    delimiter: u8,
+}
+
+/// The in-file dedupe: the only state one row passes to the next. Rows must be settled in file
+/// order (the first of two duplicates is kept).
+pub struct InFileDedupe {
     /// Phone dedupe inside the file (off for keep_both); external ids are always unique.
     dedupe_phones: bool,
     seen_phones: HashSet<u64>,
     seen_ids: HashSet<u128>,
     id_hashers: (std::collections::hash_map::RandomState, std::collections::hash_map::RandomState),
-    record: csv::ByteRecord,
+}
+
+/// The CSV side of a [`ContactReader`]: records in file order, with their spreadsheet row numbers.
+pub struct RecordReader<R: Read> {
+    csv: csv::Reader<BufReader<R>>,
     rows_read: u64,
+}
+
+/// Streams a contact file row by row.
+pub struct ContactReader<R: Read> {
+    records: RecordReader<R>,
+    parser: RowParser,
+    dedupe: InFileDedupe,
+    delimiter: u8,
+    record: csv::ByteRecord,
 }
 
 impl<R: Read> ContactReader<R> {
@@ -288,55 +316,80 @@ impl<R: Read> ContactReader<R> {
             custom,
         };
         Ok(ContactReader {
-            csv,
-            headers,
-            map,
-            mapping,
-            default_country: opts.default_country.or(list_default_country),
+            records: RecordReader { csv, rows_read: 0 },
+            parser: RowParser { headers, map, mapping, default_country: opts.default_country.or(list_default_country) },
+            dedupe: InFileDedupe {
+                dedupe_phones: opts.dedupe != DedupePolicy::KeepBoth,
+                seen_phones: HashSet::new(),
+                seen_ids: HashSet::new(),
+                id_hashers: (Default::default(), Default::default()),
+            },
             delimiter,
-            dedupe_phones: opts.dedupe != DedupePolicy::KeepBoth,
-            seen_phones: HashSet::new(),
-            seen_ids: HashSet::new(),
-            id_hashers: (Default::default(), Default::default()),
             record: csv::ByteRecord::new(),
-            rows_read: 0,
         })
     }
 
     pub fn headers(&self) -> &[String] {
-        &self.headers
+        &self.parser.headers
     }
     /// The mapping in force (to be saved with the list).
     pub fn mapping(&self) -> &ColumnMapping {
-        &self.mapping
+        &self.parser.mapping
     }
     pub fn delimiter(&self) -> char {
         self.delimiter as char
     }
     /// Bytes consumed so far (for progress against the file size).
     pub fn bytes_read(&self) -> u64 {
-        self.csv.position().byte()
+        self.records.bytes_read()
     }
 
     /// The next row, or `None` at the end of the file.
     pub fn next_row(&mut self) -> Option<Result<RowOutcome, FileError>> {
-        match self.csv.read_byte_record(&mut self.record) {
+        match self.records.next_into(&mut self.record) {
+            None => None,
+            Some(Err(e)) => Some(Err(e)),
+            Some(Ok(row)) => {
+                let parsed = self.parser.parse(row, &self.record);
+                Some(Ok(self.dedupe.settle(row, parsed)))
+            }
+        }
+    }
+
+    /// The three stages of reading, for a caller that parses rows on several threads: records
+    /// in file order, the row parser (shareable), and the in-file dedupe, which must see the
+    /// parsed rows in file order. `next_row` is exactly `dedupe.settle(row, parser.parse(row, record))`.
+    pub fn into_parallel(self) -> (RecordReader<R>, RowParser, InFileDedupe) {
+        (self.records, self.parser, self.dedupe)
+    }
+}
+
+impl<R: Read> RecordReader<R> {
+    /// Reads the next record into `record`; returns its row number (the header is row 1).
+    pub fn next_into(&mut self, record: &mut csv::ByteRecord) -> Option<Result<u64, FileError>> {
+        match self.csv.read_byte_record(record) {
             Ok(false) => None,
             Ok(true) => {
                 self.rows_read += 1;
-                let row = self.rows_read + 1;
-                Some(Ok(self.parse_row(row)))
+                Some(Ok(self.rows_read + 1))
             }
             Err(e) => Some(Err(FileError::Csv { line: self.rows_read + 2, reason: e.to_string() })),
         }
     }
 
-    fn raw(&self) -> Vec<String> {
-        self.record.iter().map(|f| String::from_utf8_lossy(f).into_owned()).collect()
+    /// Bytes consumed so far (for progress against the file size).
+    pub fn bytes_read(&self) -> u64 {
+        self.csv.position().byte()
     }
+}
 
-    fn parse_row(&mut self, row: u64) -> RowOutcome {
-        let rec = &self.record;
+fn raw(rec: &csv::ByteRecord) -> Vec<String> {
+    rec.iter().map(|f| String::from_utf8_lossy(f).into_owned()).collect()
+}
+
+impl RowParser {
+    /// Parses and validates one record (`row` is its spreadsheet row number, for errors).
+    pub fn parse(&self, row: u64, rec: &csv::ByteRecord) -> ParsedRow {
         let mut errors = Vec::new();
         let err = |errors: &mut Vec<RowError>, column: &str, value: &str, reason: String| {
             errors.push(RowError { row, column: column.to_string(), value: value.to_string(), reason })
@@ -344,11 +397,11 @@ impl<R: Read> ContactReader<R> {
         if rec.len() > self.headers.len() {
             let extra: Vec<String> = rec.iter().skip(self.headers.len()).map(|f| String::from_utf8_lossy(f).into_owned()).collect();
             err(&mut errors, "(row)", &extra.join(","), format!("has {} fields but the header has {}", rec.len(), self.headers.len()));
-            return RowOutcome::Rejected { row, errors, raw: self.raw() };
+            return ParsedRow::Rejected { errors, raw: raw(rec) };
         }
         if rec.len() > MAX_FIELDS || rec.as_slice().len() > MAX_ROW_BYTES {
             err(&mut errors, "(row)", "", format!("is larger than {MAX_FIELDS} fields or {MAX_ROW_BYTES} bytes"));
-            return RowOutcome::Rejected { row, errors, raw: self.raw() };
+            return ParsedRow::Rejected { errors, raw: raw(rec) };
         }
         let headers = &self.headers;
         let cell = |errors: &mut Vec<RowError>, i: usize| -> Option<&str> {
@@ -440,15 +493,37 @@ impl<R: Read> ContactReader<R> {
             }
         }
         if !errors.is_empty() {
-            return RowOutcome::Rejected { row, errors, raw: self.raw() };
+            return ParsedRow::Rejected { errors, raw: raw(rec) };
         }
+        ParsedRow::Contact(Contact {
+            external_id,
+            name,
+            phones,
+            time_zone,
+            postal_code,
+            sort_value,
+            dial_from: None,
+            dial_until: None,
+            record_type: RecordType::General,
+            custom,
+        })
+    }
+}
+
+impl InFileDedupe {
+    /// What a parsed row becomes, given the rows settled before it.
+    pub fn settle(&mut self, row: u64, parsed: ParsedRow) -> RowOutcome {
+        let contact = match parsed {
+            ParsedRow::Rejected { errors, raw } => return RowOutcome::Rejected { row, errors, raw },
+            ParsedRow::Contact(c) => c,
+        };
         // An external id names one customer: a second row with it is always a duplicate.
-        let id_key = external_id.as_ref().map(|id| {
+        let id_key = contact.external_id.as_ref().map(|id| {
             use std::hash::BuildHasher;
             (u128::from(self.id_hashers.0.hash_one(id)) << 64) | u128::from(self.id_hashers.1.hash_one(id))
         });
         let dup_id = id_key.is_some_and(|k| self.seen_ids.contains(&k));
-        let dup_phone = self.dedupe_phones && phones.iter().any(|(_, p)| self.seen_phones.contains(&p.as_u64()));
+        let dup_phone = self.dedupe_phones && contact.phones.iter().any(|(_, p)| self.seen_phones.contains(&p.as_u64()));
         if dup_id || dup_phone {
             return RowOutcome::DuplicateInFile { row };
         }
@@ -456,25 +531,11 @@ impl<R: Read> ContactReader<R> {
             self.seen_ids.insert(k);
         }
         if self.dedupe_phones {
-            for (_, p) in &phones {
+            for (_, p) in &contact.phones {
                 self.seen_phones.insert(p.as_u64());
             }
         }
-        RowOutcome::Contact {
-            row,
-            contact: Contact {
-                external_id,
-                name,
-                phones,
-                time_zone,
-                postal_code,
-                sort_value,
-                dial_from: None,
-                dial_until: None,
-                record_type: RecordType::General,
-                custom,
-            },
-        }
+        RowOutcome::Contact { row, contact }
     }
 }
 
@@ -581,6 +642,26 @@ mod tests {
         };
         let e = read_all(b"phone\n+12125550143\n", opts).unwrap_err();
         assert_eq!(e.to_string(), "the mapping names column 'tel' but the file has none (columns: phone)");
+    }
+
+    #[test]
+    fn parsing_out_of_order_then_settling_in_order_is_next_row() {
+        let data = "id,phone,mobile\n1,+12125550143,\n2,bad,\n3,+12125550143,\n1,+13125550100,\n4,(312) 555-0101,+12125550199\n5,,\n";
+        let us = Some(CountryCode::parse("US").unwrap());
+        let sequential = read_all(data.as_bytes(), ImportOptions::default()).unwrap();
+        let reader = ContactReader::new(data.as_bytes(), &ImportOptions::default(), None, &[], us).unwrap();
+        let (mut records, parser, mut dedupe) = reader.into_parallel();
+        let mut recs = Vec::new();
+        let mut rec = ByteRecord::new();
+        while let Some(row) = records.next_into(&mut rec) {
+            recs.push((row.unwrap(), rec.clone()));
+        }
+        // Parsed last row first (as parallel threads may), settled in file order.
+        let mut parsed: Vec<(u64, ParsedRow)> = recs.iter().rev().map(|(row, rec)| (*row, parser.parse(*row, rec))).collect();
+        parsed.reverse();
+        let split: Vec<RowOutcome> = parsed.into_iter().map(|(row, p)| dedupe.settle(row, p)).collect();
+        assert_eq!(format!("{split:?}"), format!("{sequential:?}"));
+        assert_eq!(counts(&split), (2, 2, 2));
     }
 
     #[test]

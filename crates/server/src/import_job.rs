@@ -1,10 +1,12 @@
 //! One import of a contact file, shared by the API (`POST /contact-lists/{id}/imports`) and the
-//! CLI (`campana import`). A blocking thread reads and validates the file (core's
-//! `ContactReader`) and hands batches of at most `IMPORT_BATCH_ROWS` rows over a channel of
-//! [`BATCHES_IN_FLIGHT`] to the async side, which stages them; memory stays bounded whatever
-//! the file size. The list changes only when the last batch is merged.
+//! CLI (`campana import`). A blocking thread reads the file's CSV records (core's
+//! `ContactReader`, split into its stages), up to [`MAX_PARSE_THREADS`] threads parse and
+//! validate them in chunks, and one thread settles them in file order (in-file dedupe) and hands
+//! batches of at most `IMPORT_BATCH_ROWS` rows over a channel of [`BATCHES_IN_FLIGHT`] to the
+//! async side, which stages them; every queue is bounded, so memory stays bounded whatever the
+//! file size. The list changes only when the last batch is merged.
 
-use campana_core::import::{ColumnMapping, ContactReader, FileError, ImportOptions, RowOutcome};
+use campana_core::import::{ByteRecord, ColumnMapping, ContactReader, FileError, ImportOptions, ParsedRow, RowOutcome};
 use campana_core::stored::ContactList;
 use campana_core::{ContactListId, ImportId};
 use campana_store::{ImportState, ImportStatus, StagedBatch, Store, StoreError, IMPORT_BATCH_ROWS};
@@ -32,9 +34,10 @@ enum Msg {
         bytes_read: u64,
     },
     Failed(FileError),
-    /// End of file, with the reader's busy time in seconds.
+    /// End of file, with the readers' busy time in seconds (summed over threads).
     Done {
         parse_validate_s: f64,
+        parse_threads: usize,
     },
 }
 
@@ -51,11 +54,16 @@ pub struct Progress {
 /// import benchmark).
 #[derive(Debug, Clone, Copy, Default, serde::Serialize)]
 pub struct Timings {
-    /// Reading, CSV parsing, phone parsing and validation, in-file dedupe (the reader thread,
-    /// not counting time it waited for the database).
+    /// Reading, CSV parsing, phone parsing and validation, in-file dedupe: busy time summed
+    /// over the threads that do it (not counting time they waited for each other or the
+    /// database). Overlaps `stage_s`.
     pub parse_validate_s: f64,
-    /// Writing batches to the staging table.
+    /// Threads that parsed rows.
+    pub parse_threads: usize,
+    /// Writing batches to the import's scratch table (and their errors and progress).
     pub stage_s: f64,
+    /// Wall clock from the header to the last batch staged (reading, parsing and staging overlap).
+    pub read_stage_s: f64,
     /// The final merge into the list (dedupe against the list, inserts, updates).
     pub merge_s: f64,
     /// Wall clock from start to finish.
@@ -136,8 +144,10 @@ pub async fn start(
                 Some(Msg::Failed(e)) => {
                     return end(ImportState::Failed, format!("{e}; nothing of this import was applied"), timings).await;
                 }
-                Some(Msg::Done { parse_validate_s }) => {
+                Some(Msg::Done { parse_validate_s, parse_threads }) => {
                     timings.parse_validate_s = parse_validate_s;
+                    timings.parse_threads = parse_threads;
+                    timings.read_stage_s = t0.elapsed().as_secs_f64();
                     break;
                 }
                 None if cancel.load(Ordering::Relaxed) => return end(ImportState::Cancelled, CANCELLED.into(), timings).await,
@@ -175,6 +185,20 @@ pub fn finish_in_background(state: crate::state::AppState, started: Started, can
     });
 }
 
+/// Rows a parsing thread takes at a time.
+const CHUNK_ROWS: usize = 1024;
+/// At most this many threads parse rows (phone numbers are most of the CPU time of reading).
+const MAX_PARSE_THREADS: usize = 4;
+
+/// A chunk of rows on its way from the CSV reader to the in-order dedupe.
+enum Chunk {
+    Parsed { rows: std::sync::mpsc::Receiver<Vec<(u64, ParsedRow)>>, bytes_read: u64 },
+    Failed(FileError),
+}
+
+/// Reads the file on this thread, parses its rows on `parse_threads()` threads, and settles
+/// them (in-file dedupe) in file order on another, which hands batches to the database side.
+/// Every queue between them is bounded, so memory stays bounded whatever the file size.
 fn read_file(
     path: PathBuf,
     options: ImportOptions,
@@ -183,6 +207,7 @@ fn read_file(
     tx: mpsc::Sender<Msg>,
     cancel: Arc<AtomicBool>,
 ) {
+    use std::sync::mpsc::sync_channel;
     let file = match std::fs::File::open(&path) {
         Ok(f) => f,
         Err(e) => {
@@ -190,7 +215,7 @@ fn read_file(
             return;
         }
     };
-    let mut reader = match ContactReader::new(file, &options, list.mapping.as_ref(), &list.input.columns, list.input.default_country) {
+    let reader = match ContactReader::new(file, &options, list.mapping.as_ref(), &list.input.columns, list.input.default_country) {
         Ok(r) => r,
         Err(e) => {
             let _ = header_tx.send(Err(e));
@@ -200,40 +225,111 @@ fn read_file(
     if header_tx.send(Ok(reader.mapping().clone())).is_err() {
         return;
     }
-    let mut batch = StagedBatch::default();
-    let started = std::time::Instant::now();
-    let mut waited = std::time::Duration::ZERO;
-    loop {
-        if cancel.load(Ordering::Relaxed) {
-            return;
+    let (mut records, parser, mut dedupe) = reader.into_parallel();
+    let threads = parse_threads();
+    let busy_ns = std::sync::atomic::AtomicU64::new(0);
+    let add_busy = |t: std::time::Instant| busy_ns.fetch_add(t.elapsed().as_nanos() as u64, Ordering::Relaxed);
+    type Job = (Vec<(u64, ByteRecord)>, std::sync::mpsc::SyncSender<Vec<(u64, ParsedRow)>>);
+    let (job_tx, job_rx) = sync_channel::<Job>(threads);
+    let job_rx = std::sync::Mutex::new(job_rx);
+    let (order_tx, order_rx) = sync_channel::<Chunk>(threads * 2);
+    std::thread::scope(|scope| {
+        for _ in 0..threads {
+            scope.spawn(|| loop {
+                let job = job_rx.lock().expect("parse queue lock").recv();
+                let Ok((recs, out)) = job else { return };
+                let t = std::time::Instant::now();
+                let parsed = recs.iter().map(|(row, rec)| (*row, parser.parse(*row, rec))).collect();
+                add_busy(t);
+                let _ = out.send(parsed);
+            });
         }
-        match reader.next_row() {
-            None => break,
-            Some(Err(e)) => {
-                let _ = tx.blocking_send(Msg::Failed(e));
-                return;
-            }
-            Some(Ok(outcome)) => {
-                batch.rows_read += 1;
-                match outcome {
-                    RowOutcome::Contact { row, contact } => batch.contacts.push((row, contact)),
-                    RowOutcome::DuplicateInFile { .. } => batch.rows_duplicate_in_file += 1,
-                    RowOutcome::Rejected { errors, .. } => batch.errors.extend(errors),
-                }
-                if batch.rows_read as usize >= IMPORT_BATCH_ROWS {
-                    let b = std::mem::take(&mut batch);
-                    let w = std::time::Instant::now();
-                    if tx.blocking_send(Msg::Batch { batch: b, bytes_read: reader.bytes_read() }).is_err() {
+        // Settles rows in file order and hands batches to the database side.
+        scope.spawn(|| {
+            let mut batch = StagedBatch::default();
+            let mut last_bytes = 0;
+            for chunk in order_rx {
+                let (rows, bytes_read) = match chunk {
+                    Chunk::Failed(e) => {
+                        let _ = tx.blocking_send(Msg::Failed(e));
                         return;
                     }
-                    waited += w.elapsed();
+                    Chunk::Parsed { rows, bytes_read } => match rows.recv() {
+                        Ok(rows) => {
+                            last_bytes = bytes_read;
+                            (rows, bytes_read)
+                        }
+                        Err(_) => return, // a parsing thread panicked; the scope reports it
+                    },
+                };
+                let t = std::time::Instant::now();
+                for (row, parsed) in rows {
+                    batch.rows_read += 1;
+                    match dedupe.settle(row, parsed) {
+                        RowOutcome::Contact { row, contact } => batch.contacts.push((row, contact)),
+                        RowOutcome::DuplicateInFile { .. } => batch.rows_duplicate_in_file += 1,
+                        RowOutcome::Rejected { errors, .. } => batch.errors.extend(errors),
+                    }
+                }
+                add_busy(t);
+                if batch.rows_read as usize >= IMPORT_BATCH_ROWS {
+                    let b = std::mem::take(&mut batch);
+                    if tx.blocking_send(Msg::Batch { batch: b, bytes_read }).is_err() {
+                        return;
+                    }
                 }
             }
+            if cancel.load(Ordering::Relaxed) {
+                return;
+            }
+            if batch.rows_read > 0 && tx.blocking_send(Msg::Batch { batch, bytes_read: last_bytes }).is_err() {
+                return;
+            }
+            let parse_validate_s = busy_ns.load(Ordering::Relaxed) as f64 / 1e9;
+            let _ = tx.blocking_send(Msg::Done { parse_validate_s, parse_threads: threads });
+        });
+        // This thread reads the CSV records.
+        loop {
+            if cancel.load(Ordering::Relaxed) {
+                break;
+            }
+            let t = std::time::Instant::now();
+            let mut recs = Vec::with_capacity(CHUNK_ROWS);
+            let mut failed = None;
+            while recs.len() < CHUNK_ROWS {
+                let mut rec = ByteRecord::new();
+                match records.next_into(&mut rec) {
+                    None => break,
+                    Some(Ok(row)) => recs.push((row, rec)),
+                    Some(Err(e)) => {
+                        failed = Some(e);
+                        break;
+                    }
+                }
+            }
+            add_busy(t);
+            let last = recs.len() < CHUNK_ROWS;
+            if !recs.is_empty() {
+                let (out_tx, out_rx) = sync_channel(1);
+                let bytes_read = records.bytes_read();
+                if job_tx.send((recs, out_tx)).is_err() || order_tx.send(Chunk::Parsed { rows: out_rx, bytes_read }).is_err() {
+                    break;
+                }
+            }
+            if let Some(e) = failed {
+                let _ = order_tx.send(Chunk::Failed(e));
+                break;
+            }
+            if last {
+                break;
+            }
         }
-    }
-    if batch.rows_read > 0 && tx.blocking_send(Msg::Batch { batch, bytes_read: reader.bytes_read() }).is_err() {
-        return;
-    }
-    let parse_validate_s = (started.elapsed().saturating_sub(waited)).as_secs_f64();
-    let _ = tx.blocking_send(Msg::Done { parse_validate_s });
+        drop(job_tx);
+        drop(order_tx);
+    });
+}
+
+/// Threads that parse rows: the machine's cores, at most [`MAX_PARSE_THREADS`].
+fn parse_threads() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get()).clamp(1, MAX_PARSE_THREADS)
 }

@@ -404,6 +404,21 @@ impl Store {
         Ok(())
     }
 
+    /// Whether an import's scratch table or file still exists (tests check that none is left behind).
+    #[cfg(feature = "testing")]
+    pub async fn import_scratch_exists(&self, id: ImportId) -> Result<bool> {
+        Ok(match self.backend {
+            Backend::Sqlite => scratch_path(self, id.0).exists(),
+            Backend::Postgres => {
+                sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM pg_class WHERE relname = $1")
+                    .bind(scratch_table(id.0))
+                    .fetch_one(&self.pool)
+                    .await?
+                    > 0
+            }
+        })
+    }
+
     /// Removes an import's scratch table: this process's connection to it if any, and the
     /// file or table itself (also when a stopped process left it behind).
     async fn drop_scratch(&self, id: i64) {

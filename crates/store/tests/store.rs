@@ -271,6 +271,96 @@ async fn import_is_all_or_nothing_with_dedupe_policies() {
 }
 
 #[tokio::test]
+async fn import_scratch_keeps_every_character_and_is_dropped() {
+    for (db, s, _g) in both().await {
+        let list = s
+            .create::<ContactList>(&ContactListInput {
+                name: "Chars".into(),
+                description: String::new(),
+                columns: vec![],
+                default_country: None,
+            })
+            .await
+            .unwrap();
+        let mut odd = contact("tab\there", &["+12125550101", "+13125550102"]);
+        odd.name = "Ann\tO'Neil \"Nan\"\nline two\r\\N back\\slash ñ 😀".into();
+        odd.postal_code = Some("60601".into());
+        odd.sort_value = Some("\\.".into());
+        odd.time_zone = Some(TimeZone::parse("Europe/Madrid").unwrap());
+        odd.dial_from = Some(chrono::DateTime::from_timestamp_millis(1_790_000_000_000).unwrap());
+        odd.custom.insert("note".into(), serde_json::json!("a\tb\\c\nd"));
+        let mut anon = contact("x", &["+12125550103"]);
+        anon.external_id = None;
+        anon.sort_value = None;
+        // Update into an empty list: nothing to match, everything is created.
+        let imp = s.import_begin(list.id, "f.csv", "{}").await.unwrap();
+        assert!(s.import_scratch_exists(imp).await.unwrap(), "{db}");
+        s.import_stage(imp, &batch(&[(2, odd.clone()), (3, anon)], vec![])).await.unwrap();
+        let st = s.import_finish(imp, DedupePolicy::Update, &ColumnMapping::default()).await.unwrap();
+        assert_eq!((st.counts.customers_created, st.counts.customers_updated, st.counts.records_created), (2, 0, 3), "{db}");
+        assert!(!s.import_scratch_exists(imp).await.unwrap(), "{db}: the scratch table is dropped");
+        let got = s.records_by_external_id(list.id, "tab\there").await.unwrap();
+        assert_eq!(got.len(), 2, "{db}");
+        let r = &got[1];
+        assert_eq!((r.name.as_str(), r.phone.as_str(), r.chain_position), (odd.name.as_str(), "+13125550102", 2), "{db}");
+        assert_eq!((r.postal_code.as_deref(), r.sort_value.as_deref()), (Some("60601"), Some("\\.")), "{db}");
+        assert_eq!((r.time_zone, r.dial_from), (odd.time_zone, odd.dial_from), "{db}");
+        assert_eq!(r.custom, odd.custom, "{db}");
+        assert_eq!(got[0].chain_id, r.chain_id);
+        let all = s.list_records(list.id, &RecordFilterParams::default(), PageParams::default()).await.unwrap();
+        let anon_rec = all.items.iter().find(|r| r.external_id.is_none()).unwrap();
+        assert_eq!(anon_rec.sort_value, None, "{db}: NULL stays NULL");
+        assert_ne!(anon_rec.chain_id, r.chain_id);
+    }
+}
+
+#[tokio::test]
+async fn an_import_failing_mid_way_leaves_the_list_as_it_was() {
+    for (db, s, _g) in both().await {
+        let list = s
+            .create::<ContactList>(&ContactListInput {
+                name: "Fail".into(),
+                description: String::new(),
+                columns: vec![],
+                default_country: None,
+            })
+            .await
+            .unwrap();
+        s.upsert_contacts(list.id, &[contact("a", &["+12125550101"])]).await.unwrap();
+        let before = s.list_records(list.id, &RecordFilterParams::default(), PageParams::default()).await.unwrap().items;
+        // Failed while reading (after two batches): the scratch goes, the errors stay.
+        let imp = s.import_begin(list.id, "f.csv", "{}").await.unwrap();
+        let err = RowError { row: 4, column: "phone".into(), value: "x".into(), reason: "bad".into() };
+        s.import_stage(imp, &batch(&[(2, contact("b", &["+12125550102"]))], vec![])).await.unwrap();
+        s.import_stage(imp, &batch(&[(3, contact("c", &["+12125550103"]))], vec![err.clone()])).await.unwrap();
+        let st = s.import_abort(imp, ImportState::Failed, Some("the file is not readable CSV")).await.unwrap();
+        assert_eq!((st.state, st.counts.rows_staged), (ImportState::Failed, 2), "{db}");
+        assert!(!s.import_scratch_exists(imp).await.unwrap(), "{db}");
+        assert_eq!(s.import_errors(imp, 0, 10).await.unwrap(), vec![err], "{db}");
+        assert!(matches!(s.import_stage(imp, &batch(&[], vec![])).await, Err(StoreError::Conflict(_))), "{db}");
+        // Failed inside the merge, after some records were written: nothing of it stays.
+        // (The file reader never stages one external id twice; the store refuses it at merge time.)
+        let imp = s.import_begin(list.id, "g.csv", "{}").await.unwrap();
+        let rows: Vec<(u64, Contact)> =
+            (0..50).map(|i| (i + 2, contact(&format!("n{i}"), &[&format!("+1212555{:04}", 2000 + i)]))).collect();
+        s.import_stage(imp, &batch(&rows, vec![])).await.unwrap();
+        s.import_stage(imp, &batch(&[(60, contact("n7", &["+13125550100"]))], vec![])).await.unwrap();
+        assert!(s.import_finish(imp, DedupePolicy::KeepBoth, &ColumnMapping::default()).await.is_err(), "{db}");
+        let st = s.import_abort(imp, ImportState::Failed, Some("merge failed")).await.unwrap();
+        assert_eq!(st.state, ImportState::Failed);
+        let after = s.list_records(list.id, &RecordFilterParams::default(), PageParams::default()).await.unwrap().items;
+        assert_eq!(serde_json::to_value(&after).unwrap(), serde_json::to_value(&before).unwrap(), "{db}: the list is exactly as it was");
+        assert_eq!(s.get::<ContactList>(list.id.0).await.unwrap().mapping, None, "{db}");
+        assert!(!s.import_scratch_exists(imp).await.unwrap(), "{db}");
+        // And the next import runs normally.
+        let imp = s.import_begin(list.id, "h.csv", "{}").await.unwrap();
+        s.import_stage(imp, &batch(&rows, vec![])).await.unwrap();
+        let st = s.import_finish(imp, DedupePolicy::Skip, &ColumnMapping::default()).await.unwrap();
+        assert_eq!((st.state, st.counts.records_created), (ImportState::Completed, 50), "{db}");
+    }
+}
+
+#[tokio::test]
 async fn dnc_entries_expire_and_internal_list_always_applies() {
     for (db, s, _g) in both().await {
         let internal = s.internal_dnc_list().await.unwrap();
