@@ -33,6 +33,10 @@ pub struct ConfigArgs {
     /// Simulated agents working beside the people logged in (simulated telephony only).
     #[arg(long, env = "CAMPANA_SIM_AGENTS", global = true)]
     pub sim_agents: Option<u32>,
+    /// TOML file with the SIP trunk, the agents' phones (registrar), prompts and recordings
+    /// directories, for `--telephony sip` (see crates/sip/README.md).
+    #[arg(long, env = "CAMPANA_SIP_CONFIG", global = true)]
+    pub sip_config: Option<PathBuf>,
 }
 
 /// The resolved configuration.
@@ -43,6 +47,7 @@ pub struct Config {
     pub database_url: String,
     pub telephony: TelephonyMode,
     pub sim_agents: u32,
+    pub sip: Option<campana_sip::TrunkConfig>,
 }
 
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
@@ -63,14 +68,21 @@ impl ConfigArgs {
             .unwrap_or_else(|| format!("sqlite://{}", data_dir.join("campana.db").display()));
         let telephony = self.telephony.or(file.telephony).unwrap_or(TelephonyMode::Off);
         let sim_agents = self.sim_agents.or(file.sim_agents).unwrap_or(0);
-        Ok(Config { listen, data_dir, database_url, telephony, sim_agents })
+        let sip = match self.sip_config.clone().or(file.sip_config) {
+            Some(p) => {
+                let text = std::fs::read_to_string(&p).with_context(|| format!("reading SIP config {}", p.display()))?;
+                Some(toml::from_str(&text).with_context(|| format!("SIP config {} is not valid", p.display()))?)
+            }
+            None => None,
+        };
+        Ok(Config { listen, data_dir, database_url, telephony, sim_agents, sip })
     }
 }
 
 fn load_file(path: &Path) -> anyhow::Result<ConfigArgs> {
     let text = std::fs::read_to_string(path).with_context(|| format!("reading config file {}", path.display()))?;
     toml::from_str(&text).with_context(|| {
-        format!("config file {} is not valid (keys: listen, data_dir, database_url, telephony, sim_agents)", path.display())
+        format!("config file {} is not valid (keys: listen, data_dir, database_url, telephony, sim_agents, sip_config)", path.display())
     })
 }
 

@@ -52,6 +52,8 @@ pub enum TelephonyMode {
     Off,
     /// Simulated calls (demo, tests): results are drawn at random; never use on real data.
     Sim,
+    /// Real calls through a SIP trunk (`--sip-config FILE`, see crates/sip/README.md).
+    Sip,
 }
 
 /// How the dialer runs.
@@ -63,6 +65,8 @@ pub struct DialerOptions {
     /// The agent group the simulated agents belong to (`None`: the first agent group).
     pub sim_agent_group: Option<AgentGroupId>,
     pub seed: u64,
+    /// The trunk, phones' registrar, prompts and recordings (SIP telephony only).
+    pub sip: Option<campana_sip::TrunkConfig>,
 }
 
 /// A dialer's live figures, refreshed about every second (progress pages, SSE).
@@ -130,6 +134,8 @@ pub enum DialerError {
 /// The handle the API holds.
 #[derive(Clone)]
 pub struct Dialer {
+    /// Where SIP telephony writes call recordings (`call-N.wav`).
+    pub recordings_dir: Option<std::path::PathBuf>,
     tx: Option<mpsc::Sender<Command>>,
     notices: broadcast::Sender<Arc<Notice>>,
     status: Arc<RwLock<LiveStatus>>,
@@ -139,6 +145,7 @@ impl Dialer {
     /// A dialer that does not run (telephony off).
     pub fn off() -> Dialer {
         Dialer {
+            recordings_dir: None,
             tx: None,
             notices: broadcast::channel(1).0,
             status: Arc::new(RwLock::new(LiveStatus { telephony: "off".into(), ..Default::default() })),
@@ -156,17 +163,29 @@ impl Dialer {
         if opts.telephony == TelephonyMode::Off {
             return Ok(Dialer::off());
         }
+        let tel = match opts.telephony {
+            TelephonyMode::Sip => {
+                if opts.sim_agents > 0 {
+                    anyhow::bail!("simulated agents need simulated telephony (--telephony sim); SIP calls go to real agents' phones");
+                }
+                let trunk = opts.sip.clone().ok_or_else(|| anyhow::anyhow!("--telephony sip needs --sip-config FILE (the trunk)"))?;
+                let (handle, events) = campana_sip::SipTelephony::start(trunk).await?;
+                tracing::info!(sip = %handle.local_sip_addr(), "SIP telephony: agents' phones register here");
+                Tel::Sip { handle, events }
+            }
+            _ => Tel::Sim(SimTelephony::new(opts.seed, Population::default(), 120.0, 0.6, now)),
+        };
         let first_call_id = store.max_call_id().await? + 1;
         let (tx, rx) = mpsc::channel(COMMAND_QUEUE);
         let notices = broadcast::channel(NOTICE_BUFFER).0;
-        let status = Arc::new(RwLock::new(LiveStatus { running: true, telephony: "sim".into(), ..Default::default() }));
+        let telephony = tel.name().to_string();
+        let status = Arc::new(RwLock::new(LiveStatus { running: true, telephony: telephony.clone(), ..Default::default() }));
         let group = match opts.sim_agent_group {
             Some(g) => Some(g),
             None => store.list_all::<campana_core::stored::AgentGroup>().await?.first().map(|g| g.id),
         };
         let dnc = SharedDnc::default();
         let engine = Engine::new(EngineConfig::default(), Box::new(dnc.clone()), first_call_id, now);
-        let tel = SimTelephony::new(opts.seed, Population::default(), 120.0, 0.6, now);
         let model = AgentModel { count: opts.sim_agents, wrap_mean_s: 8.0, preview_think_s: Some(4.0), ..AgentModel::default() };
         // Simulated agents work for a year; they come and go only with the server. Their
         // logins are spread over the minute before `start`, so they are all in at once.
@@ -187,9 +206,11 @@ impl Dialer {
             human: HashSet::new(),
             next_resync: now,
             next_status: now,
+            telephony,
         };
         tokio::spawn(driver.run(rx));
-        Ok(Dialer { tx: Some(tx), notices, status })
+        let recordings_dir = opts.sip.as_ref().and_then(|t| t.recordings_dir.clone());
+        Ok(Dialer { recordings_dir, tx: Some(tx), notices, status })
     }
 
     pub fn is_running(&self) -> bool {
@@ -291,6 +312,35 @@ impl SharedDnc {
     }
 }
 
+/// The telephony the dialer drives.
+enum Tel {
+    Sim(SimTelephony),
+    Sip { handle: campana_sip::SipTelephony, events: mpsc::Receiver<campana_core::telephony::TelephonyEvent> },
+}
+
+impl Tel {
+    fn name(&self) -> &'static str {
+        match self {
+            Tel::Sim(_) => "sim",
+            Tel::Sip { .. } => "sip",
+        }
+    }
+    fn next_event_at(&self) -> Option<DateTime<Utc>> {
+        match self {
+            Tel::Sim(t) => t.next_event_at(),
+            Tel::Sip { .. } => None,
+        }
+    }
+}
+
+/// The next SIP event, or never with simulated telephony (whose events are polled by time).
+async fn sip_event(tel: &mut Tel) -> Option<campana_core::telephony::TelephonyEvent> {
+    match tel {
+        Tel::Sip { events, .. } => events.recv().await,
+        Tel::Sim(_) => std::future::pending().await,
+    }
+}
+
 struct Running {
     lists: Vec<ContactListId>,
     cfg: CampaignConfig,
@@ -300,7 +350,7 @@ struct Running {
 struct Driver {
     store: Store,
     engine: Engine,
-    tel: SimTelephony,
+    tel: Tel,
     agents: SimAgents,
     dnc: SharedDnc,
     notices: broadcast::Sender<Arc<Notice>>,
@@ -317,6 +367,7 @@ struct Driver {
     human: HashSet<UserId>,
     next_resync: DateTime<Utc>,
     next_status: DateTime<Utc>,
+    telephony: String,
 }
 
 /// Placeholder agent id of a call not (yet) connected to an agent.
@@ -339,6 +390,17 @@ impl Driver {
                     Some(c) => self.command(c).await,
                     None => return,
                 },
+                ev = sip_event(&mut self.tel) => match ev {
+                    Some(ev) => {
+                        if let Err(e) = self.input(Utc::now(), Input::Telephony(ev)).await {
+                            tracing::error!(error = %e, "dialer step failed");
+                        }
+                    }
+                    None => {
+                        tracing::error!("SIP telephony stopped; the dialer stops");
+                        return;
+                    }
+                },
                 _ = tokio::time::sleep(std::time::Duration::from_millis(sleep_ms)) => {}
             }
             if let Err(e) = self.tick().await {
@@ -355,7 +417,10 @@ impl Driver {
             self.next_resync = now + Duration::seconds(RESYNC_S);
             self.resync(now).await?;
         }
-        while let Some((_, ev)) = self.tel.poll_event(now) {
+        while let Some(ev) = match &mut self.tel {
+            Tel::Sim(t) => t.poll_event(now).map(|(_, ev)| ev),
+            Tel::Sip { .. } => None,
+        } {
             self.input(now, Input::Telephony(ev)).await?;
         }
         while let Some((_, i)) = self.agents.poll_action(now) {
@@ -396,7 +461,7 @@ impl Driver {
             Command::HangUp { agent, call_id, reply } => {
                 let res = match self.live.get(&call_id) {
                     Some((_, _, a)) if *a == agent => {
-                        let _ = self.tel.handle_command(now, &TelephonyCommand::HangUp { call_id }, false);
+                        self.telephony(now, TelephonyCommand::HangUp { call_id }).await;
                         Ok(())
                     }
                     _ => Err(format!("{call_id} is not a call of agent {agent}")),
@@ -428,7 +493,7 @@ impl Driver {
                 }
                 Output::Telephony(cmd) => {
                     self.flush().await?;
-                    self.telephony(now, cmd);
+                    self.telephony(now, cmd).await;
                 }
                 Output::Agent(n) => self.notice(now, n),
                 Output::NeedRecords { campaign_id, max } => {
@@ -472,7 +537,7 @@ impl Driver {
         }
     }
 
-    fn telephony(&mut self, now: DateTime<Utc>, cmd: TelephonyCommand) {
+    async fn telephony(&mut self, now: DateTime<Utc>, cmd: TelephonyCommand) {
         // A stable 2% of numbers are out of service in the simulation.
         let invalid = match &cmd {
             TelephonyCommand::Dial { to, .. } => to.digits().bytes().fold(7u32, |h, b| h.wrapping_mul(31).wrapping_add(b as u32)) % 50 == 0,
@@ -483,8 +548,18 @@ impl Driver {
                 l.2 = *agent;
             }
         }
-        if let Err(e) = self.tel.handle_command(now, &cmd, invalid) {
-            tracing::warn!(error = %e, "simulated telephony refused a command");
+        match &mut self.tel {
+            Tel::Sim(t) => {
+                if let Err(e) = t.handle_command(now, &cmd, invalid) {
+                    tracing::warn!(error = %e, "simulated telephony refused a command");
+                }
+            }
+            // Waits when the SIP command queue is full (back-pressure on the dialer).
+            Tel::Sip { handle, .. } => {
+                if let Err(e) = handle.send(cmd).await {
+                    tracing::error!(error = %e, "SIP telephony refused a command");
+                }
+            }
         }
     }
 
@@ -658,7 +733,7 @@ impl Driver {
     }
 
     fn publish(&self, now: DateTime<Utc>) {
-        let mut s = LiveStatus { running: true, telephony: "sim".into(), updated_at: Some(now), ..Default::default() };
+        let mut s = LiveStatus { running: true, telephony: self.telephony.clone(), updated_at: Some(now), ..Default::default() };
         for id in self.campaigns.keys() {
             let mut c = CampaignLive { answer_estimate: self.engine.answer_estimate(*id), ..Default::default() };
             if let Some((d, m)) = self.engine.abandon_windows(*id) {

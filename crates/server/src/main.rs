@@ -238,6 +238,7 @@ async fn serve(store: Store, cfg: config::Config) -> anyhow::Result<()> {
         sim_agents: cfg.sim_agents,
         sim_agent_group: None,
         seed: rand::random(),
+        sip: cfg.sip.clone(),
     };
     state.dialer = campana::dialer::Dialer::start(store, opts).await.context("starting the dialer")?;
     if cfg.telephony == config::TelephonyMode::Sim {
