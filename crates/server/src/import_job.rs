@@ -228,7 +228,9 @@ fn read_file(
     let (mut records, parser, mut dedupe) = reader.into_parallel();
     let threads = parse_threads();
     let busy_ns = std::sync::atomic::AtomicU64::new(0);
-    let add_busy = |t: std::time::Instant| busy_ns.fetch_add(t.elapsed().as_nanos() as u64, Ordering::Relaxed);
+    let busy = &busy_ns;
+    let add_busy = move |t: std::time::Instant| busy.fetch_add(t.elapsed().as_nanos() as u64, Ordering::Relaxed);
+    let cancel: &AtomicBool = &cancel;
     type Job = (Vec<(u64, ByteRecord)>, std::sync::mpsc::SyncSender<Vec<(u64, ParsedRow)>>);
     let (job_tx, job_rx) = sync_channel::<Job>(threads);
     let job_rx = std::sync::Mutex::new(job_rx);
@@ -245,7 +247,7 @@ fn read_file(
             });
         }
         // Settles rows in file order and hands batches to the database side.
-        scope.spawn(|| {
+        scope.spawn(move || {
             let mut batch = StagedBatch::default();
             let mut last_bytes = 0;
             for chunk in order_rx {
@@ -285,7 +287,9 @@ fn read_file(
             if batch.rows_read > 0 && tx.blocking_send(Msg::Batch { batch, bytes_read: last_bytes }).is_err() {
                 return;
             }
-            let parse_validate_s = busy_ns.load(Ordering::Relaxed) as f64 / 1e9;
+            // The in-file dedupe sets are the reader's largest memory: freed before the merge starts.
+            drop(dedupe);
+            let parse_validate_s = busy.load(Ordering::Relaxed) as f64 / 1e9;
             let _ = tx.blocking_send(Msg::Done { parse_validate_s, parse_threads: threads });
         });
         // This thread reads the CSV records.
@@ -329,7 +333,9 @@ fn read_file(
     });
 }
 
-/// Threads that parse rows: the machine's cores, at most [`MAX_PARSE_THREADS`].
+/// Threads that parse rows: `CAMPANA_IMPORT_PARSE_THREADS` when set (1 to [`MAX_PARSE_THREADS`]),
+/// else the machine's cores, at most [`MAX_PARSE_THREADS`].
 fn parse_threads() -> usize {
-    std::thread::available_parallelism().map_or(1, |n| n.get()).clamp(1, MAX_PARSE_THREADS)
+    let configured = std::env::var("CAMPANA_IMPORT_PARSE_THREADS").ok().and_then(|v| v.parse::<usize>().ok());
+    configured.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get())).clamp(1, MAX_PARSE_THREADS)
 }
