@@ -77,6 +77,9 @@ pub struct LiveStatus {
     pub updated_at: Option<DateTime<Utc>>,
     pub campaigns: BTreeMap<i64, CampaignLive>,
     pub agents: BTreeMap<i64, AgentLive>,
+    /// SIP telephony's counters (calls, RTP packets), with `--telephony sip`.
+    #[schema(value_type = Option<Object>)]
+    pub sip: Option<campana_sip::SipStats>,
 }
 
 #[derive(Debug, Clone, Default, Serialize, utoipa::ToSchema)]
@@ -103,6 +106,8 @@ pub struct AgentLive {
     /// Until when (preview offer, wrap-up).
     pub until: Option<DateTime<Utc>>,
     pub simulated: bool,
+    /// With SIP telephony: the Contact the agent's phone registered, `None` when not registered.
+    pub phone: Option<String>,
 }
 
 /// A notice for an agent's screen.
@@ -123,7 +128,7 @@ enum Command {
 /// Errors of requests to the dialer.
 #[derive(Debug, thiserror::Error)]
 pub enum DialerError {
-    #[error("the dialer is not running (telephony is off; start the server with --telephony sim, or use `campana demo`)")]
+    #[error("the dialer is not running (telephony is off; start the server with --telephony sip --sip-config FILE, or --telephony sim for simulated calls, or use `campana demo`)")]
     NotRunning,
     #[error("the dialer is busy; try again")]
     Busy,
@@ -211,6 +216,12 @@ impl Dialer {
         tokio::spawn(driver.run(rx));
         let recordings_dir = opts.sip.as_ref().and_then(|t| t.recordings_dir.clone());
         Ok(Dialer { recordings_dir, tx: Some(tx), notices, status })
+    }
+
+    /// Where the recording of a call is (or would be) written, when SIP recordings are configured.
+    pub fn recording_path(&self, call_id: i64) -> Option<std::path::PathBuf> {
+        let dir = self.recordings_dir.as_deref()?;
+        Some(campana_sip::recording::recording_path(dir, CallId(u64::try_from(call_id).ok()?)))
     }
 
     pub fn is_running(&self) -> bool {
@@ -448,6 +459,17 @@ impl Driver {
                 if let (Some(a), Input::AgentLogin { .. }) = (agent, &input) {
                     self.human.insert(a);
                 }
+                // With SIP, calls reach an agent through their registered phone: no phone, no calls.
+                if let (Tel::Sip { handle, .. }, Input::AgentReady { agent }) = (&self.tel, &input) {
+                    if handle.agent_contact(*agent).is_none() {
+                        let at = handle.local_sip_addr();
+                        let _ = reply.send(Err(format!(
+                            "your phone is not registered: register it with Campana at {at} (the SIP user name and password of the registrar's agent {}) before getting ready",
+                            agent.0
+                        )));
+                        return;
+                    }
+                }
                 let res = self.engine.handle_input(now, input.clone()).map_err(|e| e.to_string());
                 if res.is_ok() {
                     self.track_agent_input(now, &input);
@@ -580,6 +602,7 @@ impl Driver {
             since: now,
             until,
             simulated: false,
+            phone: None,
         };
         let live = match &n {
             AgentNotice::PreviewOffer { campaign_id, record_id, expires_at, .. } => {
@@ -623,6 +646,7 @@ impl Driver {
             since: now,
             until: None,
             simulated,
+            phone: None,
         };
         match i {
             Input::AgentLogin { .. } => {
@@ -749,6 +773,25 @@ impl Driver {
         }
         s.agents = self.agent_state.iter().map(|(a, l)| (a.0, l.clone())).collect();
         metrics::gauge!("campana_live_calls").set(self.live.len() as f64);
+        if let Tel::Sip { handle, .. } = &self.tel {
+            for (id, a) in s.agents.iter_mut() {
+                a.phone = handle.agent_contact(UserId(*id));
+            }
+            let st = handle.stats();
+            for (name, v) in [
+                ("campana_sip_invites_sent_total", st.invites_sent),
+                ("campana_sip_answered_total", st.answered),
+                ("campana_sip_connected_total", st.connected),
+                ("campana_sip_refused_requests_total", st.refused_requests),
+                ("campana_sip_rtp_packets_sent_total", st.rtp_packets_sent),
+                ("campana_sip_rtp_packets_received_total", st.rtp_packets_received),
+                ("campana_sip_rtp_packets_relayed_total", st.rtp_packets_relayed),
+            ] {
+                metrics::counter!(name).absolute(v);
+            }
+            metrics::gauge!("campana_sip_active_calls").set(st.active_calls as f64);
+            s.sip = Some(st);
+        }
         *self.status.write().expect("status lock") = s;
     }
 }

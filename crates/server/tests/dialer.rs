@@ -6,76 +6,8 @@ mod common;
 use common::*;
 use rand::{Rng, SeedableRng};
 use reqwest::StatusCode;
-use serde_json::{json, Value};
+use serde_json::json;
 use std::time::Duration;
-
-/// A zone where it is now between 09:00 and 19:59, so the contacts' calling window (08:00-21:00)
-/// is open for at least an hour.
-fn open_zone() -> &'static str {
-    use chrono::Timelike;
-    let zones = [
-        "Pacific/Kiritimati",
-        "Pacific/Auckland",
-        "Australia/Sydney",
-        "Asia/Tokyo",
-        "Asia/Kolkata",
-        "Asia/Dubai",
-        "Europe/Berlin",
-        "Atlantic/Azores",
-        "America/Sao_Paulo",
-        "America/New_York",
-        "America/Chicago",
-        "America/Los_Angeles",
-        "Pacific/Honolulu",
-    ];
-    let now = chrono::Utc::now();
-    zones
-        .into_iter()
-        .find(|z| (9..20).contains(&now.with_timezone(&z.parse::<chrono_tz::Tz>().unwrap()).hour()))
-        .expect("some zone is in its daytime")
-}
-
-/// A list of `n` contacts in an open zone and a running campaign dialing it.
-async fn campaign(srv: &Server, name: &str, n: usize, overrides: Value) -> (i64, i64) {
-    let c = srv.client();
-    let (s, list) = post_json(&c, srv.url("/api/v1/contact-lists"), json!({"name": format!("{name} list")})).await;
-    assert_eq!(s, 201, "{list}");
-    let lid = list["id"].as_i64().unwrap();
-    let zone = open_zone();
-    let members: Vec<Value> = (0..n)
-        .map(|i| {
-            json!({"external_id": format!("{name}-{i}"), "contact": {
-                "name": format!("Customer {i}"), "time_zone": zone,
-                "phones": [{"number": format!("+1212555{:04}", i), "type": "home"}]}})
-        })
-        .collect();
-    let (s, o) = post_json(&c, srv.url(&format!("/api/v1/contact-lists/{lid}/records/bulk-upsert")), json!({"members": members})).await;
-    assert_eq!(s, 200, "{o}");
-    let (s, camp) = post_json(
-        &c,
-        srv.url("/api/v1/campaigns"),
-        json!({"name": name, "daily_hours": {"start": "00:00", "end": "23:59"},
-               "weekdays": ["mon","tue","wed","thu","fri","sat","sun"], "time_zone": "UTC",
-               "contact_list_ids": [lid], "overrides": overrides}),
-    )
-    .await;
-    assert_eq!(s, 201, "{camp}");
-    let id = camp["id"].as_i64().unwrap();
-    let (s, b) = post_json(&c, srv.url(&format!("/api/v1/campaigns/{id}/start")), json!({})).await;
-    assert_eq!(s, 200, "{b}");
-    (id, lid)
-}
-
-async fn wait_for<F: Fn(&Value) -> bool>(c: &reqwest::Client, url: String, what: &str, ok: F) -> Value {
-    for _ in 0..600 {
-        let (s, v) = get_json(c, url.clone()).await;
-        if s == 200 && ok(&v) {
-            return v;
-        }
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-    panic!("timed out waiting for {what} at {url}");
-}
 
 #[tokio::test]
 async fn an_agent_takes_a_call_and_schedules_a_callback() {

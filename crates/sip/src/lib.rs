@@ -85,7 +85,7 @@ struct Counters {
 }
 
 /// A snapshot of the telephony's counters.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
 pub struct SipStats {
     pub invites_sent: u64,
     pub answered: u64,

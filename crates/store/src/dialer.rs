@@ -369,6 +369,15 @@ impl Store {
         })
     }
 
+    /// The record and campaign of one call attempt, `None` when no attempt has this call id.
+    pub async fn call_attempt_owner(&self, call_id: i64) -> Result<Option<(RecordId, CampaignId)>> {
+        let row = sqlx::query("SELECT record_id, campaign_id FROM call_attempts WHERE call_id = $1")
+            .bind(call_id)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.map(|r| Ok((RecordId(r.try_get("record_id")?), CampaignId(r.try_get("campaign_id")?)))).transpose()
+    }
+
     /// The attempts of one record, newest first (a record's history).
     pub async fn record_attempts(&self, record: RecordId, limit: i64) -> Result<Vec<serde_json::Value>> {
         let rows = sqlx::query(

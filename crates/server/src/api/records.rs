@@ -6,7 +6,8 @@ use axum::extract::Path;
 use axum::Extension;
 use campana_core::record::{ContactUpsert, DncEntry, DncEntryInput, Record, RecordStatus, RecordType};
 use campana_core::stored::{ContactList, Page};
-use campana_core::{ContactListId, DncListId, FieldError, PhoneNumber, RecordId};
+use campana_core::user::Privilege;
+use campana_core::{CampaignId, ContactListId, DncListId, FieldError, PhoneNumber, RecordId};
 use campana_store::{RecordFilterParams, UpsertOutcome};
 use serde::Serialize;
 use utoipa::ToSchema;
@@ -51,7 +52,9 @@ pub async fn get_one(
     Ok(Json(s.store.get_record(ContactListId(id), RecordId(rid)).await?))
 }
 
-/// The record's call attempts, newest first (at most 200): when, result, agent, disposition.
+/// The record's call attempts, newest first (at most 200): when, result, agent, disposition, and
+/// `recording` (the download URL) when the call was recorded. Attempts of campaigns outside the
+/// caller's campaigns profile are left out.
 #[utoipa::path(get, operation_id = "records_attempts", path = "/api/v1/contact-lists/{id}/records/{record_id}/attempts", tag = "lists", params(("id" = i64, Path), ("record_id" = i64, Path)),
     responses((status = 200, body = Vec<Object>), (status = 404, body = Problem)))]
 pub async fn attempts(
@@ -61,7 +64,58 @@ pub async fn attempts(
 ) -> ApiResult<Json<Vec<serde_json::Value>>> {
     p.check_list(&s.store, id).await?;
     let r = s.store.get_record(ContactListId(id), RecordId(rid)).await?;
-    Ok(Json(s.store.record_attempts(r.id, 200).await?))
+    let mut out = Vec::new();
+    for mut a in s.store.record_attempts(r.id, 200).await? {
+        let (Some(camp), Some(call)) = (a["campaign_id"].as_i64(), a["call_id"].as_i64()) else { continue };
+        if !p.sees_campaign(CampaignId(camp)) {
+            continue;
+        }
+        let recorded = s.dialer.recording_path(call).is_some_and(|f| f.is_file());
+        a["recording"] = match recorded && p.has(Privilege::CampaignsView) {
+            true => serde_json::Value::String(format!("/api/v1/contact-lists/{id}/records/{rid}/attempts/{call}/recording")),
+            false => serde_json::Value::Null,
+        };
+        out.push(a);
+    }
+    Ok(Json(out))
+}
+
+/// The recording of one call (WAV, stereo: customer left, agent right), for users who may view
+/// the call's campaign.
+#[utoipa::path(get, operation_id = "records_attempt_recording", path = "/api/v1/contact-lists/{id}/records/{record_id}/attempts/{call_id}/recording", tag = "lists",
+    params(("id" = i64, Path), ("record_id" = i64, Path), ("call_id" = i64, Path)),
+    responses((status = 200, content_type = "audio/wav", body = Vec<u8>), (status = 403, body = Problem), (status = 404, body = Problem)))]
+pub async fn recording(
+    State(s): State<AppState>,
+    Extension(p): Extension<Principal>,
+    Path((id, rid, call)): Path<(i64, i64, i64)>,
+) -> ApiResult<axum::response::Response> {
+    use axum::response::IntoResponse;
+    p.check_list(&s.store, id).await?;
+    let r = s.store.get_record(ContactListId(id), RecordId(rid)).await?;
+    let missing = || ApiError::not_found(format!("call {call} of record {rid} has no recording"));
+    match s.store.call_attempt_owner(call).await? {
+        Some((rec, camp)) if rec == r.id && p.sees_campaign(camp) => {}
+        _ => return Err(missing()),
+    }
+    if !p.has(Privilege::CampaignsView) {
+        return Err(ApiError::new(StatusCode::FORBIDDEN, "listening to recordings needs the campaigns-view privilege"));
+    }
+    let path = s.dialer.recording_path(call).ok_or_else(missing)?;
+    let bytes = match tokio::fs::read(&path).await {
+        Ok(b) => b,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(missing()),
+        Err(e) => {
+            tracing::error!(error = %e, path = %path.display(), "reading a recording failed");
+            return Err(ApiError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                format!("the recording of call {call} cannot be read; see the server log"),
+            ));
+        }
+    };
+    let name = format!("attachment; filename=\"call-{call}.wav\"");
+    Ok(([(axum::http::header::CONTENT_TYPE, "audio/wav".to_string()), (axum::http::header::CONTENT_DISPOSITION, name)], bytes)
+        .into_response())
 }
 
 /// Changes a record's type, status, time boundaries, callback time or zone (e.g. cancel it).
@@ -243,6 +297,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(utoipa_axum::routes!(list))
         .routes(utoipa_axum::routes!(get_one, patch_one))
         .routes(utoipa_axum::routes!(attempts))
+        .routes(utoipa_axum::routes!(recording))
         .routes(utoipa_axum::routes!(upsert_one, get_by_external_id))
         .routes(utoipa_axum::routes!(bulk_upsert))
         .routes(utoipa_axum::routes!(dnc_list, dnc_put))

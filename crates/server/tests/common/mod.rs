@@ -128,3 +128,74 @@ pub async fn get_json(c: &reqwest::Client, url: String) -> (reqwest::StatusCode,
     let s = r.status();
     (s, r.json().await.unwrap_or(serde_json::Value::Null))
 }
+
+// ---- The live dialer: a campaign over contacts whose calling window is open now.
+
+/// A zone where it is now between 09:00 and 19:59, so the contacts' calling window (08:00-21:00)
+/// is open for at least an hour.
+pub fn open_zone() -> &'static str {
+    use chrono::Timelike;
+    let zones = [
+        "Pacific/Kiritimati",
+        "Pacific/Auckland",
+        "Australia/Sydney",
+        "Asia/Tokyo",
+        "Asia/Kolkata",
+        "Asia/Dubai",
+        "Europe/Berlin",
+        "Atlantic/Azores",
+        "America/Sao_Paulo",
+        "America/New_York",
+        "America/Chicago",
+        "America/Los_Angeles",
+        "Pacific/Honolulu",
+    ];
+    let now = chrono::Utc::now();
+    zones
+        .into_iter()
+        .find(|z| (9..20).contains(&now.with_timezone(&z.parse::<chrono_tz::Tz>().unwrap()).hour()))
+        .expect("some zone is in its daytime")
+}
+
+/// A list of `n` contacts in an open zone and a running campaign dialing it.
+pub async fn campaign(srv: &Server, name: &str, n: usize, overrides: serde_json::Value) -> (i64, i64) {
+    let c = srv.client();
+    let (s, list) = post_json(&c, srv.url("/api/v1/contact-lists"), serde_json::json!({"name": format!("{name} list")})).await;
+    assert_eq!(s, 201, "{list}");
+    let lid = list["id"].as_i64().unwrap();
+    let zone = open_zone();
+    let members: Vec<serde_json::Value> = (0..n)
+        .map(|i| {
+            serde_json::json!({"external_id": format!("{name}-{i}"), "contact": {
+                "name": format!("Customer {i}"), "time_zone": zone,
+                "phones": [{"number": format!("+1212555{:04}", i), "type": "home"}]}})
+        })
+        .collect();
+    let (s, o) =
+        post_json(&c, srv.url(&format!("/api/v1/contact-lists/{lid}/records/bulk-upsert")), serde_json::json!({"members": members})).await;
+    assert_eq!(s, 200, "{o}");
+    let (s, camp) = post_json(
+        &c,
+        srv.url("/api/v1/campaigns"),
+        serde_json::json!({"name": name, "daily_hours": {"start": "00:00", "end": "23:59"},
+               "weekdays": ["mon","tue","wed","thu","fri","sat","sun"], "time_zone": "UTC",
+               "contact_list_ids": [lid], "overrides": overrides}),
+    )
+    .await;
+    assert_eq!(s, 201, "{camp}");
+    let id = camp["id"].as_i64().unwrap();
+    let (s, b) = post_json(&c, srv.url(&format!("/api/v1/campaigns/{id}/start")), serde_json::json!({})).await;
+    assert_eq!(s, 200, "{b}");
+    (id, lid)
+}
+
+pub async fn wait_for<F: Fn(&serde_json::Value) -> bool>(c: &reqwest::Client, url: String, what: &str, ok: F) -> serde_json::Value {
+    for _ in 0..3000 {
+        let (s, v) = get_json(c, url.clone()).await;
+        if s == 200 && ok(&v) {
+            return v;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    panic!("timed out waiting for {what} at {url}");
+}
