@@ -87,13 +87,28 @@ pub struct CallAnalysis {
     pub sit_detection: bool,
 }
 
+impl CallAnalysis {
+    /// What telephony is asked to listen for on each call.
+    pub fn dial_analysis(&self) -> crate::telephony::DialAnalysis {
+        crate::telephony::DialAnalysis {
+            machine: self.amd_enabled.then_some(crate::telephony::MachineTuning {
+                initial_silence_ms: self.amd_initial_silence_ms,
+                greeting_ms: self.amd_greeting_ms,
+                max_words: self.amd_max_words,
+            }),
+            fax: self.fax_detection,
+            sit: self.sit_detection,
+        }
+    }
+}
+
 impl Default for CallAnalysis {
     fn default() -> Self {
         CallAnalysis {
             amd_enabled: false,
             amd_action: MachineAction::HangUp,
             amd_initial_silence_ms: 2500,
-            amd_greeting_ms: 1500,
+            amd_greeting_ms: 2000,
             amd_max_words: 3,
             fax_detection: true,
             sit_detection: true,

@@ -36,8 +36,8 @@ pub enum TelephonyCommand {
         to: PhoneNumber,
         caller_id: Option<PhoneNumber>,
         ring_timeout_s: u32,
-        /// Run answering-machine detection after answer.
-        detect_machine: bool,
+        /// What to listen for on the call (the profile's call-analysis settings).
+        analysis: DialAnalysis,
         record_audio: bool,
     },
     /// Bridge an answered customer call to an agent's phone.
@@ -46,6 +46,34 @@ pub enum TelephonyCommand {
     Play { call_id: CallId, prompt: PromptName, then_hang_up: bool },
     /// End the call (CANCEL before answer, BYE after).
     HangUp { call_id: CallId },
+}
+
+/// What telephony listens for on one call, from the profile's call-analysis settings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DialAnalysis {
+    /// Answering-machine detection after answer, with the profile's tuning; `None`: off.
+    pub machine: Option<MachineTuning>,
+    /// Fax tones after answer end the call as `fax`.
+    pub fax: bool,
+    /// SIT tones (early media or after answer) end the call with the SIT's result.
+    pub sit: bool,
+}
+
+impl Default for DialAnalysis {
+    fn default() -> Self {
+        DialAnalysis { machine: None, fax: true, sit: true }
+    }
+}
+
+/// The answering-machine heuristic's main knobs, as a profile sets them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MachineTuning {
+    /// Silence after answer longer than this: machine.
+    pub initial_silence_ms: u32,
+    /// A greeting longer than this: machine.
+    pub greeting_ms: u32,
+    /// More words than this in the greeting: machine.
+    pub max_words: u32,
 }
 
 /// What machine detection concluded about an answered call.

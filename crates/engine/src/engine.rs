@@ -1252,7 +1252,7 @@ impl Engine {
             to: number.clone(),
             caller_id: s.caller_id.clone(),
             ring_timeout_s: s.ring_timeout_s,
-            detect_machine: s.call_analysis.amd_enabled,
+            analysis: s.call_analysis.dial_analysis(),
             record_audio: s.recording,
         };
         let agent_first = s.agent_first && s.dialing_mode == DialingMode::Progressive;

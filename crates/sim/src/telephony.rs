@@ -123,7 +123,8 @@ impl SimTelephony {
     /// Reacts to a command of the engine; `invalid` says the number is not in service.
     pub fn handle_command(&mut self, now: DateTime<Utc>, cmd: &TelephonyCommand, invalid: bool) -> Result<(), SimTelephonyError> {
         match cmd {
-            TelephonyCommand::Dial { call_id, ring_timeout_s, detect_machine, .. } => {
+            TelephonyCommand::Dial { call_id, ring_timeout_s, analysis, .. } => {
+                let detect_machine = &analysis.machine.is_some();
                 if self.calls.len() >= MAX_SIM_CALLS {
                     return Err(SimTelephonyError::TooManyCalls(MAX_SIM_CALLS));
                 }

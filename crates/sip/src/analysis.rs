@@ -198,14 +198,9 @@ impl Default for AmdParams {
 }
 
 impl AmdParams {
-    /// The parameters a settings profile gives (the rest keep their defaults).
-    pub fn from_settings(s: &campana_core::settings::CallAnalysis) -> AmdParams {
-        AmdParams {
-            initial_silence_ms: s.amd_initial_silence_ms,
-            greeting_ms: s.amd_greeting_ms,
-            max_words: s.amd_max_words,
-            ..AmdParams::default()
-        }
+    /// These parameters with a profile's initial silence, greeting length and word count.
+    pub fn with_tuning(self, t: campana_core::telephony::MachineTuning) -> AmdParams {
+        AmdParams { initial_silence_ms: t.initial_silence_ms, greeting_ms: t.greeting_ms, max_words: t.max_words, ..self }
     }
 }
 

@@ -94,13 +94,16 @@ pub struct TrunkConfig {
     /// dials with `record_audio`; `None` records nothing.
     #[serde(default)]
     pub recordings_dir: Option<std::path::PathBuf>,
-    /// SIT detection on early media and after answer (the call ends with the SIT's result).
+    /// SIT detection on early media and after answer (the call ends with the SIT's result); on
+    /// for a call when this and the profile's `call_analysis.sit_detection` are both on.
     #[serde(default = "defaults::yes")]
     pub sit_detection: bool,
-    /// Fax tone detection after answer (the call ends as `fax`).
+    /// Fax tone detection after answer (the call ends as `fax`); on for a call when this and the
+    /// profile's `call_analysis.fax_detection` are both on.
     #[serde(default = "defaults::yes")]
     pub fax_detection: bool,
-    /// Answering-machine detection parameters, used for dials with `detect_machine`.
+    /// Answering-machine detection's finer parameters, for dials that ask for it; the profile's
+    /// initial silence, greeting length and word count replace these three for each call.
     #[serde(default)]
     pub amd: crate::analysis::AmdParams,
     /// How long an agent's phone may ring on `Connect` before the customer call is abandoned.

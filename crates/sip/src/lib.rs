@@ -277,7 +277,7 @@ async fn command_loop(shared: Arc<Shared>, mut commands: mpsc::Receiver<Telephon
             c = commands.recv() => match c { Some(c) => c, None => return },
         };
         match command {
-            TelephonyCommand::Dial { call_id, to, caller_id, ring_timeout_s, record_audio, detect_machine, .. } => {
+            TelephonyCommand::Dial { call_id, to, caller_id, ring_timeout_s, record_audio, analysis, .. } => {
                 let control = {
                     let mut calls = shared.calls.lock().expect("calls lock poisoned");
                     if calls.contains_key(&call_id) {
@@ -305,7 +305,7 @@ async fn command_loop(shared: Arc<Shared>, mut commands: mpsc::Receiver<Telephon
                     *next = at + Duration::from_secs(1) / shared.config.calls_per_second;
                     at
                 };
-                let dial = Dial { call_id, to, caller_id, ring_timeout_s, record_audio, detect_machine, send_at };
+                let dial = Dial { call_id, to, caller_id, ring_timeout_s, record_audio, analysis, send_at };
                 tokio::spawn(run_call(shared.clone(), dial, control));
             }
             TelephonyCommand::HangUp { call_id } => control_call(&shared, call_id, CallControl::HangUp).await,
@@ -331,7 +331,7 @@ async fn control_call(shared: &Shared, call_id: CallId, control: CallControl) {
 
 struct Dial {
     record_audio: bool,
-    detect_machine: bool,
+    analysis: campana_core::telephony::DialAnalysis,
     call_id: CallId,
     to: PhoneNumber,
     caller_id: Option<PhoneNumber>,
@@ -516,8 +516,8 @@ async fn place_call(shared: &Arc<Shared>, dial: &Dial, control: &mut mpsc::Recei
                 }
                 if tone_result.is_none() && bridged.is_none() {
                     let found = tones.push(&samples).filter(|r| match r {
-                        CallResult::Fax => phase == Phase::Answered && shared.config.fax_detection,
-                        _ => shared.config.sit_detection,
+                        CallResult::Fax => phase == Phase::Answered && fax_on(shared, dial),
+                        _ => sit_on(shared, dial),
                     });
                     if let Some(r) = found {
                         tracing::info!(%call_id, result = %r.as_str(), "tone detected");
@@ -597,7 +597,7 @@ async fn place_call(shared: &Arc<Shared>, dial: &Dial, control: &mut mpsc::Recei
                         }
                         // 183 Session Progress with SDP: early media (ring-back, SIT, announcements).
                         start_media(&rtp, &resp.body, call_id);
-                        if !resp.body.is_empty() && shared.config.sit_detection && !analysing {
+                        if !resp.body.is_empty() && sit_on(shared, dial) && !analysing {
                             analysing = true;
                             rtp.record_to(analysis_tx.clone(), recording::CHANNEL_CUSTOMER);
                         }
@@ -853,14 +853,24 @@ async fn on_answered(
     shared.counters.answered.fetch_add(1, Ordering::Relaxed);
     start_media(rtp, body, call_id);
     *recorder = start_recording(shared, dial, rtp);
-    if dial.detect_machine {
-        *amd = Some(analysis::Amd::new(shared.config.amd));
+    if let Some(tuning) = dial.analysis.machine {
+        *amd = Some(analysis::Amd::new(shared.config.amd.with_tuning(tuning)));
     }
-    if !*analysing && (dial.detect_machine || shared.config.sit_detection || shared.config.fax_detection) {
+    if !*analysing && (dial.analysis.machine.is_some() || sit_on(shared, dial) || fax_on(shared, dial)) {
         *analysing = true;
         rtp.record_to(analysis_tx.clone(), recording::CHANNEL_CUSTOMER);
     }
     emit(shared, TelephonyEvent::Answered { call_id, answered_by: AnsweredBy::Unknown }).await;
+}
+
+/// SIT detection on this call: the trunk allows it and the profile asks for it.
+fn sit_on(shared: &Shared, dial: &Dial) -> bool {
+    shared.config.sit_detection && dial.analysis.sit
+}
+
+/// Fax detection on this call: the trunk allows it and the profile asks for it.
+fn fax_on(shared: &Shared, dial: &Dial) -> bool {
+    shared.config.fax_detection && dial.analysis.fax
 }
 
 fn start_recording(shared: &Arc<Shared>, dial: &Dial, rtp: &RtpLeg) -> Option<(mpsc::Sender<recording::RecFrame>, CancellationToken)> {

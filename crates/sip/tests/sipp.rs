@@ -34,7 +34,7 @@ fn dial(call: u64, ring_timeout_s: u32) -> TelephonyCommand {
         to: PhoneNumber::parse("+14155550123", None).expect("number"),
         caller_id: None,
         ring_timeout_s,
-        detect_machine: false,
+        analysis: campana_core::telephony::DialAnalysis::default(),
         record_audio: false,
     }
 }
@@ -523,8 +523,8 @@ async fn answering_machine_greeting_is_detected() {
     .await;
     let (tel, mut events) = SipTelephony::start(config(sipp.addr)).await.expect("telephony starts");
     let mut command = dial(16, 20);
-    if let TelephonyCommand::Dial { detect_machine, .. } = &mut command {
-        *detect_machine = true;
+    if let TelephonyCommand::Dial { analysis, .. } = &mut command {
+        analysis.machine = Some(campana_core::telephony::MachineTuning { initial_silence_ms: 2500, greeting_ms: 2000, max_words: 3 });
     }
     tel.send(command).await.expect("dial");
     assert_eq!(next_event(&mut events, &sipp).await, TelephonyEvent::Ringing { call_id: CallId(16) });
