@@ -77,6 +77,8 @@ pub struct LiveStatus {
     pub updated_at: Option<DateTime<Utc>>,
     pub campaigns: BTreeMap<i64, CampaignLive>,
     pub agents: BTreeMap<i64, AgentLive>,
+    /// What is wrong with the set-up and what it means (e.g. a missing safe-harbor prompt).
+    pub warnings: Vec<String>,
     /// SIP telephony's counters (calls, RTP packets), with `--telephony sip`.
     #[schema(value_type = Option<Object>)]
     pub sip: Option<campana_sip::SipStats>,
@@ -168,12 +170,18 @@ impl Dialer {
         if opts.telephony == TelephonyMode::Off {
             return Ok(Dialer::off());
         }
+        let mut warnings = Vec::new();
         let tel = match opts.telephony {
             TelephonyMode::Sip => {
                 if opts.sim_agents > 0 {
                     anyhow::bail!("simulated agents need simulated telephony (--telephony sim); SIP calls go to real agents' phones");
                 }
                 let trunk = opts.sip.clone().ok_or_else(|| anyhow::anyhow!("--telephony sip needs --sip-config FILE (the trunk)"))?;
+                let prompt_warnings = check_prompts(&trunk).await;
+                for w in &prompt_warnings {
+                    tracing::warn!("{w}");
+                }
+                warnings.extend(prompt_warnings);
                 let (handle, events) = campana_sip::SipTelephony::start(trunk).await?;
                 tracing::info!(sip = %handle.local_sip_addr(), "SIP telephony: agents' phones register here");
                 Tel::Sip { handle, events }
@@ -184,7 +192,12 @@ impl Dialer {
         let (tx, rx) = mpsc::channel(COMMAND_QUEUE);
         let notices = broadcast::channel(NOTICE_BUFFER).0;
         let telephony = tel.name().to_string();
-        let status = Arc::new(RwLock::new(LiveStatus { running: true, telephony: telephony.clone(), ..Default::default() }));
+        let status = Arc::new(RwLock::new(LiveStatus {
+            running: true,
+            telephony: telephony.clone(),
+            warnings: warnings.clone(),
+            ..Default::default()
+        }));
         let group = match opts.sim_agent_group {
             Some(g) => Some(g),
             None => store.list_all::<campana_core::stored::AgentGroup>().await?.first().map(|g| g.id),
@@ -212,6 +225,7 @@ impl Dialer {
             next_resync: now,
             next_status: now,
             telephony,
+            warnings,
         };
         tokio::spawn(driver.run(rx));
         let recordings_dir = opts.sip.as_ref().and_then(|t| t.recordings_dir.clone());
@@ -270,6 +284,28 @@ impl Dialer {
         self.send(Command::HangUp { agent, call_id, reply })?;
         rx.await.map_err(|_| DialerError::NotRunning)?.map_err(DialerError::Refused)
     }
+}
+
+/// The prompts the engine plays, and what happens on a call when one is missing.
+const PROMPTS: [(&str, &str); 3] = [
+    ("safe_harbor", "calls abandoned for want of a free agent are hung up without the safe-harbor message (US TSR and Ofcom require one)"),
+    ("agentless_message", "answered calls of agentless campaigns hear silence"),
+    ("machine_message", "no message is left on answering machines when a profile asks for one"),
+];
+
+/// A sentence for each prompt that is missing or unplayable.
+async fn check_prompts(trunk: &campana_sip::TrunkConfig) -> Vec<String> {
+    let mut out = Vec::new();
+    for (name, effect) in PROMPTS {
+        let problem = match campana_sip::audio::prompt_path(trunk.prompts_dir.as_deref(), name) {
+            Err(e) => Some(e.to_string()),
+            Ok(path) => campana_sip::audio::load_prompt(&path, campana_sip::sdp::PT_PCMU).await.err().map(|e| e.to_string()),
+        };
+        if let Some(p) = problem {
+            out.push(format!("prompt {name}: {p}; {effect}"));
+        }
+    }
+    out
 }
 
 /// Closes calls a previous run left open: result "system error", then its treatment.
@@ -379,6 +415,8 @@ struct Driver {
     next_resync: DateTime<Utc>,
     next_status: DateTime<Utc>,
     telephony: String,
+    /// Set-up problems found at start, shown in every status.
+    warnings: Vec<String>,
 }
 
 /// Placeholder agent id of a call not (yet) connected to an agent.
@@ -757,7 +795,13 @@ impl Driver {
     }
 
     fn publish(&self, now: DateTime<Utc>) {
-        let mut s = LiveStatus { running: true, telephony: self.telephony.clone(), updated_at: Some(now), ..Default::default() };
+        let mut s = LiveStatus {
+            running: true,
+            telephony: self.telephony.clone(),
+            warnings: self.warnings.clone(),
+            updated_at: Some(now),
+            ..Default::default()
+        };
         for id in self.campaigns.keys() {
             let mut c = CampaignLive { answer_estimate: self.engine.answer_estimate(*id), ..Default::default() };
             if let Some((d, m)) = self.engine.abandon_windows(*id) {

@@ -73,6 +73,9 @@ async fn a_campaign_calls_through_a_sip_trunk_and_bridges_to_a_registered_phone(
         let c = srv.client();
         let (_, status) = get_json(&c, srv.url("/api/v1/dialer/status")).await;
         assert_eq!(status["telephony"], "sip", "{status}");
+        // No prompts directory: the status says what that means for abandoned calls.
+        let warnings = status["warnings"].to_string();
+        assert!(warnings.contains("prompt safe_harbor: no prompts directory is configured; calls abandoned"), "{status}");
 
         // Ready before the phone is registered: refused, saying where to register.
         assert_eq!(post_json(&agent, srv.url("/api/v1/agent/login"), json!({})).await.0, 200);
