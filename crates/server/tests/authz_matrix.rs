@@ -694,6 +694,16 @@ async fn case(fx: &Fixture, who: &Who, method: &str, path: &str, t: Target) -> O
 
         // ---- imports ----
         ("post", "/api/v1/contact-lists/{id}/imports") => {
+            // One import at a time per list: let the previous caller's finish.
+            for l in [fx.la, fx.lb] {
+                for _ in 0..200 {
+                    let (_, h) = get_json(&fx.admin, fx.url(&format!("/api/v1/contact-lists/{l}/imports"))).await;
+                    if !h.as_array().unwrap().iter().any(|i| i["state"] == "running" || i["state"] == "pending") {
+                        break;
+                    }
+                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                }
+            }
             let mut sp = spec(LIST_WRITE, true, 202);
             sp.missing = 404;
             (
