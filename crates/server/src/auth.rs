@@ -48,7 +48,65 @@ impl Principal {
     pub async fn visible_lists(&self, store: &campana_store::Store) -> Result<Option<Vec<i64>>, ApiError> {
         match self.campaign_scope() {
             None => Ok(None),
-            Some(c) => Ok(Some(store.lists_of_campaigns(&c).await?)),
+            Some(c) => Ok(Some(store.lists_visible_with(&c).await?)),
+        }
+    }
+    /// A campaign referenced in an input (a disposition's, a manager tag's) must be one the user
+    /// sees; otherwise the answer is the store's own for a campaign that does not exist.
+    pub fn check_campaign_ref(&self, field: &str, id: Option<CampaignId>) -> Result<(), ApiError> {
+        match id {
+            Some(c) if !self.sees_campaign(c) => Err(ApiError::field(field, format!("campaign {c} does not exist"))),
+            _ => Ok(()),
+        }
+    }
+    /// The contact lists a campaign input names must be lists the user sees (else a user
+    /// limited to some campaigns could attach another campaign's list to theirs and read it).
+    pub async fn check_campaign_input(
+        &self,
+        store: &campana_store::Store,
+        input: &campana_core::campaign::CampaignInput,
+    ) -> Result<(), ApiError> {
+        let Some(visible) = self.visible_lists(store).await? else { return Ok(()) };
+        let errors: Vec<campana_core::FieldError> = input
+            .contact_list_ids
+            .iter()
+            .filter(|l| !visible.contains(&l.0))
+            .map(|l| campana_core::FieldError::new("contact_list_ids", format!("contact list {l} does not exist")))
+            .collect();
+        if errors.is_empty() {
+            Ok(())
+        } else {
+            Err(ApiError::invalid(errors))
+        }
+    }
+    /// Users a reader limited to some campaigns sees: those limited to campaigns of theirs.
+    pub fn sees_user(&self, u: &User) -> bool {
+        match (&self.user.input.campaigns_profile, &u.input.campaigns_profile) {
+            (CampaignsProfile::All, _) => true,
+            (CampaignsProfile::Only { .. }, CampaignsProfile::All) => false,
+            (CampaignsProfile::Only { .. }, CampaignsProfile::Only { campaign_ids }) => campaign_ids.iter().all(|c| self.sees_campaign(*c)),
+        }
+    }
+    /// A user limited to some campaigns grants at most those.
+    pub fn check_grant(&self, profile: &CampaignsProfile) -> Result<(), ApiError> {
+        match (&self.user.input.campaigns_profile, profile) {
+            (CampaignsProfile::All, _) => Ok(()),
+            (CampaignsProfile::Only { .. }, CampaignsProfile::All) => Err(ApiError::field(
+                "campaigns_profile.scope",
+                "your own campaigns profile lists specific campaigns; you may grant only those",
+            )),
+            (CampaignsProfile::Only { .. }, CampaignsProfile::Only { campaign_ids }) => {
+                let errors: Vec<campana_core::FieldError> = campaign_ids
+                    .iter()
+                    .filter(|c| !self.sees_campaign(**c))
+                    .map(|c| campana_core::FieldError::new("campaigns_profile.campaign_ids", format!("campaign {c} does not exist")))
+                    .collect();
+                if errors.is_empty() {
+                    Ok(())
+                } else {
+                    Err(ApiError::invalid(errors))
+                }
+            }
         }
     }
     /// 404 for a contact list outside the user's campaigns (it does not exist for them).
@@ -71,6 +129,10 @@ pub fn required(method: &Method, path: &str) -> Option<Vec<Privilege>> {
         "auth" if rest == "auth/login" => return None,
         "auth" | "call-results" => vec![],
         "users" | "roles" => vec![UsersRoles],
+        // Audit entries: user, role and sign-in entries with users_roles, the rest with reports.
+        "audit" => vec![Reports, UsersRoles],
+        // A forecast changes nothing: it is a read sent as POST for its body.
+        "campaigns" if *method == Method::POST && rest.ends_with("/forecast") => vec![CampaignsView],
         "dnc-lists" => vec![Dnc],
         "agent" => vec![Agent],
         "dialer" => vec![CampaignsView],
@@ -207,5 +269,7 @@ mod tests {
         assert_eq!(required(&Method::POST, "/api/v1/contact-lists/1/imports"), Some(vec![ListsImport]));
         assert_eq!(required(&Method::DELETE, "/api/v1/users/3"), Some(vec![UsersRoles]));
         assert_eq!(required(&Method::GET, "/api/v1/auth/me"), Some(vec![]));
+        assert_eq!(required(&Method::POST, "/api/v1/campaigns/4/forecast"), Some(vec![CampaignsView]));
+        assert_eq!(required(&Method::GET, "/api/v1/audit"), Some(vec![Reports, UsersRoles]));
     }
 }

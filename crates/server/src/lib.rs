@@ -2,6 +2,7 @@
 //! benchmarks use the same modules.
 
 pub mod api;
+pub mod audit;
 pub mod auth;
 pub mod config;
 pub mod demo;

@@ -215,7 +215,27 @@ impl Store {
         if matches!(c.state, CampaignState::Running | CampaignState::Paused) {
             return Err(StoreError::Conflict(format!("campaign {id} is {}; stop it before deleting it", c.state)));
         }
-        sqlx::query("DELETE FROM campaigns WHERE id = $1").bind(id.0).execute(&self.pool).await?;
+        let mut tx = self.begin_write().await?;
+        sqlx::query("DELETE FROM campaigns WHERE id = $1").bind(id.0).execute(&mut *tx).await?;
+        // SQLite may give a deleted campaign's id to the next campaign: nothing may keep
+        // pointing at it. Users' profiles forget it (else they would see that next campaign),
+        // and its audit entries stop naming it (they stay readable by users with every campaign).
+        let users = sqlx::query("SELECT id, campaigns_profile FROM users").fetch_all(&mut *tx).await?;
+        for u in &users {
+            let mut profile: campana_core::user::CampaignsProfile = get_json(u, "campaigns_profile")?;
+            if let campana_core::user::CampaignsProfile::Only { campaign_ids } = &mut profile {
+                if campaign_ids.contains(&id) {
+                    campaign_ids.retain(|c| *c != id);
+                    sqlx::query("UPDATE users SET campaigns_profile = $1 WHERE id = $2")
+                        .bind(to_json(&profile))
+                        .bind(u.try_get::<i64, _>("id")?)
+                        .execute(&mut *tx)
+                        .await?;
+                }
+            }
+        }
+        sqlx::query("DELETE FROM audit_campaigns WHERE campaign_id = $1").bind(id.0).execute(&mut *tx).await?;
+        tx.commit().await?;
         Ok(())
     }
 
@@ -265,6 +285,33 @@ impl Store {
         Ok(sqlx::query_scalar(&format!(
             "SELECT DISTINCT list_id FROM campaign_lists WHERE campaign_id IN ({}) ORDER BY list_id",
             ids.join(",")
+        ))
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
+    /// The campaigns that use a contact list.
+    pub async fn campaigns_of_list(&self, list: campana_core::ContactListId) -> Result<Vec<i64>> {
+        Ok(sqlx::query_scalar("SELECT DISTINCT campaign_id FROM campaign_lists WHERE list_id = $1 ORDER BY campaign_id")
+            .bind(list.0)
+            .fetch_all(&self.pool)
+            .await?)
+    }
+
+    /// The contact lists a user limited to `campaigns` sees: those their campaigns use, and
+    /// those no campaign uses yet (they hold no campaign's data). A list shared with a campaign
+    /// outside `campaigns` is visible through the user's own campaign.
+    pub async fn lists_visible_with(&self, campaigns: &[CampaignId]) -> Result<Vec<i64>> {
+        let mine = if campaigns.is_empty() {
+            String::new()
+        } else {
+            format!(
+                "id IN (SELECT list_id FROM campaign_lists WHERE campaign_id IN ({})) OR ",
+                campaigns.iter().map(|c| c.0.to_string()).collect::<Vec<_>>().join(",")
+            )
+        };
+        Ok(sqlx::query_scalar(&format!(
+            "SELECT id FROM contact_lists WHERE {mine}id NOT IN (SELECT list_id FROM campaign_lists) ORDER BY id"
         ))
         .fetch_all(&self.pool)
         .await?)

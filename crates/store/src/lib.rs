@@ -8,6 +8,7 @@
 //! - Inputs arrive already parsed (core newtypes) and validated; the store re-checks references
 //!   (ids of other objects) and uniqueness and names the field at fault.
 
+pub mod audit;
 pub mod auth;
 mod campaigns;
 mod catalog;
@@ -19,6 +20,7 @@ mod migrate;
 pub mod testing;
 mod users;
 
+pub use audit::{AuditEntry, AuditFilter, Concerns, NewAuditEntry};
 pub use campaigns::CampaignFilter;
 pub use catalog::Entity;
 pub use dialer::{AbandonHour, AttemptCounts, DialableQuery, OpenAttempt, RecordProgress, DEFERRED_NEVER_MS};

@@ -6,6 +6,7 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     (1, "init", include_str!("migrations/0001_init.sql")),
     (2, "auth", include_str!("migrations/0002_auth.sql")),
     (3, "dialer", include_str!("migrations/0003_dialer.sql")),
+    (4, "audit", include_str!("migrations/0004_audit.sql")),
 ];
 
 pub(crate) async fn run(store: &Store) -> Result<usize> {

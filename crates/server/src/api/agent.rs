@@ -193,8 +193,20 @@ pub async fn disposition(
         (Some(_), false) => return Err(ApiError::field("callback", format!("'{}' is not a callback disposition", d.input.name))),
         (None, false) => None,
     };
+    let campaign = s.dialer.status().agents.get(&p.user.id.0).and_then(|a| a.campaign_id);
     s.dialer.agent(Input::Disposition { agent: p.user.id, call_id: CallId(b.call_id), result, callback }).await?;
     s.store.set_attempt_disposition(b.call_id as i64, Some(d.id.0), &b.notes).await?;
+    let change = crate::audit::Change {
+        action: "disposition".into(),
+        entity_type: "call_attempt",
+        entity_id: Some(b.call_id.to_string()),
+        summary: d.input.name.clone(),
+        concerns: campana_store::Concerns::Campaigns(campaign.into_iter().collect()),
+        before: None,
+        after: Some(serde_json::json!({"disposition_id": d.id, "result": result, "notes": b.notes,
+            "callback": b.callback.as_ref().map(|c| serde_json::json!({"at": c.at, "personal": c.personal}))})),
+    };
+    crate::audit::log(&s, &crate::audit::Actor::of(&p, crate::audit::Via::Api), change).await?;
     Ok(ack())
 }
 

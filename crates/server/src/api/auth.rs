@@ -1,6 +1,7 @@
 //! Sign-in, sign-out, the current user, and API tokens.
 
 use super::*;
+use crate::audit::{self, Actor, Via};
 use crate::auth::{self, Principal, SESSION_COOKIE, SESSION_TTL_S};
 use axum::extract::Path;
 use axum::http::HeaderMap;
@@ -47,13 +48,17 @@ pub async fn login(State(s): State<AppState>, headers: HeaderMap, ApiJson(body):
             return Err(refused());
         }
     };
+    let actor = Actor::user(user_id, &body.username, Via::Api);
     if !auth::verify_password(body.password, hash).await {
-        if s.store.login_failed(user_id).await? {
+        let locked = s.store.login_failed(user_id).await?;
+        if locked {
             tracing::warn!(user = %body.username, "account locked after repeated failed sign-ins");
         }
+        audit::session(&s, &actor, if locked { "locked" } else { "login_failed" }, "session", user_id, None).await?;
         return Err(refused());
     }
     s.store.login_succeeded(user_id).await?;
+    audit::session(&s, &actor, "login", "session", user_id, None).await?;
     let issued = s.store.issue_token(user_id, TokenKind::Session, "browser", Some(SESSION_TTL_S)).await?;
     let user = s.store.get_user(user_id).await?;
     let role = s.store.get::<campana_core::stored::Role>(user.input.role_id.0).await?;
@@ -66,6 +71,7 @@ pub async fn login(State(s): State<AppState>, headers: HeaderMap, ApiJson(body):
 #[utoipa::path(post, operation_id = "auth_logout", path = "/api/v1/auth/logout", tag = "users", responses((status = 204)))]
 pub async fn logout(State(s): State<AppState>, Extension(p): Extension<Principal>, headers: HeaderMap) -> ApiResult<Response> {
     s.store.revoke_token(p.user.id, p.token_id).await?;
+    audit::session(&s, &Actor::of(&p, Via::Api), "logout", "session", p.user.id, None).await?;
     let clear = crate::web::cookie_header(SESSION_COOKIE, "", 0, true, crate::web::over_tls(&headers));
     Ok((StatusCode::NO_CONTENT, [(axum::http::header::SET_COOKIE, clear)]).into_response())
 }
@@ -101,7 +107,10 @@ pub async fn create_token(
         return Err(ApiError::field("name", "must be 1 to 100 characters"));
     }
     let ttl = b.ttl_days.map(|d| i64::from(d) * 86_400);
-    Ok(created(s.store.issue_token(p.user.id, TokenKind::Api, &b.name, ttl).await?))
+    let t = s.store.issue_token(p.user.id, TokenKind::Api, &b.name, ttl).await?;
+    let after = serde_json::json!({"id": t.id, "name": b.name, "expires_at": t.expires_at});
+    audit::session(&s, &Actor::of(&p, Via::Api), "create", "api_token", p.user.id, Some(after)).await?;
+    Ok(created(t))
 }
 
 #[utoipa::path(get, operation_id = "auth_list_tokens", path = "/api/v1/auth/tokens", tag = "users", responses((status = 200, body = Vec<TokenInfo>)))]
@@ -112,6 +121,7 @@ pub async fn list_tokens(State(s): State<AppState>, Extension(p): Extension<Prin
 #[utoipa::path(delete, operation_id = "auth_revoke_token", path = "/api/v1/auth/tokens/{id}", tag = "users", params(("id" = i64, Path)), responses((status = 204), (status = 404, body = Problem)))]
 pub async fn revoke_token(State(s): State<AppState>, Extension(p): Extension<Principal>, Path(id): Path<i64>) -> ApiResult<StatusCode> {
     s.store.revoke_token(p.user.id, id).await?;
+    audit::session(&s, &Actor::of(&p, Via::Api), "delete", "api_token", p.user.id, Some(serde_json::json!({"id": id}))).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

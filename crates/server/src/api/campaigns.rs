@@ -1,6 +1,7 @@
 //! Campaign routes.
 
 use super::*;
+use crate::audit::{self, Actor, Via};
 use crate::auth::Principal;
 use axum::extract::Path;
 use axum::Extension;
@@ -65,7 +66,8 @@ pub async fn create(
             "your campaigns profile lists specific campaigns; only users with all campaigns may create one",
         ));
     }
-    Ok(created(s.store.create_campaign(&input).await?))
+    p.check_campaign_input(&s.store, &input).await?;
+    Ok(created(audit::create_campaign(&s, &Actor::of(&p, Via::Api), &input).await?))
 }
 
 #[utoipa::path(get, operation_id = "campaigns_get_one", path = "/api/v1/campaigns/{id}", tag = "campaigns", params(("id" = i64, Path)),
@@ -82,16 +84,15 @@ pub async fn update(
     Path(id): Path<i64>,
     ApiJson(input): ApiJson<CampaignInput>,
 ) -> ApiResult<Json<Campaign>> {
-    let c = s.store.update_campaign(visible(&p, id)?, &input).await?;
-    s.dialer.campaigns_changed();
-    Ok(Json(c))
+    let id = visible(&p, id)?;
+    p.check_campaign_input(&s.store, &input).await?;
+    Ok(Json(audit::update_campaign(&s, &Actor::of(&p, Via::Api), id, &input).await?))
 }
 
 #[utoipa::path(delete, operation_id = "campaigns_delete", path = "/api/v1/campaigns/{id}", tag = "campaigns", params(("id" = i64, Path)),
     responses((status = 204), (status = 404, body = Problem), (status = 409, body = Problem)))]
 pub async fn delete(State(s): State<AppState>, Extension(p): Extension<Principal>, Path(id): Path<i64>) -> ApiResult<StatusCode> {
-    s.store.delete_campaign(visible(&p, id)?).await?;
-    s.dialer.campaigns_changed();
+    audit::delete_campaign(&s, &Actor::of(&p, Via::Api), visible(&p, id)?).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -107,9 +108,7 @@ pub async fn action(
 ) -> ApiResult<Json<Campaign>> {
     let id = visible(&p, id)?.0;
     let action: CampaignAction = action.parse().map_err(|e: campana_core::FieldError| ApiError::field("action", e.reason))?;
-    let c = s.store.campaign_action(CampaignId(id), action).await?;
-    s.dialer.campaigns_changed();
-    Ok(Json(c))
+    Ok(Json(audit::campaign_action(&s, &Actor::of(&p, Via::Api), CampaignId(id), action).await?))
 }
 
 /// The settings the campaign runs with, and for each field whether it comes from the campaign

@@ -2,6 +2,7 @@
 //! their OpenAPI descriptions.
 
 use super::*;
+use crate::audit::{Actor, Via};
 use crate::auth::Principal;
 use axum::extract::Path;
 use axum::Extension;
@@ -11,16 +12,92 @@ use campana_core::stored::*;
 use campana_core::user::RoleInput;
 
 /// Which rows of a catalogue a user sees: `None` for all.
-type Scope = ApiResult<Option<Vec<i64>>>;
+pub type Scope = ApiResult<Option<Vec<i64>>>;
 
-/// Catalogue objects every signed-in user with the route's privilege sees.
-async fn everything(_: &AppState, _: &Principal) -> Scope {
-    Ok(None)
+/// How the campaigns profile applies to a catalogue object, written once for the API and the
+/// console: which rows a user sees, what an input may name, and what a reader sees of a row.
+pub trait Rules: campana_store::Entity + crate::audit::Audited {
+    /// The rows the user sees (`None`: all).
+    fn scope<'a>(_s: &'a AppState, _p: &'a Principal) -> impl std::future::Future<Output = Scope> + Send + 'a {
+        async { Ok(None) }
+    }
+    /// Refuses an input naming something the user does not see.
+    fn check(_p: &Principal, _input: &Self::Input) -> ApiResult<()> {
+        Ok(())
+    }
+    /// Adjusts rows for the reader (counts over their own campaigns only).
+    fn for_reader<'a>(
+        _items: &'a mut [Self],
+        _s: &'a AppState,
+        _p: &'a Principal,
+    ) -> impl std::future::Future<Output = ApiResult<()>> + Send + 'a {
+        async { Ok(()) }
+    }
 }
 
-/// Contact lists: only those of the user's campaigns when their campaigns profile lists some.
-async fn lists_of_my_campaigns(s: &AppState, p: &Principal) -> Scope {
-    p.visible_lists(&s.store).await
+impl Rules for CampaignGroup {}
+impl Rules for AgentGroup {}
+impl Rules for Script {}
+impl Rules for DncList {}
+impl Rules for Role {}
+
+impl Rules for ContactList {
+    /// Only the lists of the user's campaigns (and lists no campaign uses yet).
+    fn scope<'a>(s: &'a AppState, p: &'a Principal) -> impl std::future::Future<Output = Scope> + Send + 'a {
+        p.visible_lists(&s.store)
+    }
+}
+
+impl Rules for Disposition {
+    /// Those of no campaign and those of the user's campaigns.
+    fn scope<'a>(s: &'a AppState, p: &'a Principal) -> impl std::future::Future<Output = Scope> + Send + 'a {
+        async move {
+            if p.campaign_scope().is_none() {
+                return Ok(None);
+            }
+            let all = s.store.list_all::<Disposition>().await?;
+            Ok(Some(all.into_iter().filter(|d| d.input.campaign_id.is_none_or(|c| p.sees_campaign(c))).map(|d| d.id.0).collect()))
+        }
+    }
+    fn check(p: &Principal, i: &DispositionInput) -> ApiResult<()> {
+        p.check_campaign_ref("campaign_id", i.campaign_id)
+    }
+}
+
+impl Rules for ManagerTag {
+    /// Those of no campaign and those of the user's campaigns.
+    fn scope<'a>(s: &'a AppState, p: &'a Principal) -> impl std::future::Future<Output = Scope> + Send + 'a {
+        async move {
+            if p.campaign_scope().is_none() {
+                return Ok(None);
+            }
+            let all = s.store.list_all::<ManagerTag>().await?;
+            Ok(Some(all.into_iter().filter(|d| d.input.campaign_id.is_none_or(|c| p.sees_campaign(c))).map(|d| d.id.0).collect()))
+        }
+    }
+    fn check(p: &Principal, i: &ManagerTagInput) -> ApiResult<()> {
+        p.check_campaign_ref("campaign_id", i.campaign_id)
+    }
+}
+
+impl Rules for SettingsProfile {
+    /// `campaign_count` counts only the campaigns the reader sees.
+    fn for_reader<'a>(
+        items: &'a mut [Self],
+        s: &'a AppState,
+        p: &'a Principal,
+    ) -> impl std::future::Future<Output = ApiResult<()>> + Send + 'a {
+        async move {
+            let Some(only) = p.campaign_scope() else { return Ok(()) };
+            let filter = campana_store::CampaignFilter { only: Some(only), ..Default::default() };
+            let page = campana_store::PageParams { limit: Some(campana_store::MAX_PAGE), cursor: None };
+            let mine = s.store.list_campaigns(&filter, page).await?;
+            for sp in items.iter_mut() {
+                sp.campaign_count = mine.items.iter().filter(|c| c.input.profile_id == Some(sp.id)).count() as i64;
+            }
+            Ok(())
+        }
+    }
 }
 
 fn check_visible(scope: &Option<Vec<i64>>, kind: &str, id: i64) -> ApiResult<()> {
@@ -32,29 +109,31 @@ fn check_visible(scope: &Option<Vec<i64>>, kind: &str, id: i64) -> ApiResult<()>
 
 macro_rules! crud {
     ($module:ident, $entity:ty, $input:ty, $coll:literal, $item:literal) => {
-        crud!($module, $entity, $input, $coll, $item, everything);
-    };
-    ($module:ident, $entity:ty, $input:ty, $coll:literal, $item:literal, $scope:ident) => {
         pub mod $module {
             use super::*;
             const KIND: &str = <$entity as campana_store::Entity>::KIND;
 
             #[utoipa::path(get, operation_id = concat!(stringify!($module), "_list"), path = $coll, tag = "catalogue", params(PageQuery), responses((status = 200, body = Page<$entity>), (status = 422, body = Problem)))]
             pub async fn list(State(s): State<AppState>, Extension(p): Extension<Principal>, ApiQuery(q): ApiQuery<PageQuery>) -> ApiResult<Json<Page<$entity>>> {
-                let only = $scope(&s, &p).await?;
-                Ok(Json(s.store.list_in::<$entity>(q.params()?, only.as_deref()).await?))
+                let only = <$entity as Rules>::scope(&s, &p).await?;
+                let mut page = s.store.list_in::<$entity>(q.params()?, only.as_deref()).await?;
+                <$entity as Rules>::for_reader(&mut page.items, &s, &p).await?;
+                Ok(Json(page))
             }
 
             #[utoipa::path(post, operation_id = concat!(stringify!($module), "_create"), path = $coll, tag = "catalogue", request_body = $input,
                 responses((status = 201, body = $entity), (status = 409, body = Problem), (status = 422, body = Problem)))]
-            pub async fn create(State(s): State<AppState>, ApiJson(input): ApiJson<$input>) -> ApiResult<(StatusCode, Json<$entity>)> {
-                Ok(created(s.store.create::<$entity>(&input).await?))
+            pub async fn create(State(s): State<AppState>, Extension(p): Extension<Principal>, ApiJson(input): ApiJson<$input>) -> ApiResult<(StatusCode, Json<$entity>)> {
+                <$entity as Rules>::check(&p, &input)?;
+                Ok(created(crate::audit::create::<$entity>(&s, &Actor::of(&p, Via::Api), &input).await?))
             }
 
             #[utoipa::path(get, operation_id = concat!(stringify!($module), "_get"), path = $item, tag = "catalogue", params(("id" = i64, Path)), responses((status = 200, body = $entity), (status = 404, body = Problem)))]
             pub async fn get(State(s): State<AppState>, Extension(p): Extension<Principal>, Path(id): Path<i64>) -> ApiResult<Json<$entity>> {
-                check_visible(&$scope(&s, &p).await?, KIND, id)?;
-                Ok(Json(s.store.get::<$entity>(id).await?))
+                check_visible(&<$entity as Rules>::scope(&s, &p).await?, KIND, id)?;
+                let mut e = s.store.get::<$entity>(id).await?;
+                <$entity as Rules>::for_reader(std::slice::from_mut(&mut e), &s, &p).await?;
+                Ok(Json(e))
             }
 
             #[utoipa::path(put, operation_id = concat!(stringify!($module), "_update"), path = $item, tag = "catalogue", params(("id" = i64, Path)), request_body = $input,
@@ -65,15 +144,18 @@ macro_rules! crud {
                 Path(id): Path<i64>,
                 ApiJson(input): ApiJson<$input>,
             ) -> ApiResult<Json<$entity>> {
-                check_visible(&$scope(&s, &p).await?, KIND, id)?;
-                Ok(Json(s.store.update::<$entity>(id, &input).await?))
+                check_visible(&<$entity as Rules>::scope(&s, &p).await?, KIND, id)?;
+                <$entity as Rules>::check(&p, &input)?;
+                let mut e = crate::audit::update::<$entity>(&s, &Actor::of(&p, Via::Api), id, &input).await?;
+                <$entity as Rules>::for_reader(std::slice::from_mut(&mut e), &s, &p).await?;
+                Ok(Json(e))
             }
 
             #[utoipa::path(delete, operation_id = concat!(stringify!($module), "_delete"), path = $item, tag = "catalogue", params(("id" = i64, Path)),
                 responses((status = 204), (status = 404, body = Problem), (status = 409, body = Problem)))]
             pub async fn delete(State(s): State<AppState>, Extension(p): Extension<Principal>, Path(id): Path<i64>) -> ApiResult<StatusCode> {
-                check_visible(&$scope(&s, &p).await?, KIND, id)?;
-                s.store.delete::<$entity>(id).await?;
+                check_visible(&<$entity as Rules>::scope(&s, &p).await?, KIND, id)?;
+                crate::audit::delete::<$entity>(&s, &Actor::of(&p, Via::Api), id).await?;
                 Ok(StatusCode::NO_CONTENT)
             }
 
@@ -92,7 +174,7 @@ crud!(dispositions, Disposition, DispositionInput, "/api/v1/dispositions", "/api
 crud!(manager_tags, ManagerTag, ManagerTagInput, "/api/v1/manager-tags", "/api/v1/manager-tags/{id}");
 crud!(dnc_lists, DncList, NamedInput, "/api/v1/dnc-lists", "/api/v1/dnc-lists/{id}");
 crud!(roles, Role, RoleInput, "/api/v1/roles", "/api/v1/roles/{id}");
-crud!(contact_lists, ContactList, ContactListInput, "/api/v1/contact-lists", "/api/v1/contact-lists/{id}", lists_of_my_campaigns);
+crud!(contact_lists, ContactList, ContactListInput, "/api/v1/contact-lists", "/api/v1/contact-lists/{id}");
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()

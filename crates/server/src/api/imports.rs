@@ -80,7 +80,9 @@ pub async fn upload(
     };
     let import_id = started.id;
     import_job::finish_in_background(s.clone(), started, cancel, path);
-    Ok((StatusCode::ACCEPTED, Json(s.store.import_status(import_id).await?)))
+    let st = s.store.import_status(import_id).await?;
+    crate::audit::import(&s, &crate::audit::Actor::of(&p, crate::audit::Via::Api), "start", &st).await?;
+    Ok((StatusCode::ACCEPTED, Json(st)))
 }
 
 #[utoipa::path(get, operation_id = "imports_history", path = "/api/v1/contact-lists/{id}/imports", tag = "lists", params(("id" = i64, Path)),
@@ -115,6 +117,7 @@ pub async fn cancel(
     if !s.imports.cancel(st.id) {
         return Err(ApiError::new(StatusCode::CONFLICT, format!("import {id} is {}, not running", st.state)));
     }
+    crate::audit::import(&s, &crate::audit::Actor::of(&p, crate::audit::Via::Api), "cancel", &st).await?;
     Ok((StatusCode::ACCEPTED, Json(st)))
 }
 

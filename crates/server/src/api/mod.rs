@@ -2,6 +2,7 @@
 //! by utoipa), and the operational endpoints `/healthz`, `/readyz`, `/metrics`.
 
 pub mod agent;
+pub mod audit;
 pub mod auth;
 pub mod campaigns;
 pub mod catalog;
@@ -34,6 +35,7 @@ use utoipa_axum::router::OpenApiRouter;
         (name = "lists", description = "Contact lists, records, CRM upserts and CSV imports"),
         (name = "users", description = "Users"),
         (name = "agent", description = "The agent desktop: dialer login, ready, preview, disposition, live notices"),
+        (name = "audit", description = "Who changed what and when, before and after"),
     )
 )]
 struct ApiDoc;
@@ -83,6 +85,7 @@ pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(users::router())
         .merge(auth::router())
         .merge(agent::router())
+        .merge(audit::router())
         .split_for_parts();
     (router, doc)
 }

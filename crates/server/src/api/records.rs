@@ -1,6 +1,7 @@
 //! Records of contact lists, CRM upserts by external id, and do-not-call entries.
 
 use super::*;
+use crate::audit::{self, Actor, Via};
 use crate::auth::Principal;
 use axum::extract::Path;
 use axum::Extension;
@@ -129,10 +130,7 @@ pub async fn patch_one(
     ApiJson(patch): ApiJson<campana_core::record::RecordPatch>,
 ) -> ApiResult<Json<Record>> {
     p.check_list(&s.store, id).await?;
-    let r = s.store.patch_record(ContactListId(id), RecordId(rid), &patch).await?;
-    // The dialer offers an edited record again (a deferral may no longer hold).
-    s.store.clear_deferral(r.id).await?;
-    Ok(Json(r))
+    Ok(Json(audit::patch_record(&s, &Actor::of(&p, Via::Api), ContactListId(id), RecordId(rid), &patch).await?))
 }
 
 /// What an upsert did, and the customer's records afterwards.
@@ -157,9 +155,9 @@ pub async fn upsert_one(
     let list = s.store.get::<ContactList>(id).await?;
     let ext = campana_core::record::parse_external_id(&ext).map_err(|e| ApiError::invalid(vec![e]))?;
     let contact = body.into_contact(Some(ext.clone()), &list.input.columns, list.input.default_country)?;
-    let outcome = s.store.upsert_contacts(list.id, &[contact]).await?;
+    let (outcome, records) = audit::upsert_one(&s, &Actor::of(&p, Via::Api), list.id, &ext, contact).await?;
     metrics::counter!("campana_upserted_customers_total").increment(1);
-    Ok(Json(UpsertResult { outcome, records: s.store.records_by_external_id(list.id, &ext).await? }))
+    Ok(Json(UpsertResult { outcome, records }))
 }
 
 #[utoipa::path(get, operation_id = "records_get_by_external_id", path = "/api/v1/contact-lists/{id}/records/by-external-id/{external_id}", tag = "lists",
@@ -227,7 +225,7 @@ pub async fn bulk_upsert(
     if !errors.is_empty() {
         return Err(ApiError::invalid(errors));
     }
-    let outcome = s.store.upsert_contacts(list.id, &contacts).await?;
+    let outcome = audit::bulk_upsert(&s, &Actor::of(&p, Via::Api), list.id, &contacts).await?;
     metrics::counter!("campana_upserted_customers_total").increment(contacts.len() as u64);
     Ok(Json(outcome))
 }
@@ -253,10 +251,13 @@ pub async fn dnc_list(State(s): State<AppState>, Path(id): Path<i64>, ApiQuery(q
 /// Adds a number (or replaces its entry) on a DNC list.
 #[utoipa::path(post, operation_id = "records_dnc_put", path = "/api/v1/dnc-lists/{id}/entries", tag = "lists", params(("id" = i64, Path)), request_body = DncEntryInput,
     responses((status = 200, body = DncEntry), (status = 404, body = Problem), (status = 422, body = Problem)))]
-pub async fn dnc_put(State(s): State<AppState>, Path(id): Path<i64>, ApiJson(e): ApiJson<DncEntryInput>) -> ApiResult<Json<DncEntry>> {
-    let entry = s.store.put_dnc_entry(DncListId(id), &e).await?;
-    s.dialer.dnc_changed(vec![e.phone.clone()]);
-    Ok(Json(entry))
+pub async fn dnc_put(
+    State(s): State<AppState>,
+    Extension(p): Extension<Principal>,
+    Path(id): Path<i64>,
+    ApiJson(e): ApiJson<DncEntryInput>,
+) -> ApiResult<Json<DncEntry>> {
+    Ok(Json(audit::put_dnc_entry(&s, &Actor::of(&p, Via::Api), DncListId(id), &e).await?))
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -274,21 +275,28 @@ pub struct DncBulkResult {
 /// Adds or replaces up to 10,000 numbers on a DNC list at once.
 #[utoipa::path(post, operation_id = "records_dnc_bulk", path = "/api/v1/dnc-lists/{id}/entries/bulk", tag = "lists", params(("id" = i64, Path)), request_body = DncBulk,
     responses((status = 200, body = DncBulkResult), (status = 404, body = Problem), (status = 422, body = Problem)))]
-pub async fn dnc_bulk(State(s): State<AppState>, Path(id): Path<i64>, ApiJson(body): ApiJson<DncBulk>) -> ApiResult<Json<DncBulkResult>> {
+pub async fn dnc_bulk(
+    State(s): State<AppState>,
+    Extension(p): Extension<Principal>,
+    Path(id): Path<i64>,
+    ApiJson(body): ApiJson<DncBulk>,
+) -> ApiResult<Json<DncBulkResult>> {
     if body.entries.len() > MAX_BULK_MEMBERS {
         return Err(ApiError::field("entries", format!("{} entries; at most {MAX_BULK_MEMBERS} per request", body.entries.len())));
     }
-    let applied = s.store.put_dnc_entries(DncListId(id), &body.entries).await?;
-    s.dialer.dnc_changed(body.entries.iter().map(|e| e.phone.clone()).collect());
+    let applied = audit::put_dnc_entries(&s, &Actor::of(&p, Via::Api), DncListId(id), &body.entries).await?;
     Ok(Json(DncBulkResult { applied }))
 }
 
 #[utoipa::path(delete, operation_id = "records_dnc_delete", path = "/api/v1/dnc-lists/{id}/entries/{phone}", tag = "lists", params(("id" = i64, Path), ("phone" = String, Path)),
     responses((status = 204), (status = 404, body = Problem), (status = 422, body = Problem)))]
-pub async fn dnc_delete(State(s): State<AppState>, Path((id, phone)): Path<(i64, String)>) -> ApiResult<StatusCode> {
+pub async fn dnc_delete(
+    State(s): State<AppState>,
+    Extension(p): Extension<Principal>,
+    Path((id, phone)): Path<(i64, String)>,
+) -> ApiResult<StatusCode> {
     let phone = PhoneNumber::parse(&phone, None).map_err(|e| ApiError::field("phone", e.reason))?;
-    s.store.delete_dnc_entry(DncListId(id), &phone).await?;
-    s.dialer.dnc_changed(vec![phone.clone()]);
+    audit::delete_dnc_entry(&s, &Actor::of(&p, Via::Api), DncListId(id), &phone).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

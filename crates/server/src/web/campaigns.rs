@@ -5,6 +5,7 @@
 use super::catalog::{self, Screen};
 use super::form::{Field, Values};
 use super::*;
+use crate::audit::{Actor, Via};
 use campana_core::campaign::{Campaign, CampaignAction, CampaignInput};
 use campana_core::record::RecordStatus;
 use campana_core::settings::{Effective, Source as SettingSource};
@@ -231,7 +232,7 @@ async fn action(
 ) -> WebResult<Response> {
     let c = visible(&s, &ctx, id).await?;
     let action: CampaignAction = action.parse().map_err(|e: campana_core::FieldError| WebError::not_found(e.reason))?;
-    s.store.campaign_action(c.id, action).await?;
+    crate::audit::campaign_action(&s, &Actor::of(&ctx.p, Via::Console), c.id, action).await?;
     Ok(see_other(&back_to(&headers, &format!("/campaigns/{id}"))))
 }
 
@@ -284,15 +285,17 @@ impl Screen for Campaign {
         if ctx.p.campaign_scope().is_some() {
             return Err(WebError::forbidden(ctx.t("campaigns.create_forbidden")));
         }
-        Ok(s.store.create_campaign(&input).await?)
+        ctx.p.check_campaign_input(&s.store, &input).await?;
+        Ok(crate::audit::create_campaign(s, &Actor::of(&ctx.p, Via::Console), &input).await?)
     }
     async fn update(s: &AppState, ctx: &Ctx, id: i64, input: CampaignInput) -> Result<Self, WebError> {
         let c = visible(s, ctx, id).await?;
-        Ok(s.store.update_campaign(c.id, &input).await?)
+        ctx.p.check_campaign_input(&s.store, &input).await?;
+        Ok(crate::audit::update_campaign(s, &Actor::of(&ctx.p, Via::Console), c.id, &input).await?)
     }
     async fn delete(s: &AppState, ctx: &Ctx, id: i64) -> WebResult<()> {
         let c = visible(s, ctx, id).await?;
-        Ok(s.store.delete_campaign(c.id).await?)
+        Ok(crate::audit::delete_campaign(s, &Actor::of(&ctx.p, Via::Console), c.id).await?)
     }
 }
 

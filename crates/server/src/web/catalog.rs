@@ -5,6 +5,8 @@
 
 use super::form::{self, Field, FormView, Values};
 use super::*;
+use crate::api::catalog::Rules;
+use crate::audit::{self, Actor, Via};
 use axum::routing::MethodRouter;
 use campana_core::stored::*;
 use campana_core::user::{User, UserInput};
@@ -201,9 +203,10 @@ pub fn routes<E: Screen>(custom_list: Option<MethodRouter<AppState>>, custom_vie
 
 // ---- the catalogue objects ----
 
-/// Store-backed screens: `$scope` limits what a user sees (contact lists of their campaigns).
+/// Store-backed screens: which rows a user sees, what an input may name and what a reader sees
+/// of a row are the API's own [`Rules`]; every change goes through [`crate::audit`].
 macro_rules! entity_screen {
-    ($t:ty, $path:literal, $title:literal, $fields:expr $(, scope = $scope:ident)?) => {
+    ($t:ty, $path:literal, $title:literal, $fields:expr) => {
         impl Screen for $t {
             type Input = <$t as campana_store::Entity>::Input;
             const PATH: &'static str = $path;
@@ -230,36 +233,36 @@ macro_rules! entity_screen {
             fn open_link(&self) -> Option<String> {
                 open_link(self)
             }
-            async fn list(s: &AppState, _ctx: &Ctx) -> WebResult<Vec<Self>> {
-                #[allow(unused_mut, unused_assignments)]
-                let mut only: Option<Vec<i64>> = None;
-                $( only = $scope(s, _ctx).await?; )?
+            async fn list(s: &AppState, ctx: &Ctx) -> WebResult<Vec<Self>> {
+                let only = <$t as Rules>::scope(s, &ctx.p).await?;
                 let page = campana_store::PageParams { limit: Some(campana_store::MAX_PAGE), cursor: None };
-                Ok(s.store.list_in::<$t>(page, only.as_deref()).await?.items)
+                let mut items = s.store.list_in::<$t>(page, only.as_deref()).await?.items;
+                <$t as Rules>::for_reader(&mut items, s, &ctx.p).await?;
+                Ok(items)
             }
-            async fn get(s: &AppState, _ctx: &Ctx, id: i64) -> WebResult<Self> {
-                $( if let Some(ids) = $scope(s, _ctx).await? {
+            async fn get(s: &AppState, ctx: &Ctx, id: i64) -> WebResult<Self> {
+                if let Some(ids) = <$t as Rules>::scope(s, &ctx.p).await? {
                     if !ids.contains(&id) {
                         return Err(WebError::not_found(format!("{} {id} does not exist", <$t as campana_store::Entity>::KIND)));
                     }
-                } )?
-                Ok(s.store.get::<$t>(id).await?)
+                }
+                let mut e = s.store.get::<$t>(id).await?;
+                <$t as Rules>::for_reader(std::slice::from_mut(&mut e), s, &ctx.p).await?;
+                Ok(e)
             }
-            async fn create(s: &AppState, _ctx: &Ctx, input: Self::Input) -> Result<Self, WebError> {
-                Ok(s.store.create::<$t>(&input).await?)
+            async fn create(s: &AppState, ctx: &Ctx, input: Self::Input) -> Result<Self, WebError> {
+                <$t as Rules>::check(&ctx.p, &input)?;
+                Ok(audit::create::<$t>(s, &Actor::of(&ctx.p, Via::Console), &input).await?)
             }
-            async fn update(s: &AppState, _ctx: &Ctx, id: i64, input: Self::Input) -> Result<Self, WebError> {
-                Ok(s.store.update::<$t>(id, &input).await?)
+            async fn update(s: &AppState, ctx: &Ctx, id: i64, input: Self::Input) -> Result<Self, WebError> {
+                <$t as Rules>::check(&ctx.p, &input)?;
+                Ok(audit::update::<$t>(s, &Actor::of(&ctx.p, Via::Console), id, &input).await?)
             }
-            async fn delete(s: &AppState, _ctx: &Ctx, id: i64) -> WebResult<()> {
-                Ok(s.store.delete::<$t>(id).await?)
+            async fn delete(s: &AppState, ctx: &Ctx, id: i64) -> WebResult<()> {
+                Ok(audit::delete::<$t>(s, &Actor::of(&ctx.p, Via::Console), id).await?)
             }
         }
     };
-}
-
-async fn my_lists(s: &AppState, ctx: &Ctx) -> WebResult<Option<Vec<i64>>> {
-    Ok(ctx.p.visible_lists(&s.store).await?)
 }
 
 /// Per-type extras, dispatched on the type so the macro stays one definition.
@@ -364,7 +367,7 @@ entity_screen!(Disposition, "dispositions", "nav.dispositions", super::fields::D
 entity_screen!(ManagerTag, "manager-tags", "nav.tags", super::fields::MANAGER_TAG);
 entity_screen!(DncList, "dnc-lists", "nav.dnc", super::fields::NAMED);
 entity_screen!(Role, "roles", "nav.roles", super::fields::ROLE);
-entity_screen!(ContactList, "contact-lists", "nav.lists", super::fields::CONTACT_LIST, scope = my_lists);
+entity_screen!(ContactList, "contact-lists", "nav.lists", super::fields::CONTACT_LIST);
 
 // ---- users ----
 
@@ -408,25 +411,27 @@ impl Screen for User {
             }
         }
     }
-    async fn list(s: &AppState, _ctx: &Ctx) -> WebResult<Vec<Self>> {
+    async fn list(s: &AppState, ctx: &Ctx) -> WebResult<Vec<Self>> {
         let page = campana_store::PageParams { limit: Some(campana_store::MAX_PAGE), cursor: None };
-        Ok(s.store.list_users(page).await?.items)
+        Ok(s.store.list_users(page).await?.items.into_iter().filter(|u| ctx.p.sees_user(u)).collect())
     }
-    async fn get(s: &AppState, _ctx: &Ctx, id: i64) -> WebResult<Self> {
-        Ok(s.store.get_user(UserId(id)).await?)
+    async fn get(s: &AppState, ctx: &Ctx, id: i64) -> WebResult<Self> {
+        let u = s.store.get_user(UserId(id)).await?;
+        if !ctx.p.sees_user(&u) {
+            return Err(WebError::not_found(format!("user {id} does not exist")));
+        }
+        Ok(u)
     }
-    async fn create(s: &AppState, _ctx: &Ctx, input: UserInput) -> Result<Self, WebError> {
-        input.validate().map_err(crate::api::ApiError::invalid)?;
-        let hash = input.password.as_deref().map(crate::api::users::hash_password);
-        Ok(s.store.create_user(&input, hash).await?)
+    async fn create(s: &AppState, ctx: &Ctx, input: UserInput) -> Result<Self, WebError> {
+        ctx.p.check_grant(&input.campaigns_profile)?;
+        Ok(audit::create_user(s, &Actor::of(&ctx.p, Via::Console), &input).await?)
     }
-    async fn update(s: &AppState, _ctx: &Ctx, id: i64, input: UserInput) -> Result<Self, WebError> {
-        input.validate().map_err(crate::api::ApiError::invalid)?;
-        let hash = input.password.as_deref().map(crate::api::users::hash_password);
-        Ok(s.store.update_user(UserId(id), &input, hash).await?)
+    async fn update(s: &AppState, ctx: &Ctx, id: i64, input: UserInput) -> Result<Self, WebError> {
+        ctx.p.check_grant(&input.campaigns_profile)?;
+        Ok(audit::update_user(s, &Actor::of(&ctx.p, Via::Console), UserId(id), &input).await?)
     }
-    async fn delete(s: &AppState, _ctx: &Ctx, id: i64) -> WebResult<()> {
-        Ok(s.store.delete_user(UserId(id)).await?)
+    async fn delete(s: &AppState, ctx: &Ctx, id: i64) -> WebResult<()> {
+        Ok(audit::delete_user(s, &Actor::of(&ctx.p, Via::Console), UserId(id)).await?)
     }
 }
 

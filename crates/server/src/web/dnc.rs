@@ -2,6 +2,7 @@
 //! and reason), remove, with expiry shown. The `dnc` privilege guards all of it.
 
 use super::*;
+use crate::audit::{Actor, Via};
 use campana_core::record::DncEntryInput;
 use campana_core::stored::DncList;
 use campana_core::{DncListId, FieldError, PhoneNumber};
@@ -132,7 +133,7 @@ async fn add(
 ) -> WebResult<Response> {
     match entry(&f.phone, &f.expires_on, &f.reason, "phone") {
         Ok(e) => {
-            s.store.put_dnc_entry(DncListId(id), &e).await?;
+            crate::audit::put_dnc_entry(&s, &Actor::of(&ctx.p, Via::Console), DncListId(id), &e).await?;
             Ok(see_other(&format!("/dnc-lists/{id}/entries")))
         }
         Err(e) => entries_page(&s, &ctx, id, None, &f, &[e]).await,
@@ -166,13 +167,18 @@ async fn bulk(
     if !errors.is_empty() {
         return entries_page(&s, &ctx, id, None, &f, &errors).await;
     }
-    s.store.put_dnc_entries(DncListId(id), &parsed).await?;
+    crate::audit::put_dnc_entries(&s, &Actor::of(&ctx.p, Via::Console), DncListId(id), &parsed).await?;
     Ok(see_other(&format!("/dnc-lists/{id}/entries")))
 }
 
-async fn remove(State(s): State<AppState>, Path(id): Path<i64>, Form(f): Form<EntryForm>) -> WebResult<Response> {
+async fn remove(
+    State(s): State<AppState>,
+    Extension(ctx): Extension<Ctx>,
+    Path(id): Path<i64>,
+    Form(f): Form<EntryForm>,
+) -> WebResult<Response> {
     let phone = PhoneNumber::parse(f.phone.trim(), None).map_err(|e| WebError::new(StatusCode::UNPROCESSABLE_ENTITY, e.reason))?;
-    s.store.delete_dnc_entry(DncListId(id), &phone).await?;
+    crate::audit::delete_dnc_entry(&s, &Actor::of(&ctx.p, Via::Console), DncListId(id), &phone).await?;
     Ok(see_other(&format!("/dnc-lists/{id}/entries")))
 }
 

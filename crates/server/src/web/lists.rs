@@ -564,6 +564,8 @@ async fn start(
             let upload =
                 tempfile::TempPath::try_from_path(path).map_err(|e| WebError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
             import_job::finish_in_background(s.clone(), started, cancel, upload);
+            let st = s.store.import_status(import_id).await?;
+            crate::audit::import(&s, &crate::audit::Actor::of(&ctx.p, crate::audit::Via::Console), "start", &st).await?;
             Ok(see_other(&format!("/imports/{import_id}")))
         }
         Err(ImportError::File(e)) => show_error(e.to_string()),
@@ -627,7 +629,9 @@ async fn progress(State(s): State<AppState>, Extension(ctx): Extension<Ctx>, Pat
 
 async fn cancel(State(s): State<AppState>, Extension(ctx): Extension<Ctx>, Path(id): Path<i64>) -> WebResult<Response> {
     let st = visible_import(&s, &ctx, id).await?;
-    s.imports.cancel(st.id);
+    if s.imports.cancel(st.id) {
+        crate::audit::import(&s, &crate::audit::Actor::of(&ctx.p, crate::audit::Via::Console), "cancel", &st).await?;
+    }
     Ok(see_other(&format!("/imports/{id}")))
 }
 

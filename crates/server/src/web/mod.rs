@@ -8,6 +8,7 @@
 //! the user's campaigns profile applied by the page handlers exactly as the API applies it.
 //! Strings come from the English and Spanish catalogues in [`i18n`].
 
+pub mod audit;
 pub mod campaigns;
 pub mod catalog;
 pub mod dnc;
@@ -259,6 +260,7 @@ pub fn page(ctx: &Ctx, title: &str, body: Markup) -> Markup {
         ("/agent-groups", "nav.agent_groups"),
         ("/users", "nav.users"),
         ("/roles", "nav.roles"),
+        ("/audit", "nav.audit"),
     ];
     html! {
         (DOCTYPE)
@@ -425,8 +427,13 @@ async fn login_submit(State(s): State<AppState>, headers: HeaderMap, Form(f): Fo
         }
         Err(e) => return refuse(e.to_string()),
     };
+    let actor = crate::audit::Actor::user(user_id, &f.username, crate::audit::Via::Console);
     if !auth::verify_password(f.password.clone(), hash).await {
-        let _ = s.store.login_failed(user_id).await;
+        let locked = s.store.login_failed(user_id).await.unwrap_or(false);
+        let action = if locked { "locked" } else { "login_failed" };
+        if let Err(e) = crate::audit::session(&s, &actor, action, "session", user_id, None).await {
+            return refuse(e.detail);
+        }
         return refuse(lang.t("login.invalid").to_string());
     }
     let issued = async {
@@ -434,6 +441,11 @@ async fn login_submit(State(s): State<AppState>, headers: HeaderMap, Form(f): Fo
         s.store.issue_token(user_id, TokenKind::Session, "browser", Some(SESSION_TTL_S)).await
     }
     .await;
+    if issued.is_ok() {
+        if let Err(e) = crate::audit::session(&s, &actor, "login", "session", user_id, None).await {
+            return refuse(e.detail);
+        }
+    }
     match issued {
         Ok(t) => {
             let c = cookie_header(SESSION_COOKIE, &t.token, SESSION_TTL_S, true, over_tls(&headers));
@@ -445,6 +457,8 @@ async fn login_submit(State(s): State<AppState>, headers: HeaderMap, Form(f): Fo
 
 async fn logout(State(s): State<AppState>, headers: HeaderMap, Extension(ctx): Extension<Ctx>) -> WebResult<Response> {
     s.store.revoke_token(ctx.p.user.id, ctx.p.token_id).await?;
+    crate::audit::session(&s, &crate::audit::Actor::of(&ctx.p, crate::audit::Via::Console), "logout", "session", ctx.p.user.id, None)
+        .await?;
     let clear = cookie_header(SESSION_COOKIE, "", 0, true, over_tls(&headers));
     Ok(([(header::SET_COOKIE, clear)], Redirect::to("/login")).into_response())
 }
@@ -479,5 +493,6 @@ pub fn router(state: AppState) -> Router<AppState> {
         .merge(catalog::router())
         .merge(lists::router())
         .merge(dnc::router())
+        .merge(audit::router())
         .route_layer(axum::middleware::from_fn_with_state(state, gate))
 }
