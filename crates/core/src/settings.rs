@@ -258,6 +258,9 @@ settings! {
     ring_timeout_s: u32 = 25,
     /// Presented caller id (From and P-Asserted-Identity).
     caller_id: Option<PhoneNumber> = None,
+    /// The SIP trunk calls go out through: a name from the SIP configuration's `[trunks]`;
+    /// `None` for the default (top-level) trunk.
+    sip_trunk: Option<String> = None,
     recording: bool = false,
     /// After-call work before the agent is ready again.
     wrap_up_s: u32 = 30,
@@ -325,6 +328,13 @@ impl SettingsFields {
         }
         if let Some(r) = &self.calling_hours_rules {
             p.check(!r.trim().is_empty(), "calling_hours_rules", || "must name a rule set".into());
+        }
+        if let Some(Some(t)) = &self.sip_trunk {
+            p.check(
+                !t.is_empty() && t.len() <= 64 && t.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_'),
+                "sip_trunk",
+                || format!("{t:?} must be a trunk name: 1 to 64 letters, digits, '-' or '_'"),
+            );
         }
         if let Some(ca) = &self.call_analysis {
             p.check(ca.amd_initial_silence_ms <= 10_000, "call_analysis.amd_initial_silence_ms", || "at most 10000".into());

@@ -35,6 +35,8 @@ pub enum TelephonyCommand {
         record_id: RecordId,
         to: PhoneNumber,
         caller_id: Option<PhoneNumber>,
+        /// The named SIP trunk (the profile's `sip_trunk`); `None`: the default trunk.
+        trunk: Option<String>,
         ring_timeout_s: u32,
         /// What to listen for on the call (the profile's call-analysis settings).
         analysis: DialAnalysis,

@@ -1251,6 +1251,7 @@ impl Engine {
             record_id: r.id,
             to: number.clone(),
             caller_id: s.caller_id.clone(),
+            trunk: s.sip_trunk.clone(),
             ring_timeout_s: s.ring_timeout_s,
             analysis: s.call_analysis.dial_analysis(),
             record_audio: s.recording,

@@ -182,9 +182,10 @@ impl Dialer {
                     tracing::warn!("{w}");
                 }
                 warnings.extend(prompt_warnings);
+                let trunks = trunk.trunks.keys().cloned().collect();
                 let (handle, events) = campana_sip::SipTelephony::start(trunk).await?;
                 tracing::info!(sip = %handle.local_sip_addr(), "SIP telephony: agents' phones register here");
-                Tel::Sip { handle, events }
+                Tel::Sip { handle, events, trunks }
             }
             _ => Tel::Sim(SimTelephony::new(opts.seed, Population::default(), 120.0, 0.6, now)),
         };
@@ -362,7 +363,12 @@ impl SharedDnc {
 /// The telephony the dialer drives.
 enum Tel {
     Sim(SimTelephony),
-    Sip { handle: campana_sip::SipTelephony, events: mpsc::Receiver<campana_core::telephony::TelephonyEvent> },
+    Sip {
+        handle: campana_sip::SipTelephony,
+        events: mpsc::Receiver<campana_core::telephony::TelephonyEvent>,
+        /// The named trunks of the SIP configuration.
+        trunks: HashSet<String>,
+    },
 }
 
 impl Tel {
@@ -817,7 +823,14 @@ impl Driver {
         }
         s.agents = self.agent_state.iter().map(|(a, l)| (a.0, l.clone())).collect();
         metrics::gauge!("campana_live_calls").set(self.live.len() as f64);
-        if let Tel::Sip { handle, .. } = &self.tel {
+        if let Tel::Sip { handle, trunks, .. } = &self.tel {
+            for (id, run) in &self.campaigns {
+                if let Some(name) = run.cfg.settings.sip_trunk.as_ref().filter(|n| !trunks.contains(*n)) {
+                    s.warnings.push(format!(
+                        "campaign {id}: its settings name the SIP trunk {name:?}, which the SIP configuration does not have ([trunks.{name}]); its calls end as dial errors"
+                    ));
+                }
+            }
             for (id, a) in s.agents.iter_mut() {
                 a.phone = handle.agent_contact(UserId(*id));
             }

@@ -151,5 +151,20 @@ async fn a_campaign_calls_through_a_sip_trunk_and_bridges_to_a_registered_phone(
         assert_eq!(agent.get(srv.url(link)).send().await.unwrap().status(), StatusCode::FORBIDDEN);
         let other = format!("/api/v1/contact-lists/{lid}/records/{rid}/attempts/{}/recording", call_id + 1000);
         assert_eq!(c.get(srv.url(&other)).send().await.unwrap().status(), StatusCode::NOT_FOUND);
+
+        // A campaign whose settings name a trunk the configuration lacks is called out.
+        let (lost, _) = campaign(&srv, "Lost trunk", 1, json!({"sip_trunk": "nope", "dialing_mode": "agentless"})).await;
+        let want = format!("campaign {lost}: its settings name the SIP trunk \"nope\"");
+        wait_for(&c, srv.url("/api/v1/dialer/status"), "the trunk warning", |s| {
+            s["warnings"].to_string().contains(&want.replace('"', "\\\""))
+        })
+        .await;
+        let (s, e) = post_json(
+            &c,
+            srv.url("/api/v1/settings-profiles"),
+            json!({"name": "Bad trunk", "settings": {"sip_trunk": "no spaces please"}}),
+        )
+        .await;
+        assert_eq!((s, e["errors"][0]["field"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("settings.sip_trunk")), "{e}");
     }
 }

@@ -122,6 +122,75 @@ pub struct TrunkConfig {
     /// REGISTER.
     #[serde(default)]
     pub registrar: Option<crate::registrar::RegistrarConfig>,
+    /// More trunks by name (`[trunks.NAME]`), chosen by a settings profile's `sip_trunk`; the
+    /// top-level fields above are the default trunk.
+    #[serde(default)]
+    pub trunks: std::collections::BTreeMap<String, NamedTrunk>,
+}
+
+/// One more trunk. It shares Campana's SIP port, registrar, prompts, recordings and call
+/// analysis with the default trunk; its carrier fields are its own (credentials, domain and
+/// registration are never borrowed from another trunk), except `caller_id` and `caller_name`,
+/// which default to the top level's.
+#[derive(Debug, Clone, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NamedTrunk {
+    pub proxy: SocketAddr,
+    #[serde(default)]
+    pub domain: Option<String>,
+    #[serde(default)]
+    pub transport: SipTransport,
+    #[serde(default)]
+    pub credentials: Option<DigestCredentials>,
+    #[serde(default)]
+    pub register_expires_s: Option<u32>,
+    #[serde(default)]
+    pub caller_id: Option<String>,
+    #[serde(default)]
+    pub caller_name: Option<String>,
+    #[serde(default)]
+    pub number_format: NumberFormat,
+    #[serde(default = "defaults::calls_per_second")]
+    pub calls_per_second: u32,
+    #[serde(default = "defaults::max_channels")]
+    pub max_channels: usize,
+}
+
+/// A trunk with every field resolved: where one call goes out.
+#[derive(Debug, Clone)]
+pub struct Trunk {
+    /// `None` for the default trunk.
+    pub name: Option<String>,
+    pub proxy: SocketAddr,
+    pub domain: Option<String>,
+    pub transport: SipTransport,
+    pub credentials: Option<DigestCredentials>,
+    pub register_expires_s: Option<u32>,
+    pub caller_id: String,
+    pub caller_name: Option<String>,
+    pub number_format: NumberFormat,
+    pub calls_per_second: u32,
+    pub max_channels: usize,
+}
+
+impl Trunk {
+    fn validate(&self) -> Result<(), String> {
+        if self.calls_per_second == 0 {
+            return Err("calls_per_second must be at least 1".into());
+        }
+        if self.max_channels == 0 {
+            return Err("max_channels must be at least 1".into());
+        }
+        if self.caller_id.is_empty() || !self.caller_id.chars().all(|c| c.is_ascii_digit() || c == '+') {
+            return Err("caller_id must be digits, optionally with a leading +".into());
+        }
+        if let Some(d) = &self.domain {
+            if d.is_empty() || !d.chars().all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '-' || c == ':') {
+                return Err("domain must be a host name".into());
+            }
+        }
+        Ok(())
+    }
 }
 
 impl TrunkConfig {
@@ -151,27 +220,57 @@ impl TrunkConfig {
             event_queue_len: defaults::event_queue_len(),
             user_agent: defaults::user_agent(),
             registrar: None,
+            trunks: Default::default(),
         }
     }
 
+    /// The default (top-level) trunk.
+    pub fn default_trunk(&self) -> Trunk {
+        Trunk {
+            name: None,
+            proxy: self.proxy,
+            domain: self.domain.clone(),
+            transport: self.transport,
+            credentials: self.credentials.clone(),
+            register_expires_s: self.register_expires_s,
+            caller_id: self.caller_id.clone(),
+            caller_name: self.caller_name.clone(),
+            number_format: self.number_format,
+            calls_per_second: self.calls_per_second,
+            max_channels: self.max_channels,
+        }
+    }
+
+    /// The trunk named `name` in `[trunks]`, resolved.
+    pub fn named_trunk(&self, name: &str) -> Option<Trunk> {
+        let t = self.trunks.get(name)?;
+        Some(Trunk {
+            name: Some(name.to_string()),
+            proxy: t.proxy,
+            domain: t.domain.clone(),
+            transport: t.transport,
+            credentials: t.credentials.clone(),
+            register_expires_s: t.register_expires_s,
+            caller_id: t.caller_id.clone().unwrap_or_else(|| self.caller_id.clone()),
+            caller_name: t.caller_name.clone().or_else(|| self.caller_name.clone()),
+            number_format: t.number_format,
+            calls_per_second: t.calls_per_second,
+            max_channels: t.max_channels,
+        })
+    }
+
     pub(crate) fn validate(&self) -> Result<(), crate::SipError> {
-        let bad = |m: &str| Err(crate::SipError::Config(m.to_string()));
-        if self.calls_per_second == 0 {
-            return bad("calls_per_second must be at least 1");
-        }
-        if self.max_channels == 0 {
-            return bad("max_channels must be at least 1");
-        }
+        let bad = |m: String| Err(crate::SipError::Config(m));
         if self.command_queue_len == 0 || self.event_queue_len == 0 {
-            return bad("queue lengths must be at least 1");
+            return bad("queue lengths must be at least 1".into());
         }
-        if self.caller_id.is_empty() || !self.caller_id.chars().all(|c| c.is_ascii_digit() || c == '+') {
-            return bad("caller_id must be digits, optionally with a leading +");
-        }
-        if let Some(d) = &self.domain {
-            if d.is_empty() || !d.chars().all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '-' || c == ':') {
-                return bad("domain must be a host name");
+        self.default_trunk().validate().or_else(bad)?;
+        for name in self.trunks.keys() {
+            if name.is_empty() || name.len() > 64 || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
+                return bad(format!("trunk name {name:?} must be 1 to 64 letters, digits, '-' or '_'"));
             }
+            let t = self.named_trunk(name).expect("listed trunk");
+            t.validate().or_else(|m| bad(format!("trunks.{name}: {m}")))?;
         }
         Ok(())
     }

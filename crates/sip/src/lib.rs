@@ -23,7 +23,7 @@ pub mod results;
 pub mod rtp;
 pub mod sdp;
 
-pub use config::{DigestCredentials, NumberFormat, SipTransport, TrunkConfig};
+pub use config::{DigestCredentials, NamedTrunk, NumberFormat, SipTransport, Trunk, TrunkConfig};
 pub use registrar::{AgentCredential, RegistrarConfig};
 
 use campana_core::ids::UserId;
@@ -128,13 +128,91 @@ struct Shared {
     dialog_layer: Arc<DialogLayer>,
     events: mpsc::Sender<TelephonyEvent>,
     calls: Mutex<HashMap<CallId, mpsc::Sender<CallControl>>>,
-    /// The earliest moment the next INVITE may go out (calls-per-second pacing).
-    next_invite_at: Mutex<Instant>,
+    /// The default trunk's route.
+    default_route: Arc<Route>,
+    /// The named trunks' routes (`[trunks]`).
+    named_routes: HashMap<String, Arc<Route>>,
     counters: Counters,
     local_ip: IpAddr,
     local_sip: SocketAddr,
     cancel: CancellationToken,
     registrar: Option<Mutex<registrar::Registrar>>,
+}
+
+/// One trunk calls go out through, with its own pacing and channel count.
+struct Route {
+    trunk: Trunk,
+    /// The earliest moment the next INVITE may go out (calls-per-second pacing).
+    next_invite_at: Mutex<Instant>,
+    /// Calls on this trunk now (ringing or answered), at most `trunk.max_channels`.
+    channels: std::sync::atomic::AtomicUsize,
+}
+
+impl Route {
+    fn new(trunk: Trunk) -> Arc<Route> {
+        Arc::new(Route { trunk, next_invite_at: Mutex::new(Instant::now()), channels: Default::default() })
+    }
+
+    /// The trunk's name for logs.
+    fn label(&self) -> &str {
+        self.trunk.name.as_deref().unwrap_or("default")
+    }
+
+    fn domain(&self) -> String {
+        self.trunk.domain.clone().unwrap_or_else(|| self.trunk.proxy.to_string())
+    }
+
+    fn user_for(&self, number: &PhoneNumber) -> String {
+        match self.trunk.number_format {
+            NumberFormat::E164 => number.as_str().to_string(),
+            NumberFormat::Digits => number.digits().to_string(),
+        }
+    }
+
+    fn credential(&self) -> Option<Credential> {
+        self.trunk.credentials.as_ref().map(|c| Credential {
+            username: c.username.clone(),
+            password: c.password.clone(),
+            realm: c.realm.clone(),
+            auth_username: None,
+        })
+    }
+
+    fn destination(&self) -> SipAddr {
+        let transport = match self.trunk.transport {
+            SipTransport::Udp => Transport::Udp,
+            SipTransport::Tcp => Transport::Tcp,
+        };
+        SipAddr::new(transport, HostWithPort::from(self.trunk.proxy))
+    }
+
+    fn invite_option(&self, dial: &Dial, offer: String, local_sip: SocketAddr) -> Result<InviteOption, SipError> {
+        let domain = self.domain();
+        let caller_user = match &dial.caller_id {
+            Some(n) => self.user_for(n),
+            None => self.trunk.caller_id.clone(),
+        };
+        let callee = Uri::try_from(format!("sip:{}@{}", self.user_for(&dial.to), domain).as_str()).map_err(|e| sip_err(e.into()))?;
+        let caller = Uri::try_from(format!("sip:{caller_user}@{domain}").as_str()).map_err(|e| sip_err(e.into()))?;
+        let contact_transport = match self.trunk.transport {
+            SipTransport::Udp => "",
+            SipTransport::Tcp => ";transport=tcp",
+        };
+        let contact = Uri::try_from(format!("sip:campana@{local_sip}{contact_transport}").as_str()).map_err(|e| sip_err(e.into()))?;
+        let pai = Header::Other("P-Asserted-Identity".into(), format!("<sip:{caller_user}@{domain}>"));
+        Ok(InviteOption {
+            caller_display_name: self.trunk.caller_name.clone(),
+            caller,
+            callee,
+            destination: Some(self.destination()),
+            content_type: Some("application/sdp".into()),
+            offer: Some(offer.into_bytes()),
+            contact,
+            credential: self.credential(),
+            headers: Some(vec![pai]),
+            ..Default::default()
+        })
+    }
 }
 
 /// Real telephony over a SIP trunk. Dropping it (or [`SipTelephony::shutdown`]) stops the SIP
@@ -178,7 +256,8 @@ impl SipTelephony {
             dialog_layer,
             events: events_tx,
             calls: Mutex::new(HashMap::new()),
-            next_invite_at: Mutex::new(Instant::now()),
+            default_route: Route::new(config.default_trunk()),
+            named_routes: config.trunks.keys().filter_map(|n| Some((n.clone(), Route::new(config.named_trunk(n)?)))).collect(),
             counters: Counters::default(),
             local_ip,
             local_sip,
@@ -194,8 +273,10 @@ impl SipTelephony {
         });
         tokio::spawn(incoming_loop(shared.clone(), incoming));
         tokio::spawn(command_loop(shared.clone(), commands_rx));
-        if shared.config.register_expires_s.is_some() {
-            tokio::spawn(register_loop(shared.clone()));
+        for route in std::iter::once(&shared.default_route).chain(shared.named_routes.values()) {
+            if route.trunk.register_expires_s.is_some() {
+                tokio::spawn(register_loop(shared.clone(), route.clone()));
+            }
         }
         tracing::info!(local = %local_sip, proxy = %shared.config.proxy, "SIP telephony started");
         Ok((SipTelephony { commands: commands_tx, shared }, events_rx))
@@ -277,35 +358,46 @@ async fn command_loop(shared: Arc<Shared>, mut commands: mpsc::Receiver<Telephon
             c = commands.recv() => match c { Some(c) => c, None => return },
         };
         match command {
-            TelephonyCommand::Dial { call_id, to, caller_id, ring_timeout_s, record_audio, analysis, .. } => {
+            TelephonyCommand::Dial { call_id, to, caller_id, trunk, ring_timeout_s, record_audio, analysis, .. } => {
+                let route = match &trunk {
+                    None => Some(shared.default_route.clone()),
+                    Some(name) => shared.named_routes.get(name).cloned(),
+                };
+                let Some(route) = route else {
+                    tracing::error!(%call_id, trunk = ?trunk, "the profile names a SIP trunk the SIP configuration does not have ([trunks])");
+                    shared.counters.ended.fetch_add(1, Ordering::Relaxed);
+                    emit(&shared, TelephonyEvent::Ended { call_id, result: CallResult::DialError }).await;
+                    continue;
+                };
                 let control = {
                     let mut calls = shared.calls.lock().expect("calls lock poisoned");
                     if calls.contains_key(&call_id) {
                         tracing::warn!(%call_id, "dial for a call id already in progress: ignored");
                         continue;
                     }
-                    if calls.len() >= shared.config.max_channels {
+                    if route.channels.load(Ordering::Relaxed) >= route.trunk.max_channels {
                         None
                     } else {
                         let (tx, rx) = mpsc::channel(CALL_CONTROL_QUEUE_LEN);
                         calls.insert(call_id, tx);
+                        route.channels.fetch_add(1, Ordering::Relaxed);
                         Some(rx)
                     }
                 };
                 let Some(control) = control else {
-                    tracing::warn!(%call_id, max_channels = shared.config.max_channels, "all channels busy");
+                    tracing::warn!(%call_id, trunk = route.label(), max_channels = route.trunk.max_channels, "all channels busy");
                     shared.counters.ended.fetch_add(1, Ordering::Relaxed);
                     emit(&shared, TelephonyEvent::Ended { call_id, result: CallResult::DialError }).await;
                     continue;
                 };
                 let send_at = {
-                    let mut next = shared.next_invite_at.lock().expect("pacing lock poisoned");
+                    let mut next = route.next_invite_at.lock().expect("pacing lock poisoned");
                     let now = Instant::now();
                     let at = (*next).max(now);
-                    *next = at + Duration::from_secs(1) / shared.config.calls_per_second;
+                    *next = at + Duration::from_secs(1) / route.trunk.calls_per_second;
                     at
                 };
-                let dial = Dial { call_id, to, caller_id, ring_timeout_s, record_audio, analysis, send_at };
+                let dial = Dial { call_id, to, caller_id, ring_timeout_s, record_audio, analysis, send_at, route };
                 tokio::spawn(run_call(shared.clone(), dial, control));
             }
             TelephonyCommand::HangUp { call_id } => control_call(&shared, call_id, CallControl::HangUp).await,
@@ -337,6 +429,8 @@ struct Dial {
     caller_id: Option<PhoneNumber>,
     ring_timeout_s: u32,
     send_at: Instant,
+    /// The trunk the call goes out through.
+    route: Arc<Route>,
 }
 
 impl From<rsipstack::Error> for SipError {
@@ -347,65 +441,6 @@ impl From<rsipstack::Error> for SipError {
 
 fn sip_err(e: rsipstack::Error) -> SipError {
     SipError::from(e)
-}
-
-impl Shared {
-    fn domain(&self) -> String {
-        self.config.domain.clone().unwrap_or_else(|| self.config.proxy.to_string())
-    }
-
-    fn user_for(&self, number: &PhoneNumber) -> String {
-        match self.config.number_format {
-            NumberFormat::E164 => number.as_str().to_string(),
-            NumberFormat::Digits => number.digits().to_string(),
-        }
-    }
-
-    fn credential(&self) -> Option<Credential> {
-        self.config.credentials.as_ref().map(|c| Credential {
-            username: c.username.clone(),
-            password: c.password.clone(),
-            realm: c.realm.clone(),
-            auth_username: None,
-        })
-    }
-
-    fn destination(&self) -> SipAddr {
-        let transport = match self.config.transport {
-            SipTransport::Udp => Transport::Udp,
-            SipTransport::Tcp => Transport::Tcp,
-        };
-        SipAddr::new(transport, HostWithPort::from(self.config.proxy))
-    }
-
-    fn invite_option(&self, dial: &Dial, offer: String) -> Result<InviteOption, SipError> {
-        let domain = self.domain();
-        let caller_user = match &dial.caller_id {
-            Some(n) => self.user_for(n),
-            None => self.config.caller_id.clone(),
-        };
-        let callee = Uri::try_from(format!("sip:{}@{}", self.user_for(&dial.to), domain).as_str()).map_err(|e| sip_err(e.into()))?;
-        let caller = Uri::try_from(format!("sip:{caller_user}@{domain}").as_str()).map_err(|e| sip_err(e.into()))?;
-        let contact_transport = match self.config.transport {
-            SipTransport::Udp => "",
-            SipTransport::Tcp => ";transport=tcp",
-        };
-        let contact =
-            Uri::try_from(format!("sip:campana@{}{contact_transport}", self.local_sip).as_str()).map_err(|e| sip_err(e.into()))?;
-        let pai = Header::Other("P-Asserted-Identity".into(), format!("<sip:{caller_user}@{domain}>"));
-        Ok(InviteOption {
-            caller_display_name: self.config.caller_name.clone(),
-            caller,
-            callee,
-            destination: Some(self.destination()),
-            content_type: Some("application/sdp".into()),
-            offer: Some(offer.into_bytes()),
-            contact,
-            credential: self.credential(),
-            headers: Some(vec![pai]),
-            ..Default::default()
-        })
-    }
 }
 
 /// Where a call is in its life.
@@ -420,6 +455,7 @@ async fn run_call(shared: Arc<Shared>, dial: Dial, mut control: mpsc::Receiver<C
     let mut rtp_stats = RtpStats::default();
     let result = place_call(&shared, &dial, &mut control, &mut rtp_stats).await;
     shared.calls.lock().expect("calls lock poisoned").remove(&call_id);
+    dial.route.channels.fetch_sub(1, Ordering::Relaxed);
     let c = &shared.counters;
     c.ended.fetch_add(1, Ordering::Relaxed);
     c.rtp_packets_sent.fetch_add(rtp_stats.packets_sent, Ordering::Relaxed);
@@ -455,7 +491,7 @@ async fn place_call(shared: &Arc<Shared>, dial: &Dial, control: &mut mpsc::Recei
         }
     };
     let offer = sdp::offer(call_id.0, shared.local_ip, rtp.local.port());
-    let option = match shared.invite_option(dial, offer) {
+    let option = match dial.route.invite_option(dial, offer, shared.local_sip) {
         Ok(o) => o,
         Err(e) => {
             tracing::error!(%call_id, error = %e, "cannot build the INVITE");
@@ -960,30 +996,31 @@ async fn incoming_loop(shared: Arc<Shared>, mut incoming: rsipstack::transaction
     }
 }
 
-/// Registers with the trunk and refreshes the registration before it expires.
-async fn register_loop(shared: Arc<Shared>) {
-    let expires_s = shared.config.register_expires_s.unwrap_or(3600).max(60);
-    let server = match Uri::try_from(format!("sip:{}", shared.domain()).as_str()) {
+/// Registers with one trunk and refreshes the registration before it expires.
+async fn register_loop(shared: Arc<Shared>, route: Arc<Route>) {
+    let expires_s = route.trunk.register_expires_s.unwrap_or(3600).max(60);
+    let trunk = route.label().to_string();
+    let server = match Uri::try_from(format!("sip:{}", route.domain()).as_str()) {
         Ok(u) => u,
         Err(e) => {
             tracing::error!(error = %e, "invalid registrar address");
             return;
         }
     };
-    let mut registration = Registration::new(shared.endpoint.inner.clone(), shared.credential());
+    let mut registration = Registration::new(shared.endpoint.inner.clone(), route.credential());
     loop {
         let wait_s = match registration.register(server.clone(), Some(expires_s)).await {
             Ok(resp) if resp.status_code.kind() == StatusCodeKind::Successful => {
                 let granted_s = registration.expires().max(60);
-                tracing::info!(granted_s, "registered with the trunk");
+                tracing::info!(granted_s, trunk, "registered with the trunk");
                 u64::from(granted_s) * 8 / 10
             }
             Ok(resp) => {
-                tracing::warn!(status = resp.status_code.code(), "registration refused");
+                tracing::warn!(status = resp.status_code.code(), trunk, "registration refused");
                 REGISTER_RETRY_S
             }
             Err(e) => {
-                tracing::warn!(error = %e, "registration failed");
+                tracing::warn!(error = %e, trunk, "registration failed");
                 REGISTER_RETRY_S
             }
         };

@@ -33,6 +33,7 @@ fn dial(call: u64, ring_timeout_s: u32) -> TelephonyCommand {
         record_id: RecordId(call as i64),
         to: PhoneNumber::parse("+14155550123", None).expect("number"),
         caller_id: None,
+        trunk: None,
         ring_timeout_s,
         analysis: campana_core::telephony::DialAnalysis::default(),
         record_audio: false,
@@ -84,6 +85,50 @@ async fn final_response_case(scenario: &str, want: CallResult) {
     assert_eq!(ended_with(&events), want, "{events:?}");
     sipp.assert_passed().await;
     assert_eq!(tel.stats().active_calls, 0);
+}
+
+#[tokio::test]
+async fn a_profiles_named_trunk_carries_its_calls_and_an_unknown_one_is_a_dial_error() {
+    // The default trunk answers 503; the named trunk "b" answers 486 busy.
+    let default_carrier = Sipp::start("unavailable.xml", SipTransport::Udp).await;
+    let b_carrier = Sipp::start("busy.xml", SipTransport::Udp).await;
+    let b_addr = b_carrier.addr;
+    let mut c = config(default_carrier.addr);
+    let named: campana_sip::NamedTrunk = toml_like_trunk(b_carrier.addr);
+    c.trunks.insert("b".into(), named);
+    let (tel, mut events) = SipTelephony::start(c).await.expect("telephony starts");
+    let mut to_b = dial(1, 20);
+    if let TelephonyCommand::Dial { trunk, .. } = &mut to_b {
+        *trunk = Some("b".into());
+    }
+    tel.send(to_b).await.expect("dial");
+    let mut seen = Vec::new();
+    while !matches!(seen.last(), Some(TelephonyEvent::Ended { .. })) {
+        seen.push(next_event(&mut events, &b_carrier).await);
+    }
+    assert_eq!(ended_with(&seen), CallResult::Busy, "{seen:?}");
+    b_carrier.assert_passed().await;
+    // A trunk the configuration does not have: the call ends at once, nothing is sent.
+    let mut unknown = dial(2, 20);
+    if let TelephonyCommand::Dial { trunk, .. } = &mut unknown {
+        *trunk = Some("nope".into());
+    }
+    tel.send(unknown).await.expect("dial");
+    assert_eq!(
+        next_event(&mut events, &default_carrier).await,
+        TelephonyEvent::Ended { call_id: CallId(2), result: CallResult::DialError }
+    );
+    assert_eq!(tel.stats().invites_sent, 1);
+    // Bad trunk names and settings are refused at start, naming the trunk.
+    let mut bad = config(default_carrier.addr);
+    bad.trunks.insert("b".into(), campana_sip::NamedTrunk { calls_per_second: 0, ..toml_like_trunk(b_addr) });
+    let err = SipTelephony::start(bad).await.err().expect("refused").to_string();
+    assert!(err.contains("trunks.b: calls_per_second must be at least 1"), "{err}");
+}
+
+/// A named trunk as a `[trunks.NAME]` table with only `proxy` set would deserialize.
+fn toml_like_trunk(proxy: SocketAddr) -> campana_sip::NamedTrunk {
+    serde_json::from_value(serde_json::json!({ "proxy": proxy.to_string() })).expect("named trunk")
 }
 
 #[tokio::test]

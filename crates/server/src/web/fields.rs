@@ -46,13 +46,14 @@ macro_rules! settings_fields {
             Field::new(concat!($p, "abandon_recall_block_s"), Kind::Int),
             Field::new(concat!($p, "ring_timeout_s"), Kind::Int),
             Field::new(concat!($p, "caller_id"), Kind::Text),
+            Field::new(concat!($p, "sip_trunk"), Kind::Text),
             Field::new(concat!($p, "recording"), Kind::YesNo),
             Field::new(concat!($p, "wrap_up_s"), Kind::Int),
         ]
     };
 }
 
-pub const OVERRIDES: [Field; 26] = settings_fields!("overrides.");
+pub const OVERRIDES: [Field; 27] = settings_fields!("overrides.");
 
 pub const CAMPAIGN_MAIN: [Field; 13] = [
     Field::req("name", Kind::Text),
@@ -77,7 +78,7 @@ pub fn campaign() -> Vec<Field> {
 
 const PROFILE_MAIN: [Field; 3] =
     [Field::req("name", Kind::Text), Field::new("description", Kind::LongText), Field::new("is_default", Kind::Check)];
-const PROFILE_SETTINGS: [Field; 26] = settings_fields!("settings.");
+const PROFILE_SETTINGS: [Field; 27] = settings_fields!("settings.");
 
 pub fn profile() -> Vec<Field> {
     PROFILE_MAIN.iter().chain(PROFILE_SETTINGS.iter()).copied().collect()
