@@ -11,6 +11,7 @@ use crate::zones::ContactZones;
 use campana_core::record::{CallResult, RecordType};
 use campana_core::settings::{AbandonPolicy, DialingMode, MachineAction, PreviewTimeoutAction};
 use campana_core::telephony::{AnsweredBy, CallId, PromptName, TelephonyCommand, TelephonyEvent};
+use campana_core::user::CampaignsProfile;
 use campana_core::{AgentGroupId, CampaignId, PhoneNumber, RecordId, UserId};
 use chrono::{DateTime, Duration, Utc};
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
@@ -88,6 +89,7 @@ enum AgentState {
 #[derive(Debug, Clone)]
 struct Agent {
     groups: Vec<AgentGroupId>,
+    campaigns: CampaignsProfile,
     state: AgentState,
     logout_pending: bool,
     /// Not-ready asked during a call: applied when the call's wrap-up ends.
@@ -642,19 +644,21 @@ impl Engine {
                 let c = self.campaigns.get_mut(&campaign_id).ok_or(EngineError::UnknownCampaign(campaign_id))?;
                 c.ledger.add(at, live_answers as f64, abandons as f64);
             }
-            Input::AgentLogin { agent, groups } => {
+            Input::AgentLogin { agent, groups, campaigns } => {
                 if !self.agents.contains_key(&agent) && self.agents.len() >= self.cfg.max_agents {
                     return Err(EngineError::Limit { what: "agents", limit: self.cfg.max_agents });
                 }
                 let now = self.now;
                 let a = self.agents.entry(agent).or_insert(Agent {
                     groups: Vec::new(),
+                    campaigns: CampaignsProfile::All,
                     state: AgentState::NotReady,
                     logout_pending: false,
                     pause_pending: false,
                     ready_since: now,
                 });
                 a.groups = groups;
+                a.campaigns = campaigns;
                 a.logout_pending = false;
             }
             Input::AgentReady { agent } => {
@@ -772,8 +776,10 @@ const MAX_PENDING_OUTCOMES: usize = 10_000;
 /// Horizon the abandon budget looks ahead (answers expiring sooner are not counted).
 const BUDGET_HORIZON_S: i64 = 600;
 
+/// Whether the agent may take calls of the campaign: a member of its agent group (when it has
+/// one) and the campaign within the agent's campaigns profile.
 fn eligible(agent: &Agent, cfg: &CampaignConfig) -> bool {
-    cfg.agent_group.is_none_or(|g| agent.groups.contains(&g))
+    cfg.agent_group.is_none_or(|g| agent.groups.contains(&g)) && agent.campaigns.allows(cfg.id)
 }
 
 impl Engine {

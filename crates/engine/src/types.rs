@@ -3,6 +3,7 @@
 use crate::eligibility::{Blocked, CampaignConfig, Candidate};
 use campana_core::record::{CallResult, RecordStatus, RecordType};
 use campana_core::telephony::{CallId, TelephonyCommand, TelephonyEvent};
+use campana_core::user::CampaignsProfile;
 use campana_core::{AgentGroupId, CampaignId, ChainId, PhoneNumber, RecordId, UserId};
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::Serialize;
@@ -40,6 +41,9 @@ pub enum Input {
     AgentLogin {
         agent: UserId,
         groups: Vec<AgentGroupId>,
+        /// The user's campaigns profile: the agent takes calls only of these campaigns, even
+        /// when another campaign dials for one of the agent's groups.
+        campaigns: CampaignsProfile,
     },
     AgentReady {
         agent: UserId,

@@ -4,6 +4,7 @@ use campana_core::record::{CallResult, Record, RecordType};
 use campana_core::settings::{DialingMode, Settings};
 use campana_core::telephony::{AnsweredBy, CallId, TelephonyCommand, TelephonyEvent};
 use campana_core::time::{DailyHours, LocalTime, TimeZone, Weekdays};
+use campana_core::user::CampaignsProfile;
 use campana_core::{AgentGroupId, CampaignId, ContactListId, PhoneNumber, RecordId, UserId};
 use campana_engine::zones::ZoneSource;
 use campana_engine::*;
@@ -238,7 +239,7 @@ fn progressive_flow_persists_before_dialing_and_applies_treatments() {
     ];
     d.input(Input::RecordsAvailable { campaign_id: CampaignId(1), records: recs });
     assert!(d.dials().is_empty(), "no agent yet");
-    d.input(Input::AgentLogin { agent: UserId(7), groups: vec![AgentGroupId(1)] });
+    d.input(Input::AgentLogin { agent: UserId(7), groups: vec![AgentGroupId(1)], campaigns: CampaignsProfile::All });
     d.input(Input::AgentReady { agent: UserId(7) });
     let dials = d.dials();
     assert_eq!(dials.len(), 1, "one call per free agent");
@@ -272,7 +273,7 @@ fn predictive_abandons_after_two_seconds_with_safe_harbor() {
     d.input(Input::CampaignStarted(Box::new(campaign(1, DialingMode::Power))));
     let recs: Vec<Candidate> = (1..=20).map(|i| Candidate::new(record(i, &format!("+121255501{i:02}")))).collect();
     d.input(Input::RecordsAvailable { campaign_id: CampaignId(1), records: recs });
-    d.input(Input::AgentLogin { agent: UserId(7), groups: vec![AgentGroupId(1)] });
+    d.input(Input::AgentLogin { agent: UserId(7), groups: vec![AgentGroupId(1)], campaigns: CampaignsProfile::All });
     d.input(Input::AgentReady { agent: UserId(7) });
     let dials = d.dials();
     assert_eq!(dials.len(), 1, "no abandon budget yet: power dials 1:1");
@@ -283,7 +284,7 @@ fn predictive_abandons_after_two_seconds_with_safe_harbor() {
     let mut c = campaign(1, DialingMode::Power);
     c.settings.lines_per_agent = 3.0;
     d.input(Input::CampaignUpdated(Box::new(c)));
-    d.input(Input::AgentLogin { agent: UserId(8), groups: vec![AgentGroupId(1)] });
+    d.input(Input::AgentLogin { agent: UserId(8), groups: vec![AgentGroupId(1)], campaigns: CampaignsProfile::All });
     d.input(Input::AgentReady { agent: UserId(8) });
     let dials = d.dials();
     assert_eq!(dials.len(), 4, "3 lines for the free agent");
@@ -312,7 +313,7 @@ fn one_number_never_in_two_calls_across_campaigns() {
     d.input(Input::RecordsAvailable { campaign_id: CampaignId(1), records: vec![Candidate::new(record(1, "+12125550101"))] });
     d.input(Input::RecordsAvailable { campaign_id: CampaignId(2), records: vec![Candidate::new(record(2, "+12125550101"))] });
     for a in [7, 8] {
-        d.input(Input::AgentLogin { agent: UserId(a), groups: vec![AgentGroupId(1)] });
+        d.input(Input::AgentLogin { agent: UserId(a), groups: vec![AgentGroupId(1)], campaigns: CampaignsProfile::All });
         d.input(Input::AgentReady { agent: UserId(a) });
     }
     assert_eq!(d.dials().len(), 1);
@@ -332,7 +333,7 @@ fn priority_decides_who_gets_the_free_agent() {
     d.input(Input::CampaignStarted(Box::new(high)));
     d.input(Input::RecordsAvailable { campaign_id: CampaignId(1), records: vec![Candidate::new(record(1, "+12125550101"))] });
     d.input(Input::RecordsAvailable { campaign_id: CampaignId(2), records: vec![Candidate::new(record(2, "+12125550102"))] });
-    d.input(Input::AgentLogin { agent: UserId(7), groups: vec![AgentGroupId(1)] });
+    d.input(Input::AgentLogin { agent: UserId(7), groups: vec![AgentGroupId(1)], campaigns: CampaignsProfile::All });
     d.input(Input::AgentReady { agent: UserId(7) });
     assert_eq!(d.dials(), vec![(CallId(1), RecordId(2))]);
 }
@@ -349,8 +350,8 @@ fn preview_offer_timeout_and_personal_callback() {
     cb.record.callback_at = Some(now - Duration::minutes(1));
     cb.callback_agent = Some(UserId(8));
     d.input(Input::RecordsAvailable { campaign_id: CampaignId(1), records: vec![cb, Candidate::new(record(1, "+12125550101"))] });
-    d.input(Input::AgentLogin { agent: UserId(8), groups: vec![AgentGroupId(1)] });
-    d.input(Input::AgentLogin { agent: UserId(7), groups: vec![AgentGroupId(1)] });
+    d.input(Input::AgentLogin { agent: UserId(8), groups: vec![AgentGroupId(1)], campaigns: CampaignsProfile::All });
+    d.input(Input::AgentLogin { agent: UserId(7), groups: vec![AgentGroupId(1)], campaigns: CampaignsProfile::All });
     d.input(Input::AgentReady { agent: UserId(7) });
     // Agent 7 must not get agent 8's callback.
     assert!(d.out.iter().any(|o| matches!(o, Output::Agent(AgentNotice::PreviewOffer { agent: UserId(7), record_id: RecordId(1), .. }))));
@@ -361,4 +362,25 @@ fn preview_offer_timeout_and_personal_callback() {
     assert_eq!(d.dials().len(), 2, "timeout action dial");
     let tz = TimeZone::parse("America/New_York").expect("zone");
     let _ = tz;
+}
+
+#[test]
+fn an_agent_takes_calls_only_of_the_campaigns_in_their_profile() {
+    let now = t("2026-03-03T15:00:00Z");
+    let mut d = Driver::new(now, InMemoryDnc::default());
+    // Two campaigns on the same agent group; the one outside the agent's profile has priority.
+    let mut hot = campaign(2, DialingMode::Progressive);
+    hot.priority = 10;
+    d.input(Input::CampaignStarted(Box::new(hot)));
+    d.input(Input::CampaignStarted(Box::new(campaign(1, DialingMode::Progressive))));
+    d.input(Input::RecordsAvailable { campaign_id: CampaignId(2), records: vec![Candidate::new(record(21, "+12125550121"))] });
+    d.input(Input::RecordsAvailable { campaign_id: CampaignId(1), records: vec![Candidate::new(record(11, "+12125550111"))] });
+    let only_one = CampaignsProfile::Only { campaign_ids: vec![CampaignId(1)] };
+    d.input(Input::AgentLogin { agent: UserId(7), groups: vec![AgentGroupId(1)], campaigns: only_one });
+    d.input(Input::AgentReady { agent: UserId(7) });
+    assert_eq!(d.dials().iter().map(|(_, r)| *r).collect::<Vec<_>>(), vec![RecordId(11)], "campaign 2 is not in the profile");
+    // An agent of every campaign takes the higher-priority one.
+    d.input(Input::AgentLogin { agent: UserId(8), groups: vec![AgentGroupId(1)], campaigns: CampaignsProfile::All });
+    d.input(Input::AgentReady { agent: UserId(8) });
+    assert_eq!(d.dials().iter().map(|(_, r)| *r).collect::<Vec<_>>(), vec![RecordId(11), RecordId(21)]);
 }

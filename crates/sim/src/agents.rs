@@ -4,6 +4,7 @@
 use crate::model::AgentModel;
 use campana_core::record::CallResult;
 use campana_core::telephony::CallId;
+use campana_core::user::CampaignsProfile;
 use campana_core::{AgentGroupId, RecordId, UserId};
 use campana_engine::{AgentNotice, CallbackRequest, Input};
 use chrono::{DateTime, Duration, Utc};
@@ -91,7 +92,7 @@ impl SimAgents {
                     id,
                     SimAgent { st: St::Out, login_at: None, logout_at: logout, next_break_at: None, logout_due: false, call: None },
                 );
-                s.push(login, Input::AgentLogin { agent: id, groups: group.into_iter().collect() });
+                s.push(login, Input::AgentLogin { agent: id, groups: group.into_iter().collect(), campaigns: CampaignsProfile::All });
                 s.push(login, Input::AgentReady { agent: id });
                 s.push(logout, Input::AgentLogout { agent: id });
             }

@@ -40,11 +40,18 @@ fn ack() -> Json<Ack> {
     Json(Ack { ok: true })
 }
 
-/// Joins the dialer with the agent groups of the signed-in user, not ready yet.
+/// Joins the dialer with the agent groups and campaigns profile of the signed-in user (calls come
+/// only from campaigns of those groups within that profile), not ready yet.
 #[utoipa::path(post, operation_id = "agent_login", path = "/api/v1/agent/login", tag = "agent",
     responses((status = 200, body = Ack), (status = 409, body = Problem)))]
 pub async fn login(State(s): State<AppState>, Extension(p): Extension<Principal>) -> ApiResult<Json<Ack>> {
-    s.dialer.agent(Input::AgentLogin { agent: p.user.id, groups: p.user.input.agent_group_ids.clone() }).await?;
+    s.dialer
+        .agent(Input::AgentLogin {
+            agent: p.user.id,
+            groups: p.user.input.agent_group_ids.clone(),
+            campaigns: p.user.input.campaigns_profile.clone(),
+        })
+        .await?;
     Ok(ack())
 }
 
