@@ -361,6 +361,31 @@ pub async fn session(
     log(s, a, c).await
 }
 
+/// An agent joining or leaving the dialer, ready or not ready (with the pause code): the input is
+/// given to the dialer, then written as an `agent_state` entry about the signed-in agent
+/// (readable with `reports` by those who may see every campaign of the agent's profile).
+pub async fn agent_state(s: &AppState, p: &Principal, via: Via, input: campana_engine::Input) -> ApiResult<()> {
+    use campana_engine::Input;
+    let (action, after) = match &input {
+        Input::AgentLogin { groups, .. } => ("login", json!({"agent_group_ids": groups})),
+        Input::AgentReady { .. } => ("ready", json!({})),
+        Input::AgentNotReady { pause_code, .. } => ("not_ready", json!({"pause_code": pause_code})),
+        Input::AgentLogout { .. } => ("logout", json!({})),
+        _ => return Err(ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "not an agent state change")),
+    };
+    s.dialer.agent(input).await?;
+    let c = Change {
+        action: action.into(),
+        entity_type: "agent_state",
+        entity_id: Some(p.user.id.0.to_string()),
+        summary: p.user.input.username.clone(),
+        concerns: user_concerns(&p.user.input),
+        before: None,
+        after: Some(after),
+    };
+    log(s, &Actor::of(p, via), c).await
+}
+
 // ---- records, upserts, imports ----
 
 pub async fn patch_record(

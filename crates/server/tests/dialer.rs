@@ -100,6 +100,14 @@ async fn an_agent_takes_a_call_and_schedules_a_callback() {
         assert_eq!(post_json(&sup, srv.url("/api/v1/agent/login"), json!({})).await.0, StatusCode::FORBIDDEN);
         assert_eq!(get_json(&sup, srv.url(&format!("/api/v1/campaigns/{id}/progress"))).await.0, 200);
         assert_eq!(post_json(&agent, srv.url("/api/v1/agent/logout"), json!({})).await.0, 200);
+
+        // The agent's state changes are in the audit log, oldest last; the refused one is not.
+        let (s, log) = get_json(&c, srv.url("/api/v1/audit?entity_type=agent_state")).await;
+        assert_eq!(s, 200, "{log}");
+        let actions: Vec<&str> = log["items"].as_array().unwrap().iter().map(|e| e["action"].as_str().unwrap()).collect();
+        assert_eq!(actions, ["logout", "ready", "login"], "{backend}: {log}");
+        assert_eq!(log["items"][2]["actor_name"], "ana");
+        assert_eq!(log["items"][2]["after"]["agent_group_ids"], json!([team]));
     }
 }
 

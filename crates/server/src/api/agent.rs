@@ -45,20 +45,19 @@ fn ack() -> Json<Ack> {
 #[utoipa::path(post, operation_id = "agent_login", path = "/api/v1/agent/login", tag = "agent",
     responses((status = 200, body = Ack), (status = 409, body = Problem)))]
 pub async fn login(State(s): State<AppState>, Extension(p): Extension<Principal>) -> ApiResult<Json<Ack>> {
-    s.dialer
-        .agent(Input::AgentLogin {
-            agent: p.user.id,
-            groups: p.user.input.agent_group_ids.clone(),
-            campaigns: p.user.input.campaigns_profile.clone(),
-        })
-        .await?;
+    let login = Input::AgentLogin {
+        agent: p.user.id,
+        groups: p.user.input.agent_group_ids.clone(),
+        campaigns: p.user.input.campaigns_profile.clone(),
+    };
+    crate::audit::agent_state(&s, &p, crate::audit::Via::Api, login).await?;
     Ok(ack())
 }
 
 #[utoipa::path(post, operation_id = "agent_ready", path = "/api/v1/agent/ready", tag = "agent",
     responses((status = 200, body = Ack), (status = 409, body = Problem)))]
 pub async fn ready(State(s): State<AppState>, Extension(p): Extension<Principal>) -> ApiResult<Json<Ack>> {
-    s.dialer.agent(Input::AgentReady { agent: p.user.id }).await?;
+    crate::audit::agent_state(&s, &p, crate::audit::Via::Api, Input::AgentReady { agent: p.user.id }).await?;
     Ok(ack())
 }
 
@@ -80,14 +79,15 @@ pub async fn not_ready(
     if code.is_empty() || code.chars().count() > 40 {
         return Err(ApiError::field("pause_code", "must be 1 to 40 characters"));
     }
-    s.dialer.agent(Input::AgentNotReady { agent: p.user.id, pause_code: code.to_string() }).await?;
+    let not_ready = Input::AgentNotReady { agent: p.user.id, pause_code: code.to_string() };
+    crate::audit::agent_state(&s, &p, crate::audit::Via::Api, not_ready).await?;
     Ok(ack())
 }
 
 #[utoipa::path(post, operation_id = "agent_logout", path = "/api/v1/agent/logout", tag = "agent",
     responses((status = 200, body = Ack), (status = 409, body = Problem)))]
 pub async fn logout(State(s): State<AppState>, Extension(p): Extension<Principal>) -> ApiResult<Json<Ack>> {
-    s.dialer.agent(Input::AgentLogout { agent: p.user.id }).await?;
+    crate::audit::agent_state(&s, &p, crate::audit::Via::Api, Input::AgentLogout { agent: p.user.id }).await?;
     Ok(ack())
 }
 
