@@ -983,14 +983,7 @@ impl Engine {
             self.connect(id, agent);
             return;
         }
-        let cfg = &camp.cfg;
-        let pick = self
-            .agents
-            .iter()
-            .filter(|(_, a)| a.state == AgentState::Ready && eligible(a, cfg))
-            .min_by_key(|(uid, a)| (a.ready_since, **uid))
-            .map(|(uid, _)| *uid);
-        match pick {
+        match self.longest_ready_agent(campaign) {
             Some(agent) => self.connect(id, agent),
             None => {
                 if let Some(mut c) = self.calls.get_mut(&id) {
@@ -999,6 +992,16 @@ impl Engine {
                 self.timers.insert((deadline, Timer::ConnectDeadline(id)));
             }
         }
+    }
+
+    /// The ready agent who may take the campaign's calls and has waited longest.
+    fn longest_ready_agent(&self, campaign: CampaignId) -> Option<UserId> {
+        let cfg = &self.campaigns.get(&campaign)?.cfg;
+        self.agents
+            .iter()
+            .filter(|(_, a)| a.state == AgentState::Ready && eligible(a, cfg))
+            .min_by_key(|(uid, a)| (a.ready_since, **uid))
+            .map(|(uid, _)| *uid)
     }
 
     fn machine(&mut self, id: CallId) {
@@ -1081,7 +1084,19 @@ impl Engine {
                         self.push(Output::Persist(PersistCommand::DncAdd { number, reason: "pressed 9 in agentless message".into() }));
                         CallResult::DoNotCall
                     }
-                    '1' => CallResult::RightParty,
+                    '1' => {
+                        // "Press 1 for an agent": a ready agent of the campaign's group takes the
+                        // call; without one (or without a group) the interest is recorded.
+                        let group = self.campaigns.get(&c.campaign).and_then(|x| x.cfg.agent_group);
+                        let campaign = c.campaign;
+                        if c.state == CallState::Playing && group.is_some() {
+                            if let Some(agent) = self.longest_ready_agent(campaign) {
+                                self.connect(id, agent);
+                                return Ok(());
+                            }
+                        }
+                        CallResult::RightParty
+                    }
                     _ => return Ok(()),
                 };
                 if let Some(mut c) = self.calls.get_mut(&id) {

@@ -384,3 +384,37 @@ fn an_agent_takes_calls_only_of_the_campaigns_in_their_profile() {
     d.input(Input::AgentReady { agent: UserId(8) });
     assert_eq!(d.dials().iter().map(|(_, r)| *r).collect::<Vec<_>>(), vec![RecordId(11), RecordId(21)]);
 }
+
+#[test]
+fn agentless_press_1_connects_a_ready_agent_of_the_group_else_records_interest() {
+    let now = t("2026-03-03T15:00:00Z");
+    let mut d = Driver::new(now, InMemoryDnc::default());
+    let mut c = campaign(1, DialingMode::Agentless);
+    c.agentless_lines = 2;
+    d.input(Input::CampaignStarted(Box::new(c)));
+    let recs = vec![Candidate::new(record(1, "+12125550101")), Candidate::new(record(2, "+12125550102"))];
+    d.input(Input::RecordsAvailable { campaign_id: CampaignId(1), records: recs });
+    d.input(Input::AgentLogin { agent: UserId(7), groups: vec![AgentGroupId(1)], campaigns: CampaignsProfile::All });
+    d.input(Input::AgentReady { agent: UserId(7) });
+    let dials = d.dials();
+    assert_eq!(dials.len(), 2, "agentless lines, whatever the agents");
+    for (call, _) in &dials {
+        d.input(Input::Telephony(TelephonyEvent::Answered { call_id: *call, answered_by: AnsweredBy::Human }));
+    }
+    // The first customer presses 1: the ready agent takes the call.
+    d.input(Input::Telephony(TelephonyEvent::Digit { call_id: dials[0].0, digit: '1' }));
+    assert!(d
+        .out
+        .iter()
+        .any(|o| matches!(o, Output::Telephony(TelephonyCommand::Connect { call_id, agent: UserId(7) }) if *call_id == dials[0].0)));
+    // The second presses 1 too, with no agent free: interest recorded when the message ends.
+    d.input(Input::Telephony(TelephonyEvent::Digit { call_id: dials[1].0, digit: '1' }));
+    assert_eq!(d.out.iter().filter(|o| matches!(o, Output::Telephony(TelephonyCommand::Connect { .. }))).count(), 1);
+    d.at(5);
+    d.input(Input::Telephony(TelephonyEvent::Ended { call_id: dials[1].0, result: CallResult::Answered }));
+    assert_eq!(d.updates().last().map(|u| (u.record_id, u.last_result)), Some((dials[1].1, CallResult::RightParty)));
+    // The connected call ends; the agent's disposition decides its result.
+    d.input(Input::Telephony(TelephonyEvent::Ended { call_id: dials[0].0, result: CallResult::Answered }));
+    d.input(Input::Disposition { agent: UserId(7), call_id: dials[0].0, result: CallResult::WrongParty, callback: None });
+    assert_eq!(d.updates().last().map(|u| (u.record_id, u.last_result)), Some((dials[0].1, CallResult::WrongParty)));
+}

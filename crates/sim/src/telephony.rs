@@ -183,6 +183,13 @@ impl SimTelephony {
                         self.at(now + secs(CONNECT_S), TelephonyEvent::Connected { call_id: id, agent: *agent });
                         self.at(now + secs(CONNECT_S + talk), TelephonyEvent::Ended { call_id: id, result: CallResult::Answered });
                     }
+                } else if c.leg == Leg::Playing {
+                    // An agentless customer who pressed 1: the message stops, the agent talks.
+                    c.leg = Leg::Connected;
+                    let talk = c.talk_s;
+                    self.drop_pending_end(id);
+                    self.at(now + secs(CONNECT_S), TelephonyEvent::Connected { call_id: id, agent: *agent });
+                    self.at(now + secs(CONNECT_S + talk), TelephonyEvent::Ended { call_id: id, result: CallResult::Answered });
                 } else if c.leg == Leg::Machine {
                     c.leg = Leg::Connected;
                     self.drop_pending_end(id);

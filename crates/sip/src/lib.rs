@@ -710,6 +710,9 @@ async fn place_call(shared: &Arc<Shared>, dial: &Dial, control: &mut mpsc::Recei
                         if let Err(e) = dialog.hangup().await { tracing::warn!(%call_id, error = %e, "BYE failed"); }
                         break CallResult::Abandoned;
                     };
+                    // A prompt still playing (an agentless customer who pressed 1) no longer
+                    // ends the call; the bridge replaces its audio.
+                    prompt = None;
                     let codec = rtp.target().map(|t| t.payload_type).unwrap_or(sdp::PT_PCMU);
                     let (tx, rx) = mpsc::channel(AGENT_LEG_QUEUE_LEN);
                     let stop = shared.cancel.child_token();

@@ -321,9 +321,27 @@ async fn agent_phone_with_wrong_password_is_refused() {
 
 #[tokio::test]
 async fn answered_call_is_bridged_to_a_registered_agent_phone() {
+    bridged_call(false).await;
+}
+
+#[tokio::test]
+async fn a_customer_hearing_a_prompt_that_ends_the_call_can_still_be_bridged() {
+    // Agentless "press 1 for an agent": the message (then hang up) is playing when the engine
+    // connects an agent; the call goes on bridged until the customer hangs up. (Connect drops
+    // the prompt, so a message ending while the agent's phone still rings cannot end the call;
+    // this sipp phone answers at once, so the test shows the bridge, not that race.)
+    bridged_call(true).await;
+}
+
+async fn bridged_call(prompt_first: bool) {
     // The customer (carrier side) answers and echoes RTP, hangs up after 3 s.
     let customer = Sipp::start("customer_bridged.xml", SipTransport::Udp).await;
-    let (tel, mut events) = SipTelephony::start(with_registrar(config(customer.addr))).await.expect("telephony starts");
+    let prompts = tempfile::tempdir().expect("temp dir");
+    let samples: Vec<i16> = (0..4000).map(|i| ((i as f64 * 0.3).sin() * 8000.0) as i16).collect();
+    std::fs::write(prompts.path().join("agentless_message.wav"), campana_sip::audio::wav_linear16(&samples)).expect("write wav");
+    let mut c = with_registrar(config(customer.addr));
+    c.prompts_dir = Some(prompts.path().to_path_buf());
+    let (tel, mut events) = SipTelephony::start(c).await.expect("telephony starts");
     // The agent's phone registers from port P, then answers Campana's call on P.
     let register = Sipp::start_client_with("agent_register.xml", tel.local_sip_addr(), &["-au", "agent7", "-ap", "pw7"]).await;
     let phone_port = register.port;
@@ -334,6 +352,11 @@ async fn answered_call_is_bridged_to_a_registered_agent_phone() {
     tel.send(dial(9, 20)).await.expect("dial");
     assert_eq!(next_event(&mut events, &customer).await, TelephonyEvent::Ringing { call_id: CallId(9) });
     assert!(matches!(next_event(&mut events, &customer).await, TelephonyEvent::Answered { call_id: CallId(9), .. }));
+    if prompt_first {
+        // A 0.5 s message: without the bridge it would end the call long before the customer does.
+        let prompt = campana_core::telephony::PromptName("agentless_message".into());
+        tel.send(TelephonyCommand::Play { call_id: CallId(9), prompt, then_hang_up: true }).await.expect("play");
+    }
     tel.send(TelephonyCommand::Connect { call_id: CallId(9), agent: UserId(7) }).await.expect("connect");
     let connected = tokio::time::timeout(Duration::from_secs(2), events.recv()).await;
     assert_eq!(
