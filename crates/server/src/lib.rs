@@ -7,6 +7,7 @@ pub mod auth;
 pub mod config;
 pub mod demo;
 pub mod dialer;
+pub mod dnc_import;
 pub mod explain;
 pub mod import_job;
 pub mod state;

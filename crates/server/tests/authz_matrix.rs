@@ -681,6 +681,10 @@ async fn case(fx: &Fixture, who: &Who, method: &str, path: &str, t: Target) -> O
                 ),
             )
         }
+        ("post", "/api/v1/dnc-lists/{id}/entries/import") => {
+            let id = if t == Target::Missing { MISSING } else { fx.dnc };
+            (spec(DNC, false, 200), req(format!("/api/v1/dnc-lists/{id}/entries/import"), Body::Csv("phone\n+17185550100\n")))
+        }
         ("delete", "/api/v1/dnc-lists/{id}/entries/{phone}") => {
             let phone = format!("+1646555{:04}", n % 10000);
             let id = if t == Target::Missing {

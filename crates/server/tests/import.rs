@@ -196,3 +196,58 @@ async fn cli_import_reports_and_writes_the_error_file() {
         .unwrap();
     assert!(String::from_utf8_lossy(&out.stderr).contains("no contact list named 'No such'"));
 }
+
+async fn dnc_upload(c: &reqwest::Client, srv: &Server, list: i64, bytes: &str, options: Value) -> (reqwest::StatusCode, Value) {
+    let form =
+        Form::new().part("file", Part::bytes(bytes.as_bytes().to_vec()).file_name("registry.csv")).text("options", options.to_string());
+    let r = c.post(srv.url(&format!("/api/v1/dnc-lists/{list}/entries/import"))).multipart(form).send().await.unwrap();
+    let s = r.status();
+    (s, r.json().await.unwrap())
+}
+
+#[tokio::test]
+async fn dnc_files_are_imported_row_by_row_with_every_bad_row_named() {
+    for backend in BACKENDS {
+        let srv = Server::start(backend).await;
+        let c = srv.client();
+        let (_, dnc) = post_json(&c, srv.url("/api/v1/dnc-lists"), json!({"name": "Registry"})).await;
+        let id = dnc["id"].as_i64().unwrap();
+        // A BOM, a header in another order, a national number, an expiry, bad rows of each kind.
+        let file = "\u{feff}Reason,PHONE,expires_on\r\n\
+                    asked,+12125550143,\r\n\
+                    ,(312) 555-0100,2031-01-31\r\n\
+                    typo,not a number,\r\n\
+                    late,+13125550101,31/01/2031\r\n\
+                    \r\n\
+                    long,+13125550102,2031-01-31T12:00:00Z\r\n";
+        let (s, r) = dnc_upload(&c, &srv, id, file, json!({"default_country": "US", "reason": "registry 2026-11"})).await;
+        assert_eq!(s, 200, "{backend}: {r}");
+        assert_eq!((r["rows"].as_u64(), r["applied"].as_u64(), r["rejected"].as_u64()), (Some(5), Some(3), Some(2)), "{r}");
+        assert_eq!((r["errors"][0]["row"].as_u64(), r["errors"][0]["field"].as_str()), (Some(4), Some("phone")), "{r}");
+        assert_eq!((r["errors"][1]["row"].as_u64(), r["errors"][1]["field"].as_str()), (Some(5), Some("expires_on")), "{r}");
+        assert!(r["errors"][1]["reason"].as_str().unwrap().contains("31/01/2031"), "{r}");
+        let (_, entries) = get_json(&c, srv.url(&format!("/api/v1/dnc-lists/{id}/entries"))).await;
+        let by_phone = |p: &str| entries["items"].as_array().unwrap().iter().find(|e| e["phone"] == p).cloned().unwrap_or_default();
+        assert_eq!(by_phone("+12125550143")["reason"], "asked", "{entries}");
+        assert_eq!(by_phone("+13125550100")["reason"], "registry 2026-11", "the default reason: {entries}");
+        assert!(by_phone("+13125550100")["expires_at"].as_str().unwrap().starts_with("2031-01-31T23:59:59"), "{entries}");
+        assert_eq!(by_phone("+13125550100")["source"], "file");
+
+        // A plain list of numbers, no header: the first column; without a country, national
+        // numbers are refused by name.
+        let (s, r) = dnc_upload(&c, &srv, id, "+14155550100\n4155550101\n", json!({})).await;
+        assert_eq!((s.as_u16(), r["applied"].as_u64(), r["errors"][0]["row"].as_u64()), (200, Some(1), Some(2)), "{r}");
+        // No phone column: nothing applied, the file named.
+        let (s, r) = dnc_upload(&c, &srv, id, "name,email\nAna,a@example.com\n", json!({})).await;
+        assert_eq!((s.as_u16(), r["errors"][0]["field"].as_str()), (422, Some("file")), "{r}");
+        assert!(r["errors"][0]["reason"].as_str().unwrap().contains("no phone column"), "{r}");
+        let (s, r) = dnc_upload(&c, &srv, id, "+14155550100\n", json!({"default_country": "XX"})).await;
+        assert_eq!((s.as_u16(), r["errors"][0]["field"].as_str()), (422, Some("options.default_country")), "{r}");
+        let (s, _) = dnc_upload(&c, &srv, 999_999, "+14155550100\n", json!({})).await;
+        assert_eq!(s, 404);
+        // One audit entry per file, with its counts.
+        let (_, log) = get_json(&c, srv.url("/api/v1/audit?entity_type=dnc_list&action=import")).await;
+        assert_eq!(log["items"].as_array().unwrap().len(), 2, "{log}");
+        assert_eq!(log["items"][1]["after"]["applied"], 3, "{log}");
+    }
+}

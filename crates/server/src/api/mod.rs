@@ -81,6 +81,7 @@ pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(campaigns::router())
         .merge(catalog::router())
         .merge(records::router())
+        .merge(records::dnc_import_router())
         .merge(imports::router())
         .merge(users::router())
         .merge(auth::router())

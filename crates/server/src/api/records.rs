@@ -3,6 +3,7 @@
 use super::*;
 use crate::audit::{self, Actor, Via};
 use crate::auth::Principal;
+use crate::dnc_import::{DncImportOptions, DncImportResult, MAX_DNC_FILE_BYTES};
 use axum::extract::Path;
 use axum::Extension;
 use campana_core::record::{ContactUpsert, DncEntry, DncEntryInput, Record, RecordStatus, RecordType};
@@ -298,6 +299,54 @@ pub async fn dnc_delete(
     let phone = PhoneNumber::parse(&phone, None).map_err(|e| ApiError::field("phone", e.reason))?;
     audit::delete_dnc_entry(&s, &Actor::of(&p, Via::Api), DncListId(id), &phone).await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// Adds the numbers of a CSV file to a DNC list (multipart/form-data: a `file` part, and
+/// optionally an `options` part with JSON `DncImportOptions`). Readable rows are applied, the
+/// others listed with row, field and reason; a file without a phone column is refused with 422.
+#[utoipa::path(post, operation_id = "records_dnc_import", path = "/api/v1/dnc-lists/{id}/entries/import", tag = "lists", params(("id" = i64, Path)),
+    request_body(content_type = "multipart/form-data", description = "parts: file (CSV), options (JSON DncImportOptions, optional)"),
+    responses((status = 200, body = DncImportResult), (status = 404, body = Problem), (status = 413, body = Problem), (status = 422, body = Problem)))]
+pub async fn dnc_import(
+    State(s): State<AppState>,
+    Extension(p): Extension<Principal>,
+    Path(id): Path<i64>,
+    mut mp: axum::extract::Multipart,
+) -> ApiResult<Json<DncImportResult>> {
+    s.store.get::<campana_core::stored::DncList>(id).await?;
+    let mut options = DncImportOptions::default();
+    let mut spooled: Option<(tempfile::TempPath, String)> = None;
+    while let Some(mut field) =
+        mp.next_field().await.map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, format!("multipart body unreadable: {e}")))?
+    {
+        match field.name().unwrap_or("") {
+            "options" => {
+                let text = field.bytes().await.map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, e.to_string()))?;
+                options = extract::parse_json(&text).map_err(|mut e| {
+                    for fe in &mut e.errors {
+                        fe.field = format!("options.{}", fe.field);
+                    }
+                    e
+                })?;
+            }
+            "file" => {
+                let name = field.file_name().unwrap_or("dnc.csv").to_string();
+                let tmp = tempfile::NamedTempFile::new_in(s.upload_dir())
+                    .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?
+                    .into_temp_path();
+                crate::dnc_import::spool(&mut field, &tmp, MAX_DNC_FILE_BYTES).await?;
+                spooled = Some((tmp, name));
+            }
+            other => return Err(ApiError::field(other, "is not a part of a DNC upload (expected: file, options)")),
+        }
+    }
+    let (path, name) = spooled.ok_or_else(|| ApiError::field("file", "no file part in the upload"))?;
+    Ok(Json(crate::dnc_import::import(&s, &Actor::of(&p, Via::Api), DncListId(id), &path, &name, &options).await?))
+}
+
+/// The DNC file upload, with its own body limit.
+pub fn dnc_import_router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(utoipa_axum::routes!(dnc_import)).layer(axum::extract::DefaultBodyLimit::max(MAX_DNC_FILE_BYTES))
 }
 
 pub fn router() -> OpenApiRouter<AppState> {

@@ -1,11 +1,14 @@
 //! A DNC list's entries: add one number, add many at once (one per line, optional expiry date
-//! and reason), remove, with expiry shown. The `dnc` privilege guards all of it.
+//! and reason), import a CSV file (`crate::dnc_import`, as the API does), remove, with expiry
+//! shown. The `dnc` privilege guards all of it.
 
 use super::*;
 use crate::audit::{Actor, Via};
+use crate::dnc_import::{DncImportOptions, DncImportResult};
+use axum::extract::Multipart;
 use campana_core::record::DncEntryInput;
 use campana_core::stored::DncList;
-use campana_core::{DncListId, FieldError, PhoneNumber};
+use campana_core::{CountryCode, DncListId, FieldError, PhoneNumber};
 use campana_store::PageParams;
 
 /// Entries shown per page.
@@ -29,6 +32,8 @@ struct EntryForm {
     reason: String,
     #[serde(default)]
     lines: String,
+    #[serde(default)]
+    default_country: String,
 }
 
 /// An expiry date (end of that day, UTC) or none.
@@ -54,6 +59,7 @@ async fn entries_page(
     cursor: Option<&str>,
     form: &EntryForm,
     errors: &[FieldError],
+    imported: Option<&DncImportResult>,
 ) -> WebResult<Response> {
     let list = s.store.get::<DncList>(id).await?;
     let got = s.store.list_dnc_entries(DncListId(id), PageParams { limit: Some(ENTRIES_PER_PAGE), cursor: None }, cursor).await?;
@@ -109,6 +115,28 @@ async fn entries_page(
                 div.actions { button type="submit" id="dnc-bulk" { (ctx.t("dnc.bulk")) } }
             }
         }
+        form.edit method="post" action=(format!("/dnc-lists/{id}/entries/upload")) enctype="multipart/form-data" {
+            h2 { (ctx.t("dnc.upload")) }
+            (ctx.csrf_field())
+            label { (ctx.t("dnc.upload_help")) input type="file" name="file" id="dnc-file" accept=".csv,.txt,text/csv" required; }
+            (field_error("file"))
+            label { (ctx.t("dnc.default_country")) input type="text" name="default_country" maxlength="2" size="3" value=(form.default_country); }
+            (field_error("default_country"))
+            label { (ctx.t("dnc.reason")) input type="text" name="reason" value=(form.reason); }
+            div.actions { button type="submit" id="dnc-upload" { (ctx.t("dnc.upload")) } }
+        }
+        @if let Some(r) = imported {
+            div.notice id="dnc-imported" role="status" {
+                p { (ctx.t("dnc.imported")) " " (r.file_name) ": " strong { (r.applied) } " " (ctx.t("dnc.rows_applied")) ", "
+                    strong { (r.rejected) } " " (ctx.t("dnc.rows_rejected")) }
+                @if !r.errors.is_empty() {
+                    ul.row-errors {
+                        @for e in r.errors.iter().take(50) { li { "row " (e.row) ", " (e.field) ": " (e.reason) } }
+                        @if r.errors.len() > 50 || r.errors_truncated { li { "…" } }
+                    }
+                }
+            }
+        }
         h2 { (ctx.t("dnc.entries")) }
         (table(ctx, "dnc-entries", &["field.phone", "dnc.expires", "dnc.reason", "dnc.source", "common.actions"], rows))
         @if let Some(c) = got.next_cursor { p { a href=(format!("?cursor={}", urlencode(&c))) { (ctx.t("records.next_page")) } } }
@@ -122,7 +150,7 @@ async fn entries(
     Path(id): Path<i64>,
     Query(q): Query<EntriesQuery>,
 ) -> WebResult<Response> {
-    entries_page(&s, &ctx, id, q.cursor.as_deref(), &EntryForm::default(), &[]).await
+    entries_page(&s, &ctx, id, q.cursor.as_deref(), &EntryForm::default(), &[], None).await
 }
 
 async fn add(
@@ -136,7 +164,7 @@ async fn add(
             crate::audit::put_dnc_entry(&s, &Actor::of(&ctx.p, Via::Console), DncListId(id), &e).await?;
             Ok(see_other(&format!("/dnc-lists/{id}/entries")))
         }
-        Err(e) => entries_page(&s, &ctx, id, None, &f, &[e]).await,
+        Err(e) => entries_page(&s, &ctx, id, None, &f, &[e], None).await,
     }
 }
 
@@ -165,10 +193,73 @@ async fn bulk(
         errors.push(FieldError::new("lines", "no numbers given"));
     }
     if !errors.is_empty() {
-        return entries_page(&s, &ctx, id, None, &f, &errors).await;
+        return entries_page(&s, &ctx, id, None, &f, &errors, None).await;
     }
     crate::audit::put_dnc_entries(&s, &Actor::of(&ctx.p, Via::Console), DncListId(id), &parsed).await?;
     Ok(see_other(&format!("/dnc-lists/{id}/entries")))
+}
+
+/// A CSV file of numbers (multipart, the CSRF token first): applied through the same import
+/// as the API's, the outcome shown above the entries.
+async fn upload(State(s): State<AppState>, Extension(ctx): Extension<Ctx>, Path(id): Path<i64>, mut mp: Multipart) -> WebResult<Response> {
+    s.store.get::<DncList>(id).await?;
+    let bad = |m: String| WebError::new(StatusCode::BAD_REQUEST, m);
+    let mut csrf_ok = false;
+    let mut form = EntryForm::default();
+    let mut spooled: Option<(tempfile::TempPath, String)> = None;
+    while let Some(mut field) = mp.next_field().await.map_err(|e| bad(e.to_string()))? {
+        let name = field.name().unwrap_or("").to_string();
+        if name == "csrf_token" {
+            csrf_ok = csrf_matches(&field.text().await.map_err(|e| bad(e.to_string()))?, &ctx.csrf);
+            continue;
+        }
+        if !csrf_ok {
+            return Err(WebError::forbidden("missing or wrong CSRF token; reload the page and try again"));
+        }
+        match name.as_str() {
+            "file" => {
+                let file_name = field.file_name().unwrap_or("dnc.csv").to_string();
+                std::fs::create_dir_all(s.upload_dir()).map_err(|e| WebError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
+                let tmp = tempfile::NamedTempFile::new_in(s.upload_dir())
+                    .map_err(|e| WebError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?
+                    .into_temp_path();
+                crate::dnc_import::spool(&mut field, &tmp, crate::dnc_import::MAX_DNC_FILE_BYTES)
+                    .await
+                    .map_err(crate::api::ApiError::from)?;
+                spooled = Some((tmp, file_name));
+            }
+            "default_country" => form.default_country = field.text().await.map_err(|e| bad(e.to_string()))?,
+            "reason" => form.reason = field.text().await.map_err(|e| bad(e.to_string()))?,
+            _ => {}
+        }
+    }
+    if !csrf_ok {
+        return Err(WebError::forbidden("missing or wrong CSRF token; reload the page and try again"));
+    }
+    let mut opts = DncImportOptions::default();
+    let mut errors = Vec::new();
+    match form.default_country.trim() {
+        "" => {}
+        c => match CountryCode::parse(c) {
+            Ok(c) => opts.default_country = Some(c),
+            Err(e) => errors.push(FieldError::new("default_country", e.reason)),
+        },
+    }
+    opts.reason = Some(form.reason.trim().to_string()).filter(|r| !r.is_empty());
+    let Some((path, file_name)) = spooled.filter(|_| errors.is_empty()) else {
+        if errors.is_empty() {
+            errors.push(FieldError::new("file", "no file chosen"));
+        }
+        return entries_page(&s, &ctx, id, None, &form, &errors, None).await;
+    };
+    match crate::dnc_import::import(&s, &Actor::of(&ctx.p, Via::Console), DncListId(id), &path, &file_name, &opts).await {
+        Ok(r) => entries_page(&s, &ctx, id, None, &EntryForm::default(), &[], Some(&r)).await,
+        Err(e) if !e.errors.is_empty() => {
+            let errors: Vec<FieldError> = e.errors.iter().map(|f| FieldError::new(f.field.clone(), f.reason.clone())).collect();
+            entries_page(&s, &ctx, id, None, &form, &errors, None).await
+        }
+        Err(e) => Err(e.into()),
+    }
 }
 
 async fn remove(
@@ -186,5 +277,9 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .route("/dnc-lists/{id}/entries", get(entries).post(add))
         .route("/dnc-lists/{id}/entries/bulk", post(bulk))
+        .route(
+            "/dnc-lists/{id}/entries/upload",
+            post(upload).layer(axum::extract::DefaultBodyLimit::max(crate::dnc_import::MAX_DNC_FILE_BYTES)),
+        )
         .route("/dnc-lists/{id}/entries/delete", post(remove))
 }
