@@ -214,7 +214,8 @@ struct Camp {
     /// Stopped, waiting for its last calls to finish.
     stopped: bool,
     /// Multiplier of `abandon_rate_target` the predictive pacer aims with, adapted to the
-    /// realised rate (0.5 to 4); the aim never exceeds the cap.
+    /// realised rate ([`MIN_AGGRESSIVENESS`] to [`MAX_AGGRESSIVENESS`]); the hard guard, not
+    /// the aim, keeps every window under the cap.
     aggressiveness: f64,
 }
 
@@ -773,6 +774,11 @@ const LOOKAHEAD: f64 = 0.0;
 const P_HIGH_Z: f64 = 2.0;
 /// Outcomes held for the estimator per campaign (beyond this, the oldest are fed at once).
 const MAX_PENDING_OUTCOMES: usize = 10_000;
+/// Predictive: the recent window the aim's adaptation also reads (see `human`).
+const RECENT_WINDOW_S: i64 = 3600;
+/// Predictive: bounds of the multiplier of `abandon_rate_target` (θ never exceeds 0.5).
+const MIN_AGGRESSIVENESS: f64 = 0.5;
+const MAX_AGGRESSIVENESS: f64 = 20.0;
 /// Horizon the abandon budget looks ahead (answers expiring sooner are not counted).
 const BUDGET_HORIZON_S: i64 = 600;
 
@@ -966,15 +972,20 @@ impl Engine {
         }
         camp.ledger.add(now, 1.0, 0.0);
         {
+            // Adapt the aim to the realised rate: the 24-hour window says whether there is room,
+            // the last hour whether the present aim is what fills it. Without the second, a
+            // campaign whose day rate crossed the target kept lowering its aim for hundreds of
+            // answers after its calls were already back under it (the day rate moves slowly),
+            // and one far under it kept raising it after the present aim was too high.
             let w = camp.ledger.window(now, WINDOW_24H_S);
             let cap = camp.cfg.settings.abandon_rate_max;
             let target = camp.cfg.settings.abandon_rate_target.min(cap);
             if w.live_answers >= 30.0 {
-                let rate = w.rate();
-                if rate < 0.8 * target {
-                    camp.aggressiveness = (camp.aggressiveness * 1.005).min(20.0);
-                } else if rate > target {
-                    camp.aggressiveness = (camp.aggressiveness * 0.98).max(0.5);
+                let (rate, recent) = (w.rate(), camp.ledger.window(now, RECENT_WINDOW_S).rate());
+                if rate < 0.8 * target && recent < target {
+                    camp.aggressiveness = (camp.aggressiveness * 1.005).min(MAX_AGGRESSIVENESS);
+                } else if rate > target && recent > target {
+                    camp.aggressiveness = (camp.aggressiveness * 0.98).max(MIN_AGGRESSIVENESS);
                 }
             }
         }
