@@ -214,7 +214,8 @@ struct Camp {
     /// Stopped, waiting for its last calls to finish.
     stopped: bool,
     /// Multiplier of `abandon_rate_target` the predictive pacer aims with, adapted to the
-    /// realised rate (0.5 to 4); the aim never exceeds the cap.
+    /// realised rate ([`MIN_AGGRESSIVENESS`] to [`MAX_AGGRESSIVENESS`]); the hard guard, not
+    /// the aim, keeps every window under the cap.
     aggressiveness: f64,
 }
 
@@ -407,6 +408,11 @@ pub struct Engine {
     local_dnc: HashSet<PhoneNumber>,
     campaigns: BTreeMap<CampaignId, Camp>,
     agents: BTreeMap<UserId, Agent>,
+    /// The agents in state `Ready`, longest idle first (`ready_since`, id): kept current on every
+    /// change, so a pacing pass reads them without scanning every agent.
+    ready_agents: BTreeSet<(DateTime<Utc>, UserId)>,
+    /// Scratch list of the pacing pass (campaigns by priority), kept to avoid an allocation a pass.
+    order_scratch: Vec<(i32, CampaignId)>,
     calls: CallTable,
     live_records: HashSet<RecordId>,
     live_numbers: HashSet<PhoneNumber>,
@@ -431,6 +437,8 @@ impl Engine {
             local_dnc: HashSet::default(),
             campaigns: BTreeMap::new(),
             agents: BTreeMap::new(),
+            ready_agents: BTreeSet::new(),
+            order_scratch: Vec::new(),
             calls: CallTable::default(),
             live_records: HashSet::default(),
             live_numbers: HashSet::default(),
@@ -671,7 +679,10 @@ impl Engine {
             Input::AgentNotReady { agent, .. } => {
                 let a = self.agents.get_mut(&agent).ok_or(EngineError::UnknownAgent(agent))?;
                 match a.state.clone() {
-                    AgentState::Ready => a.state = AgentState::NotReady,
+                    AgentState::Ready => {
+                        self.ready_agents.remove(&(a.ready_since, agent));
+                        a.state = AgentState::NotReady;
+                    }
                     AgentState::Preview { record, campaign, expires } => {
                         a.state = AgentState::NotReady;
                         self.timers.remove(&(expires, Timer::Preview(agent)));
@@ -687,6 +698,7 @@ impl Engine {
                 let a = self.agents.get_mut(&agent).ok_or(EngineError::UnknownAgent(agent))?;
                 match a.state.clone() {
                     AgentState::Ready | AgentState::NotReady => {
+                        self.ready_agents.remove(&(a.ready_since, agent));
                         self.agents.remove(&agent);
                     }
                     AgentState::Preview { record, campaign, expires } => {
@@ -773,6 +785,11 @@ const LOOKAHEAD: f64 = 0.0;
 const P_HIGH_Z: f64 = 2.0;
 /// Outcomes held for the estimator per campaign (beyond this, the oldest are fed at once).
 const MAX_PENDING_OUTCOMES: usize = 10_000;
+/// Predictive: the recent window the aim's adaptation also reads (see `human`).
+const RECENT_WINDOW_S: i64 = 3600;
+/// Predictive: bounds of the multiplier of `abandon_rate_target` (θ never exceeds 0.5).
+const MIN_AGGRESSIVENESS: f64 = 0.5;
+const MAX_AGGRESSIVENESS: f64 = 20.0;
 /// Horizon the abandon budget looks ahead (answers expiring sooner are not counted).
 const BUDGET_HORIZON_S: i64 = 600;
 
@@ -786,6 +803,9 @@ impl Engine {
     fn set_ready(&mut self, agent: UserId) {
         let now = self.now;
         let Some(a) = self.agents.get_mut(&agent) else { return };
+        if a.state == AgentState::Ready {
+            self.ready_agents.remove(&(a.ready_since, agent));
+        }
         if a.logout_pending {
             self.agents.remove(&agent);
             return;
@@ -797,6 +817,7 @@ impl Engine {
         }
         a.state = AgentState::Ready;
         a.ready_since = now;
+        self.ready_agents.insert((now, agent));
         // A waiting answered call takes the agent at once (highest priority, then oldest).
         let mut best: Option<(i32, DateTime<Utc>, CallId)> = None;
         for (deadline, id) in self.calls.waiting.iter() {
@@ -828,6 +849,9 @@ impl Engine {
             (c.campaign, c.cand.record.id)
         };
         if let Some(a) = self.agents.get_mut(&agent) {
+            if a.state == AgentState::Ready {
+                self.ready_agents.remove(&(a.ready_since, agent));
+            }
             a.state = AgentState::Talking(call_id);
         }
         self.push(Output::Telephony(TelephonyCommand::Connect { call_id, agent }));
@@ -966,15 +990,20 @@ impl Engine {
         }
         camp.ledger.add(now, 1.0, 0.0);
         {
+            // Adapt the aim to the realised rate: the 24-hour window says whether there is room,
+            // the last hour whether the present aim is what fills it. Without the second, a
+            // campaign whose day rate crossed the target kept lowering its aim for hundreds of
+            // answers after its calls were already back under it (the day rate moves slowly),
+            // and one far under it kept raising it after the present aim was too high.
             let w = camp.ledger.window(now, WINDOW_24H_S);
             let cap = camp.cfg.settings.abandon_rate_max;
             let target = camp.cfg.settings.abandon_rate_target.min(cap);
             if w.live_answers >= 30.0 {
-                let rate = w.rate();
-                if rate < 0.8 * target {
-                    camp.aggressiveness = (camp.aggressiveness * 1.005).min(20.0);
-                } else if rate > target {
-                    camp.aggressiveness = (camp.aggressiveness * 0.98).max(0.5);
+                let (rate, recent) = (w.rate(), camp.ledger.window(now, RECENT_WINDOW_S).rate());
+                if rate < 0.8 * target && recent < target {
+                    camp.aggressiveness = (camp.aggressiveness * 1.005).min(MAX_AGGRESSIVENESS);
+                } else if rate > target && recent > target {
+                    camp.aggressiveness = (camp.aggressiveness * 0.98).max(MIN_AGGRESSIVENESS);
                 }
             }
         }
@@ -997,11 +1026,8 @@ impl Engine {
     /// The ready agent who may take the campaign's calls and has waited longest.
     fn longest_ready_agent(&self, campaign: CampaignId) -> Option<UserId> {
         let cfg = &self.campaigns.get(&campaign)?.cfg;
-        self.agents
-            .iter()
-            .filter(|(_, a)| a.state == AgentState::Ready && eligible(a, cfg))
-            .min_by_key(|(uid, a)| (a.ready_since, **uid))
-            .map(|(uid, _)| *uid)
+        // The ready set is ordered by (ready_since, id): the first eligible agent is the longest idle.
+        self.ready_agents.iter().map(|(_, uid)| *uid).find(|uid| self.agents.get(uid).is_some_and(|a| eligible(a, cfg)))
     }
 
     fn machine(&mut self, id: CallId) {
@@ -1292,7 +1318,10 @@ impl Engine {
         self.push(Output::Telephony(dial));
         self.live_records.insert(r.id);
         self.live_numbers.insert(number);
-        if let Some(a) = agent.and_then(|a| self.agents.get_mut(&a)) {
+        if let Some((id, a)) = agent.and_then(|id| self.agents.get_mut(&id).map(|a| (id, a))) {
+            if a.state == AgentState::Ready {
+                self.ready_agents.remove(&(a.ready_since, id));
+            }
             a.state = AgentState::Reserved(call_id);
         }
         self.calls.insert(
@@ -1392,13 +1421,21 @@ impl Engine {
                 self.outputs.push_back(Output::NeedRecords { campaign_id: *id, max: max_buf - c.buffer.len() });
             }
         }
-        let mut order: Vec<(i32, CampaignId)> =
-            self.campaigns.iter().filter(|(_, c)| !c.stopped).map(|(id, c)| (-c.cfg.priority, *id)).collect();
+        let mut order = std::mem::take(&mut self.order_scratch);
+        order.clear();
+        order.extend(self.campaigns.iter().filter(|(_, c)| !c.stopped).map(|(id, c)| (-c.cfg.priority, *id)));
         order.sort_unstable();
         // Ready agents, longest idle first, each assigned to the best campaign with work.
-        let mut ready: Vec<(DateTime<Utc>, UserId)> =
-            self.agents.iter().filter(|(_, a)| a.state == AgentState::Ready).map(|(id, a)| (a.ready_since, *id)).collect();
-        ready.sort_unstable();
+        debug_assert!(
+            self.ready_agents.iter().copied().eq({
+                let mut v: Vec<(DateTime<Utc>, UserId)> =
+                    self.agents.iter().filter(|(_, a)| a.state == AgentState::Ready).map(|(id, a)| (a.ready_since, *id)).collect();
+                v.sort_unstable();
+                v
+            }),
+            "the ready set matches the agents' states"
+        );
+        let ready: Vec<(DateTime<Utc>, UserId)> = self.ready_agents.iter().copied().collect();
         // Per position in `order`: has a dialable candidate; the agents assigned to it.
         let has_work: Vec<bool> =
             if ready.is_empty() { Vec::new() } else { order.iter().map(|(_, cid)| self.campaign_has_work(*cid)).collect() };
@@ -1413,7 +1450,7 @@ impl Engine {
                 }
             }
         }
-        for (k, (_, cid)) in order.into_iter().enumerate() {
+        for (k, &(_, cid)) in order.iter().enumerate() {
             let agents = assigned.get_mut(k).map(std::mem::take).unwrap_or_default();
             let (mode, agent_first) = {
                 let c = &self.campaigns[&cid];
@@ -1430,6 +1467,9 @@ impl Engine {
                         c.offered.insert(record, b);
                         self.live_records.insert(record);
                         if let Some(a) = self.agents.get_mut(&agent) {
+                            if a.state == AgentState::Ready {
+                                self.ready_agents.remove(&(a.ready_since, agent));
+                            }
                             a.state = AgentState::Preview { campaign: cid, record, expires };
                         }
                         self.timers.insert((expires, Timer::Preview(agent)));
@@ -1480,6 +1520,7 @@ impl Engine {
                 }
             }
         }
+        self.order_scratch = order;
     }
 
     fn target_in_flight(&self, cid: CampaignId, mode: DialingMode, free: usize) -> usize {

@@ -297,9 +297,15 @@ impl AgeProfile {
     /// P(a person will yet answer | still ringing at `age_s` whole seconds), for a campaign whose
     /// live-answer probability per dial is `p`.
     pub fn answer_prob_at(&self, age_s: usize, p: f64) -> f64 {
+        let (g, o) = self.tails_at(age_s);
+        Self::posterior(g, o, p)
+    }
+    /// Shares of live answers and of other outcomes that come at `age_s` or later.
+    fn tails_at(&self, age_s: usize) -> (f64, f64) {
         let b = age_s.min(AGE_BINS - 1);
-        let g = self.live_tail[b] / self.live_tail[0].max(1e-12);
-        let o = self.other_tail[b] / self.other_tail[0].max(1e-12);
+        (self.live_tail[b] / self.live_tail[0].max(1e-12), self.other_tail[b] / self.other_tail[0].max(1e-12))
+    }
+    fn posterior(g: f64, o: f64, p: f64) -> f64 {
         let num = p * g;
         let den = num + (1.0 - p) * o;
         if den <= 1e-12 {
@@ -389,11 +395,12 @@ impl RingingAges {
                 return;
             }
             let n = n as f64;
-            let h = profile.answer_prob_at(age, p);
+            let (g, other) = profile.tails_at(age);
+            let h = AgeProfile::posterior(g, other, p);
             o.calls += n as usize;
             o.mean += n * h;
             o.var += n * h * (1.0 - h);
-            o.high += n * profile.answer_prob_at(age, p_high);
+            o.high += n * AgeProfile::posterior(g, other, p_high);
         };
         acc(self.old, AGE_BINS - 1);
         for (i, &c) in self.counts.iter().enumerate() {

@@ -178,10 +178,16 @@ impl SimAgents {
                 }
                 Input::AgentNotReady { agent, .. } => {
                     let a = self.agents.get_mut(agent).expect("scheduled agent");
-                    if let St::Wrap { since } = a.st {
-                        self.totals.wrap_s += (t - since).num_milliseconds() as f64 / 1000.0;
+                    match a.st {
+                        St::Out => continue,
+                        // A logout crossed the break: the agent leaves when the wrap-up ends.
+                        _ if a.logout_due => continue,
+                        St::Wrap { since } => {
+                            self.totals.wrap_s += (t - since).num_milliseconds() as f64 / 1000.0;
+                            a.st = St::Break { since: t };
+                        }
+                        _ => a.st = St::Break { since: t },
                     }
-                    a.st = St::Break { since: t };
                 }
                 Input::PreviewAccept { agent, .. } | Input::PreviewSkip { agent, .. } => {
                     let a = self.agents.get_mut(agent).expect("scheduled agent");
@@ -223,6 +229,13 @@ impl SimAgents {
                 }
                 a.st = St::Wrap { since: now };
                 let at = (now + secs(wrap)).min(*until - Duration::milliseconds(1)).max(now);
+                // "Dispose and pause": a break is due, so the agent asks for not-ready while still
+                // in wrap-up (the engine applies it when the wrap-up ends) and comes back ready
+                // after `break_len_s`. Logouts win over breaks.
+                let on_break = self.model.break_every_min > 0.0 && !a.logout_due && a.next_break_at.is_some_and(|b| b <= now);
+                if on_break {
+                    a.next_break_at = None;
+                }
                 let r: f64 = self.rng.gen();
                 let (result, callback) = if r < self.model.dnc_share {
                     (CallResult::DoNotCall, None)
@@ -231,7 +244,13 @@ impl SimAgents {
                 } else {
                     (CallResult::RightParty, None)
                 };
+                if on_break {
+                    self.push(at, Input::AgentNotReady { agent: *agent, pause_code: "break".into() });
+                }
                 self.push(at, Input::Disposition { agent: *agent, call_id: *call_id, result, callback });
+                if on_break {
+                    self.push(at + secs(self.model.break_len_s.max(0.0)), Input::AgentReady { agent: *agent });
+                }
             }
             AgentNotice::PreviewOffer { agent, record_id, .. } => {
                 let think = self.model.preview_think_s.unwrap_or(5.0);

@@ -2,7 +2,7 @@
 //! fixed power ratio (grid search, same cap) and Campana's predictive, on the same simulated
 //! days. Prints a Markdown table (docs/benchmarks.md, "## Pacing").
 //!
-//! `cargo run --release -p campana-sim --bin pacing-bench [-- --hours H --seed N --quick]`
+//! `cargo run --release -p campana-sim --bin pacing-bench [-- --hours H --seed N --quick --predictive-only --only TEXT]`
 
 use campana_sim::{run, AgentModel, Population, Scenario, Shift, Summary};
 
@@ -69,6 +69,8 @@ fn main() {
     let seed: u64 = get("--seed").and_then(|s| s.parse().ok()).unwrap_or(1);
     let quick = args.iter().any(|a| a == "--quick");
     let only_predictive = args.iter().any(|a| a == "--predictive-only");
+    // `--only TEXT`: the scenarios whose name contains TEXT.
+    let only = get("--only");
     let teams: &[u32] = if quick { &[5, 25] } else { &[5, 10, 25, 50, 100] };
     let hits: &[f64] = if quick { &[0.2] } else { &[0.1, 0.2, 0.3] };
     let mut cases = Vec::new();
@@ -97,6 +99,7 @@ fn main() {
     println!("| scenario | progressive 1:1 | VICIdial-style adaptive | best fixed ratio (hindsight) | Campana predictive | predictive ≥ best fixed |");
     println!("|---|---|---|---|---|---|");
     let mut wins = 0;
+    cases.retain(|c| only.as_ref().is_none_or(|o| c.name.contains(o.as_str())));
     for c in &cases {
         if only_predictive {
             let pred = sim(&scenario(c, hours, "predictive", 1.0, false), seed);
