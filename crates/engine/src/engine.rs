@@ -648,9 +648,13 @@ impl Engine {
                     self.push(Output::Persist(PersistCommand::RecordDeferred { campaign_id, record_id: id, reason }));
                 }
             }
-            Input::AbandonHistory { campaign_id, at, live_answers, abandons } => {
+            Input::AbandonHistory { campaign_id, at, live_answers, abandons, machine_verdicts } => {
                 let c = self.campaigns.get_mut(&campaign_id).ok_or(EngineError::UnknownCampaign(campaign_id))?;
-                c.ledger.add(at, live_answers as f64, abandons as f64);
+                let share = match c.cfg.settings.abandon_policy {
+                    AbandonPolicy::UkOfcom24h => self.cfg.amd_false_positive_share * machine_verdicts as f64,
+                    AbandonPolicy::UsFcc30d => 0.0,
+                };
+                c.ledger.add(at, live_answers as f64 + share, abandons as f64 + share);
             }
             Input::AgentLogin { agent, groups, campaigns } => {
                 if !self.agents.contains_key(&agent) && self.agents.len() >= self.cfg.max_agents {

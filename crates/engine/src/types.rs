@@ -31,12 +31,16 @@ pub enum Input {
         campaign_id: CampaignId,
         records: Vec<Candidate>,
     },
-    /// Abandon-accounting history replayed at start-up (e.g. one entry per hour of the last 30 days).
+    /// Abandon-accounting history replayed at start-up: one entry per minute of the last 30
+    /// days with calls (the ledger's own bucket width, so nothing leaves a window early).
     AbandonHistory {
         campaign_id: CampaignId,
         at: DateTime<Utc>,
         live_answers: u32,
         abandons: u32,
+        /// Calls the AMD classified as machines and that were not given to an agent: under
+        /// `uk_ofcom_24h` each adds `amd_false_positive_share` to both counts, as it did live.
+        machine_verdicts: u32,
     },
     AgentLogin {
         agent: UserId,

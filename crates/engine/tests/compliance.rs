@@ -280,7 +280,13 @@ fn predictive_abandons_after_two_seconds_with_safe_harbor() {
     d.input(Input::Telephony(TelephonyEvent::Answered { call_id: dials[0].0, answered_by: AnsweredBy::Human }));
     assert!(d.out.iter().any(|o| matches!(o, Output::Telephony(TelephonyCommand::Connect { agent: UserId(7), .. }))));
     // Give the campaign a budget (history), then a second answer finds no agent.
-    d.input(Input::AbandonHistory { campaign_id: CampaignId(1), at: now - Duration::hours(1), live_answers: 1000, abandons: 0 });
+    d.input(Input::AbandonHistory {
+        campaign_id: CampaignId(1),
+        at: now - Duration::hours(1),
+        live_answers: 1000,
+        abandons: 0,
+        machine_verdicts: 0,
+    });
     let mut c = campaign(1, DialingMode::Power);
     c.settings.lines_per_agent = 3.0;
     d.input(Input::CampaignUpdated(Box::new(c)));
@@ -417,4 +423,23 @@ fn agentless_press_1_connects_a_ready_agent_of_the_group_else_records_interest()
     d.input(Input::Telephony(TelephonyEvent::Ended { call_id: dials[0].0, result: CallResult::Answered }));
     d.input(Input::Disposition { agent: UserId(7), call_id: dials[0].0, result: CallResult::WrongParty, callback: None });
     assert_eq!(d.updates().last().map(|u| (u.record_id, u.last_result)), Some((dials[0].1, CallResult::WrongParty)));
+}
+
+#[test]
+fn replayed_history_counts_machine_verdicts_as_the_policy_says() {
+    use campana_core::settings::AbandonPolicy;
+    let now = t("2026-03-03T15:00:00Z");
+    let mut d = Driver::new(now, InMemoryDnc::default());
+    let mut uk = campaign(1, DialingMode::Predictive);
+    uk.settings.abandon_policy = AbandonPolicy::UkOfcom24h;
+    d.input(Input::CampaignStarted(Box::new(uk)));
+    d.input(Input::CampaignStarted(Box::new(campaign(2, DialingMode::Predictive))));
+    for c in [1, 2] {
+        let at = now - Duration::minutes(30);
+        d.input(Input::AbandonHistory { campaign_id: CampaignId(c), at, live_answers: 100, abandons: 1, machine_verdicts: 50 });
+    }
+    let (uk_24h, _) = d.e.abandon_windows(CampaignId(1)).expect("campaign 1");
+    assert!((uk_24h.live_answers - 105.0).abs() < 1e-9 && (uk_24h.abandons - 6.0).abs() < 1e-9, "{uk_24h:?}: 10% of 50 machines");
+    let (us_24h, _) = d.e.abandon_windows(CampaignId(2)).expect("campaign 2");
+    assert_eq!((us_24h.live_answers, us_24h.abandons), (100.0, 1.0), "machines are not counted under us_fcc_30d");
 }

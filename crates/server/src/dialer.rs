@@ -790,7 +790,13 @@ impl Driver {
                 for h in history.iter().flatten().filter(|h| h.campaign_id == c.id) {
                     let _ = self.engine.handle_input(
                         now,
-                        Input::AbandonHistory { campaign_id: c.id, at: h.hour_start, live_answers: h.live_answers, abandons: h.abandons },
+                        Input::AbandonHistory {
+                            campaign_id: c.id,
+                            at: h.minute_start,
+                            live_answers: h.live_answers,
+                            abandons: h.abandons,
+                            machine_verdicts: h.machine_verdicts,
+                        },
                     );
                 }
             }

@@ -59,13 +59,15 @@ pub struct OpenAttempt {
     pub started_at: DateTime<Utc>,
 }
 
-/// Live answers and abandons of a campaign in one hour, for replaying abandon accounting.
+/// Live answers, abandons and unconnected machine verdicts of a campaign in one minute (the
+/// engine ledger's bucket), for replaying abandon accounting.
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub struct AbandonHour {
+pub struct AbandonMinute {
     pub campaign_id: CampaignId,
-    pub hour_start: DateTime<Utc>,
+    pub minute_start: DateTime<Utc>,
     pub live_answers: u32,
     pub abandons: u32,
+    pub machine_verdicts: u32,
 }
 
 /// Today's counters of a campaign (progress page).
@@ -326,23 +328,27 @@ impl Store {
         Ok(v.unwrap_or(0).max(0) as u64)
     }
 
-    /// Live answers and abandons per campaign and hour since `since` (abandon accounting replay).
-    pub async fn abandon_history(&self, since: DateTime<Utc>) -> Result<Vec<AbandonHour>> {
+    /// Live answers, abandons and unconnected machine verdicts per campaign and minute since
+    /// `since` (abandon accounting replay; at most 43,200 rows per campaign for 30 days).
+    pub async fn abandon_history(&self, since: DateTime<Utc>) -> Result<Vec<AbandonMinute>> {
         let rows = sqlx::query(
-            "SELECT campaign_id, (started_at / 3600000) AS hour, CAST(SUM(live_answer) AS BIGINT) AS live, CAST(SUM(abandoned) AS BIGINT) AS abandons \
-             FROM call_attempts WHERE started_at >= $1 AND (live_answer = 1 OR abandoned = 1) GROUP BY campaign_id, started_at / 3600000 \
-             ORDER BY campaign_id, hour",
+            "SELECT campaign_id, (started_at / 60000) AS minute, CAST(SUM(live_answer) AS BIGINT) AS live, CAST(SUM(abandoned) AS BIGINT) AS abandons, \
+             CAST(SUM(CASE WHEN result = 'answering_machine' AND live_answer = 0 THEN 1 ELSE 0 END) AS BIGINT) AS machines \
+             FROM call_attempts WHERE started_at >= $1 AND (live_answer = 1 OR abandoned = 1 OR result = 'answering_machine') \
+             GROUP BY campaign_id, started_at / 60000 ORDER BY campaign_id, minute",
         )
         .bind(ms(since))
         .fetch_all(&self.pool)
         .await?;
         rows.iter()
             .map(|r| {
-                Ok(AbandonHour {
+                let count = |c: &str| -> Result<u32> { Ok(r.try_get::<Option<i64>, _>(c)?.unwrap_or(0).max(0) as u32) };
+                Ok(AbandonMinute {
                     campaign_id: CampaignId(r.try_get("campaign_id")?),
-                    hour_start: from_ms(r.try_get::<i64, _>("hour")? * 3_600_000),
-                    live_answers: r.try_get::<Option<i64>, _>("live")?.unwrap_or(0).max(0) as u32,
-                    abandons: r.try_get::<Option<i64>, _>("abandons")?.unwrap_or(0).max(0) as u32,
+                    minute_start: from_ms(r.try_get::<i64, _>("minute")? * 60_000),
+                    live_answers: count("live")?,
+                    abandons: count("abandons")?,
+                    machine_verdicts: count("machines")?,
                 })
             })
             .collect()

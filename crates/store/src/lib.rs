@@ -23,7 +23,7 @@ mod users;
 pub use audit::{AuditEntry, AuditFilter, Concerns, NewAuditEntry};
 pub use campaigns::CampaignFilter;
 pub use catalog::Entity;
-pub use dialer::{AbandonHour, AttemptCounts, DialableQuery, OpenAttempt, RecordProgress, DEFERRED_NEVER_MS};
+pub use dialer::{AbandonMinute, AttemptCounts, DialableQuery, OpenAttempt, RecordProgress, DEFERRED_NEVER_MS};
 pub use imports::{ImportCounts, ImportState, ImportStatus, StagedBatch, IMPORT_BATCH_ROWS};
 pub use lists::{RecordFilterParams, UpsertOutcome};
 

@@ -211,15 +211,44 @@ async fn offers_first_open_number_of_each_chain_in_profile_order_and_persists_re
         ])
         .await
         .unwrap();
+        // An answering machine two minutes later, hung up by the dialer.
+        let call3 = CallId(43);
+        let at3 = now + Duration::seconds(150);
+        s.persist_dialer(&[
+            PersistCommand::AttemptStarted {
+                call_id: call3,
+                campaign_id: camp.id,
+                record_id: first,
+                chain_id: c2.record.chain_id,
+                number: c2.record.phone.clone(),
+                at: at3,
+            },
+            PersistCommand::CallResult {
+                call_id: call3,
+                campaign_id: camp.id,
+                record_id: first,
+                result: CallResult::AnsweringMachine,
+                dialed_at: at3,
+                answered_at: Some(at3),
+                connected_at: None,
+                ended_at: at3 + Duration::seconds(4),
+                agent: None,
+                live_answer: false,
+            },
+        ])
+        .await
+        .unwrap();
         let h = s.abandon_history(now - Duration::days(30)).await.unwrap();
-        assert_eq!(h.len(), 1, "{db}");
-        assert_eq!((h[0].live_answers, h[0].abandons, h[0].campaign_id), (1, 1, camp.id), "{db}");
-        assert_eq!(h[0].hour_start, now, "{db}: bucketed by hour");
+        assert_eq!(h.len(), 2, "{db}: {h:?}");
+        assert_eq!((h[0].live_answers, h[0].abandons, h[0].machine_verdicts, h[0].campaign_id), (1, 1, 0, camp.id), "{db}");
+        assert_eq!(h[0].minute_start, now, "{db}: bucketed by minute, the engine ledger's width");
+        assert_eq!((h[1].live_answers, h[1].abandons, h[1].machine_verdicts), (0, 0, 1), "{db}");
+        assert_eq!(h[1].minute_start, now + Duration::minutes(2), "{db}");
         let dnc = s.dnc_entries_all_lists(&[c2.record.phone.clone()], now).await.unwrap();
         assert_eq!(dnc.len(), 1, "{db}");
         assert!(dnc[0].2, "{db}: on the internal list");
         let counts = s.attempt_counts(camp.id, now - Duration::hours(1)).await.unwrap();
-        assert_eq!((counts.dials, counts.live_answers, counts.abandons, counts.in_progress), (2, 1, 1, 0), "{db}");
+        assert_eq!((counts.dials, counts.live_answers, counts.abandons, counts.in_progress), (3, 1, 1, 0), "{db}");
 
         // Busy beyond its retries moves to the next number of the chain.
         let mut cand = s.dialer_candidate(rec_a1.record.id).await.unwrap();
