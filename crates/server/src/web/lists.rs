@@ -142,7 +142,115 @@ fn imports_table(ctx: &Ctx, imports: &[ImportStatus]) -> Markup {
     table(ctx, "imports", &["common.id", "import.file", "import.state", "import.rows_read", "import.rows_rejected", "import.started"], rows)
 }
 
-async fn record(State(s): State<AppState>, Extension(ctx): Extension<Ctx>, Path((id, rid)): Path<(i64, i64)>) -> WebResult<Markup> {
+/// The record page's edit form, as typed (kept when a change is refused).
+#[derive(Debug, Default, Clone, serde::Deserialize)]
+struct RecordForm {
+    #[serde(default)]
+    record_type: String,
+    #[serde(default)]
+    record_status: String,
+    #[serde(default)]
+    dial_from: String,
+    #[serde(default)]
+    dial_until: String,
+    #[serde(default)]
+    callback_at: String,
+    #[serde(default)]
+    time_zone: String,
+}
+
+/// A `datetime-local` value read as UTC; empty clears the time.
+fn utc_input(v: &str, field: &str) -> Result<Option<chrono::DateTime<chrono::Utc>>, campana_core::FieldError> {
+    let v = v.trim();
+    if v.is_empty() {
+        return Ok(None);
+    }
+    chrono::NaiveDateTime::parse_from_str(v, "%Y-%m-%dT%H:%M")
+        .or_else(|_| chrono::NaiveDateTime::parse_from_str(v, "%Y-%m-%dT%H:%M:%S"))
+        .map(|t| Some(t.and_utc()))
+        .map_err(|_| campana_core::FieldError::new(field, format!("'{v}' is not a date and time (YYYY-MM-DDTHH:MM, UTC)")))
+}
+
+fn utc_value(t: &Option<chrono::DateTime<chrono::Utc>>) -> String {
+    t.map(|t| t.format("%Y-%m-%dT%H:%M").to_string()).unwrap_or_default()
+}
+
+impl RecordForm {
+    fn of(r: &campana_core::record::Record) -> RecordForm {
+        RecordForm {
+            record_type: r.record_type.as_str().into(),
+            record_status: r.record_status.as_str().into(),
+            dial_from: utc_value(&r.dial_from),
+            dial_until: utc_value(&r.dial_until),
+            callback_at: utc_value(&r.callback_at),
+            time_zone: r.time_zone.map(|z| z.name().to_string()).unwrap_or_default(),
+        }
+    }
+    /// Every field is sent: the patch sets each one (empty times and zone clear them).
+    fn patch(&self) -> Result<campana_core::record::RecordPatch, Vec<campana_core::FieldError>> {
+        let mut errors = Vec::new();
+        let mut ok = |r: Result<Option<chrono::DateTime<chrono::Utc>>, campana_core::FieldError>| r.map_err(|e| errors.push(e)).ok();
+        let (dial_from, dial_until, callback_at) = (
+            ok(utc_input(&self.dial_from, "dial_from")),
+            ok(utc_input(&self.dial_until, "dial_until")),
+            ok(utc_input(&self.callback_at, "callback_at")),
+        );
+        let record_type = self.record_type.parse::<RecordType>().map_err(|e| errors.push(e.renamed("record_type"))).ok();
+        let record_status = self.record_status.parse::<RecordStatus>().map_err(|e| errors.push(e.renamed("record_status"))).ok();
+        let time_zone = match self.time_zone.trim() {
+            "" => Some(None),
+            z => campana_core::TimeZone::parse(z).map(Some).map_err(|e| errors.push(e.renamed("time_zone"))).ok(),
+        };
+        if !errors.is_empty() {
+            return Err(errors);
+        }
+        Ok(campana_core::record::RecordPatch { record_type, record_status, dial_from, dial_until, callback_at, time_zone })
+    }
+}
+
+async fn record(State(s): State<AppState>, Extension(ctx): Extension<Ctx>, Path((id, rid)): Path<(i64, i64)>) -> WebResult<Response> {
+    record_page(&s, &ctx, id, rid, None, &[]).await
+}
+
+/// Saves the record page's form through the same audited change as the API's PATCH.
+async fn record_update(
+    State(s): State<AppState>,
+    Extension(ctx): Extension<Ctx>,
+    Path((id, rid)): Path<(i64, i64)>,
+    Form(f): Form<RecordForm>,
+) -> WebResult<Response> {
+    let list = visible_list(&s, &ctx, id).await?;
+    let result = match f.patch() {
+        Ok(patch) => {
+            match crate::audit::patch_record(
+                &s,
+                &crate::audit::Actor::of(&ctx.p, crate::audit::Via::Console),
+                list.id,
+                RecordId(rid),
+                &patch,
+            )
+            .await
+            {
+                Ok(_) => return Ok(see_other(&format!("/contact-lists/{id}/records/{rid}"))),
+                Err(e) if !e.errors.is_empty() => e.errors,
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Err(errors) => errors,
+    };
+    let errors: Vec<campana_core::FieldError> = result.into_iter().map(|e| campana_core::FieldError::new(e.field, e.reason)).collect();
+    record_page(&s, &ctx, id, rid, Some(&f), &errors).await
+}
+
+async fn record_page(
+    s: &AppState,
+    ctx: &Ctx,
+    id: i64,
+    rid: i64,
+    form: Option<&RecordForm>,
+    errors: &[campana_core::FieldError],
+) -> WebResult<Response> {
+    let (s, ctx) = (s.clone(), ctx.clone());
     let list = visible_list(&s, &ctx, id).await?;
     let r = s.store.get_record(list.id, RecordId(rid)).await?;
     // Only attempts of campaigns the user sees: the others do not exist for them.
@@ -205,18 +313,52 @@ async fn record(State(s): State<AppState>, Extension(ctx): Extension<Ctx>, Path(
             }
         })
         .collect();
-    Ok(page(
+    let form = form.cloned().unwrap_or_else(|| RecordForm::of(&r));
+    let may_edit = ctx.may(axum::http::Method::POST, &format!("/contact-lists/{id}/records/{rid}"));
+    let field_error = |f: &str| -> Markup {
+        html! { @for e in errors.iter().filter(|e| e.field == f) { p.field-error { (e.field) ": " (e.reason) } } }
+    };
+    let statuses: Vec<&str> = RecordStatus::ALL.iter().map(|s| s.as_str()).collect();
+    let types: Vec<&str> = RecordType::ALL.iter().map(|s| s.as_str()).collect();
+    let choose = |name: &str, values: &[&str], current: &str| -> Markup {
+        html! { select name=(name) id=(format!("record-{name}")) { @for v in values { option value=(v) selected[current == *v] { (enum_label(&ctx, v)) } } } }
+    };
+    let status = if errors.is_empty() { StatusCode::OK } else { StatusCode::UNPROCESSABLE_ENTITY };
+    let markup = page(
         &ctx,
         &format!("{} #{}", ctx.t("records.one"), r.id),
         html! {
             p { a href=(format!("/contact-lists/{id}/records")) { "← " (list.input.name) } }
+            @if !errors.is_empty() { div.errors role="alert" id="form-errors" { p { (ctx.t("form.fix_errors")) } } }
             dl.details { @for (k, v) in &fields { dt { (ctx.t(k)) } dd { (v) } } }
+            @if may_edit {
+                details open[!errors.is_empty()] {
+                    summary { (ctx.t("records.edit")) }
+                    form.edit method="post" action=(format!("/contact-lists/{id}/records/{rid}")) id="record-edit" {
+                        (ctx.csrf_field())
+                        label { (ctx.t("field.record_type")) (choose("record_type", &types, &form.record_type)) }
+                        (field_error("record_type"))
+                        label { (ctx.t("field.record_status")) (choose("record_status", &statuses, &form.record_status)) }
+                        (field_error("record_status"))
+                        label { (ctx.t("records.dial_from")) input type="datetime-local" name="dial_from" value=(form.dial_from); }
+                        (field_error("dial_from"))
+                        label { (ctx.t("records.dial_until")) input type="datetime-local" name="dial_until" value=(form.dial_until); }
+                        (field_error("dial_until"))
+                        label { (ctx.t("records.callback_at")) " (UTC)" input type="datetime-local" name="callback_at" value=(form.callback_at); }
+                        (field_error("callback_at"))
+                        label { (ctx.t("field.time_zone")) input type="text" name="time_zone" id="record-time_zone" value=(form.time_zone) placeholder="America/Chicago"; }
+                        (field_error("time_zone"))
+                        div.actions { button type="submit" id="record-save" { (ctx.t("common.save")) } }
+                    }
+                }
+            }
             h2 { (ctx.t("records.why")) }
             (table(&ctx, "why", &["campaigns.one", "records.answer", "records.next_dialable"], why_rows))
             h2 { (ctx.t("records.history")) }
             (table(&ctx, "attempts", &["records.started", "campaigns.one", "field.phone", "records.result", "records.agent"], attempt_rows))
         },
-    ))
+    );
+    Ok((status, markup).into_response())
 }
 
 // ---- the import wizard ----
@@ -643,7 +785,7 @@ async fn errors_csv(State(s): State<AppState>, Extension(ctx): Extension<Ctx>, P
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/contact-lists/{id}/records", get(records))
-        .route("/contact-lists/{id}/records/{rid}", get(record))
+        .route("/contact-lists/{id}/records/{rid}", get(record).post(record_update))
         .route("/contact-lists/{id}/import", get(upload_form))
         .route(
             "/contact-lists/{id}/imports",
