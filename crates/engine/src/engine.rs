@@ -936,7 +936,16 @@ impl Engine {
             Some((r, cb)) => (r, cb),
             None => (CallResult::Answered, None),
         };
+        let next = if a.logout_pending {
+            AfterWrapUp::LoggedOut
+        } else if a.pause_pending {
+            AfterWrapUp::NotReady
+        } else {
+            AfterWrapUp::Ready
+        };
         self.finalize(call, result, cb);
+        // Before `set_ready`, which may connect a waiting call at once (its notice comes after).
+        self.push(Output::Agent(AgentNotice::WrapUpEnded { agent, call_id: call, next }));
         self.set_ready(agent);
     }
 

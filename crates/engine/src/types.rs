@@ -178,6 +178,22 @@ pub enum AgentNotice {
         call_id: CallId,
         until: DateTime<Utc>,
     },
+    /// Wrap-up ended (the agent's disposition, or the profile's `wrap_up_s` ran out): the agent
+    /// is ready again, or not ready / logged out when that was asked during the call.
+    WrapUpEnded {
+        agent: UserId,
+        call_id: CallId,
+        next: AfterWrapUp,
+    },
+}
+
+/// Where an agent goes when wrap-up ends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AfterWrapUp {
+    Ready,
+    NotReady,
+    LoggedOut,
 }
 
 /// What the driver polls out.

@@ -19,7 +19,7 @@ use campana_core::telephony::{CallId, TelephonyCommand};
 use campana_core::{AgentGroupId, CampaignId, ContactListId, DncListId, PhoneNumber, RecordId, UserId};
 use campana_engine::eligibility::contact_zones;
 use campana_engine::treatment::{after_call, FinishedCall};
-use campana_engine::{AgentNotice, CampaignConfig, DncHit, DncLookup, Engine, EngineConfig, Input, Output, PersistCommand};
+use campana_engine::{AfterWrapUp, AgentNotice, CampaignConfig, DncHit, DncLookup, Engine, EngineConfig, Input, Output, PersistCommand};
 use campana_sim::agents::SimAgents;
 use campana_sim::model::{AgentModel, Population};
 use campana_sim::telephony::SimTelephony;
@@ -517,9 +517,6 @@ impl Driver {
                 let res = self.engine.handle_input(now, input.clone()).map_err(|e| e.to_string());
                 if res.is_ok() {
                     self.track_agent_input(now, &input);
-                    if let Input::AgentLogout { agent } = input {
-                        self.human.remove(&agent);
-                    }
                 }
                 let _ = reply.send(res);
                 self.drain(now).await
@@ -635,7 +632,8 @@ impl Driver {
             | AgentNotice::PreviewWithdrawn { agent, .. }
             | AgentNotice::AgentAlert { agent, .. }
             | AgentNotice::CallConnected { agent, .. }
-            | AgentNotice::WrapUp { agent, .. } => *agent,
+            | AgentNotice::WrapUp { agent, .. }
+            | AgentNotice::WrapUpEnded { agent, .. } => *agent,
         };
         let st = |state: &str, campaign: Option<CampaignId>, record: Option<RecordId>, call: Option<CallId>, until| AgentLive {
             state: state.into(),
@@ -668,6 +666,20 @@ impl Driver {
                     ..prev.cloned().unwrap_or_else(|| st("wrap_up", None, None, None, None))
                 }
             }
+            AgentNotice::WrapUpEnded { next, .. } => match next {
+                AfterWrapUp::Ready => st("ready", None, None, None, None),
+                // The pause code asked during the call was kept on the live state.
+                AfterWrapUp::NotReady => {
+                    AgentLive { pause_code: self.agent_state.get(&agent).and_then(|a| a.pause_code.clone()), ..st("not_ready", None, None, None, None) }
+                }
+                AfterWrapUp::LoggedOut => {
+                    self.agent_state.remove(&agent);
+                    if self.human.remove(&agent) {
+                        let _ = self.notices.send(Arc::new(Notice { agent, notice: n }));
+                    }
+                    return;
+                }
+            },
         };
         let simulated = !self.human.contains(&agent);
         self.agent_state.insert(agent, AgentLive { simulated, ..live });
@@ -692,18 +704,32 @@ impl Driver {
             simulated,
             phone: None,
         };
+        // During a call the engine applies not-ready and logout when wrap-up ends
+        // (`AgentNotice::WrapUpEnded` says which); a disposition's return to ready comes the same way.
+        let busy = self.agent_state.get(&agent).is_some_and(|a| matches!(a.state.as_str(), "alerting" | "on_call" | "wrap_up"));
         match i {
-            Input::AgentLogin { .. } => {
+            Input::AgentLogin { .. } if !busy => {
                 self.agent_state.insert(agent, ready(None, "not_ready"));
             }
-            Input::AgentReady { .. } | Input::Disposition { .. } | Input::PreviewSkip { .. } => {
+            Input::AgentReady { .. } | Input::PreviewSkip { .. } if !busy => {
                 self.agent_state.insert(agent, ready(None, "ready"));
             }
-            Input::AgentNotReady { pause_code, .. } => {
+            Input::AgentReady { .. } => {
+                if let Some(a) = self.agent_state.get_mut(&agent) {
+                    a.pause_code = None;
+                }
+            }
+            Input::AgentNotReady { pause_code, .. } if !busy => {
                 self.agent_state.insert(agent, ready(Some(pause_code.clone()), "not_ready"));
             }
-            Input::AgentLogout { .. } => {
+            Input::AgentNotReady { pause_code, .. } => {
+                if let Some(a) = self.agent_state.get_mut(&agent) {
+                    a.pause_code = Some(pause_code.clone());
+                }
+            }
+            Input::AgentLogout { .. } if !busy => {
                 self.agent_state.remove(&agent);
+                self.human.remove(&agent);
             }
             _ => {}
         }
