@@ -8,6 +8,7 @@
 //! - Inputs arrive already parsed (core newtypes) and validated; the store re-checks references
 //!   (ids of other objects) and uniqueness and names the field at fault.
 
+mod attempt_tags;
 pub mod audit;
 pub mod auth;
 mod campaigns;

@@ -11,7 +11,7 @@ use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::Extension;
 use campana_core::campaign::Campaign;
 use campana_core::record::{CallResult, Record};
-use campana_core::stored::{Disposition, Script};
+use campana_core::stored::{Disposition, ManagerTag, Script};
 use campana_core::telephony::CallId;
 use campana_core::{CampaignId, RecordId};
 use campana_engine::{CallbackRequest, Input};
@@ -217,6 +217,48 @@ pub async fn disposition(
     Ok(ack())
 }
 
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TagRequest {
+    pub call_id: u64,
+    /// A manager tag offered on the call's campaign.
+    pub tag_id: i64,
+}
+
+/// Puts a manager tag on the agent's current call (during the call or its wrap-up) or on a
+/// call they took; applying a tag the call already has changes nothing.
+#[utoipa::path(post, operation_id = "agent_tag", path = "/api/v1/agent/tags", tag = "agent", request_body = TagRequest,
+    responses((status = 200, body = Ack), (status = 422, body = Problem)))]
+pub async fn tag_call(State(s): State<AppState>, Extension(p): Extension<Principal>, ApiJson(b): ApiJson<TagRequest>) -> ApiResult<Json<Ack>> {
+    let not_yours = || ApiError::field("call_id", format!("{} is not a call of yours", b.call_id));
+    let call_id = i64::try_from(b.call_id).map_err(|_| not_yours())?;
+    let (campaign, agent) = s.store.call_attempt_agent(call_id).await?.ok_or_else(not_yours)?;
+    let live = s.dialer.status().agents.get(&p.user.id.0).is_some_and(|a| a.call_id == Some(b.call_id));
+    if !(live || agent == Some(p.user.id)) || !p.sees_campaign(campaign) {
+        return Err(not_yours());
+    }
+    let tag = s
+        .store
+        .get::<ManagerTag>(b.tag_id)
+        .await
+        .ok()
+        .filter(|t| t.input.campaign_id.is_none_or(|c| c == campaign))
+        .ok_or_else(|| ApiError::field("tag_id", format!("{} is not a manager tag of this call's campaign", b.tag_id)))?;
+    if s.store.tag_attempt(call_id, tag.id, p.user.id).await? {
+        let change = crate::audit::Change {
+            action: "tag".into(),
+            entity_type: "call_attempt",
+            entity_id: Some(b.call_id.to_string()),
+            summary: tag.input.name.clone(),
+            concerns: campana_store::Concerns::Campaigns(vec![campaign.0]),
+            before: None,
+            after: Some(serde_json::json!({"tag_id": tag.id, "tag": tag.input.name})),
+        };
+        crate::audit::log(&s, &crate::audit::Actor::of(&p, crate::audit::Via::Api), change).await?;
+    }
+    Ok(ack())
+}
+
 /// The agent's screen: state, and for the current offer or call the record, the campaign's
 /// notes, the script and the dispositions to choose from.
 #[derive(Debug, Serialize, ToSchema)]
@@ -229,6 +271,28 @@ pub struct AgentScreen {
     /// The campaign's script with `{{name}}` and `{{agent}}` filled in.
     pub script: Option<String>,
     pub dispositions: Vec<Disposition>,
+    /// The contact's IANA zones (from the record's zone, postal code or number; several when
+    /// they disagree, the first is shown): for the contact's local time and the callback picker.
+    pub contact_time_zones: Vec<String>,
+    /// The record's earlier calls in campaigns the agent may see, newest first, with their
+    /// disposition and notes (the record's notes).
+    pub history: Vec<PastCall>,
+    /// The manager tags offered on the campaign.
+    pub manager_tags: Vec<ManagerTag>,
+    /// The manager tags already on the current call.
+    pub applied_tag_ids: Vec<i64>,
+    /// The campaign's wrap-up time (effective settings): after it the agent is ready again.
+    pub wrap_up_s: Option<u32>,
+}
+
+/// One earlier call of the record.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PastCall {
+    pub call_id: i64,
+    pub started_at: Option<String>,
+    pub result: Option<String>,
+    pub disposition: Option<String>,
+    pub notes: String,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -250,6 +314,11 @@ pub async fn screen(State(s): State<AppState>, Extension(p): Extension<Principal
         campaign: None,
         script: None,
         dispositions: vec![],
+        contact_time_zones: vec![],
+        history: vec![],
+        manager_tags: vec![],
+        applied_tag_ids: vec![],
+        wrap_up_s: None,
     };
     let (Some(a), true) = (agent, true) else { return Ok(Json(out)) };
     let (Some(cid), Some(rid)) = (a.campaign_id, a.record_id) else { return Ok(Json(out)) };
@@ -263,10 +332,22 @@ pub async fn screen(State(s): State<AppState>, Extension(p): Extension<Principal
         }
     }
     let profile = s.store.campaign_profile(&c).await?;
-    out.dispositions = s
+    let dispositions = s.store.list_all::<Disposition>().await?;
+    out.history = s
         .store
-        .list_all::<Disposition>()
+        .record_attempts(RecordId(rid), 20)
         .await?
+        .into_iter()
+        .filter(|x| x["call_id"].as_u64() != a.call_id && x["campaign_id"].as_i64().is_some_and(|c| p.sees_campaign(CampaignId(c))))
+        .map(|x| PastCall {
+            call_id: x["call_id"].as_i64().unwrap_or_default(),
+            started_at: x["started_at"].as_str().map(str::to_string),
+            result: x["result"].as_str().map(str::to_string),
+            disposition: x["disposition_id"].as_i64().and_then(|id| dispositions.iter().find(|d| d.id.0 == id)).map(|d| d.input.name.clone()),
+            notes: x["notes"].as_str().unwrap_or_default().to_string(),
+        })
+        .collect();
+    out.dispositions = dispositions
         .into_iter()
         .filter(|d| match (d.input.campaign_id, d.input.profile_id) {
             (Some(x), _) => x == c.id,
@@ -274,6 +355,13 @@ pub async fn screen(State(s): State<AppState>, Extension(p): Extension<Principal
             (None, None) => true,
         })
         .collect();
+    out.manager_tags = s.store.list_all::<ManagerTag>().await?.into_iter().filter(|t| t.input.campaign_id.is_none_or(|x| x == c.id)).collect();
+    if let Some(call) = a.call_id {
+        out.applied_tag_ids = s.store.attempt_tags(call as i64).await?.into_iter().map(|t| t.0).collect();
+    }
+    out.contact_time_zones =
+        campana_engine::eligibility::contact_zones(&cand).map(|z| z.zones.iter().map(|t| t.name().to_string()).collect()).unwrap_or_default();
+    out.wrap_up_s = Some(settings.wrap_up_s);
     out.campaign = Some(CampaignBrief {
         id: c.id.0,
         name: c.input.name.clone(),
@@ -417,6 +505,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(utoipa_axum::routes!(preview_skip))
         .routes(utoipa_axum::routes!(hang_up))
         .routes(utoipa_axum::routes!(disposition))
+        .routes(utoipa_axum::routes!(tag_call))
         .routes(utoipa_axum::routes!(screen))
         .routes(utoipa_axum::routes!(events))
         .routes(utoipa_axum::routes!(progress))

@@ -79,6 +79,12 @@ impl Lang {
         self.catalogue().get(key).map(String::as_str)
     }
 
+    /// Every key under `prefix` (e.g. `desk.js.`), without the prefix, with its text: the
+    /// strings a page's script writes itself.
+    pub fn with_prefix(self, prefix: &str) -> std::collections::BTreeMap<&'static str, &'static str> {
+        self.catalogue().iter().filter_map(|(k, v)| Some((k.strip_prefix(prefix)?, v.as_str()))).collect()
+    }
+
     /// `t(key)` with `{name}` placeholders replaced.
     pub fn tf(self, key: &str, args: &[(&str, &str)]) -> String {
         let mut s = self.t(key).to_string();
@@ -139,6 +145,7 @@ mod tests {
             include_str!("lists.rs"),
             include_str!("dnc.rs"),
             include_str!("fields.rs"),
+            include_str!("agent.rs"),
         ];
         let en = keys(Lang::En);
         let mut missing = BTreeSet::new();

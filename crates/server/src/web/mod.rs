@@ -8,6 +8,7 @@
 //! the user's campaigns profile applied by the page handlers exactly as the API applies it.
 //! Strings come from the English and Spanish catalogues in [`i18n`].
 
+pub mod agent;
 pub mod audit;
 pub mod campaigns;
 pub mod catalog;
@@ -261,6 +262,7 @@ pub fn page(ctx: &Ctx, title: &str, body: Markup) -> Markup {
         ("/users", "nav.users"),
         ("/roles", "nav.roles"),
         ("/audit", "nav.audit"),
+        ("/agent", "nav.agent"),
     ];
     html! {
         (DOCTYPE)
@@ -476,6 +478,8 @@ async fn asset(Path(name): Path<String>) -> Response {
         "campana.js" => ("text/javascript; charset=utf-8", include_bytes!("../../assets/campana.js")),
         "htmx.min.js" => ("text/javascript; charset=utf-8", include_bytes!("../../assets/htmx-2.0.11.min.js")),
         "htmx-LICENSE.txt" => ("text/plain; charset=utf-8", include_bytes!("../../assets/htmx-LICENSE.txt")),
+        "agent.js" => ("text/javascript; charset=utf-8", include_bytes!("../../assets/agent.js")),
+        "agent.css" => ("text/css; charset=utf-8", include_bytes!("../../assets/agent.css")),
         _ => return StatusCode::NOT_FOUND.into_response(),
     };
     ([(header::CONTENT_TYPE, ctype), (header::CACHE_CONTROL, "public, max-age=3600")], body).into_response()
@@ -494,5 +498,6 @@ pub fn router(state: AppState) -> Router<AppState> {
         .merge(lists::router())
         .merge(dnc::router())
         .merge(audit::router())
+        .merge(agent::router())
         .route_layer(axum::middleware::from_fn_with_state(state, gate))
 }
