@@ -811,6 +811,8 @@ async fn case(fx: &Fixture, who: &Who, method: &str, path: &str, t: Target) -> O
         ("post", "/api/v1/agent/disposition") => {
             (spec(AGENT, false, 409), req(path.into(), j(json!({"call_id": 12345, "disposition_id": fx.disp_a}))))
         }
+        // No call of the caller's: refused with the field named, whoever asks.
+        ("post", "/api/v1/agent/tags") => (spec(AGENT, false, 422), req(path.into(), j(json!({"call_id": 12345, "tag_id": fx.tag_a})))),
         ("get", "/api/v1/agent/state") => (spec(AGENT, false, 200), req(path.into(), Body::None)),
         ("get", "/api/v1/agent/events") => {
             let mut sp = spec(AGENT, false, 200);
