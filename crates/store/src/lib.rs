@@ -9,7 +9,6 @@
 //!   (ids of other objects) and uniqueness and names the field at fault.
 
 mod attempt_tags;
-mod attempt_tags;
 pub mod audit;
 pub mod auth;
 mod campaigns;

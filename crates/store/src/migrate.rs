@@ -8,7 +8,6 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     (3, "dialer", include_str!("migrations/0003_dialer.sql")),
     (4, "audit", include_str!("migrations/0004_audit.sql")),
     (5, "attempt_tags", include_str!("migrations/0005_attempt_tags.sql")),
-    (5, "attempt_tags", include_str!("migrations/0005_attempt_tags.sql")),
 ];
 
 pub(crate) async fn run(store: &Store) -> Result<usize> {

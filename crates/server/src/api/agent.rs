@@ -259,48 +259,6 @@ pub async fn tag_call(State(s): State<AppState>, Extension(p): Extension<Princip
     Ok(ack())
 }
 
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct TagRequest {
-    pub call_id: u64,
-    /// A manager tag offered on the call's campaign.
-    pub tag_id: i64,
-}
-
-/// Puts a manager tag on the agent's current call (during the call or its wrap-up) or on a
-/// call they took; applying a tag the call already has changes nothing.
-#[utoipa::path(post, operation_id = "agent_tag", path = "/api/v1/agent/tags", tag = "agent", request_body = TagRequest,
-    responses((status = 200, body = Ack), (status = 422, body = Problem)))]
-pub async fn tag_call(State(s): State<AppState>, Extension(p): Extension<Principal>, ApiJson(b): ApiJson<TagRequest>) -> ApiResult<Json<Ack>> {
-    let not_yours = || ApiError::field("call_id", format!("{} is not a call of yours", b.call_id));
-    let call_id = i64::try_from(b.call_id).map_err(|_| not_yours())?;
-    let (campaign, agent) = s.store.call_attempt_agent(call_id).await?.ok_or_else(not_yours)?;
-    let live = s.dialer.status().agents.get(&p.user.id.0).is_some_and(|a| a.call_id == Some(b.call_id));
-    if !(live || agent == Some(p.user.id)) || !p.sees_campaign(campaign) {
-        return Err(not_yours());
-    }
-    let tag = s
-        .store
-        .get::<ManagerTag>(b.tag_id)
-        .await
-        .ok()
-        .filter(|t| t.input.campaign_id.is_none_or(|c| c == campaign))
-        .ok_or_else(|| ApiError::field("tag_id", format!("{} is not a manager tag of this call's campaign", b.tag_id)))?;
-    if s.store.tag_attempt(call_id, tag.id, p.user.id).await? {
-        let change = crate::audit::Change {
-            action: "tag".into(),
-            entity_type: "call_attempt",
-            entity_id: Some(b.call_id.to_string()),
-            summary: tag.input.name.clone(),
-            concerns: campana_store::Concerns::Campaigns(vec![campaign.0]),
-            before: None,
-            after: Some(serde_json::json!({"tag_id": tag.id, "tag": tag.input.name})),
-        };
-        crate::audit::log(&s, &crate::audit::Actor::of(&p, crate::audit::Via::Api), change).await?;
-    }
-    Ok(ack())
-}
-
 /// The agent's screen: state, and for the current offer or call the record, the campaign's
 /// notes, the script and the dispositions to choose from.
 #[derive(Debug, Serialize, ToSchema)]
@@ -547,7 +505,6 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(utoipa_axum::routes!(preview_skip))
         .routes(utoipa_axum::routes!(hang_up))
         .routes(utoipa_axum::routes!(disposition))
-        .routes(utoipa_axum::routes!(tag_call))
         .routes(utoipa_axum::routes!(tag_call))
         .routes(utoipa_axum::routes!(screen))
         .routes(utoipa_axum::routes!(events))

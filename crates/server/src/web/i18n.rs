@@ -85,12 +85,6 @@ impl Lang {
         self.catalogue().iter().filter_map(|(k, v)| Some((k.strip_prefix(prefix)?, v.as_str()))).collect()
     }
 
-    /// Every key under `prefix` (e.g. `desk.js.`), without the prefix, with its text: the
-    /// strings a page's script writes itself.
-    pub fn with_prefix(self, prefix: &str) -> std::collections::BTreeMap<&'static str, &'static str> {
-        self.catalogue().iter().filter_map(|(k, v)| Some((k.strip_prefix(prefix)?, v.as_str()))).collect()
-    }
-
     /// `t(key)` with `{name}` placeholders replaced.
     pub fn tf(self, key: &str, args: &[(&str, &str)]) -> String {
         let mut s = self.t(key).to_string();

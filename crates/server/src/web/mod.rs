@@ -9,7 +9,6 @@
 //! Strings come from the English and Spanish catalogues in [`i18n`].
 
 pub mod agent;
-pub mod agent;
 pub mod audit;
 pub mod campaigns;
 pub mod catalog;
@@ -479,8 +478,6 @@ async fn asset(Path(name): Path<String>) -> Response {
         "campana.js" => ("text/javascript; charset=utf-8", include_bytes!("../../assets/campana.js")),
         "htmx.min.js" => ("text/javascript; charset=utf-8", include_bytes!("../../assets/htmx-2.0.11.min.js")),
         "htmx-LICENSE.txt" => ("text/plain; charset=utf-8", include_bytes!("../../assets/htmx-LICENSE.txt")),
-        "agent.js" => ("text/javascript; charset=utf-8", include_bytes!("../../assets/agent.js")),
-        "agent.css" => ("text/css; charset=utf-8", include_bytes!("../../assets/agent.css")),
         "agent.js" => ("text/javascript; charset=utf-8", include_bytes!("../../assets/agent.js")),
         "agent.css" => ("text/css; charset=utf-8", include_bytes!("../../assets/agent.css")),
         _ => return StatusCode::NOT_FOUND.into_response(),
