@@ -675,6 +675,7 @@ impl Driver {
                 AfterWrapUp::LoggedOut => {
                     self.agent_state.remove(&agent);
                     if self.human.remove(&agent) {
+                        self.publish_agent(agent);
                         let _ = self.notices.send(Arc::new(Notice { agent, notice: n }));
                     }
                     return;
@@ -686,7 +687,25 @@ impl Driver {
         if simulated {
             self.agents.on_notice(now, &n);
         } else {
+            // The screen refetches the state on the notice: the snapshot has it first.
+            self.publish_agent(agent);
             let _ = self.notices.send(Arc::new(Notice { agent, notice: n }));
+        }
+    }
+
+    /// Copies one agent's live state into the shared snapshot at once (the full snapshot is
+    /// refreshed twice a second), so that a screen reading it after a notice or its own
+    /// action sees that state.
+    fn publish_agent(&self, agent: UserId) {
+        let mut s = self.status.write().expect("status lock");
+        match self.agent_state.get(&agent) {
+            Some(live) => {
+                let phone = s.agents.get(&agent.0).and_then(|a| a.phone.clone());
+                s.agents.insert(agent.0, AgentLive { phone, ..live.clone() });
+            }
+            None => {
+                s.agents.remove(&agent.0);
+            }
         }
     }
 
@@ -732,6 +751,9 @@ impl Driver {
                 self.human.remove(&agent);
             }
             _ => {}
+        }
+        if !simulated {
+            self.publish_agent(agent);
         }
     }
 

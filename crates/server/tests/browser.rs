@@ -394,3 +394,147 @@ async fn session_cookie_is_secure_behind_tls() {
         }
     }
 }
+
+impl Browser {
+    /// Waits until an element matching `css` is shown (present and displayed), up to `wait_s`.
+    async fn visible(&self, css: &str, wait_s: u64) -> Result<fantoccini::elements::Element, Box<dyn std::error::Error + Send + Sync>> {
+        for _ in 0..(wait_s * 10) {
+            if let Ok(e) = self.client.find(Locator::Css(css)).await {
+                if e.is_displayed().await.unwrap_or(false) {
+                    return Ok(e);
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        Err(format!("{css} was never shown within {wait_s} s").into())
+    }
+    /// Clicks `css` once it is shown.
+    async fn press(&self, css: &str) -> TestResult {
+        Ok(self.visible(css, WAIT_S).await?.click().await?)
+    }
+    /// The agent desktop's state (`data-state` of the state line).
+    async fn desk_state(&self) -> Result<String, fantoccini::error::CmdError> {
+        Ok(self.find("#state-line").await?.attr("data-state").await?.unwrap_or_default())
+    }
+}
+
+/// How long a simulated customer may take to answer one of the test's calls (several calls
+/// may ring out first).
+const CALL_WAIT_S: u64 = 120;
+
+/// An agent's call on the agent desktop, live (server-sent events, no reloads): log in to the
+/// dialer, ready, a pause with a typed code, ready again, the call arrives with the contact,
+/// local time and script, a manager tag, hang-up, the wrap-up countdown (the profile's
+/// `wrap_up_s`), a callback disposition with notes and a time shown in the contact's zone,
+/// back to ready; then the API has the disposition, the notes, the tag and the callback.
+#[tokio::test]
+async fn agent_takes_a_call() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}/campana.db", dir.path().display());
+    let server = Server::start_with(dir, url, &["serve", "--telephony", "sim", "--sim-agents", "0"]).ready().await;
+    let api = server.client();
+    let (_, team) = common::post_json(&api, server.url("/api/v1/agent-groups"), json!({"name": "Team"})).await;
+    let (s, u) = common::post_json(
+        &api,
+        server.url("/api/v1/users"),
+        json!({"username": "ana", "display_name": "Ana", "role_id": 3, "campaigns_profile": {"scope": "all"},
+               "agent_group_ids": [team["id"]], "password": "agent-password"}),
+    )
+    .await;
+    assert_eq!(s, 201, "{u}");
+    let (_, script) =
+        common::post_json(&api, server.url("/api/v1/scripts"), json!({"name": "Hello", "body": "Hello {{name}}, this is {{agent}}."})).await;
+    let (s, cb) = common::post_json(
+        &api,
+        server.url("/api/v1/dispositions"),
+        json!({"name": "Interested, call back", "colour": "#f9a825", "is_callback": true}),
+    )
+    .await;
+    assert_eq!(s, 201, "{cb}");
+    let (_, tag) = common::post_json(&api, server.url("/api/v1/manager-tags"), json!({"name": "Escalate", "colour": "#6a1b9a"})).await;
+    let zone = common::open_zone();
+    let (cb_id, tag_id) = (cb["id"].as_i64().unwrap(), tag["id"].as_i64().unwrap());
+    let list = std::sync::Arc::new(std::sync::Mutex::new(0));
+    let (list_id, srv) = (list.clone(), &server);
+    run("agent_takes_a_call", &server, |b| async move {
+        b.login("ana", "agent-password").await?;
+        b.click("header nav a[href='/agent']").await?;
+        b.press("#dialer-login").await?;
+        b.find("#state-line[data-state=not_ready]").await?;
+        b.press("#ready").await?;
+        b.find("#state-line[data-state=ready]").await?;
+        // Not ready with a typed pause code, then ready again.
+        b.select("#pause-code", "").await?;
+        b.visible("#pause-other", WAIT_S).await?.send_keys("coaching").await?;
+        b.press("#not-ready").await?;
+        b.find("#state-line[data-state=not_ready]").await?;
+        assert_eq!(b.text("#state").await?, "Not ready (coaching)");
+        b.press("#ready").await?;
+        b.find("#state-line[data-state=ready]").await?;
+
+        // A campaign starts (with a long wrap-up, so the countdown is there while the agent
+        // fills the form); the answered call arrives on screen by itself.
+        let (_, lid) = common::campaign(
+            srv,
+            "Renewals",
+            30,
+            json!({"dialing_mode": "progressive", "agent_group_id": team["id"], "script_id": script["id"], "wrap_up_s": 600}),
+        )
+        .await;
+        *list_id.lock().unwrap() = lid;
+        let name = b.visible("#contact-name", CALL_WAIT_S).await?.text().await?;
+        assert!(name.starts_with("Customer "), "{name}");
+        assert_eq!(b.text("#script").await?, format!("Hello {name}, this is Ana."));
+        assert!(b.text("#contact-phone").await?.starts_with("+1212555"));
+        assert_eq!(b.text("#contact-phone-type").await?, "home");
+        assert!(b.text("#contact-local-time").await?.contains(zone), "the contact's local time in {zone}");
+        b.press(&format!("#tags button[data-tag-id='{tag_id}']")).await?;
+        b.find(&format!("#tags button.applied[data-tag-id='{tag_id}']")).await?;
+        // Hang up (unless the simulated customer already did): the wrap-up countdown runs.
+        if b.desk_state().await? == "on_call" {
+            b.press("#hang-up").await?;
+        }
+        b.find("#state-line[data-state=wrap_up]").await?;
+        let countdown = b.visible("#wrap-countdown", WAIT_S).await?.text().await?;
+        assert!(countdown.contains("s left, then ready again"), "{countdown}");
+
+        // A callback disposition: the picker appears, with the contact's time for the chosen one.
+        b.select("#disposition", &cb_id.to_string()).await?;
+        b.visible("#callback", WAIT_S).await?;
+        b.fill("#notes", "wants the family plan").await?;
+        b.client
+            .execute(
+                "var d = new Date(Date.now() + 2 * 3600 * 1000); var p = function (n) { return (n < 10 ? '0' : '') + n; };
+                 var e = document.getElementById('callback-at');
+                 e.value = d.getFullYear() + '-' + p(d.getMonth() + 1) + '-' + p(d.getDate()) + 'T' + p(d.getHours()) + ':' + p(d.getMinutes());
+                 e.dispatchEvent(new Event('input'));",
+                vec![],
+            )
+            .await?;
+        let contact_time = b.text("#callback-contact-time").await?;
+        assert!(contact_time.contains(zone), "{contact_time}");
+        b.click("#callback-campaign").await?;
+        b.click("#dispose-submit").await?;
+        // Back to ready (the next call may follow soon after).
+        b.find("#state-line[data-state=ready]").await?;
+        assert!(!b.find("#desk-error").await?.is_displayed().await?, "{}", b.text("#desk-error").await?);
+        Ok(())
+    })
+    .await;
+
+    // The attempt has the disposition, the notes and the tag; the record has the callback.
+    let lid = *list.lock().unwrap();
+    let (_, page) = common::get_json(&api, server.url(&format!("/api/v1/contact-lists/{lid}/records?limit=100"))).await;
+    let rec = page["items"].as_array().unwrap().iter().find(|r| r["record_type"] == "campaign_callback").expect("a record with the callback");
+    assert!(rec["callback_at"].is_string(), "{rec}");
+    let rid = rec["id"].as_i64().unwrap();
+    let (_, attempts) = common::get_json(&api, server.url(&format!("/api/v1/contact-lists/{lid}/records/{rid}/attempts"))).await;
+    let a = &attempts[0];
+    assert_eq!(a["result"], "agent_callback", "{attempts}");
+    assert_eq!(a["disposition_id"], cb_id, "{a}");
+    assert_eq!(a["notes"], "wants the family plan");
+    let (_, log) = common::get_json(&api, server.url("/api/v1/audit?entity_type=call_attempt")).await;
+    let actions: Vec<&str> = log["items"].as_array().unwrap().iter().map(|e| e["action"].as_str().unwrap()).collect();
+    assert_eq!(actions, ["disposition", "tag"], "{log}");
+    assert_eq!(log["items"][1]["entity_id"], a["call_id"].to_string());
+}
