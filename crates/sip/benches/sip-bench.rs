@@ -304,18 +304,28 @@ fn spawn_sipp(dir: &Path, name: &str, scenario: &str, port: u16, target: Option<
     Peer { child }
 }
 
-/// Lines in sipp's error logs (`-trace_err`) for scenario `name`.
-fn sipp_errors(dir: &Path, name: &str) -> usize {
-    let mut n = 0;
+/// Events in sipp's error logs (`-trace_err`) for scenario `name`: (BYE retransmissions that
+/// arrived after sipp had closed the call, "Dead call"; all other events).
+fn sipp_events(dir: &Path, name: &str) -> (usize, usize) {
+    let (mut dead, mut other) = (0, 0);
     if let Ok(entries) = std::fs::read_dir(dir) {
         for e in entries.flatten() {
             let f = e.file_name().to_string_lossy().to_string();
             if f.starts_with(name) && f.ends_with("_errors.log") {
-                n += std::fs::read_to_string(e.path()).unwrap_or_default().lines().filter(|l| !l.trim().is_empty() && !l.starts_with("sipp:")).count();
+                for line in std::fs::read_to_string(e.path()).unwrap_or_default().lines() {
+                    // Each event starts with its date (and the message quoted after it).
+                    if line.starts_with(|c: char| c.is_ascii_digit()) && line.contains(": ") {
+                        if line.contains("Dead call") {
+                            dead += 1;
+                        } else {
+                            other += 1;
+                        }
+                    }
+                }
             }
         }
     }
-    n
+    (dead, other)
 }
 
 /// A UAS that answers every INVITE (100, 180, 200 with SDP pointing at `media_port`) and
@@ -573,7 +583,7 @@ async fn origination_step(rate: u32, step_s: u64, dir: &Path) -> Result<OrigResu
         lag_ms: (percentile(&lags, 0.5), percentile(&lags, 0.99), lags.last().copied().unwrap_or(f64::NAN)),
         campana_cpu_s: secs(cpu),
         sipp_cpu_s: secs(sipp_cpu),
-        sipp_errors: sipp_errors(dir, &name),
+        sipp_errors: sipp_events(dir, &name).1,
     })
 }
 
@@ -886,8 +896,11 @@ async fn relay_campana(n: usize, hold_s: u64, ramp_cps: u32, dir: &Path, media: 
         _ = watch => (0.0, 0.0, 0.0),
     };
     let (sent, echoed, returned) = (media.counters.sent.load(Ordering::Relaxed), media.counters.echoed.load(Ordering::Relaxed), media.counters.returned.load(Ordering::Relaxed));
-    // Tear down: hang up every call, wait for the ends, read Campana's counters.
+    // Tear down: hang up every call (at the ramp's rate, as the calls came), wait for the
+    // ends, read Campana's counters once the agent legs have reported theirs.
+    let mut pace = tokio::time::interval(Duration::from_secs(1) / ramp_cps.max(1));
     for i in 1..=n as u64 {
+        pace.tick().await;
         let _ = commands.send(TelephonyCommand::HangUp { call_id: CallId(i) }).await;
     }
     let mut ended = 0usize;
@@ -899,17 +912,27 @@ async fn relay_campana(n: usize, hold_s: u64, ramp_cps: u32, dir: &Path, media: 
             _ => break,
         }
     }
-    tokio::time::sleep(Duration::from_millis(500)).await;
-    let stats = tel.stats();
+    let mut stats = tel.stats();
+    for _ in 0..20 {
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let now = tel.stats();
+        if (now.rtp_packets_received, now.rtp_packets_relayed) == (stats.rtp_packets_received, stats.rtp_packets_relayed) {
+            break;
+        }
+        stats = now;
+    }
     if ended_early > 0 {
         note.push_str(&format!("; {ended_early} calls ended during the ramp"));
     }
     tel.shutdown();
     drop(tel);
     drop((carrier, phones));
-    let errors = sipp_errors(dir, &format!("relay-carrier-{n}")) + sipp_errors(dir, &format!("relay-phones-{n}"));
-    if errors > 0 {
-        note.push_str(&format!("; sipp error lines {errors}"));
+    let (c, p) = (sipp_events(dir, &format!("relay-carrier-{n}")), sipp_events(dir, &format!("relay-phones-{n}")));
+    if c.1 + p.1 > 0 {
+        note.push_str(&format!("; sipp errors {}", c.1 + p.1));
+    }
+    if c.0 + p.0 > 0 {
+        note.push_str(&format!("; BYE retransmissions after sipp closed the call {}", c.0 + p.0));
     }
     RelayResult {
         system: "Campana",

@@ -548,6 +548,10 @@ async fn place_call(shared: &Arc<Shared>, dial: &Dial, control: &mut mpsc::Recei
                         tracing::debug!(%call_id, ?answered_by, "machine detection decided");
                         amd = None;
                         emit(shared, TelephonyEvent::MachineDetected { call_id, answered_by }).await;
+                        if bridged.is_some() {
+                            rtp.stop_recording_to(&analysis_tx);
+                            analysing = false;
+                        }
                     }
                 }
                 if tone_result.is_none() && bridged.is_none() {
@@ -604,6 +608,13 @@ async fn place_call(shared: &Arc<Shared>, dial: &Dial, control: &mut mpsc::Recei
                             tracing::warn!(%call_id, "a leg has no media address: bridged without media relay");
                         }
                         bridged = Some(agent_rtp);
+                        // Tone detection ends at the bridge (see the analysis branch); with no
+                        // AMD decision pending nothing reads the customer's frames any more, so
+                        // stop copying every packet to the analysis queue.
+                        if analysing && amd.is_none() {
+                            rtp.stop_recording_to(&analysis_tx);
+                            analysing = false;
+                        }
                         shared.counters.connected.fetch_add(1, Ordering::Relaxed);
                         emit(shared, TelephonyEvent::Connected { call_id, agent }).await;
                     }

@@ -232,6 +232,11 @@ impl RtpLeg {
         });
     }
 
+    /// Stops copying frames to `sink` (given to [`RtpLeg::record_to`] before).
+    pub fn stop_recording_to(&self, sink: &mpsc::Sender<crate::recording::RecFrame>) {
+        self.taps.send_modify(|taps| taps.retain(|(s, _)| !s.same_channel(sink) && !s.is_closed()));
+    }
+
     /// The payload type the far end uses for RFC 4733 events (from its SDP).
     pub fn set_telephone_event_pt(&self, pt: u8) {
         self.telephone_event_pt.store(pt, Ordering::Relaxed);
@@ -283,9 +288,12 @@ async fn receive_loop(
     let mut buf = vec![0u8; MAX_RTP_PACKET_BYTES];
     // RFC 4733: every packet of one event carries the event's start timestamp.
     let mut last_event_timestamp: Option<u32> = None;
+    // One cancellation future for the leg's life, not one per packet.
+    let cancelled = cancel.cancelled();
+    tokio::pin!(cancelled);
     loop {
         tokio::select! {
-            _ = cancel.cancelled() => return,
+            _ = &mut cancelled => return,
             r = socket.recv_from(&mut buf) => match r {
                 Ok((n, _from)) => {
                     if let Some(h) = parse_header(&buf[..n]) {
@@ -340,9 +348,21 @@ async fn send_loop(
     let mut packet = Vec::with_capacity(RTP_HEADER_LEN_BYTES + SAMPLES_PER_PACKET as usize);
     let mut tick = tokio::time::interval(Duration::from_millis(PACKET_INTERVAL_MS));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    let cancelled = cancel.cancelled();
+    tokio::pin!(cancelled);
     loop {
+        if target.borrow_and_update().is_none() {
+            // Nowhere to send (not answered yet, or bridged: the far ends' own packets are
+            // relayed): wait for a target instead of waking every 20 ms for nothing.
+            tokio::select! {
+                _ = &mut cancelled => return,
+                changed = target.changed() => if changed.is_err() { return },
+            }
+            tick.reset_immediately();
+            continue;
+        }
         tokio::select! {
-            _ = cancel.cancelled() => return,
+            _ = &mut cancelled => return,
             _ = tick.tick() => {}
         }
         let Some(t) = *target.borrow_and_update() else { continue };
