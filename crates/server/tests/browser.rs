@@ -538,3 +538,52 @@ async fn agent_takes_a_call() {
     assert_eq!(actions, ["disposition", "tag"], "{log}");
     assert_eq!(log["items"][1]["entity_id"], a["call_id"].to_string());
 }
+
+/// The README's screenshots, from `campana demo` (its data, its simulated agents beside a
+/// person on the agent desktop): the campaign list, and the agent desktop with a call on
+/// screen, at 1280x800. Written to `<target>/test-artifacts/readme/`; with
+/// `CAMPANA_README_SCREENSHOTS=1` to `docs/img/` (how the committed ones were made).
+#[tokio::test]
+async fn readme_screenshots() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}/campana.db", dir.path().display());
+    let server = Server::start_with(dir, url, &["demo", "--records", "2000"]);
+    let out = if std::env::var_os("CAMPANA_README_SCREENSHOTS").is_some() {
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../docs/img")
+    } else {
+        artifacts_dir().join("readme")
+    };
+    std::fs::create_dir_all(&out).unwrap();
+    run("readme_screenshots", &server, |b| async move {
+        b.client.set_window_size(1280, 800).await?;
+        b.login("admin", "campana-admin").await?;
+        b.goto("/campaigns").await?;
+        b.wait_for_text("Plan renewals").await?;
+        // The "available now" figures load with each row.
+        b.find("#group-none-table").await?;
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        std::fs::write(out.join("campaigns.png"), b.client.screenshot().await?)?;
+        b.click("#logout").await?;
+
+        b.login("agent", "campana-agent").await?;
+        b.goto("/agent").await?;
+        b.press("#dialer-login").await?;
+        b.press("#ready").await?;
+        // A preview offer (the demo has a preview campaign) is taken; then the call is on screen.
+        for _ in 0..(CALL_WAIT_S * 10) {
+            match b.desk_state().await?.as_str() {
+                "on_call" => break,
+                "preview" => {
+                    let _ = b.press("#preview-call").await;
+                }
+                _ => {}
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        assert_eq!(b.desk_state().await?, "on_call");
+        b.fill("#notes", "Asked about the plus plan; wants the price in writing.").await?;
+        std::fs::write(out.join("agent-desktop.png"), b.client.screenshot().await?)?;
+        Ok(())
+    })
+    .await;
+}

@@ -89,7 +89,6 @@ async fn desk(Extension(ctx): Extension<Ctx>) -> Markup {
                         h2 { (ctx.t("desk.tags")) }
                         div.toolbar #tags {}
                         form #dispose {
-                            h2 { (ctx.t("desk.disposition")) }
                             label for="disposition" { (ctx.t("desk.disposition")) }
                             select #disposition required {
                                 option value="" { (ctx.t("desk.choose")) }
