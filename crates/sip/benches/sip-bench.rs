@@ -3,7 +3,7 @@
 //!
 //! ```text
 //! cargo bench -p campana-sip --bench sip-bench -- --quick     # a short check (about 1 minute)
-//! cargo bench -p campana-sip --bench sip-bench                # the full run (about 15 minutes)
+//! cargo bench -p campana-sip --bench sip-bench                # the full run (about 20 minutes)
 //! ```
 //!
 //! Options: `--rates 100,200,500` (origination steps, calls/s), `--step-s 10` (seconds per step),
@@ -71,12 +71,12 @@ fn parse_args() -> Args {
     let argv: Vec<String> = std::env::args().skip(1).filter(|a| a != "--bench").collect();
     let quick = argv.iter().any(|a| a == "--quick");
     let mut a = if quick {
-        Args { rates: vec![100, 200], step_s: 3, calls: vec![200], hold_s: 10, ramp_cps: 200, origination: true, relay: true, rtpengine: true }
+        Args { rates: vec![100, 500], step_s: 3, calls: vec![200], hold_s: 10, ramp_cps: 200, origination: true, relay: true, rtpengine: true }
     } else {
         Args {
-            rates: vec![100, 200, 500, 800, 1000],
+            rates: vec![100, 200, 500, 800, 1000, 1500, 2000, 3000],
             step_s: 10,
-            calls: vec![500, 1000, 1500, 2000],
+            calls: vec![250, 500, 750, 1000, 2000],
             hold_s: 60,
             ramp_cps: 200,
             origination: true,
