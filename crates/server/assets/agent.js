@@ -69,8 +69,9 @@
     var state = !s.dialer_running ? "off" : a ? a.state : "out";
     $("state-line").setAttribute("data-state", state);
     var line = t("state_" + state);
-    if (state === "not_ready" && a.pause_code) line = t("state_not_ready_code", { code: a.pause_code });
-    if (a && state !== "not_ready" && a.pause_code) line += " · " + t("pause_pending", { code: a.pause_code });
+    var code = a && a.pause_code ? pauseLabel(a.pause_code) : null;
+    if (state === "not_ready" && code) line = t("state_not_ready_code", { code: code });
+    if (state !== "not_ready" && code) line += " · " + t("pause_pending", { code: code });
     text("state", line);
     text("state-since", a ? t("since", { time: new Date(a.since).toLocaleTimeString(lang, { hour: "2-digit", minute: "2-digit" }) }) : "");
     show("dialer-login", s.dialer_running && !a);
@@ -88,6 +89,13 @@
     if (key !== lastKey) { lastKey = key; fill(s); }
     renderTags(s);
     tick();
+  }
+
+  // A listed pause code in the page's language; a typed one as typed.
+  function pauseLabel(code) {
+    var opts = $("pause-code").options;
+    for (var i = 0; i < opts.length; i++) if (opts[i].value && opts[i].value === code) return opts[i].textContent;
+    return code;
   }
 
   function fill(s) {

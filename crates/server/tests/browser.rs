@@ -419,8 +419,8 @@ impl Browser {
 }
 
 /// How long a simulated customer may take to answer one of the test's calls (several calls
-/// may ring out first).
-const CALL_WAIT_S: u64 = 120;
+/// may ring out first; the test's campaign rings for 8 s, the demo's for 25 s).
+const CALL_WAIT_S: u64 = 300;
 
 /// An agent's call on the agent desktop, live (server-sent events, no reloads): log in to the
 /// dialer, ready, a pause with a typed code, ready again, the call arrives with the contact,
@@ -478,7 +478,8 @@ async fn agent_takes_a_call() {
             srv,
             "Renewals",
             30,
-            json!({"dialing_mode": "progressive", "agent_group_id": team["id"], "script_id": script["id"], "wrap_up_s": 600}),
+            json!({"dialing_mode": "progressive", "agent_group_id": team["id"], "script_id": script["id"], "wrap_up_s": 600,
+                   "ring_timeout_s": 8}),
         )
         .await;
         *list_id.lock().unwrap() = lid;
@@ -583,6 +584,37 @@ async fn readme_screenshots() {
         assert_eq!(b.desk_state().await?, "on_call");
         b.fill("#notes", "Asked about the plus plan; wants the price in writing.").await?;
         std::fs::write(out.join("agent-desktop.png"), b.client.screenshot().await?)?;
+        Ok(())
+    })
+    .await;
+}
+
+/// The agent desktop in Spanish, strings written by its script included; without telephony it
+/// says the dialer is off and offers no login. A supervisor (no agent privilege) has no link to
+/// it and is refused.
+#[tokio::test]
+async fn agent_desktop_in_spanish_and_only_for_agents() {
+    let server = Server::start("sqlite").await;
+    let (s, u) = common::post_json(
+        &server.client(),
+        server.url("/api/v1/users"),
+        json!({"username": "sup", "role_id": 2, "campaigns_profile": {"scope": "all"}, "password": "supervisor-password"}),
+    )
+    .await;
+    assert_eq!(s, 201, "{u}");
+    run("agent_desktop_in_spanish_and_only_for_agents", &server, |b| async move {
+        b.login("admin", ADMIN_PASSWORD).await?;
+        b.click("#lang-es").await?;
+        b.wait_for_text("Campañas sin grupo").await?;
+        b.click("header nav a[href='/agent']").await?;
+        b.find("#state-line[data-state=off]").await?;
+        assert_eq!(b.text("h1").await?, "Escritorio del agente");
+        assert_eq!(b.text("#state").await?, "El marcador no está en marcha (telefonía desactivada)");
+        assert!(!b.find("#dialer-login").await?.is_displayed().await?, "no dialer login without telephony");
+        b.click("#logout").await?;
+        b.login("sup", "supervisor-password").await?;
+        assert!(!b.source().await?.contains("href=\"/agent\""), "no link for a role without the agent privilege");
+        assert_eq!(b.http_get("/agent").await?.0, 403);
         Ok(())
     })
     .await;

@@ -202,3 +202,54 @@ async fn kill_9_during_a_campaign_loses_nothing_sqlite() {
 async fn kill_9_during_a_campaign_loses_nothing_postgres() {
     kill_9_loses_nothing("postgres", 20).await;
 }
+
+/// Wrap-up ends by itself after the profile's `wrap_up_s` (no disposition: the call is closed as
+/// answered), and a not-ready asked during the call applies then, with its pause code.
+#[tokio::test]
+async fn wrap_up_ends_after_wrap_up_s_and_a_pause_asked_during_the_call_applies() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}/campana.db", dir.path().display());
+    let srv = Server::start_with(dir, url, &["serve", "--telephony", "sim", "--sim-agents", "0"]).ready().await;
+    let c = srv.client();
+    let (_, team) = post_json(&c, srv.url("/api/v1/agent-groups"), json!({"name": "Team"})).await;
+    let team = team["id"].as_i64().unwrap();
+    let (s, u) = post_json(
+        &c,
+        srv.url("/api/v1/users"),
+        json!({"username": "ana", "role_id": 3, "campaigns_profile": {"scope": "all"}, "agent_group_ids": [team], "password": "long enough pw"}),
+    )
+    .await;
+    assert_eq!(s, 201, "{u}");
+    let (_, lid) = campaign(&srv, "Short wrap", 30, json!({"dialing_mode": "progressive", "agent_group_id": team, "wrap_up_s": 2, "ring_timeout_s": 8})).await;
+    let agent = client_with(&srv.token_for("ana", "long enough pw").await);
+    assert_eq!(post_json(&agent, srv.url("/api/v1/agent/login"), json!({})).await.0, 200);
+    assert_eq!(post_json(&agent, srv.url("/api/v1/agent/ready"), json!({})).await.0, 200);
+    let screen = wait_for(&agent, srv.url("/api/v1/agent/state"), "a connected call", |v| v["agent"]["state"] == "on_call").await;
+    assert_eq!(screen["wrap_up_s"], 2, "{screen}");
+    let call_id = screen["agent"]["call_id"].as_u64().unwrap();
+    let rid = screen["record"]["id"].as_i64().unwrap();
+    // Not ready during the call: pending until the wrap-up ends.
+    assert_eq!(post_json(&agent, srv.url("/api/v1/agent/not-ready"), json!({"pause_code": "lunch"})).await.0, 200);
+    let (_, st) = get_json(&agent, srv.url("/api/v1/agent/state")).await;
+    assert_eq!((st["agent"]["state"].as_str(), st["agent"]["pause_code"].as_str()), (Some("on_call"), Some("lunch")), "{st}");
+    let (s, e) = post_json(&agent, srv.url("/api/v1/agent/hang-up"), json!({"call_id": call_id})).await;
+    assert_eq!(s, 200, "{e}");
+    let st = wait_for(&agent, srv.url("/api/v1/agent/state"), "wrap-up", |v| v["agent"]["state"] != "on_call").await;
+    // The simulated customer may have hung up a moment before; either way wrap-up ran or ran out.
+    if st["agent"]["state"] == "wrap_up" {
+        let until = chrono::DateTime::parse_from_rfc3339(st["agent"]["until"].as_str().unwrap()).unwrap();
+        let left_s = (until.to_utc() - chrono::Utc::now()).num_milliseconds() as f64 / 1000.0;
+        assert!(left_s <= 2.0, "wrap-up until {until}: {left_s} s left");
+    }
+    let st = wait_for(&agent, srv.url("/api/v1/agent/state"), "not ready after wrap-up", |v| v["agent"]["state"] == "not_ready").await;
+    assert_eq!(st["agent"]["pause_code"], "lunch", "{st}");
+    assert!(st["record"].is_null(), "{st}");
+    let (_, attempts) = get_json(&c, srv.url(&format!("/api/v1/contact-lists/{lid}/records/{rid}/attempts"))).await;
+    assert_eq!(attempts[0]["call_id"], call_id, "{attempts}");
+    assert_eq!(attempts[0]["result"], "answered", "{attempts}");
+    assert!(attempts[0]["disposition_id"].is_null(), "{attempts}");
+    // Ready again; the tag route refuses a call that is not the agent's, naming the field.
+    assert_eq!(post_json(&agent, srv.url("/api/v1/agent/ready"), json!({})).await.0, 200);
+    let (s, e) = post_json(&agent, srv.url("/api/v1/agent/tags"), json!({"call_id": 999_999, "tag_id": 1})).await;
+    assert_eq!((s, e["errors"][0]["field"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("call_id")), "{e}");
+}
