@@ -412,6 +412,13 @@ impl Browser {
     async fn press(&self, css: &str) -> TestResult {
         Ok(self.visible(css, WAIT_S).await?.click().await?)
     }
+    /// Clicks `css` if it is shown within a second (a state that may have moved on).
+    async fn press_if_shown(&self, css: &str) -> TestResult {
+        if let Ok(e) = self.visible(css, 1).await {
+            let _ = e.click().await;
+        }
+        Ok(())
+    }
     /// The agent desktop's state (`data-state` of the state line).
     async fn desk_state(&self) -> Result<String, fantoccini::error::CmdError> {
         Ok(self.find("#state-line").await?.attr("data-state").await?.unwrap_or_default())
@@ -575,7 +582,7 @@ async fn readme_screenshots() {
             match b.desk_state().await?.as_str() {
                 "on_call" => break,
                 "preview" => {
-                    let _ = b.press("#preview-call").await;
+                    b.press_if_shown("#preview-call").await?;
                 }
                 _ => {}
             }
@@ -618,4 +625,80 @@ async fn agent_desktop_in_spanish_and_only_for_agents() {
         Ok(())
     })
     .await;
+}
+
+/// Preview mode on the agent desktop: the record comes first with its countdown; Skip, then
+/// Call until a customer answers; Mark do-not-call (confirmed) files the campaign's do-not-call
+/// disposition: the number is on the internal DNC list and the record is never called again.
+#[tokio::test]
+async fn agent_previews_and_marks_do_not_call() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}/campana.db", dir.path().display());
+    let server = Server::start_with(dir, url, &["serve", "--telephony", "sim", "--sim-agents", "0"]).ready().await;
+    let api = server.client();
+    let (_, team) = common::post_json(&api, server.url("/api/v1/agent-groups"), json!({"name": "Team"})).await;
+    let (s, u) = common::post_json(
+        &api,
+        server.url("/api/v1/users"),
+        json!({"username": "ben", "role_id": 3, "campaigns_profile": {"scope": "all"}, "agent_group_ids": [team["id"]], "password": "agent-password"}),
+    )
+    .await;
+    assert_eq!(s, 201, "{u}");
+    let (s, d) = common::post_json(
+        &api,
+        server.url("/api/v1/dispositions"),
+        json!({"name": "Do not call", "colour": "#212121", "is_final": true, "is_do_not_call": true}),
+    )
+    .await;
+    assert_eq!(s, 201, "{d}");
+    let (_, lid) = common::campaign(
+        &server,
+        "Preview",
+        30,
+        json!({"dialing_mode": "preview", "agent_group_id": team["id"], "preview_timeout_s": 120, "ring_timeout_s": 8}),
+    )
+    .await;
+    let phone = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+    let dialed = phone.clone();
+    run("agent_previews_and_marks_do_not_call", &server, |b| async move {
+        b.login("ben", "agent-password").await?;
+        b.goto("/agent").await?;
+        b.press("#dialer-login").await?;
+        b.press("#ready").await?;
+        // The offer: the record and a countdown from the profile's preview timeout.
+        b.find("#state-line[data-state=preview]").await?;
+        let countdown = b.visible("#offer-countdown", WAIT_S).await?.text().await?;
+        let left_s: u64 = countdown.trim_end_matches(" s left").parse().map_err(|e| format!("{countdown:?}: {e}"))?;
+        assert!((100..=120).contains(&left_s), "{countdown}");
+        let skipped = b.text("#contact-phone").await?;
+        b.press("#preview-skip").await?;
+        // Call the next offers until a customer answers.
+        let mut answered = false;
+        for _ in 0..(CALL_WAIT_S * 10) {
+            match b.desk_state().await?.as_str() {
+                "on_call" => {
+                    answered = true;
+                    break;
+                }
+                "preview" if b.text("#contact-phone").await? != skipped => {
+                    b.press_if_shown("#preview-call").await?;
+                }
+                _ => {}
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        assert!(answered, "no customer answered");
+        *dialed.lock().unwrap() = b.text("#contact-phone").await?;
+        b.press("#mark-dnc").await?;
+        b.client.accept_alert().await?;
+        b.find("#state-line[data-state=preview], #state-line[data-state=ready]").await?;
+        Ok(())
+    })
+    .await;
+    let phone = phone.lock().unwrap().clone();
+    let (_, entries) = common::get_json(&api, server.url("/api/v1/dnc-lists/1/entries?limit=100")).await;
+    assert!(entries["items"].as_array().unwrap().iter().any(|e| e["phone"] == phone), "{phone} not on the internal DNC list: {entries}");
+    let (_, page) = common::get_json(&api, server.url(&format!("/api/v1/contact-lists/{lid}/records?limit=100"))).await;
+    let rec = page["items"].as_array().unwrap().iter().find(|r| r["phone"] == phone).unwrap();
+    assert_eq!(rec["record_type"], "no_call", "{rec}");
 }
