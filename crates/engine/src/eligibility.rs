@@ -124,6 +124,40 @@ impl Candidate {
     }
 }
 
+/// Why an agent does not take calls of a campaign (the engine's own rule, also shown on the
+/// campaign's agents page).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AgentMismatch {
+    /// The campaign has an agent group and the agent is not a member.
+    NotInAgentGroup,
+    /// The campaign is outside the agent's campaigns profile.
+    OutsideCampaignsProfile,
+}
+
+impl AgentMismatch {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AgentMismatch::NotInAgentGroup => "not_in_agent_group",
+            AgentMismatch::OutsideCampaignsProfile => "outside_campaigns_profile",
+        }
+    }
+}
+
+/// Whether an agent of these groups and campaigns profile takes calls of `campaign` (whose
+/// effective agent group is `group`): every reason it does not, none when it does (no
+/// allocation: the engine asks this for every ready agent of every pacing pass).
+pub fn agent_mismatches(
+    agent_groups: &[AgentGroupId],
+    profile: &campana_core::user::CampaignsProfile,
+    campaign: CampaignId,
+    group: Option<AgentGroupId>,
+) -> impl Iterator<Item = AgentMismatch> {
+    let outside_group = group.is_some_and(|g| !agent_groups.contains(&g)).then_some(AgentMismatch::NotInAgentGroup);
+    let outside_profile = (!profile.allows(campaign)).then_some(AgentMismatch::OutsideCampaignsProfile);
+    outside_group.into_iter().chain(outside_profile)
+}
+
 /// A campaign as the engine needs it.
 #[derive(Debug, Clone, Serialize)]
 pub struct CampaignConfig {

@@ -86,6 +86,19 @@ enum AgentState {
     },
 }
 
+impl Agent {
+    /// Where the agent goes when their current call or dial ends.
+    fn next(&self) -> AfterWrapUp {
+        if self.logout_pending {
+            AfterWrapUp::LoggedOut
+        } else if self.pause_pending {
+            AfterWrapUp::NotReady
+        } else {
+            AfterWrapUp::Ready
+        }
+    }
+}
+
 #[derive(Debug, Clone)]
 struct Agent {
     groups: Vec<AgentGroupId>,
@@ -800,7 +813,7 @@ const BUDGET_HORIZON_S: i64 = 600;
 /// Whether the agent may take calls of the campaign: a member of its agent group (when it has
 /// one) and the campaign within the agent's campaigns profile.
 fn eligible(agent: &Agent, cfg: &CampaignConfig) -> bool {
-    cfg.agent_group.is_none_or(|g| agent.groups.contains(&g)) && agent.campaigns.allows(cfg.id)
+    crate::eligibility::agent_mismatches(&agent.groups, &agent.campaigns, cfg.id, cfg.agent_group).next().is_none()
 }
 
 impl Engine {
@@ -891,7 +904,7 @@ impl Engine {
     fn dial_offered(&mut self, agent: UserId, campaign: CampaignId, record: RecordId) {
         self.live_records.remove(&record);
         let Some(b) = self.campaigns.get_mut(&campaign).and_then(|c| c.offered.remove(&record)) else {
-            self.set_ready(agent);
+            self.dial_ended(agent);
             return;
         };
         // Rules may have changed during the preview: check again.
@@ -899,14 +912,14 @@ impl Engine {
         match ok {
             Some(Ok(())) => {
                 if !self.dial(campaign, b, Some(agent)) {
-                    self.set_ready(agent);
+                    self.dial_ended(agent);
                 }
             }
             Some(Err(reason)) => {
                 self.push(Output::Persist(PersistCommand::RecordDeferred { campaign_id: campaign, record_id: record, reason }));
-                self.set_ready(agent);
+                self.dial_ended(agent);
             }
-            None => self.set_ready(agent),
+            None => self.dial_ended(agent),
         }
     }
 
@@ -936,13 +949,7 @@ impl Engine {
             Some((r, cb)) => (r, cb),
             None => (CallResult::Answered, None),
         };
-        let next = if a.logout_pending {
-            AfterWrapUp::LoggedOut
-        } else if a.pause_pending {
-            AfterWrapUp::NotReady
-        } else {
-            AfterWrapUp::Ready
-        };
+        let next = a.next();
         self.finalize(call, result, cb);
         // Before `set_ready`, which may connect a waiting call at once (its notice comes after).
         self.push(Output::Agent(AgentNotice::WrapUpEnded { agent, call_id: call, next }));
@@ -976,9 +983,17 @@ impl Engine {
                 if let Some(mut c) = self.calls.get_mut(&call_id) {
                     c.agent = None;
                 }
-                self.set_ready(agent);
+                self.dial_ended(agent);
             }
         }
+    }
+
+    /// Back to ready (or the pause or logout asked meanwhile) after a dial for the agent that
+    /// did not reach them, with the notice that says so.
+    fn dial_ended(&mut self, agent: UserId) {
+        let Some(next) = self.agents.get(&agent).map(Agent::next) else { return };
+        self.push(Output::Agent(AgentNotice::DialEnded { agent, next }));
+        self.set_ready(agent);
     }
 
     fn human(&mut self, id: CallId) {

@@ -185,9 +185,16 @@ pub enum AgentNotice {
         call_id: CallId,
         next: AfterWrapUp,
     },
+    /// The call dialed for this agent (progressive, preview, personal callback) ended without
+    /// reaching them, or the previewed record could not be dialed after all: the agent is ready
+    /// again, or not ready / logged out when that was asked meanwhile.
+    DialEnded {
+        agent: UserId,
+        next: AfterWrapUp,
+    },
 }
 
-/// Where an agent goes when wrap-up ends.
+/// Where an agent goes when wrap-up (or a dial for them) ends.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum AfterWrapUp {

@@ -79,6 +79,8 @@ pub struct LiveStatus {
     pub agents: BTreeMap<i64, AgentLive>,
     /// What is wrong with the set-up and what it means (e.g. a missing safe-harbor prompt).
     pub warnings: Vec<String>,
+    /// The agent group of the simulated agents (simulated telephony with simulated agents).
+    pub sim_agent_group: Option<i64>,
     /// SIP telephony's counters (calls, RTP packets), with `--telephony sip`.
     #[schema(value_type = Option<Object>)]
     pub sip: Option<campana_sip::SipStats>,
@@ -98,7 +100,8 @@ pub struct CampaignLive {
 /// What an agent is doing, as the dialer sees it.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct AgentLive {
-    /// `ready`, `not_ready`, `preview`, `alerting`, `on_call`, `wrap_up`.
+    /// `ready`, `not_ready`, `preview`, `dialing` (the previewed record is being called),
+    /// `alerting`, `on_call`, `wrap_up`.
     pub state: String,
     pub pause_code: Option<String>,
     pub campaign_id: Option<i64>,
@@ -227,6 +230,7 @@ impl Dialer {
             next_status: now,
             telephony,
             warnings,
+            sim_agent_group: group.filter(|_| opts.sim_agents > 0),
         };
         tokio::spawn(driver.run(rx));
         let recordings_dir = opts.sip.as_ref().and_then(|t| t.recordings_dir.clone());
@@ -416,6 +420,8 @@ struct Driver {
     /// Live calls by id.
     live: HashMap<CallId, (CampaignId, RecordId, UserId)>,
     agent_state: BTreeMap<UserId, AgentLive>,
+    /// The simulated agents' group, when there are simulated agents.
+    sim_agent_group: Option<AgentGroupId>,
     /// Agents logged in through the API (the others are simulated).
     human: HashSet<UserId>,
     next_resync: DateTime<Utc>,
@@ -633,7 +639,8 @@ impl Driver {
             | AgentNotice::AgentAlert { agent, .. }
             | AgentNotice::CallConnected { agent, .. }
             | AgentNotice::WrapUp { agent, .. }
-            | AgentNotice::WrapUpEnded { agent, .. } => *agent,
+            | AgentNotice::WrapUpEnded { agent, .. }
+            | AgentNotice::DialEnded { agent, .. } => *agent,
         };
         let st = |state: &str, campaign: Option<CampaignId>, record: Option<RecordId>, call: Option<CallId>, until| AgentLive {
             state: state.into(),
@@ -666,7 +673,7 @@ impl Driver {
                     ..prev.cloned().unwrap_or_else(|| st("wrap_up", None, None, None, None))
                 }
             }
-            AgentNotice::WrapUpEnded { next, .. } => match next {
+            AgentNotice::WrapUpEnded { next, .. } | AgentNotice::DialEnded { next, .. } => match next {
                 AfterWrapUp::Ready => st("ready", None, None, None, None),
                 // The pause code asked during the call was kept on the live state.
                 AfterWrapUp::NotReady => {
@@ -725,7 +732,7 @@ impl Driver {
         };
         // During a call the engine applies not-ready and logout when wrap-up ends
         // (`AgentNotice::WrapUpEnded` says which); a disposition's return to ready comes the same way.
-        let busy = self.agent_state.get(&agent).is_some_and(|a| matches!(a.state.as_str(), "alerting" | "on_call" | "wrap_up"));
+        let busy = self.agent_state.get(&agent).is_some_and(|a| matches!(a.state.as_str(), "dialing" | "alerting" | "on_call" | "wrap_up"));
         match i {
             Input::AgentLogin { .. } if !busy => {
                 self.agent_state.insert(agent, ready(None, "not_ready"));
@@ -749,6 +756,14 @@ impl Driver {
             Input::AgentLogout { .. } if !busy => {
                 self.agent_state.remove(&agent);
                 self.human.remove(&agent);
+            }
+            // The previewed record is being dialed for the agent (its screen keeps the record).
+            Input::PreviewAccept { .. } => {
+                if let Some(a) = self.agent_state.get_mut(&agent) {
+                    a.state = "dialing".into();
+                    a.until = None;
+                    a.since = now;
+                }
             }
             _ => {}
         }
@@ -860,6 +875,7 @@ impl Driver {
             telephony: self.telephony.clone(),
             warnings: self.warnings.clone(),
             updated_at: Some(now),
+            sim_agent_group: self.sim_agent_group.map(|g| g.0),
             ..Default::default()
         };
         for id in self.campaigns.keys() {

@@ -493,6 +493,9 @@ async fn case(fx: &Fixture, who: &Who, method: &str, path: &str, t: Target) -> O
             sp.sse = true;
             (sp, req(format!("/api/v1/campaigns/{}/progress/events", fx.pick(t, fx.a, fx.b)), Body::None))
         }
+        ("get", "/api/v1/campaigns/{id}/agents") => {
+            (spec(VIEW, true, 200), req(format!("/api/v1/campaigns/{}/agents", fx.pick(t, fx.a, fx.b)), Body::None))
+        }
         ("get", "/api/v1/dialer/status") => (spec(VIEW, false, 200), req(path.into(), Body::None)),
 
         // ---- catalogue objects ----

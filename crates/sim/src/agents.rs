@@ -270,7 +270,7 @@ impl SimAgents {
                 }
                 self.queue.retain(|_, i| !matches!(i, Input::PreviewAccept { agent: g, record_id: r } | Input::PreviewSkip { agent: g, record_id: r } if *g == agent && *r == record_id));
             }
-            AgentNotice::AgentAlert { .. } | AgentNotice::WrapUpEnded { .. } => {}
+            AgentNotice::AgentAlert { .. } | AgentNotice::WrapUpEnded { .. } | AgentNotice::DialEnded { .. } => {}
         }
     }
 

@@ -47,6 +47,8 @@ pub struct Summary {
     pub abandon_rate_worst_30d: f64,
     /// Windows measured over the cap.
     pub windows_over_cap: u64,
+    /// The rolling 24 h and 30 d windows ending at every hour of the day (and at its end).
+    pub abandon_windows: Vec<AbandonWindow>,
     /// (talk + wrap) / logged-in.
     pub occupancy: f64,
     pub agent_logged_in_s: f64,
@@ -65,6 +67,16 @@ pub struct Summary {
     /// over attempt limits, two calls to one number, engine errors.
     pub violations: Vec<String>,
     pub engine_errors: u64,
+}
+
+/// The abandon rate of the two regulators' windows ending at one moment of the simulated day.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct AbandonWindow {
+    pub end: DateTime<Utc>,
+    pub live_answers_24h: f64,
+    pub abandons_24h: f64,
+    pub rate_24h: f64,
+    pub rate_30d: f64,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -223,6 +235,7 @@ impl<'a> Sim<'a> {
             abandon_rate_worst_24h: 0.0,
             abandon_rate_worst_30d: 0.0,
             windows_over_cap: 0,
+            abandon_windows: Vec::new(),
             occupancy: 0.0,
             agent_logged_in_s: 0.0,
             agent_talk_s: 0.0,
@@ -530,6 +543,18 @@ impl<'a> Sim<'a> {
         s.abandon_rate_worst_24h = ledger.worst_rate(WINDOW_24H_S, 0.0);
         s.abandon_rate_worst_30d = ledger.worst_rate(WINDOW_30D_S, 0.0);
         s.windows_over_cap = ledger.windows_over(WINDOW_24H_S, cap) + ledger.windows_over(WINDOW_30D_S, cap);
+        let mut at = self.sc.start;
+        while at < end {
+            at = (at + Duration::hours(1)).min(end);
+            let (d, m) = (ledger.window(at, WINDOW_24H_S), ledger.window(at, WINDOW_30D_S));
+            s.abandon_windows.push(AbandonWindow {
+                end: at,
+                live_answers_24h: d.live_answers,
+                abandons_24h: d.abandons,
+                rate_24h: d.rate(),
+                rate_30d: m.rate(),
+            });
+        }
         for r in &self.store {
             if r.completed {
                 s.records_completed += 1;

@@ -375,6 +375,44 @@ impl Store {
         })
     }
 
+    /// A campaign's attempts since `since` in buckets of `bucket_s` seconds (the progress chart),
+    /// oldest first; buckets without attempts are left out. At most [`SERIES_BUCKETS_MAX`]
+    /// buckets: a longer span is refused.
+    pub async fn attempt_series(&self, campaign: CampaignId, since: DateTime<Utc>, until: DateTime<Utc>, bucket_s: u32) -> Result<Vec<AttemptBucket>> {
+        let bucket_ms = i64::from(bucket_s.max(1)) * 1000;
+        let span_ms = (ms(until) - ms(since)).max(0);
+        if span_ms / bucket_ms >= SERIES_BUCKETS_MAX as i64 {
+            return Err(StoreError::invalid(
+                "bucket_s",
+                format!("{bucket_s} s buckets over {} s make more than {SERIES_BUCKETS_MAX} buckets", span_ms / 1000),
+            ));
+        }
+        let rows = sqlx::query(
+            "SELECT (started_at - $2) / $3 AS bucket, COUNT(*) AS dials, CAST(SUM(live_answer) AS BIGINT) AS live, \
+             CAST(SUM(CASE WHEN connected_at IS NOT NULL THEN 1 ELSE 0 END) AS BIGINT) AS connects, CAST(SUM(abandoned) AS BIGINT) AS abandons \
+             FROM call_attempts WHERE campaign_id = $1 AND started_at >= $2 AND started_at < $4 \
+             GROUP BY (started_at - $2) / $3 ORDER BY bucket",
+        )
+        .bind(campaign.0)
+        .bind(ms(since))
+        .bind(bucket_ms)
+        .bind(ms(until))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                let n = |c: &str| -> Result<i64> { Ok(r.try_get::<Option<i64>, _>(c)?.unwrap_or(0)) };
+                Ok(AttemptBucket {
+                    start: from_ms(ms(since) + r.try_get::<i64, _>("bucket")? * bucket_ms),
+                    dials: r.try_get::<i64, _>("dials")?,
+                    live_answers: n("live")?,
+                    connects: n("connects")?,
+                    abandons: n("abandons")?,
+                })
+            })
+            .collect()
+    }
+
     /// The record and campaign of one call attempt, `None` when no attempt has this call id.
     pub async fn call_attempt_owner(&self, call_id: i64) -> Result<Option<(RecordId, CampaignId)>> {
         let row = sqlx::query("SELECT record_id, campaign_id FROM call_attempts WHERE call_id = $1")
@@ -524,6 +562,21 @@ impl Store {
             rescheduled: n("rescheduled")?,
         })
     }
+}
+
+/// Most buckets [`Store::attempt_series`] returns (a day in one-minute buckets).
+pub const SERIES_BUCKETS_MAX: usize = 1_440;
+
+/// A campaign's attempts in one interval of the progress chart.
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, utoipa::ToSchema)]
+pub struct AttemptBucket {
+    /// Start of the interval.
+    pub start: DateTime<Utc>,
+    pub dials: i64,
+    pub live_answers: i64,
+    /// Live answers connected to an agent.
+    pub connects: i64,
+    pub abandons: i64,
 }
 
 /// Record counters of a campaign's lists.

@@ -15,7 +15,7 @@ use campana_core::stored::{Disposition, ManagerTag, Script};
 use campana_core::telephony::CallId;
 use campana_core::{CampaignId, RecordId};
 use campana_engine::{CallbackRequest, Input};
-use campana_store::{AttemptCounts, RecordProgress};
+use campana_store::{AttemptBucket, AttemptCounts, RecordProgress};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use utoipa::ToSchema;
@@ -416,10 +416,20 @@ pub struct Progress {
     pub agents_assigned: u32,
     pub agents_logged_in: u32,
     pub agents_on_call: u32,
+    /// The campaign's cap on the abandon rate (effective settings), for the chart.
+    pub abandon_rate_max: f64,
+    /// Width of the chart's intervals, seconds.
+    pub series_bucket_s: u32,
+    /// Today's dials, live answers, connects and abandons per interval (since midnight in the
+    /// campaign's zone; intervals without attempts left out).
+    pub series: Vec<AttemptBucket>,
     pub at: DateTime<Utc>,
 }
 
-async fn progress_of(s: &AppState, p: &Principal, id: i64) -> ApiResult<Progress> {
+/// The progress chart's interval: 5 minutes (at most 300 a day, DST included).
+pub const PROGRESS_BUCKET_S: u32 = 300;
+
+pub async fn progress_of(s: &AppState, p: &Principal, id: i64) -> ApiResult<Progress> {
     if !p.sees_campaign(CampaignId(id)) {
         return Err(ApiError::not_found(format!("campaign {id} does not exist")));
     }
@@ -449,8 +459,134 @@ async fn progress_of(s: &AppState, p: &Principal, id: i64) -> ApiResult<Progress
         agents_assigned: assigned.len() as u32 + sim_in_group,
         agents_logged_in: logged.len() as u32 + sim_in_group,
         agents_on_call: status.agents.values().filter(|a| a.campaign_id == Some(id) && a.state == "on_call").count() as u32,
+        abandon_rate_max: settings.abandon_rate_max,
+        series_bucket_s: PROGRESS_BUCKET_S,
+        series: s.store.attempt_series(c.id, since, now, PROGRESS_BUCKET_S).await?,
         at: now,
     })
+}
+
+/// One agent of the company as a campaign sees it (seed 003 "Users list"): whether they take
+/// its calls, every reason they do not, and what they are doing in the dialer now.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CampaignAgent {
+    /// `None` for a simulated agent (simulated telephony).
+    pub user_id: Option<i64>,
+    pub name: String,
+    pub role: String,
+    pub takes_calls: bool,
+    /// Why not (empty when `takes_calls`).
+    pub reasons: Vec<AgentReason>,
+    /// Signed in to the dialer: their state (`ready`, `on_call`, ...); `None` when not.
+    pub dialer_state: Option<String>,
+    /// Busy with this campaign now (offer, call or wrap-up).
+    pub on_this_campaign: bool,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AgentReason {
+    /// `inactive`, `no_agent_privilege`, `not_in_agent_group`, `outside_campaigns_profile`.
+    pub code: String,
+    pub message: String,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CampaignAgents {
+    pub campaign_id: i64,
+    /// The campaign's effective agent group (`None`: every agent).
+    pub agent_group: Option<String>,
+    /// Agents who may take its calls first, then the others; each group by name.
+    pub agents: Vec<CampaignAgent>,
+}
+
+/// The agents of the company for one campaign: who takes its calls and why the others do not
+/// (the engine's own rule: [`campana_engine::agent_mismatches`]).
+pub async fn campaign_agents(s: &AppState, p: &Principal, id: i64) -> ApiResult<CampaignAgents> {
+    use campana_core::stored::{AgentGroup, Role};
+    use campana_core::user::Privilege;
+    use campana_engine::AgentMismatch;
+    if !p.sees_campaign(CampaignId(id)) {
+        return Err(ApiError::not_found(format!("campaign {id} does not exist")));
+    }
+    let c = s.store.get_campaign(CampaignId(id)).await?;
+    let group = s.store.effective_settings(&c).await?.settings.agent_group_id;
+    let group_name = match group {
+        Some(g) => Some(match s.store.get::<AgentGroup>(g.0).await {
+            Ok(ag) => format!("{} (#{})", ag.input.name, g.0),
+            Err(_) => format!("#{}", g.0),
+        }),
+        None => None,
+    };
+    let roles: std::collections::HashMap<i64, Role> = s.store.list_all::<Role>().await?.into_iter().map(|r| (r.id.0, r)).collect();
+    let status: LiveStatus = s.dialer.status();
+    let mut agents = Vec::new();
+    for u in s.store.list_all_users().await? {
+        let role = roles.get(&u.input.role_id.0);
+        let mut reasons = Vec::new();
+        let mut why = |code: &str, message: String| reasons.push(AgentReason { code: code.into(), message });
+        if !u.input.active {
+            why("inactive", "the user is deactivated".into());
+        }
+        match role {
+            Some(r) if r.input.privileges.contains(&Privilege::Agent) => {}
+            Some(r) => why("no_agent_privilege", format!("the role '{}' has no agent privilege", r.input.name)),
+            None => why("no_agent_privilege", "the user has no role".into()),
+        }
+        for m in campana_engine::agent_mismatches(&u.input.agent_group_ids, &u.input.campaigns_profile, c.id, group) {
+            let message = match m {
+                AgentMismatch::NotInAgentGroup => {
+                    format!("not a member of the campaign's agent group {}", group_name.as_deref().unwrap_or_default())
+                }
+                AgentMismatch::OutsideCampaignsProfile => "the campaign is outside the user's campaigns profile".into(),
+            };
+            why(m.as_str(), message);
+        }
+        // Users who are no agents at all are listed only to those who manage users; a reader
+        // limited to some campaigns sees only the users limited to campaigns of theirs.
+        let is_agent = role.is_some_and(|r| r.input.privileges.contains(&Privilege::Agent));
+        if (!is_agent && !p.has(Privilege::UsersRoles)) || !p.sees_user(&u) {
+            continue;
+        }
+        let live = status.agents.get(&u.id.0).filter(|a| !a.simulated);
+        let name = if u.input.display_name.is_empty() { u.input.username.clone() } else { format!("{} ({})", u.input.display_name, u.input.username) };
+        agents.push(CampaignAgent {
+            user_id: Some(u.id.0),
+            name,
+            role: role.map(|r| r.input.name.clone()).unwrap_or_default(),
+            takes_calls: reasons.is_empty(),
+            reasons,
+            dialer_state: live.map(|a| a.state.clone()),
+            on_this_campaign: live.is_some_and(|a| a.campaign_id == Some(id)),
+        });
+    }
+    let sim_group = status.sim_agent_group.map(campana_core::AgentGroupId);
+    for (sid, a) in status.agents.iter().filter(|(_, a)| a.simulated) {
+        let all = campana_core::user::CampaignsProfile::All;
+        let groups: Vec<_> = sim_group.into_iter().collect();
+        let reasons: Vec<AgentReason> = campana_engine::agent_mismatches(&groups, &all, c.id, group)
+            .map(|m| AgentReason {
+                code: m.as_str().into(),
+                message: format!("simulated agents belong to another agent group than {}", group_name.as_deref().unwrap_or_default()),
+            })
+            .collect();
+        agents.push(CampaignAgent {
+            user_id: None,
+            name: format!("simulated agent {sid}"),
+            role: "simulated".into(),
+            takes_calls: reasons.is_empty(),
+            reasons,
+            dialer_state: Some(a.state.clone()),
+            on_this_campaign: a.campaign_id == Some(id),
+        });
+    }
+    agents.sort_by(|a, b| b.takes_calls.cmp(&a.takes_calls).then_with(|| a.name.cmp(&b.name)));
+    Ok(CampaignAgents { campaign_id: id, agent_group: group_name, agents })
+}
+
+#[utoipa::path(get, operation_id = "campaigns_agents", path = "/api/v1/campaigns/{id}/agents", tag = "campaigns", params(("id" = i64, Path)),
+    responses((status = 200, body = CampaignAgents), (status = 404, body = Problem)))]
+pub async fn agents(State(s): State<AppState>, Extension(p): Extension<Principal>, Path(id): Path<i64>) -> ApiResult<Json<CampaignAgents>> {
+    Ok(Json(campaign_agents(&s, &p, id).await?))
 }
 
 #[utoipa::path(get, operation_id = "campaigns_progress", path = "/api/v1/campaigns/{id}/progress", tag = "campaigns", params(("id" = i64, Path)),
@@ -510,5 +646,6 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(utoipa_axum::routes!(events))
         .routes(utoipa_axum::routes!(progress))
         .routes(utoipa_axum::routes!(progress_events))
+        .routes(utoipa_axum::routes!(agents))
         .routes(utoipa_axum::routes!(dialer_status))
 }

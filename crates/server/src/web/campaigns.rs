@@ -169,6 +169,7 @@ async fn view(State(s): State<AppState>, Extension(ctx): Extension<Ctx>, Path(id
     let profile = s.store.campaign_profile(&c).await?;
     let counts = s.store.record_status_counts(&c.input.contact_list_ids).await?;
     let settings = serde_json::to_value(&eff.settings).unwrap_or_default();
+    let progress = crate::api::agent::progress_of(&s, &ctx.p, id).await?;
     let rows = eff
         .sources
         .iter()
@@ -211,16 +212,95 @@ async fn view(State(s): State<AppState>, Extension(ctx): Extension<Ctx>, Path(id
             h2 { (ctx.t("campaigns.statuses")) }
             p { @for (st, n) in &counts { (status_chip(&ctx, *st, *n)) " " } }
             h2 { (ctx.t("campaigns.progress")) }
-            // Placeholder until the live progress view (SSE) lands with the dialer.
-            p.placeholder id="progress-placeholder" { (ctx.t("campaigns.progress_soon")) }
+            (progress_panel(&ctx, id, &progress))
             h2 { (ctx.t("campaigns.agents")) }
-            p.placeholder id="agents-placeholder" { (ctx.t("campaigns.agents_soon")) }
+            p.help { (ctx.t("campaigns.agents_intro")) }
+            // Refreshed on every fifth progress event (SSE), not on a timer.
+            div #agents hx-get=(format!("/campaigns/{id}/agents")) hx-trigger="load, campana:progress5 from:body" { (ctx.t("common.loading")) }
             h2 { (ctx.t("preview.title")) }
             div #preview hx-get=(format!("/campaigns/{id}/preview")) hx-trigger="load" { (ctx.t("common.loading")) }
             h2 { (ctx.t("campaigns.effective")) }
             (table(&ctx, "effective", &["campaigns.setting", "campaigns.value", "campaigns.source"], rows))
         },
     ))
+}
+
+/// The live progress (seed 004): figures rendered now, then kept current by `campana.js` from
+/// the campaign's progress stream (SSE), with today's chart drawn from its series.
+fn progress_panel(ctx: &Ctx, id: i64, p: &crate::api::agent::Progress) -> Markup {
+    let pct = |x: f64| format!("{:.2}%", x * 100.0);
+    let r = &p.records;
+    let figures: Vec<(&str, &str, String)> = vec![
+        ("pg-total", "campaigns.pg_total", r.total.to_string()),
+        ("pg-yet", "campaigns.pg_yet", r.yet_to_call.to_string()),
+        ("pg-in-progress", "campaigns.pg_in_progress", p.today.in_progress.to_string()),
+        ("pg-successful", "campaigns.pg_successful", r.successful.to_string()),
+        ("pg-failed", "campaigns.pg_failed", r.failed.to_string()),
+        ("pg-rescheduled", "campaigns.pg_rescheduled", r.rescheduled.to_string()),
+        ("pg-agents", "campaigns.pg_agents", format!("{} · {} · {}", p.agents_assigned, p.agents_logged_in, p.agents_on_call)),
+        (
+            "pg-today",
+            "campaigns.pg_today",
+            format!("{} · {} · {} · {}", p.today.dials, p.today.live_answers, p.today.connects, p.today.abandons),
+        ),
+        (
+            "pg-abandon",
+            "campaigns.pg_abandon",
+            format!("{} · {} · {}", pct(p.abandon_rate_today), pct(p.live.abandon_rate_24h), pct(p.live.abandon_rate_30d)),
+        ),
+    ];
+    let labels = serde_json::json!({
+        "dials": ctx.t("campaigns.pg_dials"), "connects": ctx.t("campaigns.pg_connects"),
+        "rate": ctx.t("campaigns.pg_rate"), "cap": ctx.t("campaigns.pg_cap"), "none": ctx.t("campaigns.pg_none"),
+    });
+    html! {
+        div #progress data-stream=(format!("/api/v1/campaigns/{id}/progress/events")) data-labels=(labels.to_string())
+            data-initial=(serde_json::to_string(p).unwrap_or_default()) {
+            p.help { (ctx.t("campaigns.progress_live")) " " span #pg-updated { (fmt_time(&p.at)) } }
+            dl.figures {
+                @for (fid, key, v) in &figures { div { dt { (ctx.t(key)) } dd id=(fid) { (v) } } }
+            }
+            figure {
+                svg #pg-chart viewBox="0 0 720 220" role="img" aria-label=(ctx.t("campaigns.pg_chart")) {}
+                figcaption { (ctx.t("campaigns.pg_chart")) }
+            }
+        }
+    }
+}
+
+/// The campaign's agents (seed 003 "Users list"): who takes its calls and why the others do
+/// not; refreshed by the page as the progress stream ticks.
+async fn agents(State(s): State<AppState>, Extension(ctx): Extension<Ctx>, Path(id): Path<i64>) -> WebResult<Markup> {
+    visible(&s, &ctx, id).await?;
+    let list = crate::api::agent::campaign_agents(&s, &ctx.p, id).await?;
+    let group = list.agent_group.clone().unwrap_or_else(|| ctx.t("campaigns.agents_any").to_string());
+    let rows = list
+        .agents
+        .iter()
+        .map(|a| {
+            let why: Vec<String> = a
+                .reasons
+                .iter()
+                .map(|r| ctx.tf(&format!("campaigns.why_{}", r.code), &[("role", &a.role), ("group", &group)]))
+                .collect();
+            vec![
+                html! { (a.name) },
+                html! { (a.role) },
+                html! { span class=(if a.takes_calls { "dot dot-on" } else { "dot dot-off" }) {} " " (ctx.t(if a.takes_calls { "common.yes" } else { "common.no" })) },
+                html! { (why.join("; ")) },
+                html! {
+                    @match &a.dialer_state {
+                        Some(st) => { (ctx.lang.try_t(&format!("campaigns.agentstate_{st}")).unwrap_or(st)) @if a.on_this_campaign { " · " (ctx.t("campaigns.agent_here")) } }
+                        None => { span.muted { (ctx.t("campaigns.agent_off")) } }
+                    }
+                },
+            ]
+        })
+        .collect();
+    Ok(html! {
+        p { (ctx.t("campaigns.agents_group")) ": " strong #agents-group { (group) } }
+        (table(&ctx, "agents-table", &["campaigns.agent_name", "campaigns.agent_role", "campaigns.agent_takes", "campaigns.agent_why", "campaigns.agent_now"], rows))
+    })
 }
 
 /// Start, pause, resume or stop; back to the page the button was on.
@@ -303,5 +383,6 @@ pub fn router() -> Router<AppState> {
     catalog::routes::<Campaign>(Some(get(list)), Some(get(view)))
         .route("/campaigns/{id}/available", get(available))
         .route("/campaigns/{id}/preview", get(preview))
+        .route("/campaigns/{id}/agents", get(agents))
         .route("/campaigns/{id}/{action}", post(action))
 }

@@ -1,0 +1,109 @@
+//! A supervisor's live views of a campaign on simulated telephony, on both backends: today's
+//! progress chart series agrees with the day's counters, the campaign's agents say who takes its
+//! calls and why the others do not, and the console's campaign page carries both.
+
+mod common;
+
+use common::*;
+use serde_json::{json, Value};
+
+async fn user(srv: &Server, name: &str, role: i64, profile: Value, groups: &[i64]) -> i64 {
+    let (s, u) = post_json(
+        &srv.client(),
+        srv.url("/api/v1/users"),
+        json!({"username": name, "role_id": role, "campaigns_profile": profile, "agent_group_ids": groups, "password": "long enough pw"}),
+    )
+    .await;
+    assert_eq!(s, 201, "{u}");
+    u["id"].as_i64().unwrap()
+}
+
+fn row<'a>(agents: &'a Value, name: &str) -> &'a Value {
+    agents["agents"].as_array().unwrap().iter().find(|a| a["name"] == name).unwrap_or_else(|| panic!("{name} not in {agents}"))
+}
+
+fn codes(a: &Value) -> Vec<&str> {
+    a["reasons"].as_array().unwrap().iter().map(|r| r["code"].as_str().unwrap()).collect()
+}
+
+#[tokio::test]
+async fn progress_series_and_campaign_agents() {
+    for backend in BACKENDS {
+        let dir = tempfile::tempdir().unwrap();
+        let url = match backend {
+            "sqlite" => format!("sqlite://{}/campana.db", dir.path().display()),
+            _ => campana_store::testing::postgres_store().await.unwrap().1,
+        };
+        let srv = Server::start_with(dir, url, &["serve", "--telephony", "sim", "--sim-agents", "0"]).ready().await;
+        let c = srv.client();
+        let (_, team) = post_json(&c, srv.url("/api/v1/agent-groups"), json!({"name": "Team"})).await;
+        let team = team["id"].as_i64().unwrap();
+        let (_, other) = post_json(&c, srv.url("/api/v1/agent-groups"), json!({"name": "Other floor"})).await;
+        let other = other["id"].as_i64().unwrap();
+        let (id, _) = campaign(&srv, "Renewals", 200, json!({"dialing_mode": "progressive", "agent_group_id": team})).await;
+        let (elsewhere, _) = campaign(&srv, "Elsewhere", 1, json!({"agent_group_id": other})).await;
+        let all = json!({"scope": "all"});
+        user(&srv, "ana", 3, all.clone(), &[team]).await;
+        user(&srv, "bob", 3, all.clone(), &[other]).await;
+        user(&srv, "carl", 3, json!({"scope": "only", "campaign_ids": [elsewhere]}), &[team]).await;
+        user(&srv, "sue", 2, all.clone(), &[team]).await;
+        // Simulated agents belong to the first agent group when the server starts: "Team".
+        let (dir, url) = srv.kill9();
+        let srv = Server::start_with(dir, url, &["serve", "--telephony", "sim", "--sim-agents", "3"]).ready().await;
+        let c = srv.client();
+
+        // Today's series adds up to today's counters (a dial may land between the two reads:
+        // the series is read after the counters, so it has at least as many).
+        let p = wait_for(&c, srv.url(&format!("/api/v1/campaigns/{id}/progress")), "calls today", |p| {
+            p["today"]["dials"].as_i64().unwrap_or(0) >= 3
+        })
+        .await;
+        assert_eq!(p["series_bucket_s"], 300, "{p}");
+        assert_eq!(p["abandon_rate_max"], 0.03, "{p}");
+        let series = p["series"].as_array().unwrap();
+        assert!(!series.is_empty(), "{backend}: {p}");
+        let sum = |k: &str| series.iter().map(|b| b[k].as_i64().unwrap()).sum::<i64>();
+        assert!(sum("dials") >= p["today"]["dials"].as_i64().unwrap(), "{backend}: {p}");
+        assert!(sum("connects") >= p["today"]["connects"].as_i64().unwrap(), "{backend}: {p}");
+        let starts: Vec<i64> =
+            series.iter().map(|b| chrono::DateTime::parse_from_rfc3339(b["start"].as_str().unwrap()).unwrap().timestamp()).collect();
+        assert!(starts.windows(2).all(|w| w[0] < w[1] && (w[1] - w[0]) % 300 == 0), "{backend}: {starts:?}");
+
+        // Who takes the campaign's calls, and why the others do not.
+        let (s, agents) = get_json(&c, srv.url(&format!("/api/v1/campaigns/{id}/agents"))).await;
+        assert_eq!(s, 200, "{agents}");
+        assert_eq!(agents["agent_group"], format!("Team (#{team})"), "{agents}");
+        assert_eq!(row(&agents, "ana")["takes_calls"], true, "{agents}");
+        assert_eq!(row(&agents, "ana")["dialer_state"], Value::Null, "{agents}");
+        assert_eq!(codes(row(&agents, "bob")), ["not_in_agent_group"], "{agents}");
+        assert_eq!(codes(row(&agents, "carl")), ["outside_campaigns_profile"], "{agents}");
+        assert_eq!(codes(row(&agents, "sue")), ["no_agent_privilege"], "{agents}");
+        let simulated: Vec<&Value> = agents["agents"].as_array().unwrap().iter().filter(|a| a["role"] == "simulated").collect();
+        assert_eq!(simulated.len(), 3, "{agents}");
+        assert!(simulated.iter().all(|a| a["takes_calls"] == true && a["dialer_state"].is_string()), "{agents}");
+        // Those who take calls come first.
+        let takes: Vec<bool> = agents["agents"].as_array().unwrap().iter().map(|a| a["takes_calls"].as_bool().unwrap()).collect();
+        assert!(takes.windows(2).all(|w| w[0] >= w[1]), "{agents}");
+        // ana signs in to the dialer: her state shows.
+        let ana = client_with(&srv.token_for("ana", "long enough pw").await);
+        assert_eq!(post_json(&ana, srv.url("/api/v1/agent/login"), json!({})).await.0, 200);
+        let agents = wait_for(&c, srv.url(&format!("/api/v1/campaigns/{id}/agents")), "ana in the dialer", |a| {
+            a["agents"].as_array().unwrap().iter().any(|x| x["name"] == "ana" && x["dialer_state"] == "not_ready")
+        })
+        .await;
+        assert_eq!(row(&agents, "ana")["takes_calls"], true);
+        // An agent does not view campaigns (the privilege campaigns_view).
+        let carl = client_with(&srv.token_for("carl", "long enough pw").await);
+        assert_eq!(get_json(&carl, srv.url(&format!("/api/v1/campaigns/{id}/agents"))).await.0, 403);
+
+        // The console's campaign page: live progress wired to the stream, the agents' table.
+        let web = reqwest::Client::builder().cookie_store(true).build().unwrap();
+        let (s, _) = post_json(&web, srv.url("/api/v1/auth/login"), json!({"username": "admin", "password": ADMIN_PASSWORD})).await;
+        assert_eq!(s, 200);
+        let html = web.get(srv.url(&format!("/campaigns/{id}"))).send().await.unwrap().text().await.unwrap();
+        assert!(html.contains(&format!("data-stream=\"/api/v1/campaigns/{id}/progress/events\"")), "{backend}");
+        assert!(html.contains("id=\"pg-chart\"") && html.contains("id=\"pg-yet\""), "{backend}");
+        let table = web.get(srv.url(&format!("/campaigns/{id}/agents"))).send().await.unwrap().text().await.unwrap();
+        assert!(table.contains("id=\"agents-table\"") && table.contains("bob") && table.contains("not in the agent group Team"), "{table}");
+    }
+}
