@@ -162,11 +162,12 @@ fn main() {
 async fn run(args: &Args, dir: &Path) {
     if args.origination {
         println!("\n## Origination (sipp as carrier; Campana hangs up at answer; {} s per step)\n", args.step_s);
-        println!("| target cps | calls | answered | failed | achieved cps | answer lag p50 / p99 / max | Campana CPU per call | sipp CPU per call | ratio Campana/sipp | sustained |");
-        println!("|---|---|---|---|---|---|---|---|---|---|");
+        println!("| target cps | calls | answered | failed | achieved cps | answer lag p50 / p99 / max | Campana CPU per call | sipp CPU per call | ratio Campana/sipp | sustained | load avg | RSS after |");
+        println!("|---|---|---|---|---|---|---|---|---|---|---|---|");
         for &rate in &args.rates {
+            let load = loadavg_1m();
             match origination_step(rate, args.step_s, dir).await {
-                Ok(r) => r.print(),
+                Ok(r) => r.print(&load),
                 Err(e) => println!("| {rate} | error: {e} |"),
             }
             tokio::time::sleep(Duration::from_secs(2)).await;
@@ -190,14 +191,17 @@ async fn run(args: &Args, dir: &Path) {
             rows.push((ours, theirs));
             tokio::time::sleep(Duration::from_secs(2)).await;
         }
-        println!("\n| bridged calls | relay | connected | held | packets sent | lost to agent / back | relay CPU % (of 1 core) | CPU µs per call-second | loss-free | load generator CPU % |");
-        println!("|---|---|---|---|---|---|---|---|---|---|");
+        println!("\n| bridged calls | relay | connected | held | packets sent | lost to agent / back | lost: on the relay's sockets / in the relay / on the generator's | relay CPU % (of 1 core) | CPU µs per call-second | loss-free | load generator CPU % | load avg before-after |");
+        println!("|---|---|---|---|---|---|---|---|---|---|---|---|");
         for (o, t) in &rows {
             o.print_row();
             if let Some(t) = t {
                 t.print_row();
-                if o.cpu_s > 0.0 && t.cpu_s > 0.0 {
-                    println!("| {} | **ratio Campana/rtpengine** | | | | | **{:.2}x** | | | |", o.calls, o.cpu_s / t.cpu_s);
+                // A ratio means something only for the same work: both relayed every packet.
+                if o.loss_free() && t.loss_free() {
+                    println!("| {} | **ratio Campana/rtpengine** | | | | | | **{:.2}x** | | | | |", o.calls, o.cpu_s / t.cpu_s);
+                } else {
+                    println!("| {} | ratio Campana/rtpengine | | | | | | n/a (packets lost) | | | | |", o.calls);
                 }
             }
         }
@@ -239,6 +243,16 @@ fn secs(ns: u64) -> f64 {
 
 fn loadavg() -> String {
     std::fs::read_to_string("/proc/loadavg").unwrap_or_default().split_whitespace().take(3).collect::<Vec<_>>().join(" ")
+}
+
+fn loadavg_1m() -> String {
+    std::fs::read_to_string("/proc/loadavg").unwrap_or_default().split_whitespace().next().unwrap_or("?").to_string()
+}
+
+/// This process's resident memory.
+fn rss_mib() -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    status.lines().find_map(|l| l.strip_prefix("VmRSS:")).and_then(|v| v.trim().trim_end_matches(" kB").trim().parse::<u64>().ok()).unwrap_or(0) / 1024
 }
 
 fn num_cpus() -> usize {
@@ -450,7 +464,7 @@ impl OrigResult {
         self.failures.values().sum()
     }
 
-    fn print(&self) {
+    fn print(&self, load: &str) {
         let per_call = |s: f64| format!("{:.0} µs", s / self.calls as f64 * 1e6);
         let failed = if self.failures.is_empty() {
             "0".to_string()
@@ -459,7 +473,7 @@ impl OrigResult {
         };
         let sustained = self.failed() == 0 && self.sipp_errors == 0 && self.achieved_cps >= 0.95 * f64::from(self.rate) && self.lag_ms.1 < 1000.0;
         println!(
-            "| {} | {} | {} | {}{} | {:.0} | {:.0} / {:.0} / {:.0} ms | {} | {} | {:.2}x | {} |",
+            "| {} | {} | {} | {}{} | {:.0} | {:.0} / {:.0} / {:.0} ms | {} | {} | {:.2}x | {} | {load}-{} | {} MiB |",
             self.rate,
             self.calls,
             self.answered,
@@ -472,7 +486,9 @@ impl OrigResult {
             per_call(self.campana_cpu_s),
             per_call(self.sipp_cpu_s),
             if self.sipp_cpu_s > 0.0 { self.campana_cpu_s / self.sipp_cpu_s } else { f64::NAN },
-            if sustained { "yes" } else { "**no**" }
+            if sustained { "yes" } else { "**no**" },
+            loadavg_1m(),
+            rss_mib()
         );
     }
 }
@@ -556,6 +572,18 @@ async fn origination_step(rate: u32, step_s: u64, dir: &Path) -> Result<OrigResu
     let ((), (answered_at, failures)) = tokio::join!(send_all, receive);
     let cpu = campana_cpu_ns() - cpu0;
     let sipp_cpu = sipp.cpu_ns() - sipp0;
+    let active = tel.stats().active_calls;
+    // Diagnostics: SIP_BENCH_TASKS=S waits S seconds with the telephony still running, then
+    // prints the tasks still alive and the memory (rsipstack keeps each answered INVITE's
+    // transaction and dialog for Timer M, 64*T1 = 32 s, after the call).
+    if let Some(wait_s) = std::env::var("SIP_BENCH_TASKS").ok().and_then(|v| v.parse::<u64>().ok()) {
+        let tasks = || tokio::runtime::Handle::current().metrics().num_alive_tasks();
+        println!("(active calls at the end {active}; tokio tasks alive {}, RSS {} MiB)", tasks(), rss_mib());
+        for _ in 0..wait_s / 5 {
+            tokio::time::sleep(Duration::from_secs(5)).await;
+            println!("(after 5 s more: tokio tasks alive {}, RSS {} MiB)", tasks(), rss_mib());
+        }
+    }
     tel.shutdown();
     drop(tel);
     drop(sipp);
@@ -734,9 +762,12 @@ struct RelayResult {
     returned: u64,
     cpu_s: f64,
     loadgen_cpu_s: f64,
-    /// Campana's own counters after hang-up: RTP received by its legs, relayed.
-    campana_counters: Option<(u64, u64)>,
+    /// The relay's own counters: RTP packets its legs received, and forwarded (Campana's
+    /// `SipStats` after hang-up; rtpengine's `totals` in the ng `delete` replies).
+    relay_counters: Option<(u64, u64)>,
     note: String,
+    /// 1-minute load average before and after the hold (others' work on the machine).
+    load: String,
 }
 
 impl RelayResult {
@@ -753,8 +784,9 @@ impl RelayResult {
             returned: 0,
             cpu_s: 0.0,
             loadgen_cpu_s: 0.0,
-            campana_counters: None,
+            relay_counters: None,
             note,
+            load: String::new(),
         }
     }
 
@@ -762,9 +794,19 @@ impl RelayResult {
         self.connected == self.calls && self.dropped == 0 && self.sent > 0 && self.sent == self.echoed && self.echoed == self.returned
     }
 
+    /// Where packets were lost: (never read by the relay: dropped on its sockets, lost inside
+    /// the relay, lost on the generator's sockets), when the relay's counters are known.
+    fn losses(&self) -> Option<(u64, u64, u64)> {
+        let (received, relayed) = self.relay_counters?;
+        let into = (self.sent + self.echoed).checked_sub(received)?;
+        let inside = received.checked_sub(relayed)?;
+        let at_generator = relayed.checked_sub(self.echoed + self.returned)?;
+        Some((into, inside, at_generator))
+    }
+
     fn print_detail(&self) {
-        let counters = match self.campana_counters {
-            Some((received, relayed)) => format!(", Campana's legs received {received}, relayed {relayed}"),
+        let counters = match self.relay_counters {
+            Some((received, relayed)) => format!(", the relay's legs received {received}, forwarded {relayed}"),
             None => String::new(),
         };
         println!(
@@ -776,7 +818,7 @@ impl RelayResult {
     fn print_row(&self) {
         let call_s = self.calls as f64 * self.hold_s;
         println!(
-            "| {} | {} | {} | {:.0} s | {} | {} / {} | {:.1}% | {:.1} | {} | {:.0}% |",
+            "| {} | {} | {} | {:.0} s | {} | {} / {} | {} | {:.1}% | {:.1} | {} | {:.0}% | {} |",
             self.calls,
             self.system,
             self.connected,
@@ -784,17 +826,23 @@ impl RelayResult {
             self.sent,
             self.sent.saturating_sub(self.echoed),
             self.echoed.saturating_sub(self.returned),
+            match self.losses() {
+                Some((into, inside, gen)) => format!("{into} / {inside} / {gen}"),
+                None => "?".into(),
+            },
             if self.hold_s > 0.0 { self.cpu_s / self.hold_s * 100.0 } else { 0.0 },
             if call_s > 0.0 { self.cpu_s / call_s * 1e6 } else { 0.0 },
             if self.loss_free() { "yes" } else { "**no**" },
             if self.hold_s > 0.0 { self.loadgen_cpu_s / self.hold_s * 100.0 } else { 0.0 },
+            self.load,
         );
     }
 }
 
 /// Runs the generator for `hold` over `targets`, measuring `relay_cpu` over exactly that time.
 /// Returns (hold seconds, relay CPU seconds, load generator CPU seconds).
-async fn hold_media(media: &Media, targets: Vec<SocketAddr>, hold: Duration, relay_cpu: impl Fn() -> u64) -> (f64, f64, f64) {
+async fn hold_media(media: &Media, targets: Vec<SocketAddr>, hold: Duration, relay_cpu: impl Fn() -> u64) -> (f64, f64, f64, String) {
+    let load_before = loadavg_1m();
     let c0 = relay_cpu();
     let g0 = loadgen_cpu_ns();
     let t0 = Instant::now();
@@ -806,8 +854,9 @@ async fn hold_media(media: &Media, targets: Vec<SocketAddr>, hold: Duration, rel
     let cpu = relay_cpu() - c0;
     let gen = loadgen_cpu_ns() - g0;
     // The last packets in flight.
+    let load = format!("{load_before}-{}", loadavg_1m());
     tokio::time::sleep(Duration::from_millis(500)).await;
-    (held, secs(cpu), secs(gen))
+    (held, secs(cpu), secs(gen), load)
 }
 
 async fn relay_campana(n: usize, hold_s: u64, ramp_cps: u32, dir: &Path, media: &Media) -> RelayResult {
@@ -891,9 +940,9 @@ async fn relay_campana(n: usize, hold_s: u64, ramp_cps: u32, dir: &Path, media: 
             }
         }
     };
-    let (held, cpu_s, loadgen_cpu_s) = tokio::select! {
+    let (held, cpu_s, loadgen_cpu_s, load) = tokio::select! {
         r = hold_fut => r,
-        _ = watch => (0.0, 0.0, 0.0),
+        _ = watch => (0.0, 0.0, 0.0, String::new()),
     };
     let (sent, echoed, returned) = (media.counters.sent.load(Ordering::Relaxed), media.counters.echoed.load(Ordering::Relaxed), media.counters.returned.load(Ordering::Relaxed));
     // Tear down: hang up every call (at the ramp's rate, as the calls came), wait for the
@@ -946,8 +995,9 @@ async fn relay_campana(n: usize, hold_s: u64, ramp_cps: u32, dir: &Path, media: 
         returned,
         cpu_s,
         loadgen_cpu_s,
-        campana_counters: Some((stats.rtp_packets_received, stats.rtp_packets_relayed)),
+        relay_counters: Some((stats.rtp_packets_received, stats.rtp_packets_relayed)),
         note,
+        load,
     }
 }
 
@@ -1008,6 +1058,19 @@ fn bdecode(input: &[u8], pos: &mut usize) -> Option<Bencode> {
             *pos = colon + 1 + len;
             Some(Bencode::Bytes(bytes))
         }
+        _ => None,
+    }
+}
+
+fn dict_get<'a>(d: &'a Bencode, key: &str) -> Option<&'a Bencode> {
+    let Bencode::Dict(items) = d else { return None };
+    items.iter().find(|(k, _)| k == key.as_bytes()).map(|(_, v)| v)
+}
+
+fn dict_int(d: &Bencode, key: &str) -> Option<u64> {
+    match dict_get(d, key)? {
+        Bencode::Int(i) => u64::try_from(*i).ok(),
+        Bencode::Bytes(b) => std::str::from_utf8(b).ok()?.parse().ok(),
         _ => None,
     }
 }
@@ -1109,12 +1172,24 @@ async fn relay_rtpengine(n: usize, hold_s: u64, dir: &Path, media: &Media) -> Re
     let connected = targets.len();
     let setup_s = t0.elapsed().as_secs_f64();
     let pid = rtpengine.pid();
-    let (held, cpu_s, loadgen_cpu_s) = hold_media(media, targets, Duration::from_secs(hold_s), || cpu_ns(pid, None)).await;
+    let (held, cpu_s, loadgen_cpu_s, load) = hold_media(media, targets, Duration::from_secs(hold_s), || cpu_ns(pid, None)).await;
     let (sent, echoed, returned) = (media.counters.sent.load(Ordering::Relaxed), media.counters.echoed.load(Ordering::Relaxed), media.counters.returned.load(Ordering::Relaxed));
-    tokio::task::block_in_place(|| {
+    // Each delete reply carries the call's totals: RTP packets received (both directions).
+    let totals = tokio::task::block_in_place(|| {
+        let (mut received, mut errors, mut known) = (0u64, 0u64, true);
         for i in 0..connected {
-            let _ = ng.request(&[("command", "delete"), ("call-id", &format!("bench-{i}")), ("from-tag", "customer")]);
+            match ng.request(&[("command", "delete"), ("call-id", &format!("bench-{i}")), ("from-tag", "customer")]) {
+                Ok(d) => match dict_get(&d, "totals").and_then(|t| dict_get(t, "RTP")) {
+                    Some(rtp) => {
+                        received += dict_int(rtp, "packets").unwrap_or(0);
+                        errors += dict_int(rtp, "errors").unwrap_or(0);
+                    }
+                    None => known = false,
+                },
+                Err(_) => known = false,
+            }
         }
+        known.then_some((received, received.saturating_sub(errors)))
     });
     drop(rtpengine);
     RelayResult {
@@ -1129,7 +1204,8 @@ async fn relay_rtpengine(n: usize, hold_s: u64, dir: &Path, media: &Media) -> Re
         returned,
         cpu_s,
         loadgen_cpu_s,
-        campana_counters: None,
+        relay_counters: totals,
         note: if note.is_empty() { "userspace forwarding (--table=-1)".into() } else { note },
+        load,
     }
 }
