@@ -38,7 +38,7 @@ const NUMBER_PLANS: &[(&str, usize)] = &[
 ];
 
 /// Simulated agents working beside the demo's people (the demo's default `--sim-agents`).
-pub const SIM_AGENTS: u32 = 8;
+pub const SIM_AGENTS: u32 = 12;
 
 fn random_number(rng: &mut impl Rng) -> PhoneNumber {
     loop {
@@ -70,7 +70,12 @@ pub async fn seed(store: &Store, records: usize) -> anyhow::Result<Logins> {
     let named = |n: &str, d: &str| NamedInput { name: n.into(), description: d.into() };
     let sales = store.create::<CampaignGroup>(&named("Sales", "Outbound sales for both brands")).await?;
     let care = store.create::<CampaignGroup>(&named("Customer care", "Renewals and feedback")).await?;
-    let team = store.create::<AgentGroup>(&named("Outbound team", "Agents taking campaign calls")).await?;
+    // One agent group per campaign that needs agents: a campaign's priority decides only among
+    // campaigns sharing agents, so each mode gets agents of its own and every campaign moves.
+    // The simulated agents are spread over the three; the demo's people are in all of them.
+    let team = store.create::<AgentGroup>(&named("Sales floor", "Agents of the predictive sales campaign")).await?;
+    let desk = store.create::<AgentGroup>(&named("Brand B desk", "Agents previewing Brand B's leads")).await?;
+    let renewals = store.create::<AgentGroup>(&named("Care team", "Agents calling customers whose plan renews")).await?;
     let script = store
         .create::<Script>(&ScriptInput {
             name: "Renewal offer".into(),
@@ -172,8 +177,12 @@ pub async fn seed(store: &Store, records: usize) -> anyhow::Result<Logins> {
         }
     }
 
-    let base =
-        |name: &str, group: Option<campana_core::CampaignGroupId>, mode: DialingMode, list: campana_core::ContactListId, priority: i32| {
+    let base = |name: &str,
+                group: Option<campana_core::CampaignGroupId>,
+                mode: DialingMode,
+                agents: Option<campana_core::AgentGroupId>,
+                list: campana_core::ContactListId,
+                priority: i32| {
             CampaignInput {
                 name: name.into(),
                 description: format!("Demo campaign in {mode} mode"),
@@ -189,15 +198,21 @@ pub async fn seed(store: &Store, records: usize) -> anyhow::Result<Logins> {
                 priority,
                 group_id: group,
                 profile_id: Some(profile.id),
-                overrides: SettingsFields { dialing_mode: Some(mode), dnc_list_ids: Some(vec![federal.id]), ..Default::default() },
+                overrides: SettingsFields {
+                    dialing_mode: Some(mode),
+                    dnc_list_ids: Some(vec![federal.id]),
+                    // The profile's group (the sales floor) unless the campaign names its own.
+                    agent_group_id: agents.filter(|g| *g != team.id).map(Some),
+                    ..Default::default()
+                },
                 contact_list_ids: vec![list],
             }
         };
     let campaigns = [
-        base("Spring promotion", Some(sales.id), DialingMode::Predictive, lists[0].id, 10),
-        base("Brand B preview", Some(sales.id), DialingMode::Preview, lists[0].id, 5),
-        base("Plan renewals", Some(care.id), DialingMode::Progressive, lists[1].id, 20),
-        base("Satisfaction survey", None, DialingMode::Agentless, lists[1].id, 1),
+        base("Spring promotion", Some(sales.id), DialingMode::Predictive, Some(team.id), lists[0].id, 10),
+        base("Brand B preview", Some(sales.id), DialingMode::Preview, Some(desk.id), lists[0].id, 5),
+        base("Plan renewals", Some(care.id), DialingMode::Progressive, Some(renewals.id), lists[1].id, 20),
+        base("Satisfaction survey", None, DialingMode::Agentless, None, lists[1].id, 1),
     ];
     for c in &campaigns {
         let created = store.create_campaign(c).await?;
@@ -212,7 +227,7 @@ pub async fn seed(store: &Store, records: usize) -> anyhow::Result<Logins> {
             display_name: format!("Demo {role}"),
             role_id,
             campaigns_profile: CampaignsProfile::All,
-            agent_group_ids: vec![team.id],
+            agent_group_ids: vec![team.id, desk.id, renewals.id],
             password: Some(pw.into()),
             active: true,
         };

@@ -62,8 +62,9 @@ pub struct DialerOptions {
     pub telephony: TelephonyMode,
     /// Simulated agents working beside the people logged in (simulated telephony only).
     pub sim_agents: u32,
-    /// The agent group the simulated agents belong to (`None`: the first agent group).
-    pub sim_agent_group: Option<AgentGroupId>,
+    /// The agent groups the simulated agents are spread over, one group each (empty: every
+    /// agent group there is when the dialer starts).
+    pub sim_agent_groups: Vec<AgentGroupId>,
     pub seed: u64,
     /// The trunk, phones' registrar, prompts and recordings (SIP telephony only).
     pub sip: Option<campana_sip::TrunkConfig>,
@@ -79,8 +80,8 @@ pub struct LiveStatus {
     pub agents: BTreeMap<i64, AgentLive>,
     /// What is wrong with the set-up and what it means (e.g. a missing safe-harbor prompt).
     pub warnings: Vec<String>,
-    /// The agent group of the simulated agents (simulated telephony with simulated agents).
-    pub sim_agent_group: Option<i64>,
+    /// The agent group of each simulated agent (simulated telephony with simulated agents).
+    pub sim_agent_groups: BTreeMap<i64, i64>,
     /// SIP telephony's counters (calls, RTP packets), with `--telephony sip`.
     #[schema(value_type = Option<Object>)]
     pub sip: Option<campana_sip::SipStats>,
@@ -202,16 +203,16 @@ impl Dialer {
             warnings: warnings.clone(),
             ..Default::default()
         }));
-        let group = match opts.sim_agent_group {
-            Some(g) => Some(g),
-            None => store.list_all::<campana_core::stored::AgentGroup>().await?.first().map(|g| g.id),
+        let groups = match &opts.sim_agent_groups[..] {
+            [] => store.list_all::<campana_core::stored::AgentGroup>().await?.into_iter().map(|g| g.id).collect(),
+            given => given.to_vec(),
         };
         let dnc = SharedDnc::default();
         let engine = Engine::new(EngineConfig::default(), Box::new(dnc.clone()), first_call_id, now);
         let model = AgentModel { count: opts.sim_agents, wrap_mean_s: 8.0, preview_think_s: Some(4.0), ..AgentModel::default() };
         // Simulated agents work for a year; they come and go only with the server. Their
         // logins are spread over the minute before `start`, so they are all in at once.
-        let agents = SimAgents::new(opts.seed, model, group, now - Duration::seconds(60), 24.0 * 365.0);
+        let agents = SimAgents::in_groups(opts.seed, model, &groups, now - Duration::seconds(60), 24.0 * 365.0);
         let driver = Driver {
             store,
             engine,
@@ -230,7 +231,6 @@ impl Dialer {
             next_status: now,
             telephony,
             warnings,
-            sim_agent_group: group.filter(|_| opts.sim_agents > 0),
         };
         tokio::spawn(driver.run(rx));
         let recordings_dir = opts.sip.as_ref().and_then(|t| t.recordings_dir.clone());
@@ -420,8 +420,6 @@ struct Driver {
     /// Live calls by id.
     live: HashMap<CallId, (CampaignId, RecordId, UserId)>,
     agent_state: BTreeMap<UserId, AgentLive>,
-    /// The simulated agents' group, when there are simulated agents.
-    sim_agent_group: Option<AgentGroupId>,
     /// Agents logged in through the API (the others are simulated).
     human: HashSet<UserId>,
     next_resync: DateTime<Utc>,
@@ -875,7 +873,6 @@ impl Driver {
             telephony: self.telephony.clone(),
             warnings: self.warnings.clone(),
             updated_at: Some(now),
-            sim_agent_group: self.sim_agent_group.map(|g| g.0),
             ..Default::default()
         };
         for id in self.campaigns.keys() {
@@ -892,6 +889,7 @@ impl Driver {
             s.campaigns.entry(camp.0).or_default().live_calls += 1;
         }
         s.agents = self.agent_state.iter().map(|(a, l)| (a.0, l.clone())).collect();
+        s.sim_agent_groups = s.agents.keys().filter_map(|a| self.agents.group_of(UserId(*a)).map(|g| (*a, g.0))).collect();
         metrics::gauge!("campana_live_calls").set(self.live.len() as f64);
         if let Tel::Sip { handle, trunks, .. } = &self.tel {
             for (id, run) in &self.campaigns {

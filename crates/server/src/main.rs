@@ -236,7 +236,7 @@ async fn serve(store: Store, cfg: config::Config) -> anyhow::Result<()> {
     let opts = campana::dialer::DialerOptions {
         telephony: cfg.telephony,
         sim_agents: cfg.sim_agents,
-        sim_agent_group: None,
+        sim_agent_groups: Vec::new(),
         seed: rand::random(),
         sip: cfg.sip.clone(),
     };

@@ -46,7 +46,8 @@ pub struct AgentTotals {
 pub struct SimAgents {
     rng: ChaCha8Rng,
     model: AgentModel,
-    group: Option<AgentGroupId>,
+    /// The agent group of each agent (round robin over the groups given).
+    groups: BTreeMap<UserId, AgentGroupId>,
     agents: BTreeMap<UserId, SimAgent>,
     queue: BTreeMap<(DateTime<Utc>, u64), Input>,
     seq: u64,
@@ -61,12 +62,18 @@ fn secs(s: f64) -> Duration {
 pub const MAX_SIM_AGENTS: usize = 20_000;
 
 impl SimAgents {
-    /// Agents per the model's shifts over the day starting at `start` and lasting `hours`.
+    /// Agents per the model's shifts over the day starting at `start` and lasting `hours`, in
+    /// `group` (none: they take calls only of campaigns without an agent group).
     pub fn new(seed: u64, model: AgentModel, group: Option<AgentGroupId>, start: DateTime<Utc>, hours: f64) -> Self {
+        Self::in_groups(seed, model, &group.into_iter().collect::<Vec<_>>(), start, hours)
+    }
+
+    /// As [`SimAgents::new`], the agents spread round robin over `groups`, one group each.
+    pub fn in_groups(seed: u64, model: AgentModel, groups: &[AgentGroupId], start: DateTime<Utc>, hours: f64) -> Self {
         let mut s = SimAgents {
             rng: ChaCha8Rng::seed_from_u64(seed ^ 0xa6e7_5eed),
             model,
-            group,
+            groups: BTreeMap::new(),
             agents: BTreeMap::new(),
             queue: BTreeMap::new(),
             seq: 0,
@@ -88,6 +95,10 @@ impl SimAgents {
                 // Logins spread over the first minute of the shift.
                 let login = start + secs(from * 3600.0 + s.rng.gen_range(0.0..60.0));
                 let logout = start + secs(to * 3600.0);
+                let group = (!groups.is_empty()).then(|| groups[s.agents.len() % groups.len()]);
+                if let Some(g) = group {
+                    s.groups.insert(id, g);
+                }
                 s.agents.insert(
                     id,
                     SimAgent { st: St::Out, login_at: None, logout_at: logout, next_break_at: None, logout_due: false, call: None },
@@ -297,7 +308,8 @@ impl SimAgents {
         self.agents.values().filter(|a| a.st == St::Idle).count()
     }
 
-    pub fn group(&self) -> Option<AgentGroupId> {
-        self.group
+    /// The agent group of a simulated agent.
+    pub fn group_of(&self, agent: UserId) -> Option<AgentGroupId> {
+        self.groups.get(&agent).copied()
     }
 }

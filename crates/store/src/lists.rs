@@ -333,13 +333,16 @@ pub(crate) async fn merge_staged(
         .await?
         > 0;
     // Every step is a set-based join (no per-row subqueries), so merging is linear-ish on both backends.
-    // 1. A customer with a known external id is that customer.
+    // 1. A customer with a known external id is that customer. (CROSS JOIN: SQLite keeps the
+    // staged rows outside and looks each up in records_list_external; with an inner join it
+    // walked every record of the list against every staged row, so a CRM pushing batches into
+    // a growing list slowed down batch after batch. PostgreSQL plans it as the inner join.)
     step("1 external ids");
     if list_has_records {
         sqlx::query(&q(
             "UPDATE {staging} SET target_chain_id = m.chain_id \
-             FROM (SELECT r.external_id, MIN(r.chain_id) AS chain_id FROM {staging} s JOIN records r ON r.list_id = $2 AND r.external_id = s.external_id \
-                   WHERE s.import_id = $1 GROUP BY r.external_id) m \
+             FROM (SELECT r.external_id, MIN(r.chain_id) AS chain_id FROM {staging} s CROSS JOIN records r \
+                   WHERE r.list_id = $2 AND r.external_id = s.external_id AND s.import_id = $1 GROUP BY r.external_id) m \
              WHERE {staging}.import_id = $1 AND {staging}.external_id = m.external_id",
         ))
         .bind(import_id)

@@ -447,7 +447,11 @@ pub async fn progress_of(s: &AppState, p: &Principal, id: i64) -> ApiResult<Prog
         users.iter().filter(|u| u.input.active && group.is_none_or(|g| u.input.agent_group_ids.contains(&g))).map(|u| u.id.0).collect();
     let status: LiveStatus = s.dialer.status();
     let logged: Vec<&AgentLive> = assigned.iter().filter_map(|u| status.agents.get(u)).collect();
-    let sim_in_group = status.agents.iter().filter(|(id, a)| a.simulated && !assigned.contains(id)).count() as u32;
+    let sim_in_group = status
+        .agents
+        .iter()
+        .filter(|(id, a)| a.simulated && !assigned.contains(id) && group.is_none_or(|g| status.sim_agent_groups.get(id) == Some(&g.0)))
+        .count() as u32;
     Ok(Progress {
         campaign_id: id,
         state: c.state.to_string(),
@@ -559,10 +563,9 @@ pub async fn campaign_agents(s: &AppState, p: &Principal, id: i64) -> ApiResult<
             on_this_campaign: live.is_some_and(|a| a.campaign_id == Some(id)),
         });
     }
-    let sim_group = status.sim_agent_group.map(campana_core::AgentGroupId);
     for (sid, a) in status.agents.iter().filter(|(_, a)| a.simulated) {
         let all = campana_core::user::CampaignsProfile::All;
-        let groups: Vec<_> = sim_group.into_iter().collect();
+        let groups: Vec<_> = status.sim_agent_groups.get(sid).map(|g| campana_core::AgentGroupId(*g)).into_iter().collect();
         let reasons: Vec<AgentReason> = campana_engine::agent_mismatches(&groups, &all, c.id, group)
             .map(|m| AgentReason {
                 code: m.as_str().into(),
