@@ -47,7 +47,11 @@
   function refresh() {
     if (refreshing) { again = true; return refreshing; }
     refreshing = fetch("/api/v1/agent/state", { credentials: "same-origin" })
-      .then(function (r) { return r.json(); })
+      .then(function (r) {
+        // Signed out (session expired or ended elsewhere): back to the sign-in page.
+        if (r.status === 401) { window.location.assign("/login?next=%2Fagent"); throw r; }
+        return r.json();
+      })
       .then(function (s) { screen = s; render(); })
       .catch(function () {})
       .finally(function () { refreshing = null; if (again) { again = false; refresh(); } });

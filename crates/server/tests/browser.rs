@@ -547,15 +547,17 @@ async fn agent_takes_a_call() {
     assert_eq!(log["items"][1]["entity_id"], a["call_id"].to_string());
 }
 
-/// The README's screenshots, from `campana demo` (its data, its simulated agents beside a
-/// person on the agent desktop): the campaign list, and the agent desktop with a call on
+/// The README's screenshots, from `campana demo` (its data, simulated agents beside a person
+/// on the agent desktop): the campaign list, and the agent desktop with a call on
 /// screen, at 1280x800. Written to `<target>/test-artifacts/readme/`; with
 /// `CAMPANA_README_SCREENSHOTS=1` to `docs/img/` (how the committed ones were made).
 #[tokio::test]
 async fn readme_screenshots() {
     let dir = tempfile::tempdir().unwrap();
     let url = format!("sqlite://{}/campana.db", dir.path().display());
-    let server = Server::start_with(dir, url, &["demo", "--records", "2000"]);
+    // Three simulated agents (one per agent group of the demo) beside the person, so the
+    // person's first answered call comes sooner than beside the demo's twelve.
+    let server = Server::start_with(dir, url, &["demo", "--records", "2000", "--sim-agents", "3"]);
     let out = if std::env::var_os("CAMPANA_README_SCREENSHOTS").is_some() {
         PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../docs/img")
     } else {
