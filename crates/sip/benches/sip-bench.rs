@@ -191,17 +191,17 @@ async fn run(args: &Args, dir: &Path) {
             rows.push((ours, theirs));
             tokio::time::sleep(Duration::from_secs(2)).await;
         }
-        println!("\n| bridged calls | relay | connected | held | packets sent | lost to agent / back | lost: on the relay's sockets / in the relay / on the generator's | relay CPU % (of 1 core) | CPU µs per call-second | loss-free | load generator CPU % | load avg before-after |");
-        println!("|---|---|---|---|---|---|---|---|---|---|---|---|");
+        println!("\n| bridged calls | relay | connected | held | packets sent | lost to agent / back | lost: on the relay's sockets / in the relay / on the generator's | round trip p99 / max | relay CPU % (of 1 core) | CPU µs per call-second | loss-free | load generator CPU % | load avg before-after |");
+        println!("|---|---|---|---|---|---|---|---|---|---|---|---|---|");
         for (o, t) in &rows {
             o.print_row();
             if let Some(t) = t {
                 t.print_row();
                 // A ratio means something only for the same work: both relayed every packet.
                 if o.loss_free() && t.loss_free() {
-                    println!("| {} | **ratio Campana/rtpengine** | | | | | | **{:.2}x** | | | | |", o.calls, o.cpu_s / t.cpu_s);
+                    println!("| {} | **ratio Campana/rtpengine** | | | | | | | **{:.2}x** | | | | |", o.calls, o.cpu_s / t.cpu_s);
                 } else {
-                    println!("| {} | ratio Campana/rtpengine | | | | | | n/a (packets lost) | | | | |", o.calls);
+                    println!("| {} | ratio Campana/rtpengine | | | | | | | n/a (packets lost) | | | | |", o.calls);
                 }
             }
         }
@@ -628,6 +628,48 @@ struct MediaCounters {
     returned: AtomicU64,
     /// Datagrams that were not the generator's (a leg's own silence).
     other: AtomicU64,
+    /// Round trips (customer socket -> relay -> phones' echo -> relay -> customer socket) of the
+    /// returned packets, counted per bucket of `RTT_BUCKETS_MS` (the last: longer).
+    rtt: [AtomicU64; RTT_BUCKETS_MS.len() + 1],
+    rtt_max_us: AtomicU64,
+}
+
+/// Upper bounds of the round-trip histogram's buckets.
+const RTT_BUCKETS_MS: [u64; 10] = [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000];
+
+/// The generator's clock: packets carry their send time in microseconds since this.
+fn epoch() -> Instant {
+    static EPOCH: std::sync::OnceLock<Instant> = std::sync::OnceLock::new();
+    *EPOCH.get_or_init(Instant::now)
+}
+
+impl MediaCounters {
+    fn record_rtt(&self, packet: &[u8]) {
+        let Some(sent) = packet.get(16..24).and_then(|b| <[u8; 8]>::try_from(b).ok()).map(u64::from_be_bytes) else { return };
+        let rtt_us = (epoch().elapsed().as_micros() as u64).saturating_sub(sent);
+        let bucket = RTT_BUCKETS_MS.iter().position(|ms| rtt_us < ms * 1000).unwrap_or(RTT_BUCKETS_MS.len());
+        self.rtt[bucket].fetch_add(1, Ordering::Relaxed);
+        self.rtt_max_us.fetch_max(rtt_us, Ordering::Relaxed);
+    }
+
+    /// The round trip under which 99% of the returned packets came back ("≤ X ms", from the
+    /// histogram) and the longest, in ms.
+    fn rtt_summary(&self) -> (String, f64) {
+        let counts: Vec<u64> = self.rtt.iter().map(|c| c.load(Ordering::Relaxed)).collect();
+        let total: u64 = counts.iter().sum();
+        let max_ms = self.rtt_max_us.load(Ordering::Relaxed) as f64 / 1000.0;
+        if total == 0 {
+            return ("-".into(), 0.0);
+        }
+        let mut seen = 0;
+        for (i, c) in counts.iter().enumerate() {
+            seen += c;
+            if seen * 100 >= total * 99 {
+                return (RTT_BUCKETS_MS.get(i).map(|ms| format!("< {ms} ms")).unwrap_or_else(|| "> 1 s".into()), max_ms);
+            }
+        }
+        ("> 1 s".into(), max_ms)
+    }
 }
 
 struct Media {
@@ -671,6 +713,7 @@ impl Media {
                     let Ok((n, from)) = sock.recv_from(&mut buf) else { continue };
                     if is_generated(&buf[..n]) {
                         counters.returned.fetch_add(1, Ordering::Relaxed);
+                        counters.record_rtt(&buf[..n]);
                     } else {
                         counters.other.fetch_add(1, Ordering::Relaxed);
                         if learning.load(Ordering::Relaxed) {
@@ -706,6 +749,9 @@ impl Media {
         for c in [&self.counters.sent, &self.counters.echoed, &self.counters.returned, &self.counters.other] {
             c.store(0, Ordering::Relaxed);
         }
+        for c in self.counters.rtt.iter().chain([&self.counters.rtt_max_us]) {
+            c.store(0, Ordering::Relaxed);
+        }
         self.learned.lock().expect("learned").clear();
     }
 
@@ -738,6 +784,7 @@ impl Media {
                     let mut k = (tick % period_ms) as usize;
                     while k < targets.len() {
                         packet[8..12].copy_from_slice(&(k as u32).to_be_bytes());
+                        packet[16..24].copy_from_slice(&(epoch().elapsed().as_micros() as u64).to_be_bytes());
                         if sock.send_to(&packet, targets[k]).is_ok() {
                             counters.sent.fetch_add(1, Ordering::Relaxed);
                         }
@@ -768,6 +815,8 @@ struct RelayResult {
     note: String,
     /// 1-minute load average before and after the hold (others' work on the machine).
     load: String,
+    /// Round trip of the returned packets: p99 bound and maximum (ms).
+    rtt: (String, f64),
 }
 
 impl RelayResult {
@@ -787,6 +836,7 @@ impl RelayResult {
             relay_counters: None,
             note,
             load: String::new(),
+            rtt: ("-".into(), 0.0),
         }
     }
 
@@ -818,7 +868,7 @@ impl RelayResult {
     fn print_row(&self) {
         let call_s = self.calls as f64 * self.hold_s;
         println!(
-            "| {} | {} | {} | {:.0} s | {} | {} / {} | {} | {:.1}% | {:.1} | {} | {:.0}% | {} |",
+            "| {} | {} | {} | {:.0} s | {} | {} / {} | {} | {} / {:.0} ms | {:.1}% | {:.1} | {} | {:.0}% | {} |",
             self.calls,
             self.system,
             self.connected,
@@ -830,6 +880,8 @@ impl RelayResult {
                 Some((into, inside, gen)) => format!("{into} / {inside} / {gen}"),
                 None => "?".into(),
             },
+            self.rtt.0,
+            self.rtt.1,
             if self.hold_s > 0.0 { self.cpu_s / self.hold_s * 100.0 } else { 0.0 },
             if call_s > 0.0 { self.cpu_s / call_s * 1e6 } else { 0.0 },
             if self.loss_free() { "yes" } else { "**no**" },
@@ -855,7 +907,19 @@ async fn hold_media(media: &Media, targets: Vec<SocketAddr>, hold: Duration, rel
     let gen = loadgen_cpu_ns() - g0;
     // The last packets in flight.
     let load = format!("{load_before}-{}", loadavg_1m());
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    // Packets still queued in the relay (a relay that fell behind reads them late): wait until
+    // the counters stop moving (at most 10 s) before they are read.
+    let c = &media.counters;
+    let snapshot = || (c.sent.load(Ordering::Relaxed), c.echoed.load(Ordering::Relaxed), c.returned.load(Ordering::Relaxed));
+    let mut last = snapshot();
+    for _ in 0..20 {
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let now = snapshot();
+        if now == last {
+            break;
+        }
+        last = now;
+    }
     (held, secs(cpu), secs(gen), load)
 }
 
@@ -998,6 +1062,7 @@ async fn relay_campana(n: usize, hold_s: u64, ramp_cps: u32, dir: &Path, media: 
         relay_counters: Some((stats.rtp_packets_received, stats.rtp_packets_relayed)),
         note,
         load,
+        rtt: media.counters.rtt_summary(),
     }
 }
 
@@ -1207,5 +1272,6 @@ async fn relay_rtpengine(n: usize, hold_s: u64, dir: &Path, media: &Media) -> Re
         relay_counters: totals,
         note: if note.is_empty() { "userspace forwarding (--table=-1)".into() } else { note },
         load,
+        rtt: media.counters.rtt_summary(),
     }
 }
