@@ -91,6 +91,60 @@ impl Rule {
     }
 }
 
+/// A rule as people read it (the console's calling-hours page, `GET /api/v1/calling-hours`):
+/// windows as `HH:MM-HH:MM`, weekdays as `mon`..`sun`, holidays as written in the file.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct RuleView {
+    pub description: String,
+    /// Allowed windows every day (`08:00-21:00`).
+    pub hours: Vec<String>,
+    /// Days whose windows replace `hours`.
+    pub days: BTreeMap<String, Vec<String>>,
+    pub closed_weekdays: Vec<String>,
+    /// `MM-DD` every year or `YYYY-MM-DD`.
+    pub holidays: Vec<String>,
+}
+
+/// A rule set as people read it: its base rule and its regions' (`US-FL`, `+33`).
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct RuleSetView {
+    pub name: String,
+    pub base: RuleView,
+    pub regions: BTreeMap<String, RuleView>,
+}
+
+const WEEKDAYS: [&str; 7] = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"];
+
+fn window_text(w: &[Window]) -> Vec<String> {
+    let hm = |t: NaiveTime| if t == NaiveTime::from_hms_opt(23, 59, 59).expect("valid") { "24:00".to_string() } else { t.format("%H:%M").to_string() };
+    w.iter().map(|(a, b)| format!("{}-{}", hm(*a), hm(*b))).collect()
+}
+
+impl Rule {
+    pub fn view(&self) -> RuleView {
+        RuleView {
+            description: self.description.clone(),
+            hours: window_text(&self.hours),
+            days: self.days.iter().map(|(d, w)| (WEEKDAYS[*d as usize].to_string(), window_text(w))).collect(),
+            closed_weekdays: (0..7).filter(|d| self.closed[*d]).map(|d| WEEKDAYS[d].to_string()).collect(),
+            holidays: self
+                .holidays
+                .iter()
+                .map(|h| match h {
+                    Holiday::Yearly(m, d) => format!("{m:02}-{d:02}"),
+                    Holiday::Date(x) => x.to_string(),
+                })
+                .collect(),
+        }
+    }
+}
+
+impl RuleSet {
+    pub fn view(&self) -> RuleSetView {
+        RuleSetView { name: self.name.clone(), base: self.base.view(), regions: self.regions.iter().map(|(k, r)| (k.clone(), r.view())).collect() }
+    }
+}
+
 /// A named rule set: a base rule plus stricter rules per region.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RuleSet {

@@ -135,7 +135,7 @@ pub fn required(method: &Method, path: &str) -> Option<Vec<Privilege>> {
         "campaigns" if *method == Method::POST && rest.ends_with("/forecast") => vec![CampaignsView],
         "dnc-lists" => vec![Dnc],
         "agent" => vec![Agent],
-        "dialer" => vec![CampaignsView],
+        "dialer" | "calling-hours" => vec![CampaignsView],
         "contact-lists" | "imports" if read => vec![CampaignsView, ListsImport],
         "contact-lists" | "imports" => vec![ListsImport],
         "dispositions" | "scripts" | "manager-tags" if read => vec![CampaignsView, Agent],

@@ -37,6 +37,10 @@ pub struct ConfigArgs {
     /// directories, for `--telephony sip` (see crates/sip/README.md).
     #[arg(long, env = "CAMPANA_SIP_CONFIG", global = true)]
     pub sip_config: Option<PathBuf>,
+    /// Calling-hours rule sets to use instead of the shipped ones: a file in the format of
+    /// `data/calling-hours.toml` (checked at start; a bad file stops Campana, naming the fault).
+    #[arg(long, env = "CAMPANA_CALLING_HOURS", global = true)]
+    pub calling_hours: Option<PathBuf>,
 }
 
 /// The resolved configuration.
@@ -48,6 +52,8 @@ pub struct Config {
     pub telephony: TelephonyMode,
     pub sim_agents: u32,
     pub sip: Option<campana_sip::TrunkConfig>,
+    /// The calling-hours rules file, `None` for the shipped rules.
+    pub calling_hours: Option<PathBuf>,
 }
 
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
@@ -75,7 +81,8 @@ impl ConfigArgs {
             }
             None => None,
         };
-        Ok(Config { listen, data_dir, database_url, telephony, sim_agents, sip })
+        let calling_hours = self.calling_hours.clone().or(file.calling_hours);
+        Ok(Config { listen, data_dir, database_url, telephony, sim_agents, sip, calling_hours })
     }
 }
 

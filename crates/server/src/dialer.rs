@@ -208,7 +208,8 @@ impl Dialer {
             given => given.to_vec(),
         };
         let dnc = SharedDnc::default();
-        let engine = Engine::new(EngineConfig::default(), Box::new(dnc.clone()), first_call_id, now);
+        let engine_cfg = EngineConfig { rules: crate::state::calling_rules().clone(), ..EngineConfig::default() };
+        let engine = Engine::new(engine_cfg, Box::new(dnc.clone()), first_call_id, now);
         let model = AgentModel { count: opts.sim_agents, wrap_mean_s: 8.0, preview_think_s: Some(4.0), ..AgentModel::default() };
         // Simulated agents work for a year; they come and go only with the server. Their
         // logins are spread over the minute before `start`, so they are all in at once.

@@ -9,7 +9,7 @@ use campana_core::settings::Settings;
 use campana_core::stored::ContactList;
 use campana_core::DncListId;
 use campana_engine::eligibility::{check, contact_zones, EligibilityContext};
-use campana_engine::{compliance_preview, Blocked, CallingRules, CampaignConfig, Candidate, CompliancePreview, InMemoryDnc};
+use campana_engine::{compliance_preview, Blocked, CampaignConfig, Candidate, CompliancePreview, InMemoryDnc};
 use campana_store::{PageParams, RecordFilterParams, Store, StoreError};
 use chrono::{DateTime, Utc};
 
@@ -73,7 +73,7 @@ pub async fn preview(store: &Store, c: &Campaign, at: DateTime<Utc>) -> Result<C
         loop {
             let got = store.list_records(list.id, &RecordFilterParams::default(), page).await?;
             let (cands, dnc) = candidates(store, &list, got.items, &dnc_lists, at).await?;
-            let p = compliance_preview(&cands, &cfg, CallingRules::builtin(), &dnc, at);
+            let p = compliance_preview(&cands, &cfg, crate::state::calling_rules(), &dnc, at);
             total.total += p.total;
             total.dialable_now += p.dialable_now;
             total.skipped += p.skipped;
@@ -104,7 +104,7 @@ pub async fn why(store: &Store, c: &Campaign, record: Record, at: DateTime<Utc>)
     // A stateless question: no live calls or agents are known here (the live dialer adds them).
     let ctx = EligibilityContext {
         campaign: &cfg,
-        rules: CallingRules::builtin(),
+        rules: crate::state::calling_rules(),
         dnc: &dnc,
         in_call: &|_| false,
         agent_present: &|_| true,

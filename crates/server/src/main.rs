@@ -127,6 +127,7 @@ async fn main() -> anyhow::Result<()> {
     match cli.command {
         Command::Serve => {
             let cfg = cli.config.resolve()?;
+            campana::state::install_calling_rules(cfg.calling_hours.as_deref())?;
             let store = open_store(&cfg).await?;
             campana::auth::ensure_admin(&store).await?;
             serve(store, cfg).await
@@ -140,6 +141,7 @@ async fn main() -> anyhow::Result<()> {
             args.telephony = args.telephony.or(Some(config::TelephonyMode::Sim));
             args.sim_agents = args.sim_agents.or(Some(demo::SIM_AGENTS));
             let cfg = args.resolve()?;
+            campana::state::install_calling_rules(cfg.calling_hours.as_deref())?;
             let store = open_store(&cfg).await?;
             let logins = demo::seed(&store, records).await?;
             eprintln!("\nCampana demo data is in {}.", cfg.data_dir.display());
@@ -161,7 +163,9 @@ async fn main() -> anyhow::Result<()> {
                 }
                 None => chrono::Utc::now(),
             };
-            let report = campana_engine::check_number(&number, postal_code.as_deref(), at, &rules);
+            let cfg = cli.config.resolve()?;
+            campana::state::install_calling_rules(cfg.calling_hours.as_deref())?;
+            let report = campana_engine::check_number_with(campana::state::calling_rules(), &number, None, postal_code.as_deref(), at, &rules);
             println!("{}", serde_json::to_string_pretty(&report)?);
             Ok(())
         }
@@ -174,6 +178,7 @@ async fn main() -> anyhow::Result<()> {
         }
         Command::Preview { campaign, at } => {
             let cfg = cli.config.resolve()?;
+            campana::state::install_calling_rules(cfg.calling_hours.as_deref())?;
             let store = open_store(&cfg).await?;
             let c = store.get_campaign(campana_core::CampaignId(campaign)).await?;
             let at = parse_time("--at", at.as_deref())?.unwrap_or_else(chrono::Utc::now);
@@ -182,6 +187,7 @@ async fn main() -> anyhow::Result<()> {
         }
         Command::Forecast { campaign, agents, answer_rate, talk_mean_s, finish_by } => {
             let cfg = cli.config.resolve()?;
+            campana::state::install_calling_rules(cfg.calling_hours.as_deref())?;
             let store = open_store(&cfg).await?;
             let c = store.get_campaign(campana_core::CampaignId(campaign)).await?;
             let req = campana::explain::ForecastRequest {

@@ -85,3 +85,33 @@ pub async fn track_requests(req: axum::extract::Request, next: axum::middleware:
     metrics::counter!("campana_http_requests_total", "method" => method, "status" => class).increment(1);
     res
 }
+
+/// The calling-hours rules in force: a deployment's file (`--calling-hours`), else the shipped
+/// `data/calling-hours.toml`. Installed once at start-up, before the dialer and the API run.
+static CALLING_RULES: std::sync::OnceLock<(campana_engine::CallingRules, String)> = std::sync::OnceLock::new();
+
+/// Loads the deployment's calling-hours file, if any, as the rules in force; an invalid file is
+/// an error naming the set and the fault. A second call keeps the first rules.
+pub fn install_calling_rules(path: Option<&std::path::Path>) -> anyhow::Result<()> {
+    let (rules, source) = match path {
+        Some(p) => (
+            campana_engine::CallingRules::load(p).map_err(|e| anyhow::anyhow!("calling-hours file {}: {e}", p.display()))?,
+            p.display().to_string(),
+        ),
+        None => (campana_engine::CallingRules::builtin().clone(), SHIPPED_RULES.to_string()),
+    };
+    let _ = CALLING_RULES.set((rules, source));
+    Ok(())
+}
+
+const SHIPPED_RULES: &str = "shipped (data/calling-hours.toml)";
+
+/// The calling-hours rules in force (the shipped ones until a file is installed).
+pub fn calling_rules() -> &'static campana_engine::CallingRules {
+    CALLING_RULES.get().map(|(r, _)| r).unwrap_or_else(|| campana_engine::CallingRules::builtin())
+}
+
+/// Where the rules in force come from: the file's path, or the shipped file.
+pub fn calling_rules_source() -> &'static str {
+    CALLING_RULES.get().map(|(_, s)| s.as_str()).unwrap_or(SHIPPED_RULES)
+}

@@ -496,7 +496,7 @@ async fn case(fx: &Fixture, who: &Who, method: &str, path: &str, t: Target) -> O
         ("get", "/api/v1/campaigns/{id}/agents") => {
             (spec(VIEW, true, 200), req(format!("/api/v1/campaigns/{}/agents", fx.pick(t, fx.a, fx.b)), Body::None))
         }
-        ("get", "/api/v1/dialer/status") => (spec(VIEW, false, 200), req(path.into(), Body::None)),
+        ("get", "/api/v1/dialer/status") | ("get", "/api/v1/calling-hours") => (spec(VIEW, false, 200), req(path.into(), Body::None)),
 
         // ---- catalogue objects ----
         ("get", "/api/v1/campaign-groups") | ("get", "/api/v1/agent-groups") | ("get", "/api/v1/settings-profiles") => {

@@ -158,6 +158,25 @@ pub async fn by_group(State(s): State<AppState>, Extension(p): Extension<Princip
     Ok(Json(out))
 }
 
+/// The calling-hours rule sets in force (a profile picks one by name in `calling_hours_rules`).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CallingHours {
+    /// The file they come from: `--calling-hours FILE`, or the shipped `data/calling-hours.toml`.
+    pub source: String,
+    /// Each set's base rule and its stricter regions (`US-FL`, `+33`); times are the contact's
+    /// local time, windows `HH:MM-HH:MM` with the end excluded.
+    #[schema(value_type = Vec<Object>)]
+    pub sets: Vec<campana_engine::rules::RuleSetView>,
+}
+
+#[utoipa::path(get, operation_id = "campaigns_calling_hours", path = "/api/v1/calling-hours", tag = "campaigns", responses((status = 200, body = CallingHours)))]
+pub async fn calling_hours() -> Json<CallingHours> {
+    Json(CallingHours {
+        source: crate::state::calling_rules_source().to_string(),
+        sets: crate::state::calling_rules().sets.values().map(|s| s.view()).collect(),
+    })
+}
+
 /// One outcome of the call-result catalogue.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct CallResultInfo {
@@ -269,6 +288,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(utoipa_axum::routes!(settings))
         .routes(utoipa_axum::routes!(action))
         .routes(utoipa_axum::routes!(call_results))
+        .routes(utoipa_axum::routes!(calling_hours))
         .routes(utoipa_axum::routes!(compliance_preview))
         .routes(utoipa_axum::routes!(eligibility))
         .routes(utoipa_axum::routes!(forecast))

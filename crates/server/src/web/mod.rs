@@ -17,6 +17,7 @@ pub mod fields;
 pub mod form;
 pub mod i18n;
 pub mod lists;
+pub mod rules;
 
 use crate::api::ApiError;
 use crate::auth::{self, Principal, SESSION_COOKIE, SESSION_TTL_S};
@@ -261,6 +262,7 @@ pub fn page(ctx: &Ctx, title: &str, body: Markup) -> Markup {
         ("/agent-groups", "nav.agent_groups"),
         ("/users", "nav.users"),
         ("/roles", "nav.roles"),
+        ("/calling-hours", "nav.calling_hours"),
         ("/audit", "nav.audit"),
         ("/agent", "nav.agent"),
     ];
@@ -499,5 +501,6 @@ pub fn router(state: AppState) -> Router<AppState> {
         .merge(dnc::router())
         .merge(audit::router())
         .merge(agent::router())
+        .merge(rules::router())
         .route_layer(axum::middleware::from_fn_with_state(state, gate))
 }
