@@ -52,11 +52,7 @@ async fn the_rules_in_force_are_shown_and_applied() {
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("hours.toml");
         std::fs::write(&file, RULES).unwrap();
-        let url = match backend {
-            "sqlite" => format!("sqlite://{}/campana.db", dir.path().display()),
-            _ => campana_store::testing::postgres_store().await.unwrap().1,
-        };
-        let srv = Server::start_with(dir, url, &["serve", "--calling-hours", file.to_str().unwrap()]).ready().await;
+        let srv = Server::start_args(backend, &["serve", "--calling-hours", file.to_str().unwrap()]).await;
         let c = srv.client();
         let (s, h) = get_json(&c, srv.url("/api/v1/calling-hours")).await;
         assert_eq!(s, 200, "{h}");

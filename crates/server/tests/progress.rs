@@ -7,17 +7,6 @@ mod common;
 use common::*;
 use serde_json::{json, Value};
 
-async fn user(srv: &Server, name: &str, role: i64, profile: Value, groups: &[i64]) -> i64 {
-    let (s, u) = post_json(
-        &srv.client(),
-        srv.url("/api/v1/users"),
-        json!({"username": name, "role_id": role, "campaigns_profile": profile, "agent_group_ids": groups, "password": "long enough pw"}),
-    )
-    .await;
-    assert_eq!(s, 201, "{u}");
-    u["id"].as_i64().unwrap()
-}
-
 fn row<'a>(agents: &'a Value, name: &str) -> &'a Value {
     agents["agents"].as_array().unwrap().iter().find(|a| a["name"] == name).unwrap_or_else(|| panic!("{name} not in {agents}"))
 }
@@ -29,17 +18,8 @@ fn codes(a: &Value) -> Vec<&str> {
 #[tokio::test]
 async fn progress_series_and_campaign_agents() {
     for backend in BACKENDS {
-        let dir = tempfile::tempdir().unwrap();
-        let url = match backend {
-            "sqlite" => format!("sqlite://{}/campana.db", dir.path().display()),
-            _ => campana_store::testing::postgres_store().await.unwrap().1,
-        };
-        let srv = Server::start_with(dir, url, &["serve", "--telephony", "sim", "--sim-agents", "0"]).ready().await;
-        let c = srv.client();
-        let (_, team) = post_json(&c, srv.url("/api/v1/agent-groups"), json!({"name": "Team"})).await;
-        let team = team["id"].as_i64().unwrap();
-        let (_, other) = post_json(&c, srv.url("/api/v1/agent-groups"), json!({"name": "Other floor"})).await;
-        let other = other["id"].as_i64().unwrap();
+        let srv = Server::start_args(backend, &["serve", "--telephony", "sim", "--sim-agents", "0"]).await;
+        let (team, other) = (agent_group(&srv, "Team").await, agent_group(&srv, "Other floor").await);
         let (id, _) = campaign(&srv, "Renewals", 200, json!({"dialing_mode": "progressive", "agent_group_id": team})).await;
         let (elsewhere, _) = campaign(&srv, "Elsewhere", 1, json!({"agent_group_id": other})).await;
         let all = json!({"scope": "all"});

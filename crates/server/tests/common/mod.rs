@@ -31,13 +31,18 @@ pub fn bin() -> &'static str {
 impl Server {
     /// `backend`: "sqlite" (a file in a fresh data directory) or "postgres" (a fresh database).
     pub async fn start(backend: &str) -> Server {
+        Server::start_args(backend, &["serve"]).await
+    }
+
+    /// [`Server::start`] with these arguments (`serve --telephony sim ...`), signed in.
+    pub async fn start_args(backend: &str, args: &[&str]) -> Server {
         let data_dir = tempfile::tempdir().unwrap();
         let database_url = match backend {
             "sqlite" => format!("sqlite://{}/campana.db", data_dir.path().display()),
             "postgres" => campana_store::testing::postgres_store().await.expect("PostgreSQL for tests").1,
             other => panic!("unknown backend {other}"),
         };
-        Server::start_with(data_dir, database_url, &["serve"]).ready().await
+        Server::start_with(data_dir, database_url, args).ready().await
     }
 
     /// Signs in as the administrator and creates an API token for [`Server::client`].
@@ -198,4 +203,20 @@ pub async fn wait_for<F: Fn(&serde_json::Value) -> bool>(c: &reqwest::Client, ur
         tokio::time::sleep(std::time::Duration::from_millis(200)).await;
     }
     panic!("timed out waiting for {what} at {url}");
+}
+
+/// Creates an agent group; its id.
+pub async fn agent_group(srv: &Server, name: &str) -> i64 {
+    let (s, g) = post_json(&srv.client(), srv.url("/api/v1/agent-groups"), serde_json::json!({"name": name})).await;
+    assert_eq!(s, 201, "{g}");
+    g["id"].as_i64().unwrap()
+}
+
+/// Creates a user (password "long enough pw") with a role id, campaigns profile and agent groups; its id.
+pub async fn user(srv: &Server, name: &str, role_id: i64, campaigns_profile: serde_json::Value, agent_groups: &[i64]) -> i64 {
+    let body = serde_json::json!({"username": name, "role_id": role_id, "campaigns_profile": campaigns_profile,
+        "agent_group_ids": agent_groups, "password": "long enough pw"});
+    let (s, u) = post_json(&srv.client(), srv.url("/api/v1/users"), body).await;
+    assert_eq!(s, 201, "{u}");
+    u["id"].as_i64().unwrap()
 }
