@@ -71,7 +71,16 @@ fn parse_args() -> Args {
     let argv: Vec<String> = std::env::args().skip(1).filter(|a| a != "--bench").collect();
     let quick = argv.iter().any(|a| a == "--quick");
     let mut a = if quick {
-        Args { rates: vec![100, 500], step_s: 3, calls: vec![200], hold_s: 10, ramp_cps: 200, origination: true, relay: true, rtpengine: true }
+        Args {
+            rates: vec![100, 500],
+            step_s: 3,
+            calls: vec![200],
+            hold_s: 10,
+            ramp_cps: 200,
+            origination: true,
+            relay: true,
+            rtpengine: true,
+        }
     } else {
         Args {
             rates: vec![100, 200, 500, 800, 1000, 1500, 2000, 3000],
@@ -84,7 +93,8 @@ fn parse_args() -> Args {
             rtpengine: true,
         }
     };
-    let list = |v: &str| -> Vec<u64> { v.split(',').map(|x| x.trim().parse().unwrap_or_else(|_| usage(&format!("bad number {x:?}")))).collect() };
+    let list =
+        |v: &str| -> Vec<u64> { v.split(',').map(|x| x.trim().parse().unwrap_or_else(|_| usage(&format!("bad number {x:?}")))).collect() };
     let mut i = 0;
     while i < argv.len() {
         let value = || argv.get(i + 1).cloned().unwrap_or_else(|| usage(&format!("{} needs a value", argv[i])));
@@ -252,7 +262,12 @@ fn loadavg_1m() -> String {
 /// This process's resident memory.
 fn rss_mib() -> u64 {
     let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    status.lines().find_map(|l| l.strip_prefix("VmRSS:")).and_then(|v| v.trim().trim_end_matches(" kB").trim().parse::<u64>().ok()).unwrap_or(0) / 1024
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches(" kB").trim().parse::<u64>().ok())
+        .unwrap_or(0)
+        / 1024
 }
 
 fn num_cpus() -> usize {
@@ -260,7 +275,11 @@ fn num_cpus() -> usize {
 }
 
 fn utc_now() -> String {
-    Command::new("date").args(["-u", "+%Y-%m-%d %H:%M"]).output().map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string()).unwrap_or_default()
+    Command::new("date")
+        .args(["-u", "+%Y-%m-%d %H:%M"])
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+        .unwrap_or_default()
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -431,7 +450,8 @@ fn register_agents(registrar: SocketAddr, phones_port: u16, n: usize) -> Result<
         };
         let challenge = exchange(request(1, ""), "SIP/2.0 401")?;
         let nonce = challenge.split("nonce=\"").nth(1).and_then(|r| r.split('"').next()).ok_or("401 without a nonce")?.to_string();
-        let response = compute_digest(&user, &format!("p{i}"), "campana.bench", &nonce, &rsipstack::sip::Method::Register, &uri, Algorithm::Md5, None);
+        let response =
+            compute_digest(&user, &format!("p{i}"), "campana.bench", &nonce, &rsipstack::sip::Method::Register, &uri, Algorithm::Md5, None);
         let auth = format!("Authorization: Digest username=\"{user}\", realm=\"campana.bench\", nonce=\"{nonce}\", uri=\"{uri}\", response=\"{response}\", algorithm=MD5\r\n");
         exchange(request(2, &auth), "SIP/2.0 200")?;
         ok += 1;
@@ -466,7 +486,8 @@ impl OrigResult {
         } else {
             format!("{} ({})", self.failed(), self.failures.iter().map(|(k, v)| format!("{k} {v}")).collect::<Vec<_>>().join(", "))
         };
-        let sustained = self.failed() == 0 && self.sipp_errors == 0 && self.achieved_cps >= 0.95 * f64::from(self.rate) && self.lag_ms.1 < 1000.0;
+        let sustained =
+            self.failed() == 0 && self.sipp_errors == 0 && self.achieved_cps >= 0.95 * f64::from(self.rate) && self.lag_ms.1 < 1000.0;
         println!(
             "| {} | {} | {} | {}{} | {:.0} | {:.0} / {:.0} / {:.0} ms | {} | {} | {:.2}x | {} | {load}-{} | {} MiB |",
             self.rate,
@@ -856,7 +877,18 @@ impl RelayResult {
         };
         println!(
             "{} x {}: connected {} in {:.1} s, dropped {}, held {:.1} s: sent {}, at agent {}, back {}{}; relay CPU {:.2} s; {}",
-            self.system, self.calls, self.connected, self.setup_s, self.dropped, self.hold_s, self.sent, self.echoed, self.returned, counters, self.cpu_s, self.note
+            self.system,
+            self.calls,
+            self.connected,
+            self.setup_s,
+            self.dropped,
+            self.hold_s,
+            self.sent,
+            self.echoed,
+            self.returned,
+            counters,
+            self.cpu_s,
+            self.note
         );
     }
 
@@ -926,7 +958,8 @@ async fn relay_campana(n: usize, hold_s: u64, ramp_cps: u32, dir: &Path, media: 
     let carrier = spawn_sipp(dir, &format!("relay-carrier-{n}"), &uas_scenario(media.customers_port()), carrier_port, None, &[]);
     let phones = spawn_sipp(dir, &format!("relay-phones-{n}"), &uas_scenario(media.phones_port), phones_port, None, &[]);
     tokio::time::sleep(Duration::from_millis(500)).await;
-    let agents: Vec<AgentCredential> = (1..=n).map(|i| AgentCredential { agent: UserId(i as i64), username: format!("a{i}"), password: format!("p{i}") }).collect();
+    let agents: Vec<AgentCredential> =
+        (1..=n).map(|i| AgentCredential { agent: UserId(i as i64), username: format!("a{i}"), password: format!("p{i}") }).collect();
     let mut config = TrunkConfig::new(SocketAddr::from((LOCALHOST, carrier_port)), "+15550001111");
     config.bind = SocketAddr::from((LOCALHOST, 0));
     config.calls_per_second = ramp_cps;
@@ -1003,7 +1036,11 @@ async fn relay_campana(n: usize, hold_s: u64, ramp_cps: u32, dir: &Path, media: 
         r = hold_fut => r,
         _ = watch => (0.0, 0.0, 0.0, String::new()),
     };
-    let (sent, echoed, returned) = (media.counters.sent.load(Ordering::Relaxed), media.counters.echoed.load(Ordering::Relaxed), media.counters.returned.load(Ordering::Relaxed));
+    let (sent, echoed, returned) = (
+        media.counters.sent.load(Ordering::Relaxed),
+        media.counters.echoed.load(Ordering::Relaxed),
+        media.counters.returned.load(Ordering::Relaxed),
+    );
     // Tear down: hang up every call (at the ramp's rate, as the calls came), wait for the
     // ends, read Campana's counters once the agent legs have reported theirs.
     let mut pace = tokio::time::interval(Duration::from_secs(1) / ramp_cps.max(1));
@@ -1185,7 +1222,12 @@ fn sdp(session: usize, port: u16) -> String {
 
 fn sdp_audio(sdp: &str) -> Option<SocketAddr> {
     let port: u16 = sdp.lines().find_map(|l| l.strip_prefix("m=audio "))?.split_whitespace().next()?.parse().ok()?;
-    let ip = sdp.lines().filter_map(|l| l.strip_prefix("c=IN IP4 ")).last().and_then(|ip| ip.trim().parse().ok()).unwrap_or(std::net::Ipv4Addr::LOCALHOST);
+    let ip = sdp
+        .lines()
+        .filter_map(|l| l.strip_prefix("c=IN IP4 "))
+        .next_back()
+        .and_then(|ip| ip.trim().parse().ok())
+        .unwrap_or(std::net::Ipv4Addr::LOCALHOST);
     Some(SocketAddr::from((ip, port)))
 }
 
@@ -1219,7 +1261,13 @@ async fn relay_rtpengine(n: usize, hold_s: u64, dir: &Path, media: &Media) -> Re
             let offer = sdp(i, customers_port);
             ng.request(&[("command", "offer"), ("call-id", &call_id), ("from-tag", "customer"), ("sdp", &offer)])?;
             let answer = sdp(i, media.phones_port);
-            let d = ng.request(&[("command", "answer"), ("call-id", &call_id), ("from-tag", "customer"), ("to-tag", "agent"), ("sdp", &answer)])?;
+            let d = ng.request(&[
+                ("command", "answer"),
+                ("call-id", &call_id),
+                ("from-tag", "customer"),
+                ("to-tag", "agent"),
+                ("sdp", &answer),
+            ])?;
             // The answer's SDP goes to the offerer: where the customer sends.
             let to_customer = dict_str(&d, "sdp").ok_or("answer without sdp")?;
             targets.push(sdp_audio(&to_customer).ok_or("no m=audio in rtpengine's answer")?);
@@ -1233,7 +1281,11 @@ async fn relay_rtpengine(n: usize, hold_s: u64, dir: &Path, media: &Media) -> Re
     let setup_s = t0.elapsed().as_secs_f64();
     let pid = rtpengine.pid();
     let (held, cpu_s, loadgen_cpu_s, load) = hold_media(media, targets, Duration::from_secs(hold_s), || cpu_ns(pid, None)).await;
-    let (sent, echoed, returned) = (media.counters.sent.load(Ordering::Relaxed), media.counters.echoed.load(Ordering::Relaxed), media.counters.returned.load(Ordering::Relaxed));
+    let (sent, echoed, returned) = (
+        media.counters.sent.load(Ordering::Relaxed),
+        media.counters.echoed.load(Ordering::Relaxed),
+        media.counters.returned.load(Ordering::Relaxed),
+    );
     // Each delete reply carries the call's totals: RTP packets received (both directions).
     let totals = tokio::task::block_in_place(|| {
         let (mut received, mut errors, mut known) = (0u64, 0u64, true);
