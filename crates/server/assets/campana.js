@@ -10,7 +10,7 @@ document.addEventListener("submit", function (e) {
 // progress stream (server-sent events, one every 2 s). Every fifth event also refreshes the
 // campaign's agents table (htmx listens for "campana:progress5").
 (function () {
-  var root = document.getElementById("progress");
+  var root = document.getElementById("campaign-progress");
   if (!root || !window.EventSource) return;
   var labels = JSON.parse(root.getAttribute("data-labels") || "{}");
   var SVG = "http://www.w3.org/2000/svg";

@@ -232,6 +232,7 @@ impl Dialer {
             next_status: now,
             telephony,
             warnings,
+            sim_regroup_pending: opts.sim_agents > 0 && opts.sim_agent_groups.is_empty() && groups.is_empty(),
         };
         tokio::spawn(driver.run(rx));
         let recordings_dir = opts.sip.as_ref().and_then(|t| t.recordings_dir.clone());
@@ -421,6 +422,9 @@ struct Driver {
     /// Live calls by id.
     live: HashMap<CallId, (CampaignId, RecordId, UserId)>,
     agent_state: BTreeMap<UserId, AgentLive>,
+    /// The simulated agents had no agent group to join when the dialer started (none existed):
+    /// they are spread over the groups at the first resync that finds some.
+    sim_regroup_pending: bool,
     /// Agents logged in through the API (the others are simulated).
     human: HashSet<UserId>,
     next_resync: DateTime<Utc>,
@@ -806,6 +810,21 @@ impl Driver {
 
     /// Brings the engine's campaigns in line with the store's running campaigns.
     async fn resync(&mut self, now: DateTime<Utc>) -> Result<(), StoreError> {
+        if self.sim_regroup_pending {
+            let groups: Vec<AgentGroupId> = self.store.list_all::<campana_core::stored::AgentGroup>().await?.into_iter().map(|g| g.id).collect();
+            if !groups.is_empty() {
+                self.sim_regroup_pending = false;
+                tracing::info!(groups = groups.len(), "simulated agents join the agent groups created since the start");
+                // Straight to the engine: a new login only changes the agent's groups there
+                // (their state is kept), so the screen's copy of that state stays as it is.
+                for login in self.agents.regroup(&groups) {
+                    if let Err(e) = self.engine.handle_input(now, login) {
+                        tracing::warn!(error = %e, "a simulated agent could not join its group");
+                    }
+                }
+                self.drain(now).await?;
+            }
+        }
         let mut running: Vec<Campaign> = Vec::new();
         let mut page = PageParams { limit: Some(campana_store::MAX_PAGE), cursor: None };
         loop {

@@ -18,7 +18,9 @@ fn codes(a: &Value) -> Vec<&str> {
 #[tokio::test]
 async fn progress_series_and_campaign_agents() {
     for backend in BACKENDS {
-        let srv = Server::start_args(backend, &["serve", "--telephony", "sim", "--sim-agents", "0"]).await;
+        // Simulated agents before any agent group exists: they join the groups as they appear
+        // (at the dialer's next resync, at once when a campaign starts), spread over them.
+        let srv = Server::start_args(backend, &["serve", "--telephony", "sim", "--sim-agents", "3"]).await;
         let (team, other) = (agent_group(&srv, "Team").await, agent_group(&srv, "Other floor").await);
         let (id, _) = campaign(&srv, "Renewals", 200, json!({"dialing_mode": "progressive", "agent_group_id": team})).await;
         let (elsewhere, _) = campaign(&srv, "Elsewhere", 1, json!({"agent_group_id": other})).await;
@@ -27,9 +29,6 @@ async fn progress_series_and_campaign_agents() {
         user(&srv, "bob", 3, all.clone(), &[other]).await;
         user(&srv, "carl", 3, json!({"scope": "only", "campaign_ids": [elsewhere]}), &[team]).await;
         user(&srv, "sue", 2, all.clone(), &[team]).await;
-        // Simulated agents are spread over the agent groups there are when the server starts.
-        let (dir, url) = srv.kill9();
-        let srv = Server::start_with(dir, url, &["serve", "--telephony", "sim", "--sim-agents", "3"]).ready().await;
         let c = srv.client();
 
         // Today's series adds up to today's counters (a dial may land between the two reads:

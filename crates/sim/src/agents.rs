@@ -308,6 +308,26 @@ impl SimAgents {
         self.agents.values().filter(|a| a.st == St::Idle).count()
     }
 
+    /// Spreads the agents over `groups` anew (round robin, in the order they were made): the
+    /// logins still to come carry the new group, and the agents logged in already get a new
+    /// `AgentLogin` (returned, for the driver to hand to the engine; their state is kept).
+    pub fn regroup(&mut self, groups: &[AgentGroupId]) -> Vec<Input> {
+        if groups.is_empty() {
+            return Vec::new();
+        }
+        self.groups = self.agents.keys().enumerate().map(|(k, id)| (*id, groups[k % groups.len()])).collect();
+        for input in self.queue.values_mut() {
+            if let Input::AgentLogin { agent, groups: g, .. } = input {
+                *g = self.groups.get(agent).copied().into_iter().collect();
+            }
+        }
+        self.agents
+            .iter()
+            .filter(|(_, a)| a.st != St::Out)
+            .map(|(id, _)| Input::AgentLogin { agent: *id, groups: self.groups.get(id).copied().into_iter().collect(), campaigns: CampaignsProfile::All })
+            .collect()
+    }
+
     /// The agent group of a simulated agent.
     pub fn group_of(&self, agent: UserId) -> Option<AgentGroupId> {
         self.groups.get(&agent).copied()

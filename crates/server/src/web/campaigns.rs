@@ -254,7 +254,7 @@ fn progress_panel(ctx: &Ctx, id: i64, p: &crate::api::agent::Progress) -> Markup
         "rate": ctx.t("campaigns.pg_rate"), "cap": ctx.t("campaigns.pg_cap"), "none": ctx.t("campaigns.pg_none"),
     });
     html! {
-        div #progress data-stream=(format!("/api/v1/campaigns/{id}/progress/events")) data-labels=(labels.to_string())
+        div #campaign-progress data-stream=(format!("/api/v1/campaigns/{id}/progress/events")) data-labels=(labels.to_string())
             data-initial=(serde_json::to_string(p).unwrap_or_default()) {
             p.help { (ctx.t("campaigns.progress_live")) " " span #pg-updated { (fmt_time(&p.at)) } }
             dl.figures {
