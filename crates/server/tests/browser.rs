@@ -172,18 +172,24 @@ where
 /// list and a campaign, import a CSV with bad rows, download the error file, start the campaign.
 #[tokio::test]
 async fn administrator_first_hour() {
-    let server = Server::start("sqlite").await;
+    // Simulated telephony and two simulated agents, who join the agent group the administrator
+    // creates (there is none when the server starts).
+    let server = Server::start_args("sqlite", &["serve", "--telephony", "sim", "--sim-agents", "2"]).await;
     let csv_dir = tempfile::tempdir().unwrap();
     let csv = csv_dir.path().join("spring.csv");
+    // The contacts' zone is one where it is daytime now, so the started campaign dials them.
+    let zone = common::open_zone();
     std::fs::write(
         &csv,
-        "first_name,last_name,phone,zip\n\
-         Ana,Garcia,+12125550143,10001\n\
-         Ben,Lee,+13125550100,60601\n\
-         Cleo,Diaz,not-a-number,60601\n\
-         Dan,Park,+14155550123,94105\n\
-         Eve,Moss,,10001\n\
-         Fay,Ng,+16175550199,02108\n",
+        format!(
+            "first_name,last_name,phone,zip,time_zone\n\
+             Ana,Garcia,+12125550143,10001,{zone}\n\
+             Ben,Lee,+13125550100,60601,{zone}\n\
+             Cleo,Diaz,not-a-number,60601,{zone}\n\
+             Dan,Park,+14155550123,94105,{zone}\n\
+             Eve,Moss,,10001,{zone}\n\
+             Fay,Ng,+16175550199,02108,{zone}\n"
+        ),
     )
     .unwrap();
     run("administrator_first_hour", &server, |b| async move {
@@ -223,6 +229,17 @@ async fn administrator_first_hour() {
         let profile_id = profile.attr("value").await?.unwrap();
         b.select("#f-profile_id", &profile_id).await?;
         b.click("#f-contact_list_ids input[type=checkbox]").await?;
+        // Around the clock, every day, so the test dials whenever it runs.
+        b.client
+            .execute("document.getElementById('f-daily_hours-start').value = '00:00'; document.getElementById('f-daily_hours-end').value = '23:59';", vec![])
+            .await?;
+        b.fill("#f-time_zone", "UTC").await?;
+        for day in ["sat", "sun"] {
+            let boxed = b.find(&format!("#f-weekdays input[value={day}]")).await?;
+            if boxed.prop("checked").await?.as_deref() != Some("true") {
+                boxed.click().await?;
+            }
+        }
         b.click("#save").await?;
         b.wait_for_text("Spring renewals").await?;
         let row = b.text("#group-none-table").await?;
@@ -265,6 +282,20 @@ async fn administrator_first_hour() {
         b.find("#preview-summary").await?;
         let effective = b.text("#effective").await?;
         assert!(effective.contains("predictive") && effective.contains("profile"), "{effective}");
+        // Watch progress move: the live panel's dials climb without a reload, and the chart
+        // draws today's intervals.
+        let mut dials = 0;
+        for _ in 0..(WAIT_S * 10) {
+            let today = b.text("#pg-today").await?;
+            dials = today.split('·').next().and_then(|d| d.trim().parse::<i64>().ok()).unwrap_or(0);
+            if dials > 0 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        assert!(dials > 0, "no dial shown on the campaign page");
+        b.find("#pg-chart rect.pg-dials").await?;
+        b.find("#agents-table").await?;
         Ok(())
     })
     .await;
