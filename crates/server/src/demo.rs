@@ -209,9 +209,12 @@ pub async fn seed(store: &Store, records: usize) -> anyhow::Result<Logins> {
             }
         };
     let campaigns = [
-        base("Spring promotion", Some(sales.id), DialingMode::Predictive, Some(team.id), lists[0].id, 10),
+        // The people of the demo are in every group: the predictive campaign comes first for
+        // them, so a person who gets ready is handed calls already answered (progressive calls
+        // ring first, and most simulated customers do not answer).
+        base("Spring promotion", Some(sales.id), DialingMode::Predictive, Some(team.id), lists[0].id, 20),
         base("Brand B preview", Some(sales.id), DialingMode::Preview, Some(desk.id), lists[0].id, 5),
-        base("Plan renewals", Some(care.id), DialingMode::Progressive, Some(renewals.id), lists[1].id, 20),
+        base("Plan renewals", Some(care.id), DialingMode::Progressive, Some(renewals.id), lists[1].id, 10),
         base("Satisfaction survey", None, DialingMode::Agentless, None, lists[1].id, 1),
     ];
     for c in &campaigns {
