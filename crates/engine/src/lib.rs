@@ -24,8 +24,8 @@ pub mod types;
 pub mod zones;
 
 pub use eligibility::{
-    agent_mismatches, check_number, check_number_with, compliance_preview, Blocked, CampaignConfig, Candidate, CheckNumberReport, CompliancePreview, DncHit,
-    AgentMismatch, DncLookup, InMemoryDnc, NoDnc, ReasonCode,
+    agent_mismatches, check_number, check_number_with, compliance_preview, AgentMismatch, Blocked, CampaignConfig, Candidate,
+    CheckNumberReport, CompliancePreview, DncHit, DncLookup, InMemoryDnc, NoDnc, ReasonCode,
 };
 pub use engine::{Engine, EngineConfig};
 pub use rules::{CallingRules, RulesError};

@@ -116,7 +116,13 @@ pub struct RuleSetView {
 const WEEKDAYS: [&str; 7] = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"];
 
 fn window_text(w: &[Window]) -> Vec<String> {
-    let hm = |t: NaiveTime| if t == NaiveTime::from_hms_opt(23, 59, 59).expect("valid") { "24:00".to_string() } else { t.format("%H:%M").to_string() };
+    let hm = |t: NaiveTime| {
+        if t == NaiveTime::from_hms_opt(23, 59, 59).expect("valid") {
+            "24:00".to_string()
+        } else {
+            t.format("%H:%M").to_string()
+        }
+    };
     w.iter().map(|(a, b)| format!("{}-{}", hm(*a), hm(*b))).collect()
 }
 
@@ -141,7 +147,11 @@ impl Rule {
 
 impl RuleSet {
     pub fn view(&self) -> RuleSetView {
-        RuleSetView { name: self.name.clone(), base: self.base.view(), regions: self.regions.iter().map(|(k, r)| (k.clone(), r.view())).collect() }
+        RuleSetView {
+            name: self.name.clone(),
+            base: self.base.view(),
+            regions: self.regions.iter().map(|(k, r)| (k.clone(), r.view())).collect(),
+        }
     }
 }
 

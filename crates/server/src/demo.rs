@@ -183,31 +183,31 @@ pub async fn seed(store: &Store, records: usize) -> anyhow::Result<Logins> {
                 agents: Option<campana_core::AgentGroupId>,
                 list: campana_core::ContactListId,
                 priority: i32| {
-            CampaignInput {
-                name: name.into(),
-                description: format!("Demo campaign in {mode} mode"),
-                agent_notes: "Confirm the customer's identity before discussing the account.".into(),
-                start_date: None,
-                end_date: None,
-                // Around the clock, so the demo dials whenever it is started: each contact's own
-                // local calling hours (08:00-21:00 by default) still decide who is called.
-                daily_hours: campana_core::DailyHours::new(campana_core::LocalTime::hm(0, 0), campana_core::LocalTime::hm(23, 59))
-                    .expect("static hours"),
-                weekdays: campana_core::Weekdays::ALL,
-                time_zone: campana_core::TimeZone::parse("America/New_York").expect("static zone"),
-                priority,
-                group_id: group,
-                profile_id: Some(profile.id),
-                overrides: SettingsFields {
-                    dialing_mode: Some(mode),
-                    dnc_list_ids: Some(vec![federal.id]),
-                    // The profile's group (the sales floor) unless the campaign names its own.
-                    agent_group_id: agents.filter(|g| *g != team.id).map(Some),
-                    ..Default::default()
-                },
-                contact_list_ids: vec![list],
-            }
-        };
+        CampaignInput {
+            name: name.into(),
+            description: format!("Demo campaign in {mode} mode"),
+            agent_notes: "Confirm the customer's identity before discussing the account.".into(),
+            start_date: None,
+            end_date: None,
+            // Around the clock, so the demo dials whenever it is started: each contact's own
+            // local calling hours (08:00-21:00 by default) still decide who is called.
+            daily_hours: campana_core::DailyHours::new(campana_core::LocalTime::hm(0, 0), campana_core::LocalTime::hm(23, 59))
+                .expect("static hours"),
+            weekdays: campana_core::Weekdays::ALL,
+            time_zone: campana_core::TimeZone::parse("America/New_York").expect("static zone"),
+            priority,
+            group_id: group,
+            profile_id: Some(profile.id),
+            overrides: SettingsFields {
+                dialing_mode: Some(mode),
+                dnc_list_ids: Some(vec![federal.id]),
+                // The profile's group (the sales floor) unless the campaign names its own.
+                agent_group_id: agents.filter(|g| *g != team.id).map(Some),
+                ..Default::default()
+            },
+            contact_list_ids: vec![list],
+        }
+    };
     let campaigns = [
         // The people of the demo are in every group: the predictive campaign comes first for
         // them, so a person who gets ready is handed calls already answered (progressive calls

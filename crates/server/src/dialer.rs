@@ -679,9 +679,10 @@ impl Driver {
             AgentNotice::WrapUpEnded { next, .. } | AgentNotice::DialEnded { next, .. } => match next {
                 AfterWrapUp::Ready => st("ready", None, None, None, None),
                 // The pause code asked during the call was kept on the live state.
-                AfterWrapUp::NotReady => {
-                    AgentLive { pause_code: self.agent_state.get(&agent).and_then(|a| a.pause_code.clone()), ..st("not_ready", None, None, None, None) }
-                }
+                AfterWrapUp::NotReady => AgentLive {
+                    pause_code: self.agent_state.get(&agent).and_then(|a| a.pause_code.clone()),
+                    ..st("not_ready", None, None, None, None)
+                },
                 AfterWrapUp::LoggedOut => {
                     self.agent_state.remove(&agent);
                     if self.human.remove(&agent) {
@@ -811,7 +812,8 @@ impl Driver {
     /// Brings the engine's campaigns in line with the store's running campaigns.
     async fn resync(&mut self, now: DateTime<Utc>) -> Result<(), StoreError> {
         if self.sim_regroup_pending {
-            let groups: Vec<AgentGroupId> = self.store.list_all::<campana_core::stored::AgentGroup>().await?.into_iter().map(|g| g.id).collect();
+            let groups: Vec<AgentGroupId> =
+                self.store.list_all::<campana_core::stored::AgentGroup>().await?.into_iter().map(|g| g.id).collect();
             if !groups.is_empty() {
                 self.sim_regroup_pending = false;
                 tracing::info!(groups = groups.len(), "simulated agents join the agent groups created since the start");

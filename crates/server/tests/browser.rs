@@ -481,7 +481,8 @@ async fn agent_takes_a_call() {
     .await;
     assert_eq!(s, 201, "{u}");
     let (_, script) =
-        common::post_json(&api, server.url("/api/v1/scripts"), json!({"name": "Hello", "body": "Hello {{name}}, this is {{agent}}."})).await;
+        common::post_json(&api, server.url("/api/v1/scripts"), json!({"name": "Hello", "body": "Hello {{name}}, this is {{agent}}."}))
+            .await;
     let (s, cb) = common::post_json(
         &api,
         server.url("/api/v1/dispositions"),
@@ -564,7 +565,8 @@ async fn agent_takes_a_call() {
     // The attempt has the disposition, the notes and the tag; the record has the callback.
     let lid = *list.lock().unwrap();
     let (_, page) = common::get_json(&api, server.url(&format!("/api/v1/contact-lists/{lid}/records?limit=100"))).await;
-    let rec = page["items"].as_array().unwrap().iter().find(|r| r["record_type"] == "campaign_callback").expect("a record with the callback");
+    let rec =
+        page["items"].as_array().unwrap().iter().find(|r| r["record_type"] == "campaign_callback").expect("a record with the callback");
     assert!(rec["callback_at"].is_string(), "{rec}");
     let rid = rec["id"].as_i64().unwrap();
     let (_, attempts) = common::get_json(&api, server.url(&format!("/api/v1/contact-lists/{lid}/records/{rid}/attempts"))).await;

@@ -67,7 +67,8 @@ async fn the_rules_in_force_are_shown_and_applied() {
         let (s, list) = post_json(&c, srv.url("/api/v1/contact-lists"), json!({"name": "Chicago"})).await;
         assert_eq!(s, 201, "{list}");
         let lid = list["id"].as_i64().unwrap();
-        let member = json!({"members": [{"external_id": "c1", "contact": {"name": "Ana", "phones": [{"number": "+13125550100", "type": "home"}]}}]});
+        let member =
+            json!({"members": [{"external_id": "c1", "contact": {"name": "Ana", "phones": [{"number": "+13125550100", "type": "home"}]}}]});
         assert_eq!(post_json(&c, srv.url(&format!("/api/v1/contact-lists/{lid}/records/bulk-upsert")), member).await.0, 200);
         let (s, camp) = post_json(
             &c,

@@ -33,8 +33,13 @@ async fn an_agent_takes_a_call_and_schedules_a_callback() {
         let (s, cb) =
             post_json(&c, srv.url("/api/v1/dispositions"), json!({"name": "Call back", "colour": "#f9a825", "is_callback": true})).await;
         assert_eq!(s, 201, "{cb}");
-        let (id, lid) =
-            campaign(&srv, "Renewals", 30, json!({"dialing_mode": "progressive", "agent_group_id": team, "script_id": script["id"]})).await;
+        let (id, lid) = campaign(
+            &srv,
+            "Renewals",
+            30,
+            json!({"dialing_mode": "progressive", "agent_group_id": team, "script_id": script["id"], "ring_timeout_s": 8}),
+        )
+        .await;
 
         let agent = client_with(&srv.token_for("ana", "long enough pw").await);
         // Not logged in to the dialer yet: a clear refusal.
@@ -220,7 +225,13 @@ async fn wrap_up_ends_after_wrap_up_s_and_a_pause_asked_during_the_call_applies(
     )
     .await;
     assert_eq!(s, 201, "{u}");
-    let (_, lid) = campaign(&srv, "Short wrap", 30, json!({"dialing_mode": "progressive", "agent_group_id": team, "wrap_up_s": 2, "ring_timeout_s": 8})).await;
+    let (_, lid) = campaign(
+        &srv,
+        "Short wrap",
+        30,
+        json!({"dialing_mode": "progressive", "agent_group_id": team, "wrap_up_s": 2, "ring_timeout_s": 8}),
+    )
+    .await;
     let agent = client_with(&srv.token_for("ana", "long enough pw").await);
     assert_eq!(post_json(&agent, srv.url("/api/v1/agent/login"), json!({})).await.0, 200);
     assert_eq!(post_json(&agent, srv.url("/api/v1/agent/ready"), json!({})).await.0, 200);

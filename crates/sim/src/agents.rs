@@ -324,7 +324,11 @@ impl SimAgents {
         self.agents
             .iter()
             .filter(|(_, a)| a.st != St::Out)
-            .map(|(id, _)| Input::AgentLogin { agent: *id, groups: self.groups.get(id).copied().into_iter().collect(), campaigns: CampaignsProfile::All })
+            .map(|(id, _)| Input::AgentLogin {
+                agent: *id,
+                groups: self.groups.get(id).copied().into_iter().collect(),
+                campaigns: CampaignsProfile::All,
+            })
             .collect()
     }
 

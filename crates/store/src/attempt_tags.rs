@@ -12,18 +12,15 @@ impl Store {
             .bind(call_id)
             .fetch_optional(&self.pool)
             .await?;
-        row.map(|r| Ok((CampaignId(r.try_get("campaign_id")?), r.try_get::<Option<i64>, _>("agent_id")?.map(UserId))))
-            .transpose()
+        row.map(|r| Ok((CampaignId(r.try_get("campaign_id")?), r.try_get::<Option<i64>, _>("agent_id")?.map(UserId)))).transpose()
     }
 
     /// Puts a manager tag on a call; `false` when the call already had it. The caller checks
     /// that the tag is offered on the call's campaign.
     pub async fn tag_attempt(&self, call_id: i64, tag: ManagerTagId, agent: UserId) -> Result<bool> {
         let mut tx = self.begin_write().await?;
-        let exists: Option<i64> = sqlx::query_scalar("SELECT call_id FROM call_attempts WHERE call_id = $1")
-            .bind(call_id)
-            .fetch_optional(&mut *tx)
-            .await?;
+        let exists: Option<i64> =
+            sqlx::query_scalar("SELECT call_id FROM call_attempts WHERE call_id = $1").bind(call_id).fetch_optional(&mut *tx).await?;
         if exists.is_none() {
             return Err(StoreError::invalid("call_id", format!("{call_id} is not a call")));
         }

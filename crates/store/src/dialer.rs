@@ -378,7 +378,13 @@ impl Store {
     /// A campaign's attempts since `since` in buckets of `bucket_s` seconds (the progress chart),
     /// oldest first; buckets without attempts are left out. At most [`SERIES_BUCKETS_MAX`]
     /// buckets: a longer span is refused.
-    pub async fn attempt_series(&self, campaign: CampaignId, since: DateTime<Utc>, until: DateTime<Utc>, bucket_s: u32) -> Result<Vec<AttemptBucket>> {
+    pub async fn attempt_series(
+        &self,
+        campaign: CampaignId,
+        since: DateTime<Utc>,
+        until: DateTime<Utc>,
+        bucket_s: u32,
+    ) -> Result<Vec<AttemptBucket>> {
         let bucket_ms = i64::from(bucket_s.max(1)) * 1000;
         let span_ms = (ms(until) - ms(since)).max(0);
         if span_ms / bucket_ms >= SERIES_BUCKETS_MAX as i64 {

@@ -24,7 +24,9 @@ mod users;
 pub use audit::{AuditEntry, AuditFilter, Concerns, NewAuditEntry};
 pub use campaigns::CampaignFilter;
 pub use catalog::Entity;
-pub use dialer::{AbandonMinute, AttemptBucket, AttemptCounts, DialableQuery, OpenAttempt, RecordProgress, DEFERRED_NEVER_MS, SERIES_BUCKETS_MAX};
+pub use dialer::{
+    AbandonMinute, AttemptBucket, AttemptCounts, DialableQuery, OpenAttempt, RecordProgress, DEFERRED_NEVER_MS, SERIES_BUCKETS_MAX,
+};
 pub use imports::{ImportCounts, ImportState, ImportStatus, StagedBatch, IMPORT_BATCH_ROWS};
 pub use lists::{RecordFilterParams, UpsertOutcome};
 

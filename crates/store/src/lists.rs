@@ -339,12 +339,10 @@ pub(crate) async fn merge_staged(
     // a growing list slowed down batch after batch. PostgreSQL plans it as the inner join.)
     step("1 external ids");
     if list_has_records {
-        sqlx::query(&q(
-            "UPDATE {staging} SET target_chain_id = m.chain_id \
+        sqlx::query(&q("UPDATE {staging} SET target_chain_id = m.chain_id \
              FROM (SELECT r.external_id, MIN(r.chain_id) AS chain_id FROM {staging} s CROSS JOIN records r \
                    WHERE r.list_id = $2 AND r.external_id = s.external_id AND s.import_id = $1 GROUP BY r.external_id) m \
-             WHERE {staging}.import_id = $1 AND {staging}.external_id = m.external_id",
-        ))
+             WHERE {staging}.import_id = $1 AND {staging}.external_id = m.external_id"))
         .bind(import_id)
         .bind(list.0)
         .execute(&mut *conn)

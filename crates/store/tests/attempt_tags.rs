@@ -13,7 +13,12 @@ use chrono::Utc;
 async fn a_tag_is_put_on_a_call_once_and_goes_with_the_tag() {
     for (db, s, _g) in both().await {
         let list = s
-            .create::<ContactList>(&ContactListInput { name: "Tags".into(), description: String::new(), columns: vec![], default_country: None })
+            .create::<ContactList>(&ContactListInput {
+                name: "Tags".into(),
+                description: String::new(),
+                columns: vec![],
+                default_country: None,
+            })
             .await
             .unwrap();
         let u: ContactUpsert =

@@ -229,7 +229,11 @@ pub struct TagRequest {
 /// call they took; applying a tag the call already has changes nothing.
 #[utoipa::path(post, operation_id = "agent_tag", path = "/api/v1/agent/tags", tag = "agent", request_body = TagRequest,
     responses((status = 200, body = Ack), (status = 422, body = Problem)))]
-pub async fn tag_call(State(s): State<AppState>, Extension(p): Extension<Principal>, ApiJson(b): ApiJson<TagRequest>) -> ApiResult<Json<Ack>> {
+pub async fn tag_call(
+    State(s): State<AppState>,
+    Extension(p): Extension<Principal>,
+    ApiJson(b): ApiJson<TagRequest>,
+) -> ApiResult<Json<Ack>> {
     let not_yours = || ApiError::field("call_id", format!("{} is not a call of yours", b.call_id));
     let call_id = i64::try_from(b.call_id).map_err(|_| not_yours())?;
     let (campaign, agent) = s.store.call_attempt_agent(call_id).await?.ok_or_else(not_yours)?;
@@ -343,7 +347,10 @@ pub async fn screen(State(s): State<AppState>, Extension(p): Extension<Principal
             call_id: x["call_id"].as_i64().unwrap_or_default(),
             started_at: x["started_at"].as_str().map(str::to_string),
             result: x["result"].as_str().map(str::to_string),
-            disposition: x["disposition_id"].as_i64().and_then(|id| dispositions.iter().find(|d| d.id.0 == id)).map(|d| d.input.name.clone()),
+            disposition: x["disposition_id"]
+                .as_i64()
+                .and_then(|id| dispositions.iter().find(|d| d.id.0 == id))
+                .map(|d| d.input.name.clone()),
             notes: x["notes"].as_str().unwrap_or_default().to_string(),
         })
         .collect();
@@ -355,12 +362,14 @@ pub async fn screen(State(s): State<AppState>, Extension(p): Extension<Principal
             (None, None) => true,
         })
         .collect();
-    out.manager_tags = s.store.list_all::<ManagerTag>().await?.into_iter().filter(|t| t.input.campaign_id.is_none_or(|x| x == c.id)).collect();
+    out.manager_tags =
+        s.store.list_all::<ManagerTag>().await?.into_iter().filter(|t| t.input.campaign_id.is_none_or(|x| x == c.id)).collect();
     if let Some(call) = a.call_id {
         out.applied_tag_ids = s.store.attempt_tags(call as i64).await?.into_iter().map(|t| t.0).collect();
     }
-    out.contact_time_zones =
-        campana_engine::eligibility::contact_zones(&cand).map(|z| z.zones.iter().map(|t| t.name().to_string()).collect()).unwrap_or_default();
+    out.contact_time_zones = campana_engine::eligibility::contact_zones(&cand)
+        .map(|z| z.zones.iter().map(|t| t.name().to_string()).collect())
+        .unwrap_or_default();
     out.wrap_up_s = Some(settings.wrap_up_s);
     out.campaign = Some(CampaignBrief {
         id: c.id.0,
@@ -552,7 +561,11 @@ pub async fn campaign_agents(s: &AppState, p: &Principal, id: i64) -> ApiResult<
             continue;
         }
         let live = status.agents.get(&u.id.0).filter(|a| !a.simulated);
-        let name = if u.input.display_name.is_empty() { u.input.username.clone() } else { format!("{} ({})", u.input.display_name, u.input.username) };
+        let name = if u.input.display_name.is_empty() {
+            u.input.username.clone()
+        } else {
+            format!("{} ({})", u.input.display_name, u.input.username)
+        };
         agents.push(CampaignAgent {
             user_id: Some(u.id.0),
             name,
