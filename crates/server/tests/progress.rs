@@ -49,8 +49,12 @@ async fn progress_series_and_campaign_agents() {
         assert!(starts.windows(2).all(|w| w[0] < w[1] && (w[1] - w[0]) % 300 == 0), "{backend}: {starts:?}");
 
         // Who takes the campaign's calls, and why the others do not.
-        let (s, agents) = get_json(&c, srv.url(&format!("/api/v1/campaigns/{id}/agents"))).await;
-        assert_eq!(s, 200, "{agents}");
+        // (The dialer's snapshot is refreshed about every second: wait for the one taken after
+        // the simulated agents joined the groups.)
+        let agents = wait_for(&c, srv.url(&format!("/api/v1/campaigns/{id}/agents")), "simulated agents in their groups", |a| {
+            a["agents"].as_array().unwrap().iter().filter(|x| x["role"] == "simulated" && x["takes_calls"] == true).count() == 2
+        })
+        .await;
         assert_eq!(agents["agent_group"], format!("Team (#{team})"), "{agents}");
         assert_eq!(row(&agents, "ana")["takes_calls"], true, "{agents}");
         assert_eq!(row(&agents, "ana")["dialer_state"], Value::Null, "{agents}");
