@@ -467,9 +467,7 @@ const CALL_WAIT_S: u64 = 300;
 /// back to ready; then the API has the disposition, the notes, the tag and the callback.
 #[tokio::test]
 async fn agent_takes_a_call() {
-    let dir = tempfile::tempdir().unwrap();
-    let url = format!("sqlite://{}/campana.db", dir.path().display());
-    let server = Server::start_with(dir, url, &["serve", "--telephony", "sim", "--sim-agents", "0"]).ready().await;
+    let server = Server::start_args("sqlite", &["serve", "--telephony", "sim", "--sim-agents", "0"]).await;
     let api = server.client();
     let (_, team) = common::post_json(&api, server.url("/api/v1/agent-groups"), json!({"name": "Team"})).await;
     let (s, u) = common::post_json(
@@ -667,9 +665,7 @@ async fn agent_desktop_in_spanish_and_only_for_agents() {
 /// disposition: the number is on the internal DNC list and the record is never called again.
 #[tokio::test]
 async fn agent_previews_and_marks_do_not_call() {
-    let dir = tempfile::tempdir().unwrap();
-    let url = format!("sqlite://{}/campana.db", dir.path().display());
-    let server = Server::start_with(dir, url, &["serve", "--telephony", "sim", "--sim-agents", "0"]).ready().await;
+    let server = Server::start_args("sqlite", &["serve", "--telephony", "sim", "--sim-agents", "0"]).await;
     let api = server.client();
     let (_, team) = common::post_json(&api, server.url("/api/v1/agent-groups"), json!({"name": "Team"})).await;
     let (s, u) = common::post_json(

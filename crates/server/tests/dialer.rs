@@ -12,22 +12,10 @@ use std::time::Duration;
 #[tokio::test]
 async fn an_agent_takes_a_call_and_schedules_a_callback() {
     for backend in BACKENDS {
-        let dir = tempfile::tempdir().unwrap();
-        let url = match backend {
-            "sqlite" => format!("sqlite://{}/campana.db", dir.path().display()),
-            _ => campana_store::testing::postgres_store().await.unwrap().1,
-        };
-        let srv = Server::start_with(dir, url, &["serve", "--telephony", "sim", "--sim-agents", "0"]).ready().await;
+        let srv = Server::start_args(backend, &["serve", "--telephony", "sim", "--sim-agents", "0"]).await;
         let c = srv.client();
-        let (_, team) = post_json(&c, srv.url("/api/v1/agent-groups"), json!({"name": "Team"})).await;
-        let team = team["id"].as_i64().unwrap();
-        let (s, u) = post_json(
-            &c,
-            srv.url("/api/v1/users"),
-            json!({"username": "ana", "role_id": 3, "campaigns_profile": {"scope": "all"}, "agent_group_ids": [team], "password": "long enough pw"}),
-        )
-        .await;
-        assert_eq!(s, 201, "{u}");
+        let team = agent_group(&srv, "Team").await;
+        user(&srv, "ana", 3, json!({"scope": "all"}), &[team]).await;
         let (_, script) =
             post_json(&c, srv.url("/api/v1/scripts"), json!({"name": "Hello", "body": "Hello {{name}}, this is {{agent}}."})).await;
         let (s, cb) =
@@ -212,19 +200,10 @@ async fn kill_9_during_a_campaign_loses_nothing_postgres() {
 /// answered), and a not-ready asked during the call applies then, with its pause code.
 #[tokio::test]
 async fn wrap_up_ends_after_wrap_up_s_and_a_pause_asked_during_the_call_applies() {
-    let dir = tempfile::tempdir().unwrap();
-    let url = format!("sqlite://{}/campana.db", dir.path().display());
-    let srv = Server::start_with(dir, url, &["serve", "--telephony", "sim", "--sim-agents", "0"]).ready().await;
+    let srv = Server::start_args("sqlite", &["serve", "--telephony", "sim", "--sim-agents", "0"]).await;
     let c = srv.client();
-    let (_, team) = post_json(&c, srv.url("/api/v1/agent-groups"), json!({"name": "Team"})).await;
-    let team = team["id"].as_i64().unwrap();
-    let (s, u) = post_json(
-        &c,
-        srv.url("/api/v1/users"),
-        json!({"username": "ana", "role_id": 3, "campaigns_profile": {"scope": "all"}, "agent_group_ids": [team], "password": "long enough pw"}),
-    )
-    .await;
-    assert_eq!(s, 201, "{u}");
+    let team = agent_group(&srv, "Team").await;
+    user(&srv, "ana", 3, json!({"scope": "all"}), &[team]).await;
     let (_, lid) = campaign(
         &srv,
         "Short wrap",
