@@ -37,6 +37,12 @@ const NUMBER_PLANS: &[(&str, usize)] = &[
     ("+656", 7),  // Singapore
 ];
 
+/// The demo's simulated customers: more of them answer than in `serve --telephony sim` (35%
+/// against 20%), so a person who signs in as the agent gets a call within a minute or so.
+pub fn population() -> campana_sim::model::Population {
+    campana_sim::model::Population { answer_prob: 0.35, ..Default::default() }
+}
+
 /// Simulated agents working beside the demo's people (the demo's default `--sim-agents`).
 pub const SIM_AGENTS: u32 = 12;
 

@@ -65,6 +65,8 @@ pub struct DialerOptions {
     /// The agent groups the simulated agents are spread over, one group each (empty: every
     /// agent group there is when the dialer starts).
     pub sim_agent_groups: Vec<AgentGroupId>,
+    /// How the simulated customers behave (answer rate, time to answer, patience).
+    pub sim_population: Population,
     pub seed: u64,
     /// The trunk, phones' registrar, prompts and recordings (SIP telephony only).
     pub sip: Option<campana_sip::TrunkConfig>,
@@ -191,7 +193,7 @@ impl Dialer {
                 tracing::info!(sip = %handle.local_sip_addr(), "SIP telephony: agents' phones register here");
                 Tel::Sip { handle, events, trunks }
             }
-            _ => Tel::Sim(SimTelephony::new(opts.seed, Population::default(), 120.0, 0.6, now)),
+            _ => Tel::Sim(SimTelephony::new(opts.seed, opts.sim_population.clone(), 120.0, 0.6, now)),
         };
         let first_call_id = store.max_call_id().await? + 1;
         let (tx, rx) = mpsc::channel(COMMAND_QUEUE);

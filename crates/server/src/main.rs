@@ -130,7 +130,7 @@ async fn main() -> anyhow::Result<()> {
             campana::state::install_calling_rules(cfg.calling_hours.as_deref())?;
             let store = open_store(&cfg).await?;
             campana::auth::ensure_admin(&store).await?;
-            serve(store, cfg).await
+            serve(store, cfg, Default::default()).await
         }
         Command::Demo { records } => {
             let mut args = cli.config.clone();
@@ -148,7 +148,7 @@ async fn main() -> anyhow::Result<()> {
             for (user, pw, role) in &logins {
                 eprintln!("  login {user:<12} password {pw:<16} ({role})");
             }
-            serve(store, cfg).await
+            serve(store, cfg, demo::population()).await
         }
         Command::Import(a) => {
             let cfg = cli.config.resolve()?;
@@ -238,12 +238,13 @@ async fn open_store(cfg: &config::Config) -> anyhow::Result<Store> {
     Ok(store)
 }
 
-async fn serve(store: Store, cfg: config::Config) -> anyhow::Result<()> {
+async fn serve(store: Store, cfg: config::Config, sim_population: campana_sim::model::Population) -> anyhow::Result<()> {
     let mut state = state::AppState::new(store.clone(), cfg.data_dir.clone())?;
     let opts = campana::dialer::DialerOptions {
         telephony: cfg.telephony,
         sim_agents: cfg.sim_agents,
         sim_agent_groups: Vec::new(),
+        sim_population,
         seed: rand::random(),
         sip: cfg.sip.clone(),
     };
