@@ -935,6 +935,7 @@ impl Driver {
                 ("campana_sip_rtp_packets_sent_total", st.rtp_packets_sent),
                 ("campana_sip_rtp_packets_received_total", st.rtp_packets_received),
                 ("campana_sip_rtp_packets_relayed_total", st.rtp_packets_relayed),
+                ("campana_sip_kernel_bridged_total", st.kernel_bridged),
             ] {
                 metrics::counter!(name).absolute(v);
             }

@@ -65,6 +65,10 @@ struct Args {
     origination: bool,
     relay: bool,
     rtpengine: bool,
+    /// Also run Campana with `kernel_relay` (nftables forwarding; needs root and `nft`).
+    kernel: bool,
+    /// Run Campana's user-space relay (`--no-userspace` skips it).
+    userspace: bool,
 }
 
 fn parse_args() -> Args {
@@ -80,6 +84,8 @@ fn parse_args() -> Args {
             origination: true,
             relay: true,
             rtpengine: true,
+            kernel: true,
+            userspace: true,
         }
     } else {
         Args {
@@ -91,6 +97,8 @@ fn parse_args() -> Args {
             origination: true,
             relay: true,
             rtpengine: true,
+            kernel: true,
+            userspace: true,
         }
     };
     let list =
@@ -101,6 +109,8 @@ fn parse_args() -> Args {
         match argv[i].as_str() {
             "--quick" => {}
             "--no-rtpengine" => a.rtpengine = false,
+            "--no-kernel" => a.kernel = false,
+            "--no-userspace" => a.userspace = false,
             "--rates" => {
                 a.rates = list(&value()).into_iter().map(|x| x as u32).collect();
                 i += 1;
@@ -143,7 +153,7 @@ fn usage(why: &str) -> ! {
     }
     eprintln!(
         "usage: cargo bench -p campana-sip --bench sip-bench -- [--quick] [--rates 100,200] [--step-s 10] \
-         [--calls 500,2000] [--hold-s 60] [--ramp-cps 200] [--only origination|relay] [--no-rtpengine]\n\
+         [--calls 500,2000] [--hold-s 60] [--ramp-cps 200] [--only origination|relay] [--no-rtpengine] [--no-kernel] [--no-userspace]\n\
          needs sipp (scripts/install-sip-deps.sh) and rtpengine (apt-get install rtpengine-daemon)"
     );
     std::process::exit(2)
@@ -191,27 +201,69 @@ async fn run(args: &Args, dir: &Path) {
         let media = Media::start().expect("RTP generator sockets");
         let mut rows = Vec::new();
         for &n in &args.calls {
-            let ours = relay_campana(n, args.hold_s, args.ramp_cps, dir, &media).await;
+            let ours = if args.userspace {
+                relay_campana(n, args.hold_s, args.ramp_cps, dir, &media, false).await
+            } else {
+                RelayResult::failed("Campana", n, "not run (--no-userspace)".into())
+            };
             ours.print_detail();
             tokio::time::sleep(Duration::from_secs(2)).await;
+            let kernel = if args.kernel { Some(relay_campana(n, args.hold_s, args.ramp_cps, dir, &media, true).await) } else { None };
+            if let Some(k) = &kernel {
+                k.print_detail();
+                tokio::time::sleep(Duration::from_secs(2)).await;
+            }
+            // What the generator and echo cost alone (no relay in the path): the kernel relay's
+            // own cost is the machine CPU above this.
+            let direct = if args.kernel { Some(relay_direct(n, args.hold_s, &media).await) } else { None };
+            if let Some(d) = &direct {
+                d.print_detail();
+                tokio::time::sleep(Duration::from_secs(2)).await;
+            }
             let theirs = if args.rtpengine { Some(relay_rtpengine(n, args.hold_s, dir, &media).await) } else { None };
             if let Some(t) = &theirs {
                 t.print_detail();
             }
-            rows.push((ours, theirs));
+            rows.push((ours, kernel, direct, theirs));
             tokio::time::sleep(Duration::from_secs(2)).await;
         }
-        println!("\n| bridged calls | relay | connected | held | packets sent | lost to agent / back | lost: on the relay's sockets / in the relay / on the generator's | round trip p99 / max | relay CPU % (of 1 core) | CPU µs per call-second | loss-free | load generator CPU % | load avg before-after |");
-        println!("|---|---|---|---|---|---|---|---|---|---|---|---|---|");
-        for (o, t) in &rows {
+        println!("\n| bridged calls | relay | connected | held | packets sent | lost to agent / back | lost: on the relay's sockets / in the relay / on the generator's | round trip p99 / max | relay CPU % (of 1 core) | CPU µs per call-second | loss-free | load generator CPU % | machine CPU % (of {} cores) | load avg before-after |", num_cpus());
+        println!("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|");
+        for (o, k, d, t) in &rows {
             o.print_row();
+            if let Some(k) = k {
+                k.print_row();
+            }
+            if let Some(d) = d {
+                d.print_row();
+            }
             if let Some(t) = t {
                 t.print_row();
                 // A ratio means something only for the same work: both relayed every packet.
                 if o.loss_free() && t.loss_free() {
-                    println!("| {} | **ratio Campana/rtpengine** | | | | | | | **{:.2}x** | | | | |", o.calls, o.cpu_s / t.cpu_s);
+                    println!(
+                        "| {} | **ratio Campana/rtpengine** (relay CPU) | | | | | | | **{:.2}x** | | | | | |",
+                        o.calls,
+                        o.cpu_s / t.cpu_s
+                    );
                 } else {
-                    println!("| {} | ratio Campana/rtpengine | | | | | | | n/a (packets lost) | | | | |", o.calls);
+                    println!("| {} | ratio Campana/rtpengine (relay CPU) | | | | | | | n/a (packets lost) | | | | | |", o.calls);
+                }
+                // The kernel forwards in the senders' threads (softirq), so its cost is only
+                // seen in the machine's CPU, which also holds the generator's.
+                if let Some(k) = k {
+                    if k.loss_free() && t.loss_free() {
+                        println!(
+                            "| {} | **ratio Campana kernel/rtpengine** (machine CPU) | | | | | | | | | | | **{:.2}x** | |",
+                            k.calls,
+                            k.machine_cpu_s / t.machine_cpu_s
+                        );
+                    } else {
+                        println!(
+                            "| {} | ratio Campana kernel/rtpengine (machine CPU) | | | | | | | | | | | n/a (packets lost) | |",
+                            k.calls
+                        );
+                    }
                 }
             }
         }
@@ -245,6 +297,22 @@ fn campana_cpu_ns() -> u64 {
 
 fn loadgen_cpu_ns() -> u64 {
     cpu_ns(std::process::id(), Some(LOADGEN_THREADS))
+}
+
+/// On-CPU time of every thread of every process on the machine (kernel threads such as
+/// ksoftirqd included), in nanoseconds: what the relay, the generator, sipp and anything else
+/// ran, including the kernel's packet processing done in their context (on loopback a sender
+/// runs the receive path too). Read from `/proc/*/task/*/schedstat`, which is exact, where
+/// `/proc/stat`'s tick sampling misses most of this workload's short bursts.
+fn machine_cpu_ns() -> u64 {
+    let Ok(procs) = std::fs::read_dir("/proc") else { return 0 };
+    let mut total = 0;
+    for p in procs.flatten() {
+        let name = p.file_name();
+        let Some(pid) = name.to_str().and_then(|n| n.parse::<u32>().ok()) else { continue };
+        total += cpu_ns(pid, None);
+    }
+    total
 }
 
 fn secs(ns: u64) -> f64 {
@@ -705,8 +773,133 @@ fn big_socket() -> std::io::Result<UdpSocket> {
     let _ = s.set_send_buffer_size(8 << 20);
     s.bind(&SocketAddr::from((LOCALHOST, 0)).into())?;
     let s: UdpSocket = s.into();
+    force_buffers(&s, 32 << 20);
     s.set_read_timeout(Some(Duration::from_millis(50)))?;
     Ok(s)
+}
+
+/// As root, buffers past net.core.rmem_max / wmem_max (SO_RCVBUFFORCE / SO_SNDBUFFORCE), so
+/// the generator's sockets absorb the scheduler's pauses at 200,000 packets/s; ignored
+/// otherwise.
+fn force_buffers(s: &UdpSocket, bytes: libc::c_int) {
+    use std::os::fd::AsRawFd;
+    for opt in [libc::SO_RCVBUFFORCE, libc::SO_SNDBUFFORCE] {
+        // SAFETY: a valid socket and a c_int option value of the size given.
+        unsafe {
+            libc::setsockopt(
+                s.as_raw_fd(),
+                libc::SOL_SOCKET,
+                opt,
+                (&bytes as *const libc::c_int).cast(),
+                std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+            );
+        }
+    }
+}
+
+/// Most datagrams one `recvmmsg` / `sendmmsg` call moves.
+const BATCH: usize = 256;
+/// How long the generator's receivers wait after a batch that was not full, so each call
+/// finds many packets (fewer wake-ups; the packets wait in the socket's 32 MiB buffer).
+const BATCH_WAIT: Duration = Duration::from_millis(1);
+/// Largest datagram the generator reads (bigger ones are truncated; only 172-byte RTP is sent).
+const BATCH_DATAGRAM_BYTES: usize = 256;
+
+/// Batched datagram I/O for the load generator (`recvmmsg` / `sendmmsg`, IPv4): one system
+/// call moves up to [`BATCH`] packets, so what the generator costs per packet is the kernel's
+/// UDP path, not system-call overhead, and it does not become the limit before the relay does.
+struct Datagrams {
+    bufs: Vec<[u8; BATCH_DATAGRAM_BYTES]>,
+    lens: Vec<usize>,
+    addrs: Vec<libc::sockaddr_in>,
+}
+
+fn to_sockaddr(a: SocketAddr) -> libc::sockaddr_in {
+    let SocketAddr::V4(v4) = a else { panic!("the generator is IPv4 only: {a}") };
+    // SAFETY: sockaddr_in is plain old data; all zeroes is a valid value.
+    let mut sa: libc::sockaddr_in = unsafe { std::mem::zeroed() };
+    sa.sin_family = libc::AF_INET as libc::sa_family_t;
+    sa.sin_port = v4.port().to_be();
+    sa.sin_addr = libc::in_addr { s_addr: u32::from(*v4.ip()).to_be() };
+    sa
+}
+
+fn from_sockaddr(sa: &libc::sockaddr_in) -> SocketAddr {
+    SocketAddr::from((u32::from_be(sa.sin_addr.s_addr).to_be_bytes(), u16::from_be(sa.sin_port)))
+}
+
+impl Datagrams {
+    fn new() -> Datagrams {
+        // SAFETY: as in to_sockaddr.
+        Datagrams { bufs: vec![[0; BATCH_DATAGRAM_BYTES]; BATCH], lens: vec![0; BATCH], addrs: vec![unsafe { std::mem::zeroed() }; BATCH] }
+    }
+
+    fn packet(&self, i: usize) -> &[u8] {
+        &self.bufs[i][..self.lens[i]]
+    }
+
+    fn from(&self, i: usize) -> SocketAddr {
+        from_sockaddr(&self.addrs[i])
+    }
+
+    /// Waits for datagrams (up to the socket's read timeout) and reads up to [`BATCH`] of them;
+    /// returns how many (0 on timeout or error).
+    fn recv(&mut self, sock: &UdpSocket) -> usize {
+        use std::os::fd::AsRawFd;
+        let mut iov: Vec<libc::iovec> =
+            self.bufs.iter_mut().map(|b| libc::iovec { iov_base: b.as_mut_ptr().cast(), iov_len: BATCH_DATAGRAM_BYTES }).collect();
+        // SAFETY: plain old data, zeroed, then every pointer set to live buffers of the lengths given.
+        let mut hdrs: Vec<libc::mmsghdr> = (0..BATCH).map(|_| unsafe { std::mem::zeroed() }).collect();
+        for (i, h) in hdrs.iter_mut().enumerate() {
+            h.msg_hdr.msg_name = (&mut self.addrs[i] as *mut libc::sockaddr_in).cast();
+            h.msg_hdr.msg_namelen = std::mem::size_of::<libc::sockaddr_in>() as libc::socklen_t;
+            h.msg_hdr.msg_iov = &mut iov[i];
+            h.msg_hdr.msg_iovlen = 1;
+        }
+        // SAFETY: hdrs, iov, bufs and addrs outlive the call; BATCH entries are valid.
+        let n = unsafe {
+            libc::recvmmsg(sock.as_raw_fd(), hdrs.as_mut_ptr(), BATCH as libc::c_uint, libc::MSG_WAITFORONE, std::ptr::null_mut())
+        };
+        if n <= 0 {
+            return 0;
+        }
+        let n = n as usize;
+        for (len, h) in self.lens.iter_mut().zip(&hdrs).take(n) {
+            *len = h.msg_len as usize;
+        }
+        n
+    }
+}
+
+/// Sends each `(packet, destination)` with as few `sendmmsg` calls as it takes; returns how
+/// many the kernel took.
+fn send_batch(sock: &UdpSocket, packets: &[(&[u8], SocketAddr)]) -> usize {
+    use std::os::fd::AsRawFd;
+    let mut sent = 0;
+    for chunk in packets.chunks(BATCH) {
+        let mut addrs: Vec<libc::sockaddr_in> = chunk.iter().map(|(_, a)| to_sockaddr(*a)).collect();
+        let mut iov: Vec<libc::iovec> =
+            chunk.iter().map(|(p, _)| libc::iovec { iov_base: p.as_ptr() as *mut libc::c_void, iov_len: p.len() }).collect();
+        // SAFETY: as in Datagrams::recv; the kernel only reads the packets.
+        let mut hdrs: Vec<libc::mmsghdr> = (0..chunk.len()).map(|_| unsafe { std::mem::zeroed() }).collect();
+        for (i, h) in hdrs.iter_mut().enumerate() {
+            h.msg_hdr.msg_name = (&mut addrs[i] as *mut libc::sockaddr_in).cast();
+            h.msg_hdr.msg_namelen = std::mem::size_of::<libc::sockaddr_in>() as libc::socklen_t;
+            h.msg_hdr.msg_iov = &mut iov[i];
+            h.msg_hdr.msg_iovlen = 1;
+        }
+        let mut done = 0;
+        while done < hdrs.len() {
+            // SAFETY: the remaining headers point into live vectors.
+            let n = unsafe { libc::sendmmsg(sock.as_raw_fd(), hdrs[done..].as_mut_ptr(), (hdrs.len() - done) as libc::c_uint, 0) };
+            if n <= 0 {
+                break; // a full buffer or an ICMP error: these packets are lost and counted so
+            }
+            done += n as usize;
+        }
+        sent += done;
+    }
+    sent
 }
 
 fn is_generated(packet: &[u8]) -> bool {
@@ -724,16 +917,21 @@ impl Media {
         {
             let (sock, counters, learned, learning) = (customers.try_clone()?, counters.clone(), learned.clone(), learning.clone());
             std::thread::Builder::new().name("bench-media-rx".into()).spawn(move || {
-                let mut buf = [0u8; 2048];
+                let mut d = Datagrams::new();
                 loop {
-                    let Ok((n, from)) = sock.recv_from(&mut buf) else { continue };
-                    if is_generated(&buf[..n]) {
-                        counters.returned.fetch_add(1, Ordering::Relaxed);
-                        counters.record_rtt(&buf[..n]);
-                    } else {
-                        counters.other.fetch_add(1, Ordering::Relaxed);
-                        if learning.load(Ordering::Relaxed) {
-                            learned.lock().expect("learned").insert(from);
+                    let n = d.recv(&sock);
+                    if n < BATCH {
+                        std::thread::sleep(BATCH_WAIT);
+                    }
+                    for i in 0..n {
+                        if is_generated(d.packet(i)) {
+                            counters.returned.fetch_add(1, Ordering::Relaxed);
+                            counters.record_rtt(d.packet(i));
+                        } else {
+                            counters.other.fetch_add(1, Ordering::Relaxed);
+                            if learning.load(Ordering::Relaxed) {
+                                learned.lock().expect("learned").insert(d.from(i));
+                            }
                         }
                     }
                 }
@@ -742,15 +940,17 @@ impl Media {
         {
             let counters = counters.clone();
             std::thread::Builder::new().name("bench-echo".into()).spawn(move || {
-                let mut buf = [0u8; 2048];
+                let mut d = Datagrams::new();
                 loop {
-                    let Ok((n, from)) = phones.recv_from(&mut buf) else { continue };
-                    if is_generated(&buf[..n]) {
-                        counters.echoed.fetch_add(1, Ordering::Relaxed);
-                        let _ = phones.send_to(&buf[..n], from);
-                    } else {
-                        counters.other.fetch_add(1, Ordering::Relaxed);
+                    let n = d.recv(&phones);
+                    if n < BATCH {
+                        std::thread::sleep(BATCH_WAIT);
                     }
+                    let echo: Vec<(&[u8], SocketAddr)> =
+                        (0..n).filter(|i| is_generated(d.packet(*i))).map(|i| (d.packet(i), d.from(i))).collect();
+                    counters.other.fetch_add((n - echo.len()) as u64, Ordering::Relaxed);
+                    counters.echoed.fetch_add(echo.len() as u64, Ordering::Relaxed);
+                    send_batch(&phones, &echo);
                 }
             })?;
         }
@@ -797,15 +997,18 @@ impl Media {
                     let ts = (round as u32).wrapping_mul(160);
                     packet[2..4].copy_from_slice(&seq.to_be_bytes());
                     packet[4..8].copy_from_slice(&ts.to_be_bytes());
-                    let mut k = (tick % period_ms) as usize;
-                    while k < targets.len() {
-                        packet[8..12].copy_from_slice(&(k as u32).to_be_bytes());
-                        packet[16..24].copy_from_slice(&(epoch().elapsed().as_micros() as u64).to_be_bytes());
-                        if sock.send_to(&packet, targets[k]).is_ok() {
-                            counters.sent.fetch_add(1, Ordering::Relaxed);
-                        }
-                        k += period_ms as usize;
-                    }
+                    // This slot's streams, one packet each, sent in batches.
+                    let sent_us = (epoch().elapsed().as_micros() as u64).to_be_bytes();
+                    let packets: Vec<([u8; RTP_PACKET_BYTES], SocketAddr)> = (((tick % period_ms) as usize)..targets.len())
+                        .step_by(period_ms as usize)
+                        .map(|k| {
+                            packet[8..12].copy_from_slice(&(k as u32).to_be_bytes());
+                            packet[16..24].copy_from_slice(&sent_us);
+                            (packet, targets[k])
+                        })
+                        .collect();
+                    let batch: Vec<(&[u8], SocketAddr)> = packets.iter().map(|(p, a)| (&p[..], *a)).collect();
+                    counters.sent.fetch_add(send_batch(&sock, &batch) as u64, Ordering::Relaxed);
                 }
             })
             .expect("generator thread")
@@ -825,6 +1028,8 @@ struct RelayResult {
     returned: u64,
     cpu_s: f64,
     loadgen_cpu_s: f64,
+    /// Busy CPU of the whole machine over the hold (relay, generator, kernel, anything else).
+    machine_cpu_s: f64,
     /// The relay's own counters: RTP packets its legs received, and forwarded (Campana's
     /// `SipStats` after hang-up; rtpengine's `totals` in the ng `delete` replies).
     relay_counters: Option<(u64, u64)>,
@@ -849,6 +1054,7 @@ impl RelayResult {
             returned: 0,
             cpu_s: 0.0,
             loadgen_cpu_s: 0.0,
+            machine_cpu_s: 0.0,
             relay_counters: None,
             note,
             load: String::new(),
@@ -895,7 +1101,7 @@ impl RelayResult {
     fn print_row(&self) {
         let call_s = self.calls as f64 * self.hold_s;
         println!(
-            "| {} | {} | {} | {:.0} s | {} | {} / {} | {} | {} / {:.0} ms | {:.1}% | {:.1} | {} | {:.0}% | {} |",
+            "| {} | {} | {} | {:.0} s | {} | {} / {} | {} | {} / {:.0} ms | {:.1}% | {:.1} | {} | {:.0}% | {:.0}% | {} |",
             self.calls,
             self.system,
             self.connected,
@@ -913,6 +1119,7 @@ impl RelayResult {
             if call_s > 0.0 { self.cpu_s / call_s * 1e6 } else { 0.0 },
             if self.loss_free() { "yes" } else { "**no**" },
             if self.hold_s > 0.0 { self.loadgen_cpu_s / self.hold_s * 100.0 } else { 0.0 },
+            if self.hold_s > 0.0 { self.machine_cpu_s / self.hold_s * 100.0 } else { 0.0 },
             self.load,
         );
     }
@@ -920,10 +1127,11 @@ impl RelayResult {
 
 /// Runs the generator for `hold` over `targets`, measuring `relay_cpu` over exactly that time.
 /// Returns (hold seconds, relay CPU seconds, load generator CPU seconds).
-async fn hold_media(media: &Media, targets: Vec<SocketAddr>, hold: Duration, relay_cpu: impl Fn() -> u64) -> (f64, f64, f64, String) {
+async fn hold_media(media: &Media, targets: Vec<SocketAddr>, hold: Duration, relay_cpu: impl Fn() -> u64) -> (f64, f64, f64, f64, String) {
     let load_before = loadavg_1m();
     let c0 = relay_cpu();
     let g0 = loadgen_cpu_ns();
+    let m0 = machine_cpu_ns();
     let t0 = Instant::now();
     let handle = media.blast(targets, hold);
     while !handle.is_finished() {
@@ -932,6 +1140,7 @@ async fn hold_media(media: &Media, targets: Vec<SocketAddr>, hold: Duration, rel
     let held = t0.elapsed().as_secs_f64();
     let cpu = relay_cpu() - c0;
     let gen = loadgen_cpu_ns() - g0;
+    let machine = machine_cpu_ns().saturating_sub(m0);
     // The last packets in flight.
     let load = format!("{load_before}-{}", loadavg_1m());
     // Packets still queued in the relay (a relay that fell behind reads them late): wait until
@@ -947,10 +1156,38 @@ async fn hold_media(media: &Media, targets: Vec<SocketAddr>, hold: Duration, rel
         }
         last = now;
     }
-    (held, secs(cpu), secs(gen), load)
+    (held, secs(cpu), secs(gen), secs(machine), load)
 }
 
-async fn relay_campana(n: usize, hold_s: u64, ramp_cps: u32, dir: &Path, media: &Media) -> RelayResult {
+/// The same streams with no relay: every customer stream goes straight to the phones' echo
+/// socket (one address for all), which echoes it back.
+async fn relay_direct(n: usize, hold_s: u64, media: &Media) -> RelayResult {
+    media.reset();
+    let phones = SocketAddr::from((LOCALHOST, media.phones_port));
+    let (held, cpu_s, loadgen_cpu_s, machine_cpu_s, load) = hold_media(media, vec![phones; n], Duration::from_secs(hold_s), || 0).await;
+    let c = &media.counters;
+    RelayResult {
+        system: "none (generator to echo directly)",
+        calls: n,
+        connected: n,
+        dropped: 0,
+        setup_s: 0.0,
+        hold_s: held,
+        sent: c.sent.load(Ordering::Relaxed),
+        echoed: c.echoed.load(Ordering::Relaxed),
+        returned: c.returned.load(Ordering::Relaxed),
+        cpu_s,
+        loadgen_cpu_s,
+        machine_cpu_s,
+        relay_counters: None,
+        note: "the load generator's own cost".into(),
+        load,
+        rtt: c.rtt_summary(),
+    }
+}
+
+async fn relay_campana(n: usize, hold_s: u64, ramp_cps: u32, dir: &Path, media: &Media, kernel: bool) -> RelayResult {
+    let system = if kernel { "Campana kernel_relay" } else { "Campana" };
     media.reset();
     media.learning.store(true, Ordering::Relaxed);
     let carrier_port = free_udp_port();
@@ -966,15 +1203,16 @@ async fn relay_campana(n: usize, hold_s: u64, ramp_cps: u32, dir: &Path, media: 
     config.max_channels = n + 16;
     config.event_queue_len = 65_536;
     config.registrar = Some(RegistrarConfig::new("campana.bench", agents));
+    config.kernel_relay = kernel;
     let (tel, mut events) = match SipTelephony::start(config).await {
         Ok(x) => x,
-        Err(e) => return RelayResult::failed("Campana", n, format!("start: {e}")),
+        Err(e) => return RelayResult::failed(system, n, format!("start: {e}")),
     };
     // Agents register with digest (one user per agent; see `register_agents`).
     let reg = tokio::task::block_in_place(|| register_agents(tel.local_sip_addr(), phones_port, n));
     let registered = (1..=n).filter(|i| tel.agent_contact(UserId(*i as i64)).is_some()).count();
     if registered < n {
-        return RelayResult::failed("Campana", n, format!("only {registered} of {n} agents registered ({reg:?})"));
+        return RelayResult::failed(system, n, format!("only {registered} of {n} agents registered ({reg:?})"));
     }
     // Ramp: dial n customers (Campana paces at ramp_cps), connect each to its agent.
     let commands = tel.commands();
@@ -1032,10 +1270,14 @@ async fn relay_campana(n: usize, hold_s: u64, ramp_cps: u32, dir: &Path, media: 
             }
         }
     };
-    let (held, cpu_s, loadgen_cpu_s, load) = tokio::select! {
+    let (held, cpu_s, loadgen_cpu_s, machine_cpu_s, load) = tokio::select! {
         r = hold_fut => r,
-        _ = watch => (0.0, 0.0, 0.0, String::new()),
+        _ = watch => (0.0, 0.0, 0.0, 0.0, String::new()),
     };
+    let kernel_bridged = tel.stats().kernel_bridged;
+    if kernel {
+        note.push_str(&format!("; {kernel_bridged} calls forwarded in the kernel"));
+    }
     let (sent, echoed, returned) = (
         media.counters.sent.load(Ordering::Relaxed),
         media.counters.echoed.load(Ordering::Relaxed),
@@ -1080,7 +1322,7 @@ async fn relay_campana(n: usize, hold_s: u64, ramp_cps: u32, dir: &Path, media: 
         note.push_str(&format!("; BYE retransmissions after sipp closed the call {}", c.0 + p.0));
     }
     RelayResult {
-        system: "Campana",
+        system,
         calls: n,
         connected,
         dropped,
@@ -1091,6 +1333,7 @@ async fn relay_campana(n: usize, hold_s: u64, ramp_cps: u32, dir: &Path, media: 
         returned,
         cpu_s,
         loadgen_cpu_s,
+        machine_cpu_s,
         relay_counters: Some((stats.rtp_packets_received, stats.rtp_packets_relayed)),
         note,
         load,
@@ -1280,7 +1523,8 @@ async fn relay_rtpengine(n: usize, hold_s: u64, dir: &Path, media: &Media) -> Re
     let connected = targets.len();
     let setup_s = t0.elapsed().as_secs_f64();
     let pid = rtpengine.pid();
-    let (held, cpu_s, loadgen_cpu_s, load) = hold_media(media, targets, Duration::from_secs(hold_s), || cpu_ns(pid, None)).await;
+    let (held, cpu_s, loadgen_cpu_s, machine_cpu_s, load) =
+        hold_media(media, targets, Duration::from_secs(hold_s), || cpu_ns(pid, None)).await;
     let (sent, echoed, returned) = (
         media.counters.sent.load(Ordering::Relaxed),
         media.counters.echoed.load(Ordering::Relaxed),
@@ -1316,6 +1560,7 @@ async fn relay_rtpengine(n: usize, hold_s: u64, dir: &Path, media: &Media) -> Re
         returned,
         cpu_s,
         loadgen_cpu_s,
+        machine_cpu_s,
         relay_counters: totals,
         note: if note.is_empty() { "userspace forwarding (--table=-1)".into() } else { note },
         load,

@@ -122,6 +122,18 @@ pub struct TrunkConfig {
     /// REGISTER.
     #[serde(default)]
     pub registrar: Option<crate::registrar::RegistrarConfig>,
+    /// SIP timer T1 (RFC 3261, the round-trip estimate): retransmissions start at T1 and an
+    /// INVITE with no response at all ends after 64 x T1 (Timer B; 32 s by default) as
+    /// `network_failure`. 10 to 10,000 ms.
+    #[serde(default = "defaults::sip_t1_ms")]
+    pub sip_t1_ms: u32,
+    /// Forward bridged calls' RTP in the kernel (nftables) instead of in Campana's process:
+    /// about 700 bridged calls per core in user space, several times more this way. Needs Linux
+    /// with `nft`, CAP_NET_ADMIN, a specific IPv4 bind address and, for remote peers,
+    /// `net.ipv4.ip_forward=1` (checked at start). Recorded calls and calls still in answering
+    /// machine detection stay in user space. See [`crate::kernel_relay`].
+    #[serde(default)]
+    pub kernel_relay: bool,
     /// More trunks by name (`[trunks.NAME]`), chosen by a settings profile's `sip_trunk`; the
     /// top-level fields above are the default trunk.
     #[serde(default)]
@@ -220,6 +232,8 @@ impl TrunkConfig {
             event_queue_len: defaults::event_queue_len(),
             user_agent: defaults::user_agent(),
             registrar: None,
+            kernel_relay: false,
+            sip_t1_ms: defaults::sip_t1_ms(),
             trunks: Default::default(),
         }
     }
@@ -264,6 +278,9 @@ impl TrunkConfig {
         if self.command_queue_len == 0 || self.event_queue_len == 0 {
             return bad("queue lengths must be at least 1".into());
         }
+        if !(10..=10_000).contains(&self.sip_t1_ms) {
+            return bad(format!("sip_t1_ms must be between 10 and 10000, not {}", self.sip_t1_ms));
+        }
         self.default_trunk().validate().or_else(bad)?;
         for name in self.trunks.keys() {
             if name.is_empty() || name.len() > 64 || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
@@ -278,6 +295,10 @@ impl TrunkConfig {
 
 mod defaults {
     use std::net::SocketAddr;
+
+    pub fn sip_t1_ms() -> u32 {
+        500
+    }
 
     pub fn bind() -> SocketAddr {
         SocketAddr::from(([0, 0, 0, 0], 5060))

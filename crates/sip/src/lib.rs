@@ -17,6 +17,7 @@
 pub mod analysis;
 pub mod audio;
 pub mod config;
+pub mod kernel_relay;
 pub mod recording;
 pub mod registrar;
 pub mod results;
@@ -55,6 +56,9 @@ use tokio_util::sync::CancellationToken;
 pub const CALL_CONTROL_QUEUE_LEN: usize = 4;
 /// Frames queued from the customer leg to call analysis; more are dropped.
 pub const ANALYSIS_QUEUE_LEN: usize = 64;
+/// Longest a bridged call waits for its kernel forwarding rules (the user-space relay forwards
+/// meanwhile, and afterwards when they are late).
+pub const KERNEL_BRIDGE_TIMEOUT_S: u64 = 2;
 /// Retry interval after a failed registration.
 pub const REGISTER_RETRY_S: u64 = 30;
 
@@ -69,6 +73,8 @@ pub enum SipError {
     Io(#[from] std::io::Error),
     #[error("the SIP telephony has stopped")]
     Stopped,
+    #[error(transparent)]
+    KernelRelay(#[from] kernel_relay::KernelRelayError),
 }
 
 /// Counters over the life of a [`SipTelephony`].
@@ -82,6 +88,7 @@ struct Counters {
     rtp_packets_received: AtomicU64,
     rtp_packets_relayed: AtomicU64,
     connected: AtomicU64,
+    kernel_bridged: AtomicU64,
 }
 
 /// A snapshot of the telephony's counters.
@@ -99,6 +106,8 @@ pub struct SipStats {
     pub rtp_packets_relayed: u64,
     /// Customer calls bridged to an agent's phone.
     pub connected: u64,
+    /// Bridged calls whose RTP the kernel forwarded (`kernel_relay`).
+    pub kernel_bridged: u64,
     /// Calls that exist now (ringing or answered).
     pub active_calls: u64,
 }
@@ -137,6 +146,8 @@ struct Shared {
     local_sip: SocketAddr,
     cancel: CancellationToken,
     registrar: Option<Mutex<registrar::Registrar>>,
+    /// Kernel forwarding of bridged calls' RTP (`kernel_relay`), when on.
+    kernel_relay: Option<Arc<kernel_relay::KernelRelay>>,
 }
 
 /// One trunk calls go out through, with its own pacing and channel count.
@@ -239,7 +250,10 @@ impl SipTelephony {
         let udp = UdpConnection::from_socket(socket, external, Some(cancel.child_token())).await?;
         let bound = udp.get_addr().clone();
         transport_layer.add_transport(udp.into());
+        let t1 = Duration::from_millis(u64::from(config.sip_t1_ms));
+        let option = rsipstack::transaction::endpoint::EndpointOption { t1, t1x64: t1 * 64, ..Default::default() };
         let endpoint = EndpointBuilder::new()
+            .with_option(option)
             .with_cancel_token(cancel.clone())
             .with_transport_layer(transport_layer)
             .with_user_agent(&config.user_agent)
@@ -250,6 +264,7 @@ impl SipTelephony {
         };
         let incoming = endpoint.incoming_transactions()?;
         let dialog_layer = Arc::new(DialogLayer::new(endpoint.inner.clone()));
+        let kernel_relay = if config.kernel_relay { Some(kernel_relay::KernelRelay::start(local_ip)?) } else { None };
         let (events_tx, events_rx) = mpsc::channel(config.event_queue_len);
         let (commands_tx, commands_rx) = mpsc::channel(config.command_queue_len);
         let shared = Arc::new(Shared {
@@ -264,6 +279,7 @@ impl SipTelephony {
             local_sip,
             cancel,
             registrar: config.registrar.clone().map(|r| Mutex::new(registrar::Registrar::new(r))),
+            kernel_relay,
             config,
         });
         let endpoint_inner = shared.endpoint.inner.clone();
@@ -309,6 +325,7 @@ impl SipTelephony {
             rtp_packets_received: c.rtp_packets_received.load(Ordering::Relaxed),
             rtp_packets_relayed: c.rtp_packets_relayed.load(Ordering::Relaxed),
             connected: c.connected.load(Ordering::Relaxed),
+            kernel_bridged: c.kernel_bridged.load(Ordering::Relaxed),
             active_calls: self.shared.calls.lock().map(|m| m.len() as u64).unwrap_or_default(),
         }
     }
@@ -537,6 +554,9 @@ async fn place_call(shared: &Arc<Shared>, dial: &Dial, control: &mut mpsc::Recei
     let mut cancelled: Option<CancelReason> = None;
     let mut agent_leg: Option<(UserId, mpsc::Receiver<AgentLegEvent>, CancellationToken)> = None;
     let mut bridged: Option<Arc<RtpLeg>> = None;
+    // The bridge's rules in the kernel, when it forwards this call's RTP (closed before the
+    // legs' ports are released, so no rule outlives its port).
+    let mut kernel_bridge: Option<kernel_relay::KernelBridge> = None;
     // The prompt playing now and whether to hang up when it ends.
     let mut prompt: Option<(tokio::sync::oneshot::Receiver<()>, bool)> = None;
     let mut digits = rtp.digits.lock().await;
@@ -623,8 +643,12 @@ async fn place_call(shared: &Arc<Shared>, dial: &Dial, control: &mut mpsc::Recei
                         if let Some((frames, _)) = &recorder {
                             agent_rtp.record_to(frames.clone(), recording::CHANNEL_AGENT);
                         }
+                        // The far ends, read before the bridge stops the legs' own sending.
+                        let far_ends = (rtp.target(), agent_rtp.target());
                         if !RtpLeg::bridge(&rtp, &agent_rtp) {
                             tracing::warn!(%call_id, "a leg has no media address: bridged without media relay");
+                        } else if recorder.is_none() && amd.is_none() {
+                            kernel_bridge = kernel_bridge_of(shared, (&rtp, far_ends.0), (&agent_rtp, far_ends.1)).await;
                         }
                         bridged = Some(agent_rtp);
                         // Tone detection ends at the bridge (see the analysis branch); with no
@@ -703,6 +727,12 @@ async fn place_call(shared: &Arc<Shared>, dial: &Dial, control: &mut mpsc::Recei
                     Ok(resp) => {
                         let code = resp.status_code.code();
                         tracing::debug!(%call_id, code, "final response");
+                        if code == 408 && cancelled.is_none() && is_local_timeout(&resp) {
+                            // Nothing came back from the trunk (Timer B): the network failed,
+                            // the called party did not "not answer".
+                            tracing::warn!(%call_id, "no response to the INVITE from the trunk: network failure");
+                            break CallResult::NetworkFailure;
+                        }
                         break map_final_status(code, cancelled);
                     }
                     Err(e) => {
@@ -801,12 +831,47 @@ async fn place_call(shared: &Arc<Shared>, dial: &Dial, control: &mut mpsc::Recei
         stop.cancel();
     }
     shared.dialog_layer.remove_dialog(&dialog.id());
+    let forwarded = match kernel_bridge {
+        Some(k) => k.close().await,
+        None => Default::default(),
+    };
     *rtp_stats = rtp.stats();
+    // Both legs' packets, as the user-space counters of the two legs add up to.
+    rtp_stats.packets_received += forwarded[0].packets + forwarded[1].packets;
+    rtp_stats.bytes_received += forwarded[0].bytes + forwarded[1].bytes;
+    rtp_stats.packets_relayed += forwarded[0].packets + forwarded[1].packets;
     if let Some(agent_rtp) = bridged {
         let a = agent_rtp.stats();
         rtp_stats.packets_relayed += a.packets_relayed;
     }
     result
+}
+
+/// Whether a 408 was made by rsipstack itself when the INVITE's Timer B (or C) fired, not
+/// received: a response from a UAS always tags To (RFC 3261 §8.2.6.2); the synthesized one
+/// copies the request's untagged To.
+fn is_local_timeout(resp: &rsipstack::sip::Response) -> bool {
+    use rsipstack::sip::HeadersExt;
+    resp.to_header().ok().and_then(|to| to.tag().ok().flatten()).is_none()
+}
+
+/// Hands a bridged call's RTP to the kernel when `kernel_relay` is on and every address is
+/// IPv4; the user-space relay goes on forwarding until the rules are in, and for good when
+/// they cannot be added.
+async fn kernel_bridge_of(
+    shared: &Shared,
+    customer: (&RtpLeg, Option<RtpTarget>),
+    agent: (&RtpLeg, Option<RtpTarget>),
+) -> Option<kernel_relay::KernelBridge> {
+    let relay = shared.kernel_relay.as_ref()?;
+    let ((customer, Some(c)), (agent, Some(a))) = (customer, agent) else { return None };
+    let Some((to_agent, to_customer)) = kernel_relay::paths(customer.local, c.remote, agent.local, a.remote) else { return None };
+    let bridge =
+        tokio::time::timeout(Duration::from_secs(KERNEL_BRIDGE_TIMEOUT_S), relay.bridge(to_agent, to_customer)).await.ok().flatten();
+    if bridge.is_some() {
+        shared.counters.kernel_bridged.fetch_add(1, Ordering::Relaxed);
+    }
+    bridge
 }
 
 /// Calls an agent's registered phone for a customer call and reports its progress; `stop`

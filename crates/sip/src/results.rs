@@ -5,6 +5,7 @@
 //! | 2xx                                                  | `answered`         |
 //! | 486 Busy Here, 600 Busy Everywhere, 603 Decline      | `busy`             |
 //! | 480 Temporarily Unavailable, 408 Request Timeout     | `no_answer`        |
+//! | no response at all (Timer B; rsipstack's own 408)    | `network_failure` (in the call task) |
 //! | 487 Request Terminated after our ring-timeout CANCEL | `no_answer`        |
 //! | 487 after the engine's `HangUp` (our CANCEL)          | `cancelled`        |
 //! | 487 not caused by us                                 | `no_answer`        |
