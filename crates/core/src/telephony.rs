@@ -45,7 +45,9 @@ pub enum TelephonyCommand {
     /// Bridge an answered customer call to an agent's phone.
     Connect { call_id: CallId, agent: UserId },
     /// Play a prompt on an answered call; `then_hang_up` ends the call when it finishes.
-    Play { call_id: CallId, prompt: PromptName, then_hang_up: bool },
+    /// `after_beep` (a message for an answering machine) starts it when the machine's beep
+    /// ends, or after the silence that follows a greeting with no beep, never over the greeting.
+    Play { call_id: CallId, prompt: PromptName, then_hang_up: bool, after_beep: bool },
     /// End the call (CANCEL before answer, BYE after).
     HangUp { call_id: CallId },
 }

@@ -973,7 +973,7 @@ impl Engine {
         }
         self.push(Output::Persist(PersistCommand::AbandonRecorded { call_id: id, campaign_id: campaign, at: now }));
         let prompt = self.cfg.safe_harbor_prompt.clone();
-        self.push(Output::Telephony(TelephonyCommand::Play { call_id: id, prompt, then_hang_up: true }));
+        self.push(Output::Telephony(TelephonyCommand::Play { call_id: id, prompt, then_hang_up: true, after_beep: false }));
     }
 
     fn release_reserved(&mut self, call_id: CallId) {
@@ -1013,7 +1013,7 @@ impl Engine {
                 c.state = CallState::Playing;
             }
             let prompt = self.cfg.agentless_prompt.clone();
-            self.push(Output::Telephony(TelephonyCommand::Play { call_id: id, prompt, then_hang_up: true }));
+            self.push(Output::Telephony(TelephonyCommand::Play { call_id: id, prompt, then_hang_up: true, after_beep: false }));
             return;
         }
         camp.ledger.add(now, 1.0, 0.0);
@@ -1083,7 +1083,7 @@ impl Engine {
         match action {
             MachineAction::LeaveMessage => {
                 let prompt = self.cfg.machine_prompt.clone();
-                self.push(Output::Telephony(TelephonyCommand::Play { call_id: id, prompt, then_hang_up: true }));
+                self.push(Output::Telephony(TelephonyCommand::Play { call_id: id, prompt, then_hang_up: true, after_beep: true }));
             }
             _ => self.push(Output::Telephony(TelephonyCommand::HangUp { call_id: id })),
         }

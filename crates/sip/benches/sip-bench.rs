@@ -227,7 +227,7 @@ async fn run(args: &Args, dir: &Path) {
             rows.push((ours, kernel, direct, theirs));
             tokio::time::sleep(Duration::from_secs(2)).await;
         }
-        println!("\n| bridged calls | relay | connected | held | packets sent | lost to agent / back | lost: on the relay's sockets / in the relay / on the generator's | round trip p99 / max | relay CPU % (of 1 core) | CPU µs per call-second | loss-free | load generator CPU % | machine CPU % (of {} cores) | load avg before-after |", num_cpus());
+        println!("\n| bridged calls | relay | connected | held | packets sent | lost to agent / back | lost: on the relay's sockets / in the relay / on the generator's | round trip p99 / max | relay CPU % (of 1 core) | CPU µs per call-second | loss-free | load generator CPU % | machine CPU % (of one core; {} cores) | load avg before-after |", num_cpus());
         println!("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|");
         for (o, k, d, t) in &rows {
             o.print_row();

@@ -262,6 +262,79 @@ impl Amd {
     }
 }
 
+/// Beep frequencies looked for: 400 to 2,000 Hz every 25 Hz (a 160-sample Goertzel filter
+/// is about 50 Hz wide, so every tone in the range is within 12.5 Hz of one of them).
+const BEEP_LOW_HZ: f32 = 400.0;
+const BEEP_STEP_HZ: f32 = 25.0;
+const BEEP_BINS: usize = 65;
+/// A beep is one frequency held at least this long (speech never holds one this long).
+pub const BEEP_MIN_MS: u32 = 120;
+/// Share of a frame's energy in one frequency for the frame to be tonal.
+const BEEP_TONE_RATIO: f32 = 0.6;
+/// Silence this long after sound: the greeting is over and no beep is coming (some voicemail
+/// systems have none).
+pub const BEEP_SILENCE_MS: u32 = 3000;
+/// Longest a message waits for the beep or the silence (then it is played anyway).
+pub const BEEP_WAIT_MAX_MS: u32 = 30_000;
+
+/// Why a voicemail message may start now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BeepWaitEnd {
+    /// The beep ended.
+    Beep,
+    /// A long silence followed the greeting.
+    Silence,
+    /// [`BEEP_WAIT_MAX_MS`] passed.
+    Timeout,
+}
+
+/// Waits for the end of an answering machine's beep, so that a message is left after it (and
+/// not spoken over the greeting, where the voicemail does not record it).
+#[derive(Debug, Default)]
+pub struct BeepDetector {
+    /// The tonal run now: frequency bin and length.
+    run: Option<(usize, u32)>,
+    silence_ms: u32,
+    elapsed_ms: u32,
+}
+
+impl BeepDetector {
+    /// Feeds one 20 ms frame; says when the message may start.
+    pub fn push(&mut self, frame: &[f32]) -> Option<BeepWaitEnd> {
+        self.elapsed_ms += FRAME_MS;
+        let beep_ended = |run: Option<(usize, u32)>| run.is_some_and(|(_, ms)| ms >= BEEP_MIN_MS);
+        if rms(frame) < TONE_MIN_RMS {
+            self.silence_ms += FRAME_MS;
+            if beep_ended(self.run.take()) {
+                return Some(BeepWaitEnd::Beep);
+            }
+            if self.silence_ms >= BEEP_SILENCE_MS {
+                return Some(BeepWaitEnd::Silence);
+            }
+        } else {
+            self.silence_ms = 0;
+            let (bin, ratio) = (0..BEEP_BINS)
+                .map(|i| (i, tone_ratio(frame, BEEP_LOW_HZ + BEEP_STEP_HZ * i as f32)))
+                .fold((0, 0.0f32), |best, x| if x.1 > best.1 { x } else { best });
+            if ratio >= BEEP_TONE_RATIO {
+                self.run = match self.run {
+                    // The same tone (a neighbouring bin: it may sit between two).
+                    Some((b, ms)) if b.abs_diff(bin) <= 1 => Some((b, ms + FRAME_MS)),
+                    previous => {
+                        if beep_ended(previous) {
+                            return Some(BeepWaitEnd::Beep);
+                        }
+                        Some((bin, FRAME_MS))
+                    }
+                };
+            } else if beep_ended(self.run.take()) {
+                return Some(BeepWaitEnd::Beep);
+            }
+        }
+        (self.elapsed_ms >= BEEP_WAIT_MAX_MS).then_some(BeepWaitEnd::Timeout)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -382,6 +455,46 @@ mod tests {
         }
         silence(if machine && words == 0 { 4000 } else { 2000 }, &mut rng, noise, &mut v);
         v
+    }
+
+    fn beep_wait(audio: &[f32]) -> Option<(BeepWaitEnd, u32)> {
+        let mut d = BeepDetector::default();
+        audio.chunks(FRAME_SAMPLES).enumerate().find_map(|(i, f)| d.push(f).map(|r| (r, (i as u32 + 1) * FRAME_MS)))
+    }
+
+    #[test]
+    fn the_message_waits_for_the_end_of_the_beep() {
+        let mut misses = 0;
+        for seed in 0..200u64 {
+            let mut greeting = generated(seed, true);
+            greeting.truncate(greeting.len() - 2000 * 8); // the greeting, not its silence
+            let mut rng = Rng(seed + 7);
+            let freq = rng.range(400, 2000) as f32 + 0.37;
+            let beep_ms = rng.range(200, 1000);
+            let mut audio = greeting.clone();
+            tone(freq, beep_ms, 4000.0, &mut audio);
+            let beep_end_ms = (audio.len() / 8) as u32;
+            silence(5000, &mut rng, 60.0, &mut audio);
+            match beep_wait(&audio) {
+                Some((BeepWaitEnd::Beep, at)) if at >= beep_end_ms && at <= beep_end_ms + 60 => {}
+                other => {
+                    misses += 1;
+                    eprintln!("seed {seed}: {freq} Hz {beep_ms} ms beep ending at {beep_end_ms} ms: {other:?}");
+                }
+            }
+            // Without a beep, the greeting's silence starts the message, never its speech.
+            let mut no_beep = greeting;
+            let greeting_end_ms = (no_beep.len() / 8) as u32;
+            silence(5000, &mut rng, 60.0, &mut no_beep);
+            let r = beep_wait(&no_beep);
+            assert!(matches!(r, Some((BeepWaitEnd::Silence, at)) if at >= greeting_end_ms), "seed {seed}: no beep: {r:?}");
+        }
+        assert_eq!(misses, 0, "beeps missed or found too early");
+        let silent = vec![0.0; 8000 * 40];
+        assert_eq!(beep_wait(&silent).map(|(r, _)| r), Some(BeepWaitEnd::Silence));
+        let mut tone_forever = Vec::new();
+        tone(1000.0, 40_000, 4000.0, &mut tone_forever);
+        assert_eq!(beep_wait(&tone_forever), Some((BeepWaitEnd::Timeout, BEEP_WAIT_MAX_MS)));
     }
 
     /// Precision and recall of machine detection on generated audio (reported in DESIGN.md).

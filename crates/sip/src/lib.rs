@@ -115,7 +115,7 @@ pub struct SipStats {
 enum CallControl {
     HangUp,
     Connect(UserId),
-    Play { prompt: PromptName, then_hang_up: bool },
+    Play { prompt: PromptName, then_hang_up: bool, after_beep: bool },
 }
 
 /// What an agent leg reports to its customer call.
@@ -438,8 +438,8 @@ async fn command_loop(shared: Arc<Shared>, mut commands: mpsc::Receiver<Telephon
             }
             TelephonyCommand::HangUp { call_id } => control_call(&shared, call_id, CallControl::HangUp).await,
             TelephonyCommand::Connect { call_id, agent } => control_call(&shared, call_id, CallControl::Connect(agent)).await,
-            TelephonyCommand::Play { call_id, prompt, then_hang_up } => {
-                control_call(&shared, call_id, CallControl::Play { prompt, then_hang_up }).await
+            TelephonyCommand::Play { call_id, prompt, then_hang_up, after_beep } => {
+                control_call(&shared, call_id, CallControl::Play { prompt, then_hang_up, after_beep }).await
             }
         }
     }
@@ -559,6 +559,8 @@ async fn place_call(shared: &Arc<Shared>, dial: &Dial, control: &mut mpsc::Recei
     let mut kernel_bridge: Option<kernel_relay::KernelBridge> = None;
     // The prompt playing now and whether to hang up when it ends.
     let mut prompt: Option<(tokio::sync::oneshot::Receiver<()>, bool)> = None;
+    // A message for an answering machine waiting for its beep.
+    let mut message: Option<MessageAfterBeep> = None;
     let mut digits = rtp.digits.lock().await;
     // Call analysis: frames of the customer leg, a tone detector (SIT, fax), and AMD after
     // answer when the dial asked for it.
@@ -570,6 +572,7 @@ async fn place_call(shared: &Arc<Shared>, dial: &Dial, control: &mut mpsc::Recei
     // The recording of this call, started at answer when asked for: its frame queue and stop.
     let mut recorder: Option<(mpsc::Sender<recording::RecFrame>, CancellationToken)> = None;
     let result = loop {
+        let message_deadline = message.as_ref().map(|m| m.deadline);
         // Biased: dialog states (180 before 200) are handled before the INVITE's outcome, so
         // Ringing always precedes Answered.
         tokio::select! {
@@ -582,6 +585,12 @@ async fn place_call(shared: &Arc<Shared>, dial: &Dial, control: &mut mpsc::Recei
                     sdp::PT_PCMA => frame.payload.iter().map(|b| f32::from(audio::alaw_to_linear(*b))).collect(),
                     _ => frame.payload.iter().map(|b| f32::from(audio::ulaw_to_linear(*b))).collect(),
                 };
+                if let Some(why) = message.as_mut().and_then(|m| m.beep.push(&samples)) {
+                    tracing::debug!(%call_id, ?why, "leaving the message");
+                    if let Some(m) = message.take() {
+                        prompt = Some((rtp.play(m.audio), m.then_hang_up));
+                    }
+                }
                 if let Some(a) = amd.as_mut() {
                     if let Some(answered_by) = a.push(&samples) {
                         tracing::debug!(%call_id, ?answered_by, "machine detection decided");
@@ -616,6 +625,18 @@ async fn place_call(shared: &Arc<Shared>, dial: &Dial, control: &mut mpsc::Recei
                             }
                         }
                     }
+                }
+            }
+            _ = async {
+                match message_deadline {
+                    Some(at) => tokio::time::sleep_until(at).await,
+                    None => std::future::pending().await,
+                }
+            } => {
+                // No audio from the far end at all: leave the message anyway.
+                tracing::debug!(%call_id, "no beep heard (no audio): leaving the message");
+                if let Some(m) = message.take() {
+                    prompt = Some((rtp.play(m.audio), m.then_hang_up));
                 }
             }
             _ = async {
@@ -779,13 +800,26 @@ async fn place_call(shared: &Arc<Shared>, dial: &Dial, control: &mut mpsc::Recei
                     tokio::spawn(run_agent_leg(shared.clone(), call_id, contact, codec, tx, stop.clone()));
                     agent_leg = Some((agent, rx, stop));
                 }
-                Some(CallControl::Play { prompt: name, then_hang_up }) => {
+                Some(CallControl::Play { prompt: name, then_hang_up, after_beep }) => {
                     let payload_type = rtp.target().map(|t| t.payload_type).unwrap_or(sdp::PT_PCMU);
                     let loaded = match audio::prompt_path(shared.config.prompts_dir.as_deref(), &name.0) {
                         Ok(path) => audio::load_prompt(&path, payload_type).await,
                         Err(e) => Err(e),
                     };
+                    // A new prompt replaces a message still waiting for its beep.
+                    message = None;
                     let done = match loaded {
+                        Ok(audio) if phase == Phase::Answered && bridged.is_none() && after_beep => {
+                            // The customer leg's frames go to call analysis until the beep.
+                            if !analysing {
+                                analysing = true;
+                                rtp.record_to(analysis_tx.clone(), recording::CHANNEL_CUSTOMER);
+                            }
+                            let deadline = Instant::now() + Duration::from_millis(u64::from(analysis::BEEP_WAIT_MAX_MS));
+                            message = Some(MessageAfterBeep { beep: analysis::BeepDetector::default(), audio, then_hang_up, deadline });
+                            prompt = None;
+                            continue;
+                        }
                         Ok(audio) if phase == Phase::Answered && bridged.is_none() => rtp.play(audio),
                         Ok(_) => {
                             tracing::warn!(%call_id, prompt = %name.0, "prompt not played: the call is not answered or is bridged");
@@ -845,6 +879,16 @@ async fn place_call(shared: &Arc<Shared>, dial: &Dial, control: &mut mpsc::Recei
         rtp_stats.packets_relayed += a.packets_relayed;
     }
     result
+}
+
+/// A message for an answering machine, played once the beep is over.
+struct MessageAfterBeep {
+    beep: analysis::BeepDetector,
+    /// G.711 audio of the call's payload type.
+    audio: Vec<u8>,
+    then_hang_up: bool,
+    /// Played then whatever was heard (the detector also times out on the audio it hears).
+    deadline: Instant,
 }
 
 /// Whether a 408 was made by rsipstack itself when the INVITE's Timer B (or C) fired, not

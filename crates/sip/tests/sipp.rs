@@ -395,7 +395,7 @@ async fn bridged_call(prompt_first: bool, kernel: bool) {
     if prompt_first {
         // A 0.5 s message: without the bridge it would end the call long before the customer does.
         let prompt = campana_core::telephony::PromptName("agentless_message".into());
-        tel.send(TelephonyCommand::Play { call_id: CallId(9), prompt, then_hang_up: true }).await.expect("play");
+        tel.send(TelephonyCommand::Play { call_id: CallId(9), prompt, then_hang_up: true, after_beep: false }).await.expect("play");
     }
     tel.send(TelephonyCommand::Connect { call_id: CallId(9), agent: UserId(7) }).await.expect("connect");
     let connected = tokio::time::timeout(Duration::from_secs(2), events.recv()).await;
@@ -446,7 +446,7 @@ async fn safe_harbor_prompt_is_played_then_the_call_ends() {
     assert!(matches!(next_event(&mut events, &sipp).await, TelephonyEvent::Answered { call_id: CallId(11), .. }));
     let started = std::time::Instant::now();
     let prompt = campana_core::telephony::PromptName("safe_harbor".into());
-    tel.send(TelephonyCommand::Play { call_id: CallId(11), prompt, then_hang_up: true }).await.expect("play");
+    tel.send(TelephonyCommand::Play { call_id: CallId(11), prompt, then_hang_up: true, after_beep: false }).await.expect("play");
     assert_eq!(next_event(&mut events, &sipp).await, TelephonyEvent::PromptDone { call_id: CallId(11) });
     let played = started.elapsed();
     assert!(played >= Duration::from_millis(450), "prompt ended after {played:?}");
@@ -647,5 +647,53 @@ async fn answering_machine_greeting_is_detected() {
     );
     tel.send(TelephonyCommand::HangUp { call_id: CallId(16) }).await.expect("hang up");
     assert_eq!(next_event(&mut events, &sipp).await, TelephonyEvent::Ended { call_id: CallId(16), result: CallResult::Answered });
+    sipp.assert_passed().await;
+}
+
+#[tokio::test]
+async fn a_message_for_an_answering_machine_starts_after_its_beep() {
+    // The machine's greeting (3.6 s of speech-like bursts), its 1,000 Hz beep (0.5 s), then
+    // silence. The 0.5 s message must start when the beep ends, so it ends about 4.6 s after
+    // the answer (spoken at once it would end after 0.5 s, over the greeting).
+    let mut audio = Vec::new();
+    let mut x: u32 = 777;
+    for _ in 0..9 {
+        for i in 0..(300 * 8) {
+            x ^= x << 13;
+            x ^= x >> 17;
+            x ^= x << 5;
+            let noise = (x >> 16) as i16 as f64 / 32768.0;
+            let env = 0.6 + 0.4 * (2.0 * std::f64::consts::PI * 4.0 * i as f64 / 8000.0).sin().abs();
+            audio.push((5000.0 * env * noise) as i16);
+        }
+        audio.extend(std::iter::repeat_n(0i16, 800));
+    }
+    let beep_end_s = (audio.len() + 4000) as f64 / 8000.0;
+    push_tone(1000.0, 500, &mut audio);
+    audio.extend(std::iter::repeat_n(0i16, 8000 * 4));
+    let sipp = Sipp::spawn_with(
+        "answering_machine.xml",
+        SippOpts { files: vec![("audio.pcap", rtp_pcap(&audio))], rtp_echo: false, ..SippOpts::default() },
+    )
+    .await;
+    let prompts = tempfile::tempdir().expect("temp dir");
+    let message: Vec<i16> = (0..4000).map(|i| ((i as f64 * 0.2).sin() * 8000.0) as i16).collect();
+    std::fs::write(prompts.path().join("machine_message.wav"), campana_sip::audio::wav_linear16(&message)).expect("write wav");
+    let mut c = config(sipp.addr);
+    c.prompts_dir = Some(prompts.path().to_path_buf());
+    let (tel, mut events) = SipTelephony::start(c).await.expect("telephony starts");
+    tel.send(dial(17, 20)).await.expect("dial");
+    assert_eq!(next_event(&mut events, &sipp).await, TelephonyEvent::Ringing { call_id: CallId(17) });
+    assert!(matches!(next_event(&mut events, &sipp).await, TelephonyEvent::Answered { call_id: CallId(17), .. }));
+    let answered = std::time::Instant::now();
+    let prompt = campana_core::telephony::PromptName("machine_message".into());
+    tel.send(TelephonyCommand::Play { call_id: CallId(17), prompt, then_hang_up: true, after_beep: true }).await.expect("play");
+    assert_eq!(next_event(&mut events, &sipp).await, TelephonyEvent::PromptDone { call_id: CallId(17) });
+    let done_s = answered.elapsed().as_secs_f64();
+    assert!(
+        done_s >= beep_end_s + 0.4 && done_s < beep_end_s + 2.0,
+        "message ended {done_s:.2} s after the answer; the beep ends at {beep_end_s:.2} s"
+    );
+    assert_eq!(next_event(&mut events, &sipp).await, TelephonyEvent::Ended { call_id: CallId(17), result: CallResult::Answered });
     sipp.assert_passed().await;
 }
