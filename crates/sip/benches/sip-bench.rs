@@ -8,7 +8,7 @@
 //!
 //! Options: `--rates 100,200,500` (origination steps, calls/s), `--step-s 10` (seconds per step),
 //! `--calls 500,1000,2000` (bridged-call steps), `--hold-s 60`, `--ramp-cps 200`,
-//! `--only origination|relay`, `--no-rtpengine`.
+//! `--only origination|relay`, `--no-rtpengine`, `--no-kernel`, `--no-userspace`.
 //!
 //! Needs sipp (`scripts/install-sip-deps.sh`, Debian package sip-tester) and, for the relay
 //! baseline, rtpengine's userspace daemon (`apt-get install rtpengine-daemon`; no kernel module,
@@ -25,8 +25,11 @@
 //!    media comes from this process: one socket is every customer's RTP address and sends 50
 //!    packets/s of 172 bytes (12-byte header + 160 bytes G.711) to each customer leg; one socket
 //!    is every agent phone's RTP address and echoes what arrives. So every leg carries 50 pps
-//!    each way. The same streams then go through rtpengine (offer/answer over the ng protocol),
-//!    and the CPU of each relay over the hold is compared.
+//!    each way. The same streams then go through Campana with `kernel_relay` (nftables; needs
+//!    root and `nft`), straight from the generator to the echo (no relay: the generator's own
+//!    cost) and through rtpengine (offer/answer over the ng protocol); the CPU of each relay over
+//!    the hold is compared, and the whole machine's (every thread's schedstat), which is where
+//!    the kernel's forwarding shows.
 
 use campana_core::ids::{CampaignId, RecordId, UserId};
 use campana_core::phone::PhoneNumber;

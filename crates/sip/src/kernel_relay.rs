@@ -2,7 +2,7 @@
 //! reaches high call counts, without a kernel module.
 //!
 //! A bridged call's RTP is forwarded unchanged between its two legs. In user space that costs
-//! a wake-up, a `recvfrom` and a `sendto` per packet (about 1.4 ms of CPU per bridged call and
+//! a wake-up, a `recvfrom` and a `sendto` per packet (about 1.1 ms of CPU per bridged call and
 //! second, see `docs/benchmarks.md`). With this on, once a call is bridged Campana writes four
 //! small map entries per leg into its own nftables table, and the kernel rewrites each packet
 //! that arrives on a leg's port (destination: the other leg's far end; source: the other leg's
