@@ -128,7 +128,7 @@ pub struct TrunkConfig {
     #[serde(default = "defaults::sip_t1_ms")]
     pub sip_t1_ms: u32,
     /// Forward bridged calls' RTP in the kernel (nftables) instead of in Campana's process:
-    /// about 900 bridged calls per core in user space, about 6 times as many this way. Needs Linux
+    /// about 1,000 bridged calls per core in user space, about 6 times as many this way. Needs Linux
     /// with `nft`, CAP_NET_ADMIN, a specific IPv4 bind address and, for remote peers,
     /// `net.ipv4.ip_forward=1` (checked at start). Recorded calls and calls still in answering
     /// machine detection stay in user space. See [`crate::kernel_relay`].
