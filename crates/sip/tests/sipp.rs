@@ -612,12 +612,12 @@ async fn sit_in_early_media_cancels_and_is_reported() {
     sipp.assert_passed().await;
 }
 
-#[tokio::test]
-async fn answering_machine_greeting_is_detected() {
-    // A 4 s greeting of speech-like bursts (a machine), then silence.
+/// An answering machine's greeting: `words` speech-like bursts of 300 ms (noise with a 4 Hz
+/// envelope, from a xorshift seeded with `seed`), each followed by `gap(word)` samples of silence.
+fn greeting(words: usize, seed: u32, gap: impl Fn(usize) -> usize) -> Vec<i16> {
     let mut audio = Vec::new();
-    let mut x: u32 = 12345;
-    for word in 0..10 {
+    let mut x = seed;
+    for word in 0..words {
         for i in 0..(300 * 8) {
             x ^= x << 13;
             x ^= x >> 17;
@@ -626,8 +626,15 @@ async fn answering_machine_greeting_is_detected() {
             let env = 0.6 + 0.4 * (2.0 * std::f64::consts::PI * 4.0 * i as f64 / 8000.0).sin().abs();
             audio.push((5000.0 * env * noise) as i16);
         }
-        audio.extend(std::iter::repeat_n(0i16, if word % 2 == 0 { 800 } else { 1200 }));
+        audio.extend(std::iter::repeat_n(0i16, gap(word)));
     }
+    audio
+}
+
+#[tokio::test]
+async fn answering_machine_greeting_is_detected() {
+    // A 4 s greeting of speech-like bursts (a machine), then silence.
+    let audio = greeting(10, 12345, |word| if word % 2 == 0 { 800 } else { 1200 });
     let sipp = Sipp::spawn_with(
         "answering_machine.xml",
         SippOpts { files: vec![("audio.pcap", rtp_pcap(&audio))], rtp_echo: false, ..SippOpts::default() },
@@ -655,19 +662,7 @@ async fn a_message_for_an_answering_machine_starts_after_its_beep() {
     // The machine's greeting (3.6 s of speech-like bursts), its 1,000 Hz beep (0.5 s), then
     // silence. The 0.5 s message must start when the beep ends, so it ends about 4.6 s after
     // the answer (spoken at once it would end after 0.5 s, over the greeting).
-    let mut audio = Vec::new();
-    let mut x: u32 = 777;
-    for _ in 0..9 {
-        for i in 0..(300 * 8) {
-            x ^= x << 13;
-            x ^= x >> 17;
-            x ^= x << 5;
-            let noise = (x >> 16) as i16 as f64 / 32768.0;
-            let env = 0.6 + 0.4 * (2.0 * std::f64::consts::PI * 4.0 * i as f64 / 8000.0).sin().abs();
-            audio.push((5000.0 * env * noise) as i16);
-        }
-        audio.extend(std::iter::repeat_n(0i16, 800));
-    }
+    let mut audio = greeting(9, 777, |_| 800);
     let beep_end_s = (audio.len() + 4000) as f64 / 8000.0;
     push_tone(1000.0, 500, &mut audio);
     audio.extend(std::iter::repeat_n(0i16, 8000 * 4));
