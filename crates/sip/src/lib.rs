@@ -723,6 +723,10 @@ async fn place_call(shared: &Arc<Shared>, dial: &Dial, control: &mut mpsc::Recei
                             break CallResult::Answered;
                         }
                     }
+                    DialogState::Updated(_, request, handle) => {
+                        // The first offer listed both G.711 codecs; the answer names the one in use.
+                        answer_in_dialog_offer(shared, call_id, (call_id.0, call_id.0 + 1), &rtp, bridged.is_some(), &request, handle).await;
+                    }
                     _ => {}
                 }
             }
@@ -881,6 +885,56 @@ async fn place_call(shared: &Arc<Shared>, dial: &Dial, control: &mut mpsc::Recei
     result
 }
 
+/// Answers a re-INVITE or UPDATE from the far end of an answered leg (RFC 4028 session refresh,
+/// hold, a new media address) with 200 OK and this leg's SDP, for the codec in use and the same
+/// origin (`session_id`, with the version of that description), so the session goes on
+/// unchanged on Campana's side (an UPDATE without SDP gets a bare 200). Before the leg is
+/// bridged a new media address is followed; once bridged the relay keeps the address it had
+/// (logged). An offer Campana cannot read gets 488.
+async fn answer_in_dialog_offer(
+    shared: &Shared,
+    call_id: CallId,
+    (session_id, session_version): (u64, u64),
+    rtp: &RtpLeg,
+    bridged: bool,
+    request: &rsipstack::sip::Request,
+    handle: rsipstack::dialog::dialog::TransactionHandle,
+) {
+    let payload_type = rtp.payload_type().unwrap_or(sdp::PT_PCMU);
+    if !request.body.is_empty() {
+        match sdp::parse_answer(&request.body) {
+            Ok(offer) => {
+                let moved = rtp.target().is_some_and(|t| t.remote != offer.remote_rtp);
+                if moved && !bridged {
+                    rtp.set_target(RtpTarget { remote: offer.remote_rtp, payload_type });
+                } else if moved {
+                    tracing::warn!(%call_id, remote = %offer.remote_rtp, "media address changed during a bridged call: not followed");
+                }
+            }
+            Err(e) => {
+                tracing::warn!(%call_id, method = %request.method, error = %e, "in-dialog offer unreadable: 488");
+                if let Err(e) = handle.reply(StatusCode::NotAcceptableHere).await {
+                    tracing::debug!(%call_id, error = ?e, "488 not sent");
+                }
+                return;
+            }
+        }
+    }
+    if request.body.is_empty() && request.method == Method::Update {
+        // An UPDATE without an offer (a bare session refresh) gets a 200 without SDP (RFC 3311).
+        if let Err(e) = handle.reply(StatusCode::OK).await {
+            tracing::debug!(%call_id, error = ?e, "200 to the UPDATE not sent");
+        }
+        return;
+    }
+    tracing::debug!(%call_id, method = %request.method, "in-dialog offer answered (session refresh or hold)");
+    let body = sdp::offer_codec_version(session_id, session_version, shared.local_ip, rtp.local.port(), Some(payload_type)).into_bytes();
+    let headers = vec![Header::ContentType("application/sdp".into())];
+    if let Err(e) = handle.respond(StatusCode::OK, Some(headers), Some(body)).await {
+        tracing::debug!(%call_id, error = ?e, "200 to the in-dialog offer not sent");
+    }
+}
+
 /// A message for an answering machine, played once the beep is over.
 struct MessageAfterBeep {
     beep: analysis::BeepDetector,
@@ -973,6 +1027,13 @@ async fn run_agent_leg(
             }
             st = states.recv() => match st {
                 Some(DialogState::Terminated(_, _)) if answered => { let _ = events.send(AgentLegEvent::Ended).await; break; }
+                Some(DialogState::Updated(_, request, handle)) => {
+                    // The phone's re-INVITE or UPDATE (a session refresh, hold): the leg is bridged
+                    // once answered.
+                    // Its offer already named the one codec: the description is unchanged.
+                    let session = call_id.0 | (1 << 62);
+                    answer_in_dialog_offer(&shared, call_id, (session, session), &rtp, answered, &request, handle).await;
+                }
                 Some(_) => {}
                 None if answered => { let _ = events.send(AgentLegEvent::Ended).await; break; }
                 None => {}

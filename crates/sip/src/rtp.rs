@@ -22,6 +22,8 @@ pub const PACKET_INTERVAL_MS: u64 = 20;
 pub const MAX_RTP_PACKET_BYTES: usize = 1500;
 /// Digits buffered between a leg and its call task; more are dropped (and logged).
 pub const DIGIT_QUEUE_LEN: usize = 32;
+/// No payload type negotiated yet (RTP payload types are 7 bits).
+const NO_PAYLOAD_TYPE: u8 = 0xFF;
 /// Fixed RTP header length without CSRCs or extensions.
 pub const RTP_HEADER_LEN_BYTES: usize = 12;
 
@@ -157,6 +159,8 @@ pub struct RtpLeg {
     /// RFC 4733 digits received on this leg.
     pub digits: tokio::sync::Mutex<mpsc::Receiver<char>>,
     telephone_event_pt: Arc<std::sync::atomic::AtomicU8>,
+    /// The payload type last negotiated with the far end ([`NO_PAYLOAD_TYPE`] before).
+    negotiated_pt: std::sync::atomic::AtomicU8,
     playing: Arc<std::sync::Mutex<Option<Playing>>>,
     pub local: SocketAddr,
     pub counters: Arc<RtpCounters>,
@@ -194,6 +198,7 @@ impl RtpLeg {
             taps: tap_tx,
             digits: tokio::sync::Mutex::new(digits_rx),
             telephone_event_pt,
+            negotiated_pt: std::sync::atomic::AtomicU8::new(NO_PAYLOAD_TYPE),
             playing,
             local,
             counters,
@@ -262,7 +267,15 @@ impl RtpLeg {
 
     /// Starts (or redirects) sending towards the far end.
     pub fn set_target(&self, target: RtpTarget) {
+        self.negotiated_pt.store(target.payload_type, Ordering::Relaxed);
         self.target.send_replace(Some(target));
+    }
+
+    /// The payload type negotiated with the far end, once known (it stays known after a bridge
+    /// stops the leg's own sending).
+    pub fn payload_type(&self) -> Option<u8> {
+        let pt = self.negotiated_pt.load(Ordering::Relaxed);
+        (pt != NO_PAYLOAD_TYPE).then_some(pt)
     }
 
     pub fn stats(&self) -> RtpStats {

@@ -23,6 +23,12 @@ pub fn offer(session_id: u64, media_ip: IpAddr, rtp_port: u16) -> String {
 /// Builds an offer limited to one G.711 codec (the agent leg of a bridge gets the customer
 /// leg's codec, so packets are relayed without transcoding); `None` offers both.
 pub fn offer_codec(session_id: u64, media_ip: IpAddr, rtp_port: u16, only: Option<u8>) -> String {
+    offer_codec_version(session_id, session_id, media_ip, rtp_port, only)
+}
+
+/// As [`offer_codec`], with the origin's session version given (RFC 3264 §8: one more than
+/// before whenever the description changes, the same when it does not).
+pub fn offer_codec_version(session_id: u64, session_version: u64, media_ip: IpAddr, rtp_port: u16, only: Option<u8>) -> String {
     let family = if media_ip.is_ipv6() { "IP6" } else { "IP4" };
     let codecs: Vec<u8> = match only {
         Some(pt) => vec![pt],
@@ -37,7 +43,7 @@ pub fn offer_codec(session_id: u64, media_ip: IpAddr, rtp_port: u16, only: Optio
     }
     format!(
         "v=0\r\n\
-         o=campana {session_id} {session_id} IN {family} {media_ip}\r\n\
+         o=campana {session_id} {session_version} IN {family} {media_ip}\r\n\
          s=campana\r\n\
          c=IN {family} {media_ip}\r\n\
          t=0 0\r\n\

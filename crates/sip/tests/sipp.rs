@@ -147,6 +147,17 @@ async fn unavailable_503_is_network_failure() {
 }
 
 #[tokio::test]
+async fn a_session_refresh_re_invite_is_answered_and_the_call_goes_on() {
+    // The carrier re-INVITEs 500 ms after the answer (a session timer's refresh), expects 200
+    // with SDP naming the codec in use, ACKs, and hangs up 500 ms later: the call ends normally.
+    let sipp = Sipp::start("answer_reinvite.xml", SipTransport::Udp).await;
+    let (events, _tel) = run_until_ended(&sipp, config(sipp.addr), 20).await;
+    assert!(answered(&events), "{events:?}");
+    assert_eq!(ended_with(&events), CallResult::Answered, "{events:?}");
+    sipp.assert_passed().await;
+}
+
+#[tokio::test]
 async fn a_trunk_that_never_responds_is_network_failure() {
     // A socket that reads nothing: the INVITE is retransmitted, then Timer B (64 x T1; T1 is
     // 50 ms here, so 3.2 s) ends it. rsipstack reports that as a 408 it made itself, which
