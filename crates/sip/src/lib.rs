@@ -798,14 +798,14 @@ async fn place_call(shared: &Arc<Shared>, dial: &Dial, control: &mut mpsc::Recei
                     // A prompt still playing (an agentless customer who pressed 1) no longer
                     // ends the call; the bridge replaces its audio.
                     prompt = None;
-                    let codec = rtp.target().map(|t| t.payload_type).unwrap_or(sdp::PT_PCMU);
+                    let codec = rtp.payload_type().unwrap_or(sdp::PT_PCMU);
                     let (tx, rx) = mpsc::channel(AGENT_LEG_QUEUE_LEN);
                     let stop = shared.cancel.child_token();
                     tokio::spawn(run_agent_leg(shared.clone(), call_id, contact, codec, tx, stop.clone()));
                     agent_leg = Some((agent, rx, stop));
                 }
                 Some(CallControl::Play { prompt: name, then_hang_up, after_beep }) => {
-                    let payload_type = rtp.target().map(|t| t.payload_type).unwrap_or(sdp::PT_PCMU);
+                    let payload_type = rtp.payload_type().unwrap_or(sdp::PT_PCMU);
                     let loaded = match audio::prompt_path(shared.config.prompts_dir.as_deref(), &name.0) {
                         Ok(path) => audio::load_prompt(&path, payload_type).await,
                         Err(e) => Err(e),
