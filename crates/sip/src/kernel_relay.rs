@@ -304,14 +304,18 @@ fn worker(table: &str, ops: std::sync::mpsc::Receiver<Op>) {
     }
 }
 
+fn op_script(table: &str, op: &Op, out: &mut String) {
+    match op {
+        Op::Add { paths, .. } => add_script(table, paths, out),
+        Op::Remove { paths, .. } => remove_script(table, paths, out),
+    }
+}
+
 fn apply(table: &str, batch: Vec<Op>) {
     let counts = if batch.iter().any(|op| matches!(op, Op::Remove { done: Some(_), .. })) { read_counters(table) } else { HashMap::new() };
     let mut script = String::new();
     for op in &batch {
-        match op {
-            Op::Add { paths, .. } => add_script(table, paths, &mut script),
-            Op::Remove { paths, .. } => remove_script(table, paths, &mut script),
-        }
+        op_script(table, op, &mut script);
     }
     let batch_ok = match nft(&script) {
         Ok(()) => true,
@@ -329,10 +333,7 @@ fn apply(table: &str, batch: Vec<Op>) {
         // so one bad change does not take the others with it.
         let ok = batch_ok || {
             let mut one = String::new();
-            match &op {
-                Op::Add { paths, .. } => add_script(table, paths, &mut one),
-                Op::Remove { paths, .. } => remove_script(table, paths, &mut one),
-            }
+            op_script(table, &op, &mut one);
             match nft(&one) {
                 Ok(()) => true,
                 Err(NftError::Spawn(_)) => false,

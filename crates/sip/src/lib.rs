@@ -31,7 +31,7 @@ use campana_core::ids::UserId;
 use campana_core::phone::PhoneNumber;
 use campana_core::record::CallResult;
 use campana_core::telephony::{AnsweredBy, CallId, PromptName, TelephonyCommand, TelephonyEvent};
-use results::{map_final_status, CancelReason};
+use results::{map_final_status, map_no_response, CancelReason};
 use rsipstack::dialog::authenticate::Credential;
 use rsipstack::dialog::dialog::DialogState;
 use rsipstack::dialog::dialog_layer::DialogLayer;
@@ -752,20 +752,17 @@ async fn place_call(shared: &Arc<Shared>, dial: &Dial, control: &mut mpsc::Recei
                     Ok(resp) => {
                         let code = resp.status_code.code();
                         tracing::debug!(%call_id, code, "final response");
-                        if code == 408 && cancelled.is_none() && is_local_timeout(&resp) {
-                            // Nothing came back from the trunk (Timer B): the network failed,
-                            // the called party did not "not answer".
-                            tracing::warn!(%call_id, "no response to the INVITE from the trunk: network failure");
-                            break CallResult::NetworkFailure;
+                        if code == 408 && is_local_timeout(&resp) {
+                            // Nothing came back from the trunk (Timer B): not the called
+                            // party's "no answer".
+                            tracing::warn!(%call_id, "no response to the INVITE from the trunk");
+                            break map_no_response(cancelled);
                         }
                         break map_final_status(code, cancelled);
                     }
                     Err(e) => {
                         tracing::warn!(%call_id, error = %e, "INVITE failed without a final response");
-                        break match cancelled {
-                            Some(reason) => map_final_status(487, Some(reason)),
-                            None => CallResult::NetworkFailure,
-                        };
+                        break map_no_response(cancelled);
                     }
                 }
             }

@@ -49,6 +49,16 @@ pub fn map_final_status(status_code: u16, cancelled: Option<CancelReason>) -> Ca
     }
 }
 
+/// The call result when no final response came from the far end at all (Timer B, which
+/// rsipstack reports as a 408 of its own, or a transport error): the network failed, unless
+/// Campana had cancelled the INVITE, whose reason then decides as for a 487.
+pub fn map_no_response(cancelled: Option<CancelReason>) -> CallResult {
+    match cancelled {
+        Some(reason) => map_final_status(487, Some(reason)),
+        None => CallResult::NetworkFailure,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -82,5 +92,8 @@ mod tests {
         for (code, cancelled, want) in cases {
             assert_eq!(map_final_status(code, cancelled), want, "status {code} cancelled {cancelled:?}");
         }
+        assert_eq!(map_no_response(None), CallResult::NetworkFailure);
+        assert_eq!(map_no_response(Some(CancelReason::RingTimeout)), CallResult::NoAnswer);
+        assert_eq!(map_no_response(Some(CancelReason::HangUp)), CallResult::Cancelled);
     }
 }
