@@ -111,3 +111,189 @@ async fn a_dnc_file_is_uploaded_from_the_dnc_page() {
         assert_eq!(log["items"][0]["via"], "console");
     }
 }
+
+/// What a browser submits for the first `<form method="post">` of `html` left as it is shown: text
+/// inputs and textareas with their value, ticked checkboxes, each select's selected (else first)
+/// option. Written from the HTML forms rules, not from the form engine.
+fn untouched_submission(html: &str) -> (String, Vec<(String, String)>) {
+    fn unescape(s: &str) -> String {
+        s.replace("&quot;", "\"").replace("&#39;", "'").replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
+    }
+    fn attr(tag: &str, name: &str) -> Option<String> {
+        let needle = format!(" {name}=\"");
+        let i = tag.find(&needle)? + needle.len();
+        let j = tag[i..].find('"')? + i;
+        Some(unescape(&tag[i..j]))
+    }
+    fn flag(tag: &str, name: &str) -> bool {
+        tag.split(|c: char| c.is_whitespace() || c == '>' || c == '/').any(|w| w == name)
+    }
+    let start = html.find("<form class=\"edit\" method=\"post\"").or_else(|| html.find("<form method=\"post\"")).expect("a post form");
+    let end = html[start..].find("</form>").expect("form end") + start;
+    let form = &html[start..end];
+    let action = attr(&form[..form.find('>').unwrap()], "action").expect("form action");
+    let mut out = Vec::new();
+    let mut rest = form;
+    while let Some(i) = rest.find('<') {
+        rest = &rest[i..];
+        let close = rest.find('>').expect("tag end");
+        let tag = &rest[..=close];
+        if tag.starts_with("<input") {
+            let (name, ty) = (attr(tag, "name"), attr(tag, "type").unwrap_or_else(|| "text".into()));
+            if let Some(name) = name {
+                match ty.as_str() {
+                    "checkbox" | "radio" => {
+                        if flag(tag, "checked") {
+                            out.push((name, attr(tag, "value").unwrap_or_else(|| "on".into())));
+                        }
+                    }
+                    "submit" | "button" => {}
+                    _ => out.push((name, attr(tag, "value").unwrap_or_default())),
+                }
+            }
+        } else if tag.starts_with("<textarea") {
+            let body_end = rest.find("</textarea>").expect("textarea end");
+            if let Some(name) = attr(tag, "name") {
+                out.push((name, unescape(&rest[close + 1..body_end])));
+            }
+        } else if tag.starts_with("<select") {
+            let body_end = rest.find("</select>").expect("select end");
+            let body = &rest[close + 1..body_end];
+            let options: Vec<&str> = body.split("<option").skip(1).map(|o| &o[..o.find('>').unwrap()]).collect();
+            let chosen = options.iter().find(|o| flag(o, "selected")).or(options.first());
+            if let (Some(name), Some(o)) = (attr(tag, "name"), chosen) {
+                out.push((name, attr(&format!(" {o}"), "value").unwrap_or_default()));
+            }
+        }
+        rest = &rest[1..];
+    }
+    (action, out)
+}
+
+/// The issue: a campaign created in the console saved an empty DNC selection as its own override,
+/// so the profile's DNC lists never applied. Every override field left untouched, on create and on
+/// edit, stays unset (source "profile" or "default"); each one touched becomes the campaign's.
+#[tokio::test]
+async fn untouched_override_fields_stay_inherited_and_touched_ones_are_the_campaigns() {
+    for backend in BACKENDS {
+        let srv = Server::start(backend).await;
+        let c = srv.client();
+        let (_, dnc) = post_json(&c, srv.url("/api/v1/dnc-lists"), json!({"name": "Opt-outs"})).await;
+        let dnc_id = dnc["id"].as_i64().unwrap();
+        let group = agent_group(&srv, "Sales").await;
+        let (_, script) = post_json(&c, srv.url("/api/v1/scripts"), json!({"name": "Hello", "body": "Hi"})).await;
+        let script_id = script["id"].as_i64().unwrap();
+        let (s, prof) = post_json(
+            &c,
+            srv.url("/api/v1/settings-profiles"),
+            json!({"name": "House", "is_default": true, "settings": {"dnc_list_ids": [dnc_id], "ring_timeout_s": 30}}),
+        )
+        .await;
+        assert_eq!(s, 201, "{prof}");
+        let (web, _) = console(&srv).await;
+        let sources = |id: i64| {
+            let (c, url) = (c.clone(), srv.url(&format!("/api/v1/campaigns/{id}/settings")));
+            async move {
+                let (s, eff) = get_json(&c, url).await;
+                assert_eq!(s, 200, "{eff}");
+                eff
+            }
+        };
+        let submit = |path: String, set: Vec<(String, Vec<String>)>| {
+            let (web, base) = (web.clone(), srv.base.clone());
+            async move {
+                let html = web.get(format!("{base}{path}")).send().await.unwrap().text().await.unwrap();
+                let (action, mut form) = untouched_submission(&html);
+                for (name, values) in set {
+                    form.retain(|(k, _)| *k != name);
+                    form.extend(values.into_iter().map(|v| (name.clone(), v)));
+                }
+                let r = web.post(format!("{base}{action}")).form(&form).send().await.unwrap();
+                let status = r.status();
+                let location = r.headers().get("location").map(|l| l.to_str().unwrap().to_string());
+                assert_eq!(status, 303, "{backend}: {path}: {}", r.text().await.unwrap());
+                location.unwrap()
+            }
+        };
+        let id_of = |campaign: String| {
+            let (c, url) = (c.clone(), srv.url("/api/v1/campaigns?limit=1000"));
+            async move {
+                let (_, all) = get_json(&c, url).await;
+                all["items"].as_array().unwrap().iter().find(|x| x["name"] == campaign.as_str()).expect("created")["id"].as_i64().unwrap()
+            }
+        };
+        let name = |n: &str| vec![("name".to_string(), vec![n.to_string()])];
+
+        // Created without touching an override: every source is the profile or the default.
+        submit("/campaigns/new".into(), name("Untouched")).await;
+        let id = id_of("Untouched".into()).await;
+        let eff = sources(id).await;
+        let campaign_sourced = |eff: &Value| -> Vec<String> {
+            eff["sources"].as_object().unwrap().iter().filter(|(_, v)| *v == "campaign").map(|(k, _)| k.clone()).collect()
+        };
+        assert_eq!(campaign_sourced(&eff), Vec::<String>::new(), "{backend}: created untouched: {eff}");
+        assert_eq!(eff["sources"]["dnc_list_ids"], "profile", "{eff}");
+        assert_eq!(eff["settings"]["dnc_list_ids"], json!([dnc_id]), "{eff}");
+        assert_eq!(eff["sources"]["ring_timeout_s"], "profile");
+        // Edited (saved as shown): still nothing of the campaign's own.
+        submit(format!("/campaigns/{id}/edit"), vec![]).await;
+        let eff = sources(id).await;
+        assert_eq!(campaign_sourced(&eff), Vec::<String>::new(), "{backend}: edited untouched: {eff}");
+
+        // Each override touched alone becomes the campaign's, and survives an untouched edit.
+        let touched: Vec<(&str, Vec<String>)> = vec![
+            ("dialing_mode", vec!["power".into()]),
+            ("preview_timeout_s", vec!["60".into()]),
+            ("preview_timeout_action", vec!["dial".into()]),
+            ("agent_first", vec!["true".into()]),
+            ("lines_per_agent", vec!["2.5".into()]),
+            ("abandon_rate_target", vec!["0.01".into()]),
+            ("abandon_rate_max", vec!["0.02".into()]),
+            ("abandon_policy", vec!["uk_ofcom_24h".into()]),
+            ("connect_deadline_ms", vec!["1500".into()]),
+            ("agent_group_id", vec![group.to_string()]),
+            ("script_id", vec![script_id.to_string()]),
+            ("dnc_list_ids", vec![dnc_id.to_string()]),
+            ("call_analysis", vec!["{\"amd_enabled\": true}".into()]),
+            ("retry_treatments", vec!["[]".into()]),
+            ("sort_order", vec!["[{\"field\": \"name\", \"kind\": \"alphabetic\", \"direction\": \"asc\"}]".into()]),
+            ("record_filters", vec!["[]".into()]),
+            ("calling_hours_rules", vec!["default".into()]),
+            ("max_attempts_per_number", vec!["4".into()]),
+            ("max_attempts_per_chain", vec!["9".into()]),
+            ("max_attempts_per_day", vec!["2".into()]),
+            ("min_recall_delay_s", vec!["900".into()]),
+            ("abandon_recall_block_s", vec!["3600".into()]),
+            ("ring_timeout_s", vec!["40".into()]),
+            ("caller_id", vec!["+13125550100".into()]),
+            ("sip_trunk", vec!["main".into()]),
+            ("recording", vec!["true".into()]),
+            ("wrap_up_s", vec!["20".into()]),
+        ];
+        let all: Vec<String> = eff["sources"].as_object().unwrap().keys().cloned().collect();
+        let mut listed: Vec<String> = touched.iter().map(|(k, _)| k.to_string()).collect();
+        listed.sort();
+        assert_eq!(listed, all, "the test touches every override field");
+        for (field, values) in touched {
+            let mut set = name(&format!("Touched {field}"));
+            set.push((format!("overrides.{field}"), values));
+            submit("/campaigns/new".into(), set).await;
+            let id = id_of(format!("Touched {field}")).await;
+            let eff = sources(id).await;
+            assert_eq!(campaign_sourced(&eff), vec![field.to_string()], "{backend}: {field} touched on create: {eff}");
+            submit(format!("/campaigns/{id}/edit"), vec![]).await;
+            let eff = sources(id).await;
+            assert_eq!(campaign_sourced(&eff), vec![field.to_string()], "{backend}: {field} kept by an untouched edit: {eff}");
+        }
+        // "None" is said with the list's own checkbox: an empty override, kept by an untouched edit.
+        let mut set = name("No DNC lists");
+        set.push(("overrides.dnc_list_ids!none".to_string(), vec!["true".to_string()]));
+        submit("/campaigns/new".into(), set).await;
+        let id = id_of("No DNC lists".into()).await;
+        let eff = sources(id).await;
+        assert_eq!((eff["sources"]["dnc_list_ids"].as_str(), &eff["settings"]["dnc_list_ids"]), (Some("campaign"), &json!([])), "{eff}");
+        submit(format!("/campaigns/{id}/edit"), vec![]).await;
+        let eff = sources(id).await;
+        assert_eq!((eff["sources"]["dnc_list_ids"].as_str(), &eff["settings"]["dnc_list_ids"]), (Some("campaign"), &json!([])), "{eff}");
+    }
+}

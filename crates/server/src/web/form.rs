@@ -56,14 +56,30 @@ pub struct Field {
     pub name: &'static str,
     pub kind: Kind,
     pub required: bool,
+    /// An optional setting whose absence means "inherited" (a profile's settings, a campaign's
+    /// overrides): a field the user did not touch must stay unset. A kind whose untouched input
+    /// still submits a value (an unticked list of checkboxes submits nothing, which would read as
+    /// "none") is unset when empty; "none" is said with the field's own `<name>!none` checkbox.
+    pub inherit: bool,
+}
+
+/// The form key of the "set to none" checkbox of an inheritable multi-value field.
+pub fn none_key(name: &str) -> String {
+    format!("{name}!none")
 }
 
 impl Field {
     pub const fn new(name: &'static str, kind: Kind) -> Field {
-        Field { name, kind, required: false }
+        Field { name, kind, required: false, inherit: false }
     }
     pub const fn req(name: &'static str, kind: Kind) -> Field {
-        Field { name, kind, required: true }
+        Field { name, kind, required: true, inherit: false }
+    }
+    /// An inheritable setting (see [`Field::inherit`]). Panics (at compile time in a `const`)
+    /// for the kinds that cannot say "not set": a checkbox (unticked is `false`) and a colour.
+    pub const fn inherited(name: &'static str, kind: Kind) -> Field {
+        assert!(!matches!(kind, Kind::Check | Kind::Colour), "a checkbox or colour cannot be left unset: use YesNo or Text");
+        Field { name, kind, required: false, inherit: true }
     }
     /// The label's catalogue key: `field.` and the last segment of the name.
     fn label_key(&self) -> String {
@@ -94,6 +110,7 @@ impl Values {
             match (f.kind, x) {
                 (Kind::Json, x) => out.push((f.name.to_string(), serde_json::to_string_pretty(x).unwrap_or_default())),
                 (Kind::Password, _) | (_, Value::Null) => {}
+                (_, Value::Array(items)) if items.is_empty() && f.inherit => out.push((none_key(f.name), "true".to_string())),
                 (_, Value::Array(items)) => out.extend(items.iter().map(|i| (f.name.to_string(), scalar(i)))),
                 (_, x) => out.push((f.name.to_string(), scalar(x))),
             }
@@ -102,7 +119,9 @@ impl Values {
     }
 
     /// Builds the JSON object the input type deserialises from; empty fields are left out
-    /// (optional, or inherited for settings).
+    /// (optional, or inherited for settings). An inheritable field is left out whenever the user
+    /// gave it no value, whatever its kind: an empty selection of an inheritable list is "not
+    /// set", and only its "none" checkbox sets it to the empty list.
     pub fn to_json(&self, fields: &[Field]) -> Result<Value, Vec<FieldError>> {
         let mut root = Value::Object(Map::new());
         let mut errors = Vec::new();
@@ -110,6 +129,11 @@ impl Values {
             let raw = self.get(f.name).trim();
             let parsed: Result<Option<Value>, String> = match f.kind {
                 Kind::Check => Ok(Some(Value::Bool(!raw.is_empty()))),
+                Kind::Choices(_) | Kind::Refs(_)
+                    if f.inherit && self.all(f.name).iter().all(|s| s.trim().is_empty()) && self.get(&none_key(f.name)).is_empty() =>
+                {
+                    Ok(None)
+                }
                 Kind::Choices(_) | Kind::Refs(_) => {
                     let items = self.all(f.name).into_iter().filter(|s| !s.is_empty());
                     if matches!(f.kind, Kind::Refs(_)) {
@@ -286,6 +310,7 @@ fn input(ctx: &Ctx, f: &Field, v: &Values, opts: &Options) -> Markup {
             },
             Kind::Choices(all) => span.checks id=(id) {
                 @for c in all() { label.check { input type="checkbox" name=(name) value=(c) checked[v.all(name).contains(&c)]; (choice_label(c)) } }
+                (none_box(ctx, f, v))
             },
             Kind::Ref(src) => select id=(id) name=(name) {
                 option value="" selected[val.is_empty()] { (inherit) }
@@ -299,7 +324,20 @@ fn input(ctx: &Ctx, f: &Field, v: &Values, opts: &Options) -> Markup {
                     @let s = oid.to_string();
                     label.check { input type="checkbox" name=(name) value=(s) checked[v.all(name).contains(&s.as_str())]; (label) }
                 }
+                (none_box(ctx, f, v))
             },
+        }
+    }
+}
+
+/// The "none" checkbox of an inheritable multi-value field: with nothing ticked the field is
+/// inherited; ticking this sets it to the empty list.
+fn none_box(ctx: &Ctx, f: &Field, v: &Values) -> Markup {
+    let key = none_key(f.name);
+    html! {
+        @if f.inherit {
+            label.check.none { input type="checkbox" name=(key) value="true" checked[!v.get(&key).is_empty()]; (ctx.t("form.set_none")) }
+            span.hint { (ctx.t("form.empty_inherits")) }
         }
     }
 }
