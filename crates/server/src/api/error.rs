@@ -76,6 +76,8 @@ fn title(status: StatusCode) -> (&'static str, &'static str) {
         StatusCode::UNSUPPORTED_MEDIA_TYPE => ("media-type", "Unsupported media type"),
         StatusCode::UNAUTHORIZED => ("unauthenticated", "Sign-in required"),
         StatusCode::FORBIDDEN => ("forbidden", "Not allowed"),
+        StatusCode::METHOD_NOT_ALLOWED => ("method", "Method not allowed"),
+        s if s.is_client_error() => ("client", s.canonical_reason().unwrap_or("Client error")),
         _ => ("server", "Server error"),
     }
 }
@@ -93,4 +95,37 @@ impl IntoResponse for ApiError {
         let json = serde_json::to_vec(&body).expect("problem documents serialise");
         (self.status, [(header::CONTENT_TYPE, "application/problem+json")], json).into_response()
     }
+}
+
+/// Largest body of a plain-text error rewritten as a problem document.
+const MAX_PLAIN_ERROR_BYTES: usize = 64 * 1024;
+
+/// Makes every error under `/api/` a problem document. Handlers answer with [`ApiError`]
+/// already; this catches the answers axum writes itself before a handler runs (a path
+/// parameter that does not parse, `405 Method Not Allowed` with its `Allow` header, a body
+/// over the size limit) and keeps their status and headers.
+pub async fn problems_everywhere(req: axum::extract::Request, next: axum::middleware::Next) -> Response {
+    let api = req.uri().path().starts_with("/api/");
+    let method = req.method().clone();
+    let path = req.uri().path().to_string();
+    let res = next.run(req).await;
+    let is_problem = res.headers().get(header::CONTENT_TYPE).is_some_and(|v| v.as_bytes().starts_with(b"application/problem+json"));
+    if !api || res.status().as_u16() < 400 || is_problem {
+        return res;
+    }
+    let (mut parts, body) = res.into_parts();
+    let text =
+        axum::body::to_bytes(body, MAX_PLAIN_ERROR_BYTES).await.map(|b| String::from_utf8_lossy(&b).trim().to_string()).unwrap_or_default();
+    let detail = if parts.status == StatusCode::METHOD_NOT_ALLOWED {
+        let allow = parts.headers.get(header::ALLOW).and_then(|v| v.to_str().ok()).unwrap_or("");
+        format!("{path} does not answer {method}; it answers: {allow}")
+    } else if text.is_empty() {
+        parts.status.canonical_reason().unwrap_or("error").to_string()
+    } else {
+        text
+    };
+    let (problem, body) = ApiError::new(parts.status, detail).into_response().into_parts();
+    parts.headers.remove(header::CONTENT_LENGTH);
+    parts.headers.insert(header::CONTENT_TYPE, problem.headers[header::CONTENT_TYPE].clone());
+    Response::from_parts(parts, body)
 }

@@ -54,6 +54,24 @@ fn unknown_field(reason: &str) -> Option<String> {
     Some(rest.split('`').next()?.to_string())
 }
 
+/// A `multipart/form-data` body (uploads). Another content type is refused with 415.
+pub struct ApiMultipart(pub axum::extract::Multipart);
+
+impl<S: Send + Sync> FromRequest<S> for ApiMultipart {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
+        let ct = req.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
+        if !ct.starts_with("multipart/form-data") {
+            return Err(ApiError::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                format!("expected Content-Type multipart/form-data; boundary=…, got '{ct}'"),
+            ));
+        }
+        axum::extract::Multipart::from_request(req, state).await.map(ApiMultipart).map_err(|e| ApiError::new(e.status(), e.body_text()))
+    }
+}
+
 /// Query string: the error names the parameter.
 pub struct ApiQuery<T>(pub T);
 

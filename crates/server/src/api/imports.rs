@@ -3,7 +3,7 @@
 use super::*;
 use crate::auth::Principal;
 use crate::import_job::{self, ImportError};
-use axum::extract::{Multipart, Path};
+use axum::extract::Path;
 use axum::response::Response;
 use axum::Extension;
 use campana_core::import::ImportOptions;
@@ -27,7 +27,7 @@ pub async fn upload(
     State(s): State<AppState>,
     Extension(p): Extension<Principal>,
     Path(id): Path<i64>,
-    mut mp: Multipart,
+    extract::ApiMultipart(mut mp): extract::ApiMultipart,
 ) -> ApiResult<(StatusCode, Json<ImportStatus>)> {
     p.check_list(&s.store, id).await?;
     let mut options = ImportOptions::default();

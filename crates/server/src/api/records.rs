@@ -311,7 +311,7 @@ pub async fn dnc_import(
     State(s): State<AppState>,
     Extension(p): Extension<Principal>,
     Path(id): Path<i64>,
-    mut mp: axum::extract::Multipart,
+    extract::ApiMultipart(mut mp): extract::ApiMultipart,
 ) -> ApiResult<Json<DncImportResult>> {
     s.store.get::<campana_core::stored::DncList>(id).await?;
     let mut options = DncImportOptions::default();
