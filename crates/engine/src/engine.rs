@@ -501,6 +501,20 @@ impl Engine {
         self.calls.len()
     }
 
+    /// The records a campaign holds: buffered, offered in preview, or in a call (of any
+    /// campaign). A driver never offers these again ([`Input::RecordsAvailable`] ignores them):
+    /// the engine, not a copy kept beside it, says what is held.
+    pub fn held_records(&self, campaign: CampaignId) -> std::collections::HashSet<RecordId> {
+        let mut out = std::collections::HashSet::new();
+        if let Some(c) = self.campaigns.get(&campaign) {
+            out.extend(c.buffer.ids.iter().copied());
+            out.extend(c.offered.keys().copied());
+        }
+        out.extend(self.live_records.iter().copied());
+        out.extend(self.calls.map.values().filter(|call| call.campaign == campaign).map(|call| call.cand.record.id));
+        out
+    }
+
     /// Why is this buffered record not being dialed now? (None: not buffered, or dialable.)
     pub fn explain(&self, campaign: CampaignId, record: RecordId) -> Option<Blocked> {
         let c = self.campaigns.get(&campaign)?;
@@ -640,17 +654,27 @@ impl Engine {
                 let backoff = self.cfg.refill_backoff_s;
                 let Some(c) = self.campaigns.get_mut(&campaign_id) else { return Err(EngineError::UnknownCampaign(campaign_id)) };
                 c.requested = false;
-                if records.is_empty() {
-                    c.refill_after = Some(now + Duration::seconds(backoff));
-                }
                 let mut overflow = Vec::new();
+                let mut added = 0usize;
                 for cand in records {
-                    if c.buffer.len() >= max || c.buffer.contains(cand.record.id) {
-                        overflow.push(cand.record.id);
+                    let id = cand.record.id;
+                    // A record the engine already holds (buffered, offered or in a call) is not
+                    // new: it stays where it is, and nothing about it goes back to the store.
+                    if c.buffer.contains(id) || c.offered.contains_key(&id) || self.live_records.contains(&id) {
+                        continue;
+                    }
+                    if c.buffer.len() >= max {
+                        overflow.push(id);
                         continue;
                     }
                     let zones = eligibility::contact_zones(&cand);
                     c.buffer.push_back(Buffered { cand, zones, not_before: now });
+                    added += 1;
+                }
+                // A refill that brought nothing new (an empty list, or only records already held)
+                // waits before asking again: asking at once would get the same answer, forever.
+                if added == 0 {
+                    c.refill_after = Some(now + Duration::seconds(backoff));
                 }
                 for id in overflow {
                     let reason = Blocked {

@@ -443,3 +443,38 @@ fn replayed_history_counts_machine_verdicts_as_the_policy_says() {
     let (us_24h, _) = d.e.abandon_windows(CampaignId(2)).expect("campaign 2");
     assert_eq!((us_24h.live_answers, us_24h.abandons), (100.0, 1.0), "machines are not counted under us_fcc_30d");
 }
+
+/// A refill that brings nothing new (records the engine already holds, or none) never makes
+/// the engine ask again at once: it waits `refill_backoff_s`, so a driver answering the same
+/// records forever cannot spin. Held records stay held and nothing about them is persisted.
+#[test]
+fn a_refill_of_held_records_backs_off_instead_of_asking_again() {
+    let now = t("2026-03-03T15:00:00Z");
+    let mut d = Driver::new(now, InMemoryDnc::default());
+    d.input(Input::CampaignStarted(Box::new(campaign(1, DialingMode::Progressive))));
+    let recs: Vec<Candidate> = (1..=8).map(|i| Candidate::new(record(i, &format!("+1212555010{i}")))).collect();
+    d.input(Input::RecordsAvailable { campaign_id: CampaignId(1), records: recs.clone() });
+    let held = d.e.held_records(CampaignId(1));
+    assert_eq!(held.len(), 8, "{held:?}");
+    // The buffer is small: the engine asks for more at once.
+    let asks = |d: &Driver| d.out.iter().filter(|o| matches!(o, Output::NeedRecords { .. })).count();
+    assert_eq!(asks(&d), 2, "{:?}", d.out);
+    // An edit of the campaign keeps the buffer; a driver that forgot what the engine holds
+    // answers the request with the same 8 records.
+    d.input(Input::CampaignUpdated(Box::new(CampaignConfig { priority: 3, ..campaign(1, DialingMode::Progressive) })));
+    d.out.clear();
+    d.input(Input::RecordsAvailable { campaign_id: CampaignId(1), records: recs.clone() });
+    assert_eq!(asks(&d), 0, "asked again at once after a refill that added nothing: {:?}", d.out);
+    assert!(
+        !d.out.iter().any(|o| matches!(o, Output::Persist(PersistCommand::RecordDeferred { .. }))),
+        "held records must not be deferred in the store: {:?}",
+        d.out
+    );
+    assert_eq!(d.e.held_records(CampaignId(1)), held);
+    assert!(d.e.next_deadline().is_some_and(|t| t <= now + Duration::seconds(30)), "the back-off is a deadline");
+    // After the back-off it asks again (once).
+    d.at(29);
+    assert_eq!(asks(&d), 0);
+    d.at(2);
+    assert_eq!(asks(&d), 1, "{:?}", d.out);
+}

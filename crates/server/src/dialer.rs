@@ -27,6 +27,7 @@ use campana_store::{CampaignFilter, DialableQuery, PageParams, Store, StoreError
 use chrono::{DateTime, Duration, Utc};
 use serde::Serialize;
 use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 use tokio::sync::{broadcast, mpsc, oneshot};
 
@@ -43,6 +44,100 @@ const MAX_SLEEP_MS: i64 = 1000;
 const RESYNC_S: i64 = 30;
 /// Abandon accounting replayed at start: the longest window (30 days).
 const HISTORY_DAYS: i64 = 30;
+/// The dialer is stalled when its loop has not turned for this long. A turn sleeps at most
+/// [`MAX_SLEEP_MS`], so a healthy loop turns at least once a second.
+pub const STALL_AFTER_S: f64 = 10.0;
+/// Test hook: the driver's loop stops for this many seconds after its first turn (fault
+/// injection for the health reporting's tests; never set in production).
+pub const TEST_STALL_ENV: &str = "CAMPANA_TEST_DIALER_STALL_S";
+
+/// The driver's heartbeat: updated at every turn of its loop, read by `/readyz`, the status,
+/// `/metrics` and the console without waiting for the driver (which may be stuck).
+#[derive(Debug, Default)]
+pub struct Heartbeat {
+    /// Wall-clock milliseconds of the last turn's start (0: never turned).
+    last_loop_ms: AtomicI64,
+    loop_iterations: AtomicU64,
+    /// The driver task ended (SIP telephony stopped, or a panic).
+    stopped: AtomicBool,
+}
+
+impl Heartbeat {
+    fn beat(&self, now: DateTime<Utc>) {
+        self.last_loop_ms.store(now.timestamp_millis(), Ordering::Relaxed);
+        self.loop_iterations.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+/// The dialer's own health, computed when asked (a stuck driver cannot report itself).
+#[derive(Debug, Clone, Serialize, PartialEq, utoipa::ToSchema)]
+pub struct DialerHealth {
+    /// `ok`, `stalled` (the loop has not turned for [`STALL_AFTER_S`]), `stopped` (the
+    /// dialer task ended) or `off` (no telephony).
+    pub state: String,
+    /// When the loop last turned.
+    pub last_loop_at: Option<DateTime<Utc>>,
+    /// Seconds since the loop last turned.
+    pub last_loop_age_s: Option<f64>,
+    /// Turns of the loop since the start.
+    pub loop_iterations: u64,
+    /// Seconds without a turn after which the dialer counts as stalled.
+    pub stall_after_s: f64,
+    /// What is wrong, for people (`None` when healthy).
+    pub reason: Option<String>,
+}
+
+impl Default for DialerHealth {
+    fn default() -> Self {
+        DialerHealth {
+            state: "off".into(),
+            last_loop_at: None,
+            last_loop_age_s: None,
+            loop_iterations: 0,
+            stall_after_s: STALL_AFTER_S,
+            reason: None,
+        }
+    }
+}
+
+impl DialerHealth {
+    pub fn is_ok(&self) -> bool {
+        matches!(self.state.as_str(), "ok" | "off")
+    }
+
+    /// The health at `now` of a dialer whose loop last turned at `last_loop` (`None`: not yet,
+    /// counted from `started`), `iterations` times, whose task has `stopped` or not.
+    pub fn at(
+        now: DateTime<Utc>,
+        started: DateTime<Utc>,
+        last_loop: Option<DateTime<Utc>>,
+        iterations: u64,
+        stopped: bool,
+    ) -> DialerHealth {
+        let since = last_loop.unwrap_or(started);
+        let age_s = ((now - since).num_milliseconds() as f64 / 1000.0).max(0.0);
+        let (state, reason) = if stopped {
+            ("stopped", Some("the dialer task has stopped; no campaign is dialed until the server restarts (see the log)".to_string()))
+        } else if age_s >= STALL_AFTER_S {
+            (
+                "stalled",
+                Some(format!(
+                    "the dialer's loop has not turned for {age_s:.0} s (limit {STALL_AFTER_S:.0} s): no calls are placed and agents' actions wait"
+                )),
+            )
+        } else {
+            ("ok", None)
+        };
+        DialerHealth {
+            state: state.into(),
+            last_loop_at: last_loop,
+            last_loop_age_s: Some(age_s),
+            loop_iterations: iterations,
+            stall_after_s: STALL_AFTER_S,
+            reason,
+        }
+    }
+}
 
 /// Which telephony the dialer drives.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, clap::ValueEnum, serde::Deserialize)]
@@ -87,6 +182,8 @@ pub struct LiveStatus {
     /// SIP telephony's counters (calls, RTP packets), with `--telephony sip`.
     #[schema(value_type = Option<Object>)]
     pub sip: Option<campana_sip::SipStats>,
+    /// The dialer's own health (computed when the status is read, not by the loop).
+    pub health: DialerHealth,
 }
 
 #[derive(Debug, Clone, Default, Serialize, utoipa::ToSchema)]
@@ -152,6 +249,8 @@ pub struct Dialer {
     tx: Option<mpsc::Sender<Command>>,
     notices: broadcast::Sender<Arc<Notice>>,
     status: Arc<RwLock<LiveStatus>>,
+    heartbeat: Arc<Heartbeat>,
+    started: DateTime<Utc>,
 }
 
 impl Dialer {
@@ -162,6 +261,8 @@ impl Dialer {
             tx: None,
             notices: broadcast::channel(1).0,
             status: Arc::new(RwLock::new(LiveStatus { telephony: "off".into(), ..Default::default() })),
+            heartbeat: Arc::default(),
+            started: Utc::now(),
         }
     }
 
@@ -225,7 +326,6 @@ impl Dialer {
             notices: notices.clone(),
             status: status.clone(),
             campaigns: HashMap::new(),
-            in_engine: HashMap::new(),
             batch: Vec::new(),
             live: HashMap::new(),
             agent_state: BTreeMap::new(),
@@ -236,9 +336,30 @@ impl Dialer {
             warnings,
             sim_regroup_pending: opts.sim_agents > 0 && opts.sim_agent_groups.is_empty() && groups.is_empty(),
         };
-        tokio::spawn(driver.run(rx));
+        let heartbeat = Arc::new(Heartbeat::default());
+        let test_stall_s = std::env::var(TEST_STALL_ENV).ok().and_then(|v| v.parse::<u64>().ok());
+        let task = tokio::spawn(driver.run(rx, heartbeat.clone(), test_stall_s));
+        // The task's end (a return or a panic) is seen by the health, whatever ended it.
+        let hb = heartbeat.clone();
+        tokio::spawn(async move {
+            if let Err(e) = task.await {
+                tracing::error!(error = %e, "the dialer task panicked; no campaign is dialed until a restart");
+            }
+            hb.stopped.store(true, Ordering::Relaxed);
+        });
         let recordings_dir = opts.sip.as_ref().and_then(|t| t.recordings_dir.clone());
-        Ok(Dialer { recordings_dir, tx: Some(tx), notices, status })
+        Ok(Dialer { recordings_dir, tx: Some(tx), notices, status, heartbeat, started: now })
+    }
+
+    /// The dialer's health now: whether its loop turns (see [`DialerHealth::at`]).
+    pub fn health(&self) -> DialerHealth {
+        if !self.is_running() {
+            return DialerHealth::default();
+        }
+        let ms = self.heartbeat.last_loop_ms.load(Ordering::Relaxed);
+        let last = (ms > 0).then(|| DateTime::from_timestamp_millis(ms)).flatten();
+        let iterations = self.heartbeat.loop_iterations.load(Ordering::Relaxed);
+        DialerHealth::at(Utc::now(), self.started, last, iterations, self.heartbeat.stopped.load(Ordering::Relaxed))
     }
 
     /// Where the recording of a call is (or would be) written, when SIP recordings are configured.
@@ -252,7 +373,9 @@ impl Dialer {
     }
 
     pub fn status(&self) -> LiveStatus {
-        self.status.read().expect("status lock").clone()
+        let mut s = self.status.read().expect("status lock").clone();
+        s.health = self.health();
+        s
     }
 
     /// Notices for agents' screens (each listener filters its own agent).
@@ -417,8 +540,6 @@ struct Driver {
     notices: broadcast::Sender<Arc<Notice>>,
     status: Arc<RwLock<LiveStatus>>,
     campaigns: HashMap<CampaignId, Running>,
-    /// Records handed to the engine and not yet given back (never offered twice).
-    in_engine: HashMap<CampaignId, HashSet<RecordId>>,
     /// Persistence commands not yet written; written before any telephony command leaves.
     batch: Vec<PersistCommand>,
     /// Live calls by id.
@@ -440,9 +561,18 @@ struct Driver {
 const NO_AGENT: UserId = UserId(0);
 
 impl Driver {
-    async fn run(mut self, mut rx: mpsc::Receiver<Command>) {
+    async fn run(mut self, mut rx: mpsc::Receiver<Command>, heartbeat: Arc<Heartbeat>, mut test_stall_s: Option<u64>) {
         loop {
             let now = Utc::now();
+            heartbeat.beat(now);
+            metrics::counter!("campana_dialer_loop_iterations_total").increment(1);
+            if heartbeat.loop_iterations.load(Ordering::Relaxed) > 1 {
+                if let Some(s) = test_stall_s.take() {
+                    tracing::warn!(seconds = s, "{TEST_STALL_ENV}: the dialer's loop stops (test hook)");
+                    tokio::time::sleep(std::time::Duration::from_secs(s)).await;
+                    continue;
+                }
+            }
             let mut wake = now + Duration::milliseconds(MAX_SLEEP_MS);
             for t in [self.engine.next_deadline(), self.tel.next_event_at(), self.agents.next_action_at(), Some(self.next_resync)]
                 .into_iter()
@@ -596,16 +726,7 @@ impl Driver {
             PersistCommand::CallResult { call_id, .. } => {
                 self.live.remove(call_id);
             }
-            PersistCommand::RecordUpdate(u) => {
-                if let Some(s) = self.in_engine.get_mut(&u.campaign_id) {
-                    s.remove(&u.record_id);
-                }
-            }
-            PersistCommand::RecordDeferred { campaign_id, record_id, .. } => {
-                if let Some(s) = self.in_engine.get_mut(campaign_id) {
-                    s.remove(record_id);
-                }
-            }
+            PersistCommand::RecordUpdate(_) | PersistCommand::RecordDeferred { .. } => {}
             PersistCommand::AbandonRecorded { .. } => metrics::counter!("campana_abandons_total").increment(1),
             PersistCommand::DncAdd { .. } => {}
         }
@@ -781,8 +902,10 @@ impl Driver {
     /// Hands the engine up to `max` records of a campaign, with their DNC entries.
     async fn feed(&mut self, now: DateTime<Utc>, campaign: CampaignId, max: usize) -> Result<(), StoreError> {
         let Some(run) = self.campaigns.get(&campaign) else { return Ok(()) };
-        let empty = HashSet::new();
-        let exclude = self.in_engine.get(&campaign).unwrap_or(&empty);
+        // What the engine holds is never offered again: the engine says what that is, so the
+        // driver keeps no copy that could disagree with it (a forgotten copy made every refill
+        // return the same records, and the dialer spin).
+        let exclude = &self.engine.held_records(campaign);
         let s = &run.cfg.settings;
         let records = self
             .store
@@ -798,7 +921,6 @@ impl Driver {
         let phones: Vec<PhoneNumber> = records.iter().map(|c| c.record.phone.clone()).collect();
         let entries = self.store.dnc_entries_all_lists(&phones, now).await?;
         self.dnc.load(&phones, entries);
-        self.in_engine.entry(campaign).or_default().extend(records.iter().map(|c| c.record.id));
         if let Err(e) = self.engine.handle_input(now, Input::RecordsAvailable { campaign_id: campaign, records }) {
             tracing::warn!(error = %e, %campaign, "engine refused records");
         }
@@ -844,7 +966,6 @@ impl Driver {
         let gone: Vec<CampaignId> = self.campaigns.keys().filter(|id| !ids.contains(id)).copied().collect();
         for id in gone {
             self.campaigns.remove(&id);
-            self.in_engine.remove(&id);
             let _ = self.engine.handle_input(now, Input::CampaignStopped { campaign_id: id });
             tracing::info!(campaign = %id, "campaign left the dialer");
         }
@@ -858,7 +979,6 @@ impl Driver {
             let fresh = self.engine.abandon_windows(c.id).is_none();
             let lists = c.input.contact_list_ids.clone();
             self.store.clear_deferrals(&lists).await?;
-            self.in_engine.remove(&c.id);
             let input = if self.campaigns.contains_key(&c.id) || !fresh {
                 Input::CampaignUpdated(Box::new(cfg.clone()))
             } else {
@@ -962,6 +1082,34 @@ fn agent_of(i: &Input) -> Option<UserId> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn health_turns_stalled_after_stall_after_s_without_a_turn_and_says_why() {
+        let start: DateTime<Utc> = "2026-12-03T10:00:00Z".parse().unwrap();
+        let at = |s: f64| start + Duration::milliseconds((s * 1000.0) as i64);
+        // Not turned yet: counted from the start.
+        let h = DialerHealth::at(at(2.0), start, None, 0, false);
+        assert_eq!((h.state.as_str(), h.last_loop_age_s), ("ok", Some(2.0)));
+        assert!(h.is_ok() && h.reason.is_none());
+        let h = DialerHealth::at(at(STALL_AFTER_S + 1.0), start, None, 0, false);
+        assert_eq!(h.state, "stalled", "{h:?}");
+        // Turning: healthy just below the limit, stalled at it, with the age in the reason.
+        let last = Some(at(100.0));
+        let h = DialerHealth::at(at(100.0 + STALL_AFTER_S - 0.1), start, last, 42, false);
+        assert_eq!((h.state.as_str(), h.loop_iterations), ("ok", 42), "{h:?}");
+        let h = DialerHealth::at(at(100.0 + STALL_AFTER_S + 5.0), start, last, 42, false);
+        assert_eq!(h.state, "stalled");
+        assert!(!h.is_ok());
+        assert!(h.reason.as_deref().is_some_and(|r| r.contains("15 s")), "{h:?}");
+        assert_eq!(h.last_loop_at, last);
+        // A task that ended is stopped, however recent its last turn; a clock going back is age 0.
+        let h = DialerHealth::at(at(100.5), start, last, 42, true);
+        assert_eq!(h.state, "stopped");
+        assert_eq!(DialerHealth::at(at(99.0), start, last, 42, false).last_loop_age_s, Some(0.0));
+        // A dialer that is off is healthy (nothing to dial).
+        assert!(DialerHealth::default().is_ok());
+        assert!(Dialer::off().health().is_ok());
+    }
 
     #[test]
     fn dnc_cache_honours_lists_and_expiry() {

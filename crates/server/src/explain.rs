@@ -113,28 +113,90 @@ pub async fn why(store: &Store, c: &Campaign, record: Record, at: DateTime<Utc>)
     Ok(check(&ctx, cand, contact_zones(cand).as_ref(), at))
 }
 
+/// Most agents a forecast simulates: the "agents needed" search tries up to ten times the team,
+/// capped at this many, so a larger team could not be answered anyway.
+pub const FORECAST_MAX_AGENTS: u32 = 1000;
+/// Longest mean talk or wrap-up a forecast takes (a day).
+pub const FORECAST_MAX_MEAN_S: f64 = 86_400.0;
+/// Latest `finish_by` a forecast takes, in days from now (ten years).
+pub const FORECAST_MAX_HORIZON_DAYS: i64 = 3650;
+/// Wall-clock time a forecast's simulation may take before it is stopped and answered 503
+/// (`CAMPANA_FORECAST_BUDGET_S` changes it, e.g. on a slow machine).
+pub const FORECAST_BUDGET_S: u64 = 10;
+
+/// The forecast budget in force: `CAMPANA_FORECAST_BUDGET_S` (1 to 600), else [`FORECAST_BUDGET_S`].
+pub fn forecast_budget_s() -> u64 {
+    static BUDGET: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
+    *BUDGET.get_or_init(|| {
+        std::env::var("CAMPANA_FORECAST_BUDGET_S")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .filter(|s| (1..=600).contains(s))
+            .unwrap_or(FORECAST_BUDGET_S)
+    })
+}
+
 /// What a forecast needs beyond the campaign itself: team size and observed rates (the live
-/// dialer will supply measured rates; until then they are the caller's estimates).
+/// dialer will supply measured rates; until then they are the caller's estimates). Every
+/// value is checked against the limits stated here; a value outside them is a 422 naming it.
 #[derive(Debug, Clone, serde::Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ForecastRequest {
-    /// Agents working the campaign.
+    /// Agents working the campaign (1 to 1,000).
+    #[schema(minimum = 1, maximum = 1000)]
     pub agents: u32,
-    /// Live answers per dial (0..1).
+    /// Live answers per dial (0..1). `answer_rate + machine_rate + busy_rate` is at most 1.
     #[serde(default = "default_answer_rate")]
+    #[schema(minimum = 0.0, maximum = 1.0, default = 0.2)]
     pub answer_rate: f64,
+    /// Answering machines per dial (0..1).
     #[serde(default)]
+    #[schema(minimum = 0.0, maximum = 1.0, default = 0.0)]
     pub machine_rate: f64,
+    /// Busy signals per dial (0..1).
     #[serde(default)]
+    #[schema(minimum = 0.0, maximum = 1.0, default = 0.0)]
     pub busy_rate: f64,
+    /// Mean conversation, seconds (1 to 86,400).
     #[serde(default = "default_talk_s")]
+    #[schema(minimum = 1.0, maximum = 86400.0, default = 180.0)]
     pub talk_mean_s: f64,
-    /// Agent wrap-up; the campaign's `wrap_up_s` when absent.
+    /// Agent wrap-up, seconds (0 to 86,400); the campaign's `wrap_up_s` when absent.
+    #[schema(minimum = 0.0, maximum = 86400.0)]
     pub wrap_mean_s: Option<f64>,
-    /// "How many agents to finish by then?"
+    /// "How many agents to finish by then?" (at most ten years ahead).
     pub finish_by: Option<DateTime<Utc>>,
     #[serde(default = "one")]
     pub seed: u64,
+}
+
+impl ForecastRequest {
+    /// Every value outside its limits, by field.
+    pub fn problems(&self, now: DateTime<Utc>) -> Vec<campana_core::FieldError> {
+        use campana_core::FieldError;
+        let mut problems = Vec::new();
+        for (field, v) in [("answer_rate", self.answer_rate), ("machine_rate", self.machine_rate), ("busy_rate", self.busy_rate)] {
+            if !(0.0..=1.0).contains(&v) {
+                problems.push(FieldError::new(field, format!("{v} is not a rate between 0 and 1")));
+            }
+        }
+        if problems.is_empty() && self.answer_rate + self.machine_rate + self.busy_rate > 1.0 {
+            problems.push(FieldError::new("answer_rate", "answer_rate + machine_rate + busy_rate exceeds 1 (shares of the same dials)"));
+        }
+        if !(1..=FORECAST_MAX_AGENTS).contains(&self.agents) {
+            problems.push(FieldError::new("agents", format!("{} is outside 1..={FORECAST_MAX_AGENTS}", self.agents)));
+        }
+        if !(1.0..=FORECAST_MAX_MEAN_S).contains(&self.talk_mean_s) {
+            problems.push(FieldError::new("talk_mean_s", format!("{} is outside 1..={FORECAST_MAX_MEAN_S} seconds", self.talk_mean_s)));
+        }
+        if let Some(w) = self.wrap_mean_s.filter(|w| !(0.0..=FORECAST_MAX_MEAN_S).contains(w)) {
+            problems.push(FieldError::new("wrap_mean_s", format!("{w} is outside 0..={FORECAST_MAX_MEAN_S} seconds")));
+        }
+        if let Some(by) = self.finish_by.filter(|by| *by > now + chrono::Duration::days(FORECAST_MAX_HORIZON_DAYS)) {
+            problems.push(FieldError::new("finish_by", format!("{by} is more than {FORECAST_MAX_HORIZON_DAYS} days ahead")));
+        }
+        problems
+    }
 }
 
 fn default_answer_rate() -> f64 {
@@ -156,15 +218,7 @@ pub async fn forecast(
     now: DateTime<Utc>,
 ) -> Result<campana_sim::Forecast, crate::api::ApiError> {
     use campana_core::record::RecordStatus;
-    let mut problems = Vec::new();
-    for (field, v) in [("answer_rate", req.answer_rate), ("machine_rate", req.machine_rate), ("busy_rate", req.busy_rate)] {
-        if !(0.0..=1.0).contains(&v) {
-            problems.push(campana_core::FieldError::new(field, format!("{v} is not a rate between 0 and 1")));
-        }
-    }
-    if req.agents == 0 || req.agents > 5000 {
-        problems.push(campana_core::FieldError::new("agents", format!("{} is outside 1..=5000", req.agents)));
-    }
+    let problems = req.problems(now);
     if !problems.is_empty() {
         return Err(crate::api::ApiError::invalid(problems));
     }
@@ -193,7 +247,20 @@ pub async fn forecast(
         finish_by: req.finish_by,
         seed: req.seed,
     };
-    campana_sim::forecast(&input, start).map_err(|e| crate::api::ApiError::new(axum::http::StatusCode::UNPROCESSABLE_ENTITY, e.to_string()))
+    // The simulation is CPU-heavy: it runs on the bounded pool, off the async threads that
+    // serve other requests and the dialer, and is stopped when over its budget.
+    let budget_s = forecast_budget_s();
+    let budget = std::time::Duration::from_secs(budget_s);
+    let run = crate::cpu_pool::CpuPool::global().run(budget, move |stop| campana_sim::forecast_until(&input, start, stop)).await;
+    use axum::http::StatusCode;
+    match run {
+        Ok(Ok(f)) => Ok(f),
+        Ok(Err(campana_sim::SimError::Stopped)) => {
+            Err(crate::api::ApiError::new(StatusCode::SERVICE_UNAVAILABLE, crate::cpu_pool::PoolError::OverBudget { budget_s }.to_string()))
+        }
+        Ok(Err(e)) => Err(crate::api::ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, e.to_string())),
+        Err(e) => Err(crate::api::ApiError::new(StatusCode::SERVICE_UNAVAILABLE, e.to_string())),
+    }
 }
 
 /// The start of the campaign's current or next dialing window (its zone, hours, weekdays and

@@ -5,6 +5,7 @@ pub mod api;
 pub mod audit;
 pub mod auth;
 pub mod config;
+pub mod cpu_pool;
 pub mod demo;
 pub mod dialer;
 pub mod dnc_import;

@@ -55,7 +55,7 @@ pub struct SimAgents {
 }
 
 fn secs(s: f64) -> Duration {
-    Duration::milliseconds((s * 1000.0).round() as i64)
+    crate::model::sim_duration(s)
 }
 
 /// Hard limit on simulated agents.

@@ -6,9 +6,10 @@
 //! finishes by the deadline (searching up to ten times the current team, at most 1,000).
 
 use crate::model::{AgentModel, Population, Scenario};
-use crate::{run, SimError};
+use crate::{run_until, SimError};
 use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
+use std::sync::atomic::AtomicBool;
 
 /// What the forecast needs to know.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -83,10 +84,22 @@ fn scenario(i: &ForecastInput, agents: u32, now: DateTime<Utc>) -> Scenario {
 
 /// Forecasts a campaign at `now` by simulation.
 pub fn forecast(i: &ForecastInput, now: DateTime<Utc>) -> Result<Forecast, SimError> {
+    forecast_until(i, now, &AtomicBool::new(false))
+}
+
+/// [`forecast`] that gives up with [`SimError::Stopped`] soon after `stop` is raised.
+pub fn forecast_until(i: &ForecastInput, now: DateTime<Utc>, stop: &AtomicBool) -> Result<Forecast, SimError> {
+    let run = |sc: &crate::model::Scenario, seed| run_until(sc, seed, stop);
     let day = run(&scenario(i, i.agents, now), i.seed)?;
     let per_day = day.records_completed as f64;
     let days = if per_day > 0.0 { Some(i.records_remaining as f64 / per_day) } else { None };
-    let finishes_at = days.map(|d| now + Duration::seconds((d.floor() * 86_400.0 + d.fract() * i.hours_per_day * 3600.0) as i64));
+    // Beyond what a date can hold (millions of years at a pace of one record a day) there is no
+    // finishing date: checked arithmetic, never a panic.
+    let finishes_at = days.and_then(|d| {
+        let s = d.floor() * 86_400.0 + d.fract() * i.hours_per_day * 3600.0;
+        let s = (s.is_finite() && s < i64::MAX as f64 / 1000.0).then_some(s as i64)?;
+        now.checked_add_signed(Duration::try_seconds(s)?)
+    });
     let mut needed = None;
     if let Some(by) = i.finish_by {
         let avail_days = ((by - now).num_seconds() as f64 / 86_400.0).max(0.0);

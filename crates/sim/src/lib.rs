@@ -8,7 +8,7 @@ pub mod model;
 pub mod telephony;
 
 pub use agents::{AgentTotals, SimAgents};
-pub use forecast::{forecast, Forecast, ForecastInput};
+pub use forecast::{forecast, forecast_until, Forecast, ForecastInput};
 pub use model::{AgentModel, Population, Scenario, ScenarioError, Shift};
 pub use telephony::SimTelephony;
 
@@ -85,6 +85,9 @@ pub enum SimError {
     Scenario(#[from] ScenarioError),
     #[error("simulation failed: {0}")]
     Failed(String),
+    /// The caller's stop flag was raised (e.g. the simulation ran over its time budget).
+    #[error("the simulation was stopped before it finished")]
+    Stopped,
 }
 
 struct StoreRec {
@@ -149,12 +152,22 @@ pub fn campaign_config(s: &Scenario) -> Result<CampaignConfig, SimError> {
 
 /// Runs one simulated day. Deterministic: the same scenario and seed give the same summary.
 pub fn run(scenario: &Scenario, seed: u64) -> Result<Summary, SimError> {
+    run_until(scenario, seed, &std::sync::atomic::AtomicBool::new(false))
+}
+
+/// [`run`] that gives up with [`SimError::Stopped`] soon after `stop` is raised (checked every
+/// few thousand steps): a caller with a time budget raises it when the budget is spent.
+pub fn run_until(scenario: &Scenario, seed: u64, stop: &std::sync::atomic::AtomicBool) -> Result<Summary, SimError> {
     scenario.validate()?;
-    Sim::new(scenario, seed)?.run()
+    let mut sim = Sim::new(scenario, seed)?;
+    sim.stop = Some(stop);
+    sim.run()
 }
 
 struct Sim<'a> {
     sc: &'a Scenario,
+    /// Raised by the caller to stop the run early ([`run_until`]).
+    stop: Option<&'a std::sync::atomic::AtomicBool>,
     seed: u64,
     cfg: CampaignConfig,
     engine: Engine,
@@ -252,6 +265,7 @@ impl<'a> Sim<'a> {
         let level = if sc.vicidial_adaptive { 1.0 } else { sc.lines_per_agent };
         Ok(Sim {
             sc,
+            stop: None,
             seed,
             cfg,
             engine,
@@ -447,6 +461,9 @@ impl<'a> Sim<'a> {
             steps += 1;
             if steps > 50_000_000 {
                 return Err(SimError::Failed("too many steps".into()));
+            }
+            if steps.is_multiple_of(1024) && self.stop.is_some_and(|s| s.load(std::sync::atomic::Ordering::Relaxed)) {
+                return Err(SimError::Stopped);
             }
             let te = self.tel.next_event_at();
             let ae = self.agents.next_action_at();

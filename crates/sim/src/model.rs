@@ -197,6 +197,24 @@ impl Default for Population {
     }
 }
 
+/// The longest delay the simulation schedules (a year): any sampled or configured duration is
+/// clamped to it, so no value, however large, overflows the simulated clock.
+pub const MAX_SIM_DELAY_S: f64 = 365.0 * 86_400.0;
+/// The longest mean duration a scenario may give (talk, wrap-up, patience, ...): a day.
+pub const MAX_MEAN_S: f64 = 86_400.0;
+
+/// Seconds as a simulated delay: not finite or negative is 0, beyond [`MAX_SIM_DELAY_S`] is that.
+pub fn sim_duration(s: f64) -> chrono::Duration {
+    let s = if s.is_finite() {
+        s.clamp(0.0, MAX_SIM_DELAY_S)
+    } else if s == f64::INFINITY {
+        MAX_SIM_DELAY_S
+    } else {
+        0.0
+    };
+    chrono::Duration::milliseconds((s * 1000.0).round() as i64)
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum ScenarioError {
     #[error("scenario is not valid TOML: {0}")]
@@ -242,6 +260,21 @@ impl Scenario {
         }
         if p.area_codes.is_empty() {
             return bad("population.area_codes", "at least one area code".into());
+        }
+        let a = &self.agents;
+        for (f, v) in [
+            ("agents.talk_mean_s", a.talk_mean_s),
+            ("agents.wrap_mean_s", a.wrap_mean_s),
+            ("agents.break_len_s", a.break_len_s),
+            ("agents.break_every_min", a.break_every_min),
+            ("agents.preview_think_s", a.preview_think_s.unwrap_or(0.0)),
+            ("agents.talk_cv", a.talk_cv.unwrap_or(0.0)),
+            ("population.time_to_answer_s", p.time_to_answer_s),
+            ("population.patience_s", p.patience_s),
+        ] {
+            if !v.is_finite() || !(0.0..=MAX_MEAN_S).contains(&v) {
+                return bad(f, format!("{v} is outside 0..={MAX_MEAN_S}"));
+            }
         }
         if self.agents.count > 10_000 || self.agents.shifts.iter().any(|s| s.count > 10_000 || s.from_h >= s.to_h) {
             return bad("agents", "at most 10000 agents; shifts must end after they start".into());

@@ -68,7 +68,7 @@ pub enum SimTelephonyError {
 }
 
 fn secs(s: f64) -> Duration {
-    Duration::milliseconds((s * 1000.0).round() as i64)
+    crate::model::sim_duration(s)
 }
 
 impl SimTelephony {

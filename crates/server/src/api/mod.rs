@@ -111,14 +111,26 @@ pub fn router(state: AppState) -> Router {
         .with_state(state)
 }
 
+/// Ready when the database answers and the dialer (when it runs) is healthy: a stalled or
+/// stopped dialer answers 503 with the reason, so a load balancer or orchestrator sees it.
 async fn readyz(State(s): State<AppState>) -> impl IntoResponse {
-    match s.store.ping().await {
-        Ok(()) => (StatusCode::OK, "ready".to_string()),
-        Err(e) => (StatusCode::SERVICE_UNAVAILABLE, format!("database not reachable: {e}")),
+    if let Err(e) = s.store.ping().await {
+        return (StatusCode::SERVICE_UNAVAILABLE, format!("database not reachable: {e}"));
+    }
+    let health = s.dialer.health();
+    match health.reason {
+        Some(reason) if !health.is_ok() => (StatusCode::SERVICE_UNAVAILABLE, format!("dialer {}: {reason}", health.state)),
+        _ => (StatusCode::OK, "ready".to_string()),
     }
 }
 
 async fn metrics(State(s): State<AppState>) -> impl IntoResponse {
+    // The dialer's health is computed at scrape time: a stuck loop cannot update its own gauge.
+    if s.dialer.is_running() {
+        let h = s.dialer.health();
+        metrics::gauge!("campana_dialer_last_loop_age_seconds").set(h.last_loop_age_s.unwrap_or(0.0));
+        metrics::gauge!("campana_dialer_healthy").set(if h.is_ok() { 1.0 } else { 0.0 });
+    }
     ([(axum::http::header::CONTENT_TYPE, "text/plain; version=0.0.4")], s.metrics.render())
 }
 

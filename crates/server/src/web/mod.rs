@@ -45,6 +45,8 @@ pub struct Ctx {
     pub lang: Lang,
     /// The request path (for the language selector's way back).
     pub path: String,
+    /// What is wrong with the dialer (stalled, stopped), shown at the top of every page.
+    pub dialer_alert: Option<String>,
 }
 
 impl Ctx {
@@ -178,7 +180,9 @@ pub async fn gate(State(s): State<AppState>, req: Request, next: Next) -> Respon
     };
     let csrf = auth.csrf_token.clone().unwrap_or_default();
     let p = Principal { privileges: auth.role.input.privileges.clone(), user: auth.user, kind: auth.kind, token_id: auth.token_id };
-    let ctx = Ctx { p, csrf, lang, path: path.clone() };
+    let health = s.dialer.health();
+    let dialer_alert = (!health.is_ok()).then(|| lang.tf("alert.dialer", &[("reason", health.reason.as_deref().unwrap_or(&health.state))]));
+    let ctx = Ctx { p, csrf, lang, path: path.clone(), dialer_alert };
     let method = req.method().clone();
     let mut req = req;
     if method == Method::POST {
@@ -288,6 +292,9 @@ pub fn page(ctx: &Ctx, title: &str, body: Markup) -> Markup {
                             button.link type="submit" id="logout" { (ctx.t("nav.logout")) }
                         }
                     }
+                }
+                @if let Some(alert) = &ctx.dialer_alert {
+                    div.alert.dialer-alert id="dialer-alert" role="alert" { (alert) }
                 }
                 main {
                     h1 { (title) }

@@ -78,7 +78,22 @@ impl Server {
     }
 
     pub fn start_with(data_dir: tempfile::TempDir, database_url: String, args: &[&str]) -> Server {
+        Server::start_with_env(data_dir, database_url, args, &[])
+    }
+
+    /// [`Server::start_args`] with environment variables for the server (e.g. test hooks).
+    pub async fn start_args_env(backend: &str, args: &[&str], env: &[(&str, &str)]) -> Server {
+        let data_dir = tempfile::tempdir().unwrap();
+        let database_url = match backend {
+            "sqlite" => format!("sqlite://{}/campana.db", data_dir.path().display()),
+            _ => campana_store::testing::postgres_store().await.expect("PostgreSQL for tests").1,
+        };
+        Server::start_with_env(data_dir, database_url, args, env).ready().await
+    }
+
+    pub fn start_with_env(data_dir: tempfile::TempDir, database_url: String, args: &[&str], env: &[(&str, &str)]) -> Server {
         let mut child = Command::new(bin())
+            .envs(env.iter().copied())
             .args(["--listen", "127.0.0.1:0", "--data-dir"])
             .arg(data_dir.path())
             .args(["--database-url", &database_url])
