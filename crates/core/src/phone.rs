@@ -2,7 +2,7 @@
 //! libphonenumber tested for identical results against the C++ library).
 
 use crate::error::FieldError;
-use rlibphonenumber::enums::Region;
+use rlibphonenumber::enums::{PhoneNumberType, Region};
 use rlibphonenumber::{PhoneNumberFormat, PHONE_NUMBER_UTIL};
 use serde::{Deserialize, Serialize};
 use std::str::FromStr;
@@ -100,6 +100,89 @@ impl PhoneNumber {
     /// The digits without `+`, for prefix lookups.
     pub fn digits(&self) -> &str {
         &self.0[1..]
+    }
+}
+
+/// A number's type from libphonenumber's metadata (`getNumberType`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum NumberKind {
+    FixedLine,
+    Mobile,
+    FixedLineOrMobile,
+    TollFree,
+    PremiumRate,
+    SharedCost,
+    Voip,
+    PersonalNumber,
+    Pager,
+    Uan,
+    Voicemail,
+    /// The metadata matches no type (e.g. a number stored before a metadata update).
+    Unknown,
+}
+
+impl NumberKind {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            NumberKind::FixedLine => "fixed_line",
+            NumberKind::Mobile => "mobile",
+            NumberKind::FixedLineOrMobile => "fixed_line_or_mobile",
+            NumberKind::TollFree => "toll_free",
+            NumberKind::PremiumRate => "premium_rate",
+            NumberKind::SharedCost => "shared_cost",
+            NumberKind::Voip => "voip",
+            NumberKind::PersonalNumber => "personal_number",
+            NumberKind::Pager => "pager",
+            NumberKind::Uan => "uan",
+            NumberKind::Voicemail => "voicemail",
+            NumberKind::Unknown => "unknown",
+        }
+    }
+}
+
+/// What the phone-number metadata says about where a number may be.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NumberFacts {
+    /// Country calling code (`1`, `44`, `7`); `None` when the metadata cannot read the number.
+    pub country_code: Option<u16>,
+    /// ISO 3166 region the number belongs to (`US`, `KY`, `KZ`), when the metadata knows it.
+    pub region: Option<String>,
+    pub kind: NumberKind,
+    /// libphonenumber's `isNumberTypeGeographical`: fixed-line, fixed-line-or-mobile, and mobile
+    /// in the countries whose mobile numbers have area codes (MX, AR, BR, ID, CN). Only a
+    /// geographic number's digit prefix says where it is; any other number may be anywhere in
+    /// its country.
+    pub geographic: bool,
+}
+
+impl PhoneNumber {
+    /// The number's type, region and calling code, from the metadata of `rlibphonenumber` (the
+    /// same data libphonenumber ships).
+    pub fn facts(&self) -> NumberFacts {
+        let Ok(p) = PHONE_NUMBER_UTIL.parse(self.as_str(), None) else {
+            return NumberFacts { country_code: None, region: None, kind: NumberKind::Unknown, geographic: false };
+        };
+        let kind = match PHONE_NUMBER_UTIL.get_number_type(&p) {
+            PhoneNumberType::FixedLine => NumberKind::FixedLine,
+            PhoneNumberType::Mobile => NumberKind::Mobile,
+            PhoneNumberType::FixedLineOrMobile => NumberKind::FixedLineOrMobile,
+            PhoneNumberType::TollFree => NumberKind::TollFree,
+            PhoneNumberType::PremiumRate => NumberKind::PremiumRate,
+            PhoneNumberType::SharedCost => NumberKind::SharedCost,
+            PhoneNumberType::VoIP => NumberKind::Voip,
+            PhoneNumberType::PersonalNumber => NumberKind::PersonalNumber,
+            PhoneNumberType::Pager => NumberKind::Pager,
+            PhoneNumberType::UAN => NumberKind::Uan,
+            PhoneNumberType::VoiceMail => NumberKind::Voicemail,
+            PhoneNumberType::Unknown => NumberKind::Unknown,
+        };
+        NumberFacts {
+            country_code: u16::try_from(p.country_code).ok(),
+            region: PHONE_NUMBER_UTIL.get_region_for_number(&p).map(|r| r.to_string()),
+            kind,
+            geographic: PHONE_NUMBER_UTIL.is_number_geographical(&p),
+        }
     }
 }
 

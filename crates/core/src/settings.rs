@@ -248,6 +248,10 @@ settings! {
     record_filters: Vec<RecordFilter> = Vec::new(),
     /// Name of the calling-hours rule set (see docs/dialing.md and data/calling-hours.toml).
     calling_hours_rules: String = "default".to_string(),
+    /// When a record has an explicit `time_zone` (typed by the customer or the CRM), use that zone
+    /// alone instead of every source's zones (ZIP code, number). Off by default: every source
+    /// counts and the most restrictive combination wins. State and country rules always apply.
+    explicit_zone_wins: bool = false,
     max_attempts_per_number: u32 = 5,
     max_attempts_per_chain: u32 = 12,
     /// Per number per day, the day reset at midnight in the contact's zone.

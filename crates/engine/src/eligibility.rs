@@ -278,7 +278,7 @@ fn at_in(t: DateTime<Utc>, tz: Tz, now: DateTime<Utc>) -> String {
 /// The contact's zones for a candidate (cached by the engine per record).
 pub fn contact_zones(c: &Candidate) -> Option<ContactZones> {
     let r = &c.record;
-    zones::resolve(r.phone.digits(), r.time_zone.map(|z| z.0), r.postal_code.as_deref())
+    zones::resolve(&r.phone, r.time_zone.map(|z| z.0), r.postal_code.as_deref())
 }
 
 struct Check {
@@ -431,16 +431,23 @@ fn first_block(
     let Some(set) = ctx.rules.get(&s.calling_hours_rules) else {
         return chk(ReasonCode::RulesUnknown, format!("calling-hours rule set '{}' does not exist", s.calling_hours_rules), None);
     };
-    let rule = set.for_contact(zones.us_state.as_deref(), &zones.country_prefix);
+    let zones = zones.applied(s.explicit_zone_wins);
+    let rule = set.for_contact(&zones.us_states, &zones.country_prefix);
     for tz in &zones.zones {
         if !is_open(*tz, &rule, t) {
             let next = next_open(*tz, &rule, t);
             let lt = t.with_timezone(tz);
-            let region = rule.region.map_or(String::new(), |(k, _)| format!(", rules for {k}"));
+            let region = rule.region_names().map_or(String::new(), |k| format!(", rules for {k}"));
             let nx = next.map_or("no allowed time ahead".to_string(), |n| format!("dialable at {}", at_in(n, *tz, now)));
             return chk(
                 ReasonCode::ContactOutsideHours,
-                format!("outside calling hours in {} (local {}; rule set '{}'{region}); {nx}", tz.name(), lt.format("%a %H:%M"), set.name),
+                format!(
+                    "outside calling hours in {} (local {}; rule set '{}'{region}); {nx}; zones from {}",
+                    tz.name(),
+                    lt.format("%a %H:%M"),
+                    set.name,
+                    zones.describe()
+                ),
                 next,
             );
         }
@@ -531,10 +538,14 @@ pub struct CheckNumberReport {
     pub number: String,
     pub at: DateTime<Utc>,
     pub rule_set: String,
-    /// Stricter region rule applied (`US-FL`, `+33`), if any.
+    /// Stricter region rules applied (`US-FL`, `US-FL and US-NY`, `+33`), if any.
     pub region_rule: Option<String>,
-    pub zone_source: Option<zones::ZoneSource>,
-    pub us_state: Option<String>,
+    /// Every source of the contact's zones (explicit zone, ZIP code, number) and what it gave.
+    pub zone_sources: Vec<zones::ZoneEvidence>,
+    /// The sources in words (also in the message when a call is not allowed).
+    pub zones_from: String,
+    /// US states whose rules apply (from the ZIP code and the area code).
+    pub us_states: Vec<String>,
     pub country_prefix: Option<String>,
     pub zones: Vec<ZoneReport>,
     /// Zones of the number's prefix, when they differ from the zones used.
@@ -549,10 +560,11 @@ pub struct CheckNumberReport {
 /// Checks a number against a calling-hours rule set with the shipped rules. The same code path
 /// the engine uses for the contact window.
 pub fn check_number(number: &PhoneNumber, postal_code: Option<&str>, at: DateTime<Utc>, rules_name: &str) -> CheckNumberReport {
-    check_number_with(crate::rules::CallingRules::builtin(), number, None, postal_code, at, rules_name)
+    check_number_with(crate::rules::CallingRules::builtin(), number, None, postal_code, at, rules_name, false)
 }
 
-/// [`check_number`] with explicit rules and an optional explicit zone.
+/// [`check_number`] with explicit rules, an optional explicit zone and the profile's
+/// `explicit_zone_wins`.
 pub fn check_number_with(
     rules: &CallingRules,
     number: &PhoneNumber,
@@ -560,15 +572,18 @@ pub fn check_number_with(
     postal_code: Option<&str>,
     at: DateTime<Utc>,
     rules_name: &str,
+    explicit_zone_wins: bool,
 ) -> CheckNumberReport {
-    let z = zones::resolve(number.digits(), explicit_zone, postal_code);
+    let resolved = zones::resolve(number, explicit_zone, postal_code);
+    let z = resolved.as_ref().map(|z| z.applied(explicit_zone_wins));
     let mut rep = CheckNumberReport {
         number: number.to_string(),
         at,
         rule_set: rules_name.to_string(),
         region_rule: None,
-        zone_source: z.as_ref().map(|z| z.source),
-        us_state: z.as_ref().and_then(|z| z.us_state.clone()),
+        zone_sources: z.as_ref().map(|z| z.sources.clone()).unwrap_or_default(),
+        zones_from: z.as_ref().map(|z| z.describe()).unwrap_or_default(),
+        us_states: z.as_ref().map(|z| z.us_states.clone()).unwrap_or_default(),
         country_prefix: z.as_ref().map(|z| z.country_prefix.clone()),
         zones: Vec::new(),
         number_zones: Vec::new(),
@@ -593,8 +608,8 @@ pub fn check_number_with(
         );
         return rep;
     };
-    let rule = set.for_contact(z.us_state.as_deref(), &z.country_prefix);
-    rep.region_rule = rule.region.map(|(k, _)| k.to_string());
+    let rule = set.for_contact(&z.us_states, &z.country_prefix);
+    rep.region_rule = rule.region_names();
     for tz in &z.zones {
         rep.zones.push(ZoneReport {
             zone: tz.name().to_string(),

@@ -55,11 +55,199 @@ struct FileRaw {
     sets: BTreeMap<String, RuleRaw>,
 }
 
-/// A holiday: every year on a month/day, or one date.
-#[derive(Debug, Clone, PartialEq)]
-enum Holiday {
+/// Which day of a year a holiday falls on, before any weekend observance.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum HolidayDay {
+    /// `MM-DD` every year.
     Yearly(u32, u32),
+    /// `YYYY-MM-DD`, that year only.
     Date(NaiveDate),
+    /// `easter`, `easter+1`, `easter-2`: days from Western (Gregorian) Easter Sunday.
+    Easter(i64),
+    /// `4th thu nov`, `last mon may`: the n-th (1 to 5, or -1 for last) weekday of a month.
+    Nth(i8, Weekday, u32),
+    /// `mon before 05-25`: the last such weekday strictly before a month/day.
+    Before(Weekday, u32, u32),
+    /// `sat after 06-19`: the first such weekday strictly after a month/day.
+    After(Weekday, u32, u32),
+}
+
+/// What happens when a holiday falls on a weekend. The holiday itself stays a holiday.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Observance {
+    None,
+    /// `observed`: US style, Saturday -> the Friday before, Sunday -> the Monday after.
+    Us,
+    /// `observed-monday`: Sunday -> the Monday after (Saturday stays).
+    SundayToMonday,
+    /// `substitute`: UK/Australian style, Saturday or Sunday -> the next weekday that is not
+    /// already a holiday (so Christmas and Boxing Day on a weekend give Monday and Tuesday).
+    Substitute,
+}
+
+/// A holiday rule as written in the file (`holidays = ["easter+1", "4th thu nov observed"]`).
+#[derive(Debug, Clone, PartialEq)]
+struct Holiday {
+    day: HolidayDay,
+    observance: Observance,
+    text: String,
+}
+
+/// Western Easter Sunday (anonymous Gregorian algorithm, Meeus/Jones/Butcher).
+pub fn easter_sunday(year: i32) -> NaiveDate {
+    let a = year % 19;
+    let b = year / 100;
+    let c = year % 100;
+    let d = b / 4;
+    let e = b % 4;
+    let f = (b + 8) / 25;
+    let g = (b - f + 1) / 3;
+    let h = (19 * a + b - d - g + 15) % 30;
+    let i = c / 4;
+    let k = c % 4;
+    let l = (32 + 2 * e + 2 * i - h - k) % 7;
+    let m = (a + 11 * h + 22 * l) / 451;
+    let month = (h + l - 7 * m + 114) / 31;
+    let day = (h + l - 7 * m + 114) % 31 + 1;
+    NaiveDate::from_ymd_opt(year, month as u32, day as u32).expect("Easter is a valid date")
+}
+
+impl HolidayDay {
+    /// The date in `year`, if it has one (a 5th weekday or 02-29 may not exist).
+    fn in_year(&self, year: i32) -> Option<NaiveDate> {
+        match *self {
+            HolidayDay::Yearly(m, d) => NaiveDate::from_ymd_opt(year, m, d),
+            HolidayDay::Date(x) => (x.year() == year).then_some(x),
+            HolidayDay::Easter(off) => Some(easter_sunday(year) + Duration::days(off)),
+            HolidayDay::Nth(n, wd, m) if n > 0 => NaiveDate::from_weekday_of_month_opt(year, m, wd, n as u8),
+            HolidayDay::Nth(_, wd, m) => {
+                let first_next = if m == 12 { NaiveDate::from_ymd_opt(year + 1, 1, 1) } else { NaiveDate::from_ymd_opt(year, m + 1, 1) }?;
+                let mut d = first_next - Duration::days(1);
+                while d.weekday() != wd {
+                    d -= Duration::days(1);
+                }
+                Some(d)
+            }
+            HolidayDay::Before(wd, m, d) => {
+                let mut x = NaiveDate::from_ymd_opt(year, m, d)? - Duration::days(1);
+                while x.weekday() != wd {
+                    x -= Duration::days(1);
+                }
+                Some(x)
+            }
+            HolidayDay::After(wd, m, d) => {
+                let mut x = NaiveDate::from_ymd_opt(year, m, d)? + Duration::days(1);
+                while x.weekday() != wd {
+                    x += Duration::days(1);
+                }
+                Some(x)
+            }
+        }
+    }
+}
+
+fn is_weekend(d: NaiveDate) -> bool {
+    matches!(d.weekday(), Weekday::Sat | Weekday::Sun)
+}
+
+/// Every day of `year` (and the observed days it moves into neighbouring years) that the
+/// holidays close, in no particular order.
+fn holiday_dates(holidays: &[Holiday], year: i32) -> Vec<NaiveDate> {
+    let mut out: Vec<NaiveDate> = Vec::new();
+    let mut actual: Vec<(NaiveDate, Observance)> = holidays.iter().filter_map(|h| h.day.in_year(year).map(|d| (d, h.observance))).collect();
+    actual.sort_by_key(|(d, _)| *d);
+    out.extend(actual.iter().map(|(d, _)| *d));
+    for (d, obs) in &actual {
+        match obs {
+            Observance::None => {}
+            Observance::Us => match d.weekday() {
+                Weekday::Sat => out.push(*d - Duration::days(1)),
+                Weekday::Sun => out.push(*d + Duration::days(1)),
+                _ => {}
+            },
+            Observance::SundayToMonday => {
+                if d.weekday() == Weekday::Sun {
+                    out.push(*d + Duration::days(1));
+                }
+            }
+            Observance::Substitute => {
+                if is_weekend(*d) {
+                    let mut x = *d + Duration::days(1);
+                    while is_weekend(x) || out.contains(&x) {
+                        x += Duration::days(1);
+                    }
+                    out.push(x);
+                }
+            }
+        }
+    }
+    out
+}
+
+const WEEKDAY_NAMES: [&str; 7] = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"];
+const MONTH_NAMES: [&str; 12] = ["jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"];
+
+fn weekday_of(s: &str) -> Option<Weekday> {
+    let l = s.to_ascii_lowercase();
+    WEEKDAY_NAMES.iter().position(|n| l.starts_with(n)).and_then(|i| Weekday::try_from(i as u8).ok())
+}
+
+fn month_day(s: &str) -> Option<(u32, u32)> {
+    let (m, d) = s.split_once('-')?;
+    let (m, d): (u32, u32) = (m.parse().ok()?, d.parse().ok()?);
+    NaiveDate::from_ymd_opt(2024, m, d).map(|_| (m, d))
+}
+
+/// Parses one holiday: `MM-DD`, `YYYY-MM-DD`, `easter[+-N]`, `1st|2nd|3rd|4th|5th|last WEEKDAY
+/// MONTH`, `WEEKDAY before|after MM-DD`, each optionally followed by `observed`,
+/// `observed-monday` or `substitute`.
+fn parse_holiday(text: &str) -> Option<Holiday> {
+    let words: Vec<&str> = text.split_whitespace().collect();
+    let (obs, body) = match words.last().copied() {
+        Some("observed") => (Observance::Us, &words[..words.len() - 1]),
+        Some("observed-monday") => (Observance::SundayToMonday, &words[..words.len() - 1]),
+        Some("substitute") => (Observance::Substitute, &words[..words.len() - 1]),
+        _ => (Observance::None, &words[..]),
+    };
+    let day = match body {
+        [one] => {
+            if let Ok(d) = NaiveDate::parse_from_str(one, "%Y-%m-%d") {
+                HolidayDay::Date(d)
+            } else if let Some(rest) = one.strip_prefix("easter") {
+                let off = if rest.is_empty() { 0 } else { rest.strip_prefix('+').unwrap_or(rest).parse::<i64>().ok()? };
+                if off.abs() > 120 {
+                    return None;
+                }
+                HolidayDay::Easter(off)
+            } else {
+                let (m, d) = month_day(one)?;
+                HolidayDay::Yearly(m, d)
+            }
+        }
+        [wd, rel @ ("before" | "after"), md] => {
+            let (m, d) = month_day(md)?;
+            if *rel == "before" {
+                HolidayDay::Before(weekday_of(wd)?, m, d)
+            } else {
+                HolidayDay::After(weekday_of(wd)?, m, d)
+            }
+        }
+        [nth, wd, month] => {
+            let n = match *nth {
+                "1st" => 1,
+                "2nd" => 2,
+                "3rd" => 3,
+                "4th" => 4,
+                "5th" => 5,
+                "last" => -1,
+                _ => return None,
+            };
+            let m = MONTH_NAMES.iter().position(|x| month.to_ascii_lowercase().starts_with(x))? as u32 + 1;
+            HolidayDay::Nth(n, weekday_of(wd)?, m)
+        }
+        _ => return None,
+    };
+    Some(Holiday { day, observance: obs, text: text.trim().to_string() })
 }
 
 /// One calling-hours rule (a set's base rule or a region's).
@@ -83,11 +271,29 @@ impl LocalSchedule for Rule {
 }
 
 impl Rule {
+    /// Is `date` one of the rule's holidays, or a day a weekend holiday is observed on?
     pub fn is_holiday(&self, date: NaiveDate) -> bool {
-        self.holidays.iter().any(|h| match h {
-            Holiday::Yearly(m, d) => date.month() == *m && date.day() == *d,
-            Holiday::Date(x) => *x == date,
-        })
+        if self.holidays.is_empty() {
+            return false;
+        }
+        // Observed days cross a year end at most by a few days (01-01 on a Saturday is observed
+        // on 12-31), so the neighbouring years count near the ends of a year.
+        let y = date.year();
+        let years: &[i32] = match (date.month(), date.day()) {
+            (1, d) if d <= 7 => &[y, y - 1],
+            (12, d) if d >= 24 => &[y, y + 1],
+            _ => &[y],
+        };
+        years.iter().any(|yy| holiday_dates(&self.holidays, *yy).contains(&date))
+    }
+
+    /// The holidays of `year` that close this rule, sorted (for tests and the console).
+    pub fn holidays_in(&self, year: i32) -> Vec<NaiveDate> {
+        let mut v: Vec<NaiveDate> =
+            [year - 1, year, year + 1].iter().flat_map(|y| holiday_dates(&self.holidays, *y)).filter(|d| d.year() == year).collect();
+        v.sort();
+        v.dedup();
+        v
     }
 }
 
@@ -101,7 +307,7 @@ pub struct RuleView {
     /// Days whose windows replace `hours`.
     pub days: BTreeMap<String, Vec<String>>,
     pub closed_weekdays: Vec<String>,
-    /// `MM-DD` every year or `YYYY-MM-DD`.
+    /// As written: `MM-DD`, `YYYY-MM-DD`, `easter+1`, `4th thu nov observed`...
     pub holidays: Vec<String>,
 }
 
@@ -133,14 +339,7 @@ impl Rule {
             hours: window_text(&self.hours),
             days: self.days.iter().map(|(d, w)| (WEEKDAYS[*d as usize].to_string(), window_text(w))).collect(),
             closed_weekdays: (0..7).filter(|d| self.closed[*d]).map(|d| WEEKDAYS[d].to_string()).collect(),
-            holidays: self
-                .holidays
-                .iter()
-                .map(|h| match h {
-                    Holiday::Yearly(m, d) => format!("{m:02}-{d:02}"),
-                    Holiday::Date(x) => x.to_string(),
-                })
-                .collect(),
+            holidays: self.holidays.iter().map(|h| h.text.clone()).collect(),
         }
     }
 }
@@ -164,31 +363,47 @@ pub struct RuleSet {
     pub regions: BTreeMap<String, Rule>,
 }
 
-/// The rule for one contact: the set's base rule intersected with its region's rule.
+/// The rule for one contact: the set's base rule intersected with the rule of every region
+/// that applies (each US state a source names, and the country prefix).
 #[derive(Debug, Clone)]
 pub struct ContactRule<'a> {
     pub base: &'a Rule,
-    pub region: Option<(&'a str, &'a Rule)>,
+    pub regions: Vec<(&'a str, &'a Rule)>,
 }
 
 impl LocalSchedule for ContactRule<'_> {
     fn windows(&self, date: NaiveDate) -> Vec<Window> {
-        let b = self.base.windows(date);
-        match self.region {
-            None => b,
-            Some((_, r)) => intersect(&b, &r.windows(date)),
+        let mut w = self.base.windows(date);
+        for (_, r) in &self.regions {
+            if w.is_empty() {
+                break;
+            }
+            w = intersect(&w, &r.windows(date));
         }
+        w
+    }
+}
+
+impl ContactRule<'_> {
+    /// The regions applied, `US-FL and US-NY`, or `None`.
+    pub fn region_names(&self) -> Option<String> {
+        (!self.regions.is_empty()).then(|| self.regions.iter().map(|(k, _)| *k).collect::<Vec<_>>().join(" and "))
     }
 }
 
 impl RuleSet {
-    /// The rule that applies to a contact in `us_state` (e.g. `US-FL`) and `country_prefix` (`+33`).
-    pub fn for_contact(&self, us_state: Option<&str>, country_prefix: &str) -> ContactRule<'_> {
-        let region = us_state
-            .and_then(|s| self.regions.get_key_value(s))
-            .or_else(|| self.regions.get_key_value(country_prefix))
-            .map(|(k, v)| (k.as_str(), v));
-        ContactRule { base: &self.base, region }
+    /// The rule that applies to a contact in `us_states` (e.g. `US-FL`, from the ZIP code and the
+    /// area code) and `country_prefix` (`+33`): every matching region's rule applies.
+    pub fn for_contact(&self, us_states: &[String], country_prefix: &str) -> ContactRule<'_> {
+        let mut regions: Vec<(&str, &Rule)> = Vec::new();
+        for key in us_states.iter().map(String::as_str).chain(std::iter::once(country_prefix)) {
+            if let Some((k, v)) = self.regions.get_key_value(key) {
+                if !regions.iter().any(|(r, _)| *r == k.as_str()) {
+                    regions.push((k.as_str(), v));
+                }
+            }
+        }
+        ContactRule { base: &self.base, regions }
     }
 }
 
@@ -239,15 +454,13 @@ fn build_rule(set: &str, r: &RuleRaw) -> Result<Rule, RulesError> {
     }
     let mut holidays = Vec::new();
     for h in &r.holidays {
-        let bad = || RulesError::Invalid { set: set.into(), reason: format!("holiday '{h}' is neither MM-DD nor YYYY-MM-DD") };
-        if let Ok(d) = NaiveDate::parse_from_str(h, "%Y-%m-%d") {
-            holidays.push(Holiday::Date(d));
-        } else {
-            let (m, d) = h.split_once('-').ok_or_else(bad)?;
-            let (m, d): (u32, u32) = (m.parse().map_err(|_| bad())?, d.parse().map_err(|_| bad())?);
-            NaiveDate::from_ymd_opt(2024, m, d).ok_or_else(bad)?;
-            holidays.push(Holiday::Yearly(m, d));
-        }
+        holidays.push(parse_holiday(h).ok_or_else(|| RulesError::Invalid {
+            set: set.into(),
+            reason: format!(
+                "holiday '{h}' is not MM-DD, YYYY-MM-DD, easter[+-N], '4th thu nov', 'last mon may' or 'mon before 05-25' \
+                 (optionally followed by observed, observed-monday or substitute)"
+            ),
+        })?);
     }
     Ok(Rule { description: r.description.clone(), hours: parse_windows(set, &r.hours)?, days, closed, holidays })
 }

@@ -76,7 +76,15 @@ fn half_hour_offset_zones() {
     assert_eq!(r.next_allowed_at, Some(t("2026-03-03T02:30:00Z")));
     // Newfoundland (UTC-03:30 in winter) as an explicit zone: 08:00 NST = 11:30Z.
     let rules = CallingRules::builtin();
-    let r = check_number_with(rules, &num("+17095550143"), Some(chrono_tz::America::St_Johns), None, t("2026-01-15T11:00:00Z"), "default");
+    let r = check_number_with(
+        rules,
+        &num("+17095550143"),
+        Some(chrono_tz::America::St_Johns),
+        None,
+        t("2026-01-15T11:00:00Z"),
+        "default",
+        true,
+    );
     assert!(!r.allowed);
     assert_eq!(r.next_allowed_at, Some(t("2026-01-15T11:30:00Z")));
 }
@@ -103,19 +111,57 @@ fn number_spanning_several_zones_uses_the_intersection() {
 }
 
 #[test]
-fn explicit_zone_wins_over_number_and_is_reported() {
+fn explicit_zone_joins_the_number_unless_configured_to_win() {
     let rules = CallingRules::builtin();
     let at = t("2026-03-03T14:30:00Z"); // 09:30 New York, 06:30 Los Angeles
-    let r = check_number_with(rules, &num("+12125550143"), Some(chrono_tz::America::Los_Angeles), None, at, "default");
-    assert_eq!(r.zone_source, Some(ZoneSource::Record));
-    assert_eq!(r.zones[0].zone, "America/Los_Angeles");
-    assert_eq!(r.number_zones, vec!["America/New_York".to_string()]);
+    let sources = |r: &CheckNumberReport| r.zone_sources.iter().map(|s| s.source).collect::<Vec<_>>();
+    // Default: every source counts, both zones must allow the call.
+    let r = check_number_with(rules, &num("+12125550143"), Some(chrono_tz::America::Los_Angeles), None, at, "default", false);
+    assert_eq!(sources(&r), vec![ZoneSource::Record, ZoneSource::NumberPrefix]);
+    let zones: Vec<&str> = r.zones.iter().map(|z| z.zone.as_str()).collect();
+    assert_eq!(zones, vec!["America/Los_Angeles", "America/New_York"]);
     assert!(!r.allowed);
-    assert_eq!(r.next_allowed_at, Some(t("2026-03-03T16:00:00Z")));
-    // ZIP beats the prefix: a 212 number with a Chicago ZIP.
+    assert_eq!(r.next_allowed_at, Some(t("2026-03-03T16:00:00Z")), "08:00 in Los Angeles");
+    // 20:30 New York = 17:30 Los Angeles: New York closes it, unless the explicit zone wins.
+    let late = t("2026-03-04T01:30:00Z");
+    let ny = check_number_with(rules, &num("+12125550143"), Some(chrono_tz::America::Los_Angeles), None, late, "us_states", false);
+    assert!(ny.allowed, "20:30 is inside 08:00-21:00 in New York");
+    let late = t("2026-03-04T02:30:00Z"); // 21:30 New York, 18:30 Los Angeles
+    let r = check_number_with(rules, &num("+12125550143"), Some(chrono_tz::America::Los_Angeles), None, late, "default", false);
+    assert!(!r.allowed);
+    let r = check_number_with(rules, &num("+12125550143"), Some(chrono_tz::America::Los_Angeles), None, late, "default", true);
+    assert!(r.allowed, "{}", r.message);
+    assert_eq!(r.zones.len(), 1);
+    assert!(r.zones_from.contains("explicit zone wins"), "{}", r.zones_from);
+    assert_eq!(r.number_zones, vec!["America/New_York".to_string()]);
+    // The ZIP no longer replaces the number: a 212 number with a Chicago ZIP needs both.
     let r = check_number(&num("+12125550143"), Some("60601"), t("2026-03-03T13:30:00Z"), "default");
-    assert_eq!(r.zone_source, Some(ZoneSource::PostalCode));
+    assert_eq!(sources(&r), vec![ZoneSource::PostalCode, ZoneSource::NumberPrefix]);
     assert!(!r.allowed, "07:30 in Chicago");
+    let r = check_number(&num("+12125550143"), Some("60601"), t("2026-03-04T01:30:00Z"), "default");
+    assert!(r.allowed, "20:30 New York, 19:30 Chicago");
+    let r = check_number(&num("+12125550143"), Some("60601"), t("2026-03-04T02:30:00Z"), "default");
+    assert!(!r.allowed, "21:30 in New York, though 20:30 in Chicago");
+}
+
+#[test]
+fn florida_number_with_new_york_zip_needs_both_states() {
+    // Area code 305 (Florida, America/New_York) and ZIP 10001 (New York): Florida's 08:00-20:00
+    // applies though the ZIP is New York's, and New York's zone too.
+    let at = t("2026-03-04T01:30:00Z"); // 20:30 EST
+    let r = check_number(&num("+13055550143"), Some("10001"), at, "us_states");
+    assert_eq!(r.us_states, vec!["US-NY".to_string(), "US-FL".to_string()]);
+    assert!(!r.allowed, "20:30 is after Florida's 20:00");
+    assert_eq!(r.region_rule.as_deref(), Some("US-FL"));
+    assert!(r.zones_from.contains("ZIP 10001 (US-NY)") && r.zones_from.contains("+1305"), "{}", r.zones_from);
+    // The same ZIP with a New York number: only the federal window.
+    assert!(check_number(&num("+12125550143"), Some("10001"), at, "us_states").allowed);
+    // A Florida number with a Chicago ZIP: Florida's rule in both zones. 19:30 Chicago = 20:30 New York.
+    let r = check_number(&num("+13055550143"), Some("60601"), at, "us_states");
+    assert!(!r.allowed);
+    let ok = t("2026-03-03T14:30:00Z"); // 09:30 New York, 08:30 Chicago
+    assert!(check_number(&num("+13055550143"), Some("60601"), ok, "us_states").allowed);
+    assert!(!check_number(&num("+13055550143"), Some("60601"), t("2026-03-03T13:30:00Z"), "us_states").allowed, "07:30 Chicago");
 }
 
 #[test]

@@ -165,8 +165,15 @@ async fn main() -> anyhow::Result<()> {
             };
             let cfg = cli.config.resolve()?;
             campana::state::install_calling_rules(cfg.calling_hours.as_deref())?;
-            let report =
-                campana_engine::check_number_with(campana::state::calling_rules(), &number, None, postal_code.as_deref(), at, &rules);
+            let report = campana_engine::check_number_with(
+                campana::state::calling_rules(),
+                &number,
+                None,
+                postal_code.as_deref(),
+                at,
+                &rules,
+                false,
+            );
             println!("{}", serde_json::to_string_pretty(&report)?);
             Ok(())
         }

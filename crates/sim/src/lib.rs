@@ -204,8 +204,7 @@ impl<'a> Sim<'a> {
                 dnc.insert(rec.phone.clone());
             }
             let invalid = rng.gen::<f64>() < pop.invalid_share;
-            let zones =
-                campana_engine::zones::resolve(rec.phone.digits(), None, rec.postal_code.as_deref()).map(|z| z.zones).unwrap_or_default();
+            let zones = campana_engine::zones::resolve(&rec.phone, None, rec.postal_code.as_deref()).map(|z| z.zones).unwrap_or_default();
             let zone = zones.first().copied().unwrap_or(chrono_tz::UTC);
             debug_assert_eq!(rec.id.0 as usize, store.len() + 1, "record ids are index + 1");
             store.push(StoreRec {

@@ -39,6 +39,7 @@ macro_rules! settings_fields {
             Field::inherited(concat!($p, "sort_order"), Kind::Json),
             Field::inherited(concat!($p, "record_filters"), Kind::Json),
             Field::inherited(concat!($p, "calling_hours_rules"), Kind::Text),
+            Field::inherited(concat!($p, "explicit_zone_wins"), Kind::YesNo),
             Field::inherited(concat!($p, "max_attempts_per_number"), Kind::Int),
             Field::inherited(concat!($p, "max_attempts_per_chain"), Kind::Int),
             Field::inherited(concat!($p, "max_attempts_per_day"), Kind::Int),
@@ -53,7 +54,7 @@ macro_rules! settings_fields {
     };
 }
 
-pub const OVERRIDES: [Field; 27] = settings_fields!("overrides.");
+pub const OVERRIDES: [Field; 28] = settings_fields!("overrides.");
 
 pub const CAMPAIGN_MAIN: [Field; 13] = [
     Field::req("name", Kind::Text),
@@ -78,7 +79,7 @@ pub fn campaign() -> Vec<Field> {
 
 const PROFILE_MAIN: [Field; 3] =
     [Field::req("name", Kind::Text), Field::new("description", Kind::LongText), Field::new("is_default", Kind::Check)];
-const PROFILE_SETTINGS: [Field; 27] = settings_fields!("settings.");
+const PROFILE_SETTINGS: [Field; 28] = settings_fields!("settings.");
 
 pub fn profile() -> Vec<Field> {
     PROFILE_MAIN.iter().chain(PROFILE_SETTINGS.iter()).copied().collect()

@@ -279,6 +279,12 @@ async fn record_page(
         ("records.attempts", format!("{} ({} {})", r.attempts_total, r.attempts_today, ctx.t("records.today"))),
         ("field.time_zone", r.time_zone.map(|z| z.name().to_string()).unwrap_or_default()),
         ("field.postal_code", r.postal_code.clone().unwrap_or_default()),
+        (
+            "records.zones",
+            campana_engine::zones::resolve(&r.phone, r.time_zone.map(|z| z.0), r.postal_code.as_deref())
+                .map(|z| z.describe())
+                .unwrap_or_else(|| "-".to_string()),
+        ),
         ("records.callback_at", r.callback_at.as_ref().map(fmt_time).unwrap_or_default()),
         ("records.custom", serde_json::to_string(&r.custom).unwrap_or_default()),
     ];
