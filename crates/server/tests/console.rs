@@ -259,6 +259,7 @@ async fn untouched_override_fields_stay_inherited_and_touched_ones_are_the_campa
             ("sort_order", vec!["[{\"field\": \"name\", \"kind\": \"alphabetic\", \"direction\": \"asc\"}]".into()]),
             ("record_filters", vec!["[]".into()]),
             ("calling_hours_rules", vec!["default".into()]),
+            ("explicit_zone_wins", vec!["true".into()]),
             ("max_attempts_per_number", vec!["4".into()]),
             ("max_attempts_per_chain", vec!["9".into()]),
             ("max_attempts_per_day", vec!["2".into()]),
