@@ -208,6 +208,12 @@ pub struct DncHit {
 pub trait DncLookup {
     /// Is `number` on the internal list or one of `lists` at `now` (expired entries do not count)?
     fn lookup(&self, number: &PhoneNumber, lists: &[DncListId], now: DateTime<Utc>) -> Option<DncHit>;
+
+    /// A refusal that does not come from an entry (a registry whose copy is too old covers the
+    /// number): checked even for numbers whose entries changed since the lookup was built.
+    fn blocked(&self, _number: &PhoneNumber, _lists: &[DncListId]) -> Option<DncHit> {
+        None
+    }
 }
 
 /// A simple in-memory DNC store (tests, simulator, small deployments).

@@ -419,6 +419,11 @@ pub struct Engine {
     cfg: EngineConfig,
     dnc: Box<dyn DncLookup + Send>,
     local_dnc: HashSet<PhoneNumber>,
+    /// Numbers whose DNC entries changed since `dnc` was built: (change, entries in force),
+    /// authoritative over `dnc` (bounded by the driver, which rebuilds `dnc` past its limit).
+    dnc_changes: HashMap<PhoneNumber, (u64, Vec<eligibility::DncHit>)>,
+    /// Registries too old to trust ([`Input::DncStale`]).
+    dnc_stale: Vec<crate::dnc::StaleCoverage>,
     campaigns: BTreeMap<CampaignId, Camp>,
     agents: BTreeMap<UserId, Agent>,
     /// The agents in state `Ready`, longest idle first (`ready_since`, id): kept current on every
@@ -448,6 +453,8 @@ impl Engine {
             cfg,
             dnc,
             local_dnc: HashSet::default(),
+            dnc_changes: HashMap::default(),
+            dnc_stale: Vec::new(),
             campaigns: BTreeMap::new(),
             agents: BTreeMap::new(),
             ready_agents: BTreeSet::new(),
@@ -463,10 +470,24 @@ impl Engine {
         }
     }
 
-    /// Replaces the DNC lookup (e.g. after the driver reloaded its lists).
+    /// Replaces the DNC lookup (e.g. after the driver reloaded its lists). Numbers this engine
+    /// put on the internal list stay refused until the new lookup has them.
     pub fn set_dnc(&mut self, dnc: Box<dyn DncLookup + Send>) {
+        let now = self.now;
+        self.local_dnc.retain(|n| dnc.lookup(n, &[], now).is_none());
         self.dnc = dnc;
-        self.local_dnc.clear();
+        self.dnc_changes.clear();
+    }
+
+    /// The entries the engine holds for `number` from a [`Input::DncChanged`] since the lists
+    /// were last replaced (`None`: the lists' own answer stands).
+    pub fn dnc_change(&self, number: &PhoneNumber) -> Option<&[eligibility::DncHit]> {
+        self.dnc_changes.get(number).map(|(_, h)| h.as_slice())
+    }
+
+    /// Numbers whose DNC entries changed since the lists were last replaced.
+    pub fn dnc_changes_len(&self) -> usize {
+        self.dnc_changes.len()
     }
 
     pub fn poll_output(&mut self) -> Option<Output> {
@@ -525,7 +546,7 @@ impl Engine {
     fn check(&self, camp: &Camp, b: &Buffered) -> Result<(), Blocked> {
         let in_call = ctx_in_call(&self.live_records, &self.live_numbers);
         let present = |a: UserId| self.agents.contains_key(&a);
-        let dnc = DncWithLocal { inner: self.dnc.as_ref(), local: &self.local_dnc };
+        let dnc = DncWithLocal { inner: self.dnc.as_ref(), local: &self.local_dnc, changes: &self.dnc_changes, stale: &self.dnc_stale };
         let ctx = EligibilityContext {
             campaign: &camp.cfg,
             rules: &self.cfg.rules,
@@ -752,6 +773,18 @@ impl Engine {
                 }
             }
             Input::Telephony(ev) => self.telephony(ev)?,
+            Input::DncChanged { seq, numbers } => {
+                for (n, hits) in numbers {
+                    self.dnc_changes.insert(n, (seq, hits));
+                }
+            }
+            Input::DncReplaced { lists, as_of_seq } => {
+                let now = self.now;
+                self.local_dnc.retain(|n| lists.lookup(n, &[], now).is_none());
+                self.dnc_changes.retain(|_, (seq, _)| *seq > as_of_seq);
+                self.dnc = Box::new(lists);
+            }
+            Input::DncStale(stale) => self.dnc_stale = stale,
             Input::Disposition { agent, call_id, result, callback } => {
                 let a = self.agents.get(&agent).ok_or(EngineError::UnknownAgent(agent))?;
                 match a.state {
@@ -795,16 +828,28 @@ impl Engine {
     }
 }
 
-/// The driver's DNC lookup plus numbers this engine added and has not seen reloaded yet.
+/// The driver's DNC lookup, the changes told since it was built, and numbers this engine added
+/// and has not seen in a rebuilt lookup yet.
 struct DncWithLocal<'a> {
     inner: &'a (dyn DncLookup + Send),
     local: &'a HashSet<PhoneNumber>,
+    changes: &'a HashMap<PhoneNumber, (u64, Vec<eligibility::DncHit>)>,
+    stale: &'a [crate::dnc::StaleCoverage],
 }
 
 impl DncLookup for DncWithLocal<'_> {
+    fn blocked(&self, number: &PhoneNumber, lists: &[campana_core::DncListId]) -> Option<eligibility::DncHit> {
+        crate::dnc::stale_hit(self.stale, number, lists).or_else(|| self.inner.blocked(number, lists))
+    }
     fn lookup(&self, number: &PhoneNumber, lists: &[campana_core::DncListId], now: DateTime<Utc>) -> Option<eligibility::DncHit> {
         if self.local.contains(number) {
             return Some(eligibility::DncHit { list_id: None, expires_at: None });
+        }
+        if let Some(h) = self.blocked(number, lists) {
+            return Some(h);
+        }
+        if let Some((_, hits)) = self.changes.get(number) {
+            return hits.iter().find(|h| h.expires_at.is_none_or(|e| e > now) && h.list_id.is_none_or(|l| lists.contains(&l))).cloned();
         }
         self.inner.lookup(number, lists, now)
     }
@@ -1323,7 +1368,7 @@ impl Engine {
         let Some(camp) = self.campaigns.get(&campaign) else { return false };
         let s = &camp.cfg.settings;
         let number = b.cand.record.phone.clone();
-        let dnc = DncWithLocal { inner: self.dnc.as_ref(), local: &self.local_dnc };
+        let dnc = DncWithLocal { inner: self.dnc.as_ref(), local: &self.local_dnc, changes: &self.dnc_changes, stale: &self.dnc_stale };
         if let Some(h) = dnc.lookup(&number, &s.dnc_list_ids, self.now) {
             let reason = Blocked {
                 code: ReasonCode::Dnc,

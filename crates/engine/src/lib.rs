@@ -14,6 +14,8 @@
 //! code the engine, [`check_number`] and [`compliance_preview`] use.
 
 pub mod abandon;
+pub mod dnc;
+pub mod dnc_set;
 pub mod eligibility;
 pub mod engine;
 pub mod fxhash;

@@ -1,12 +1,13 @@
 //! The engine's inputs and outputs.
 
-use crate::eligibility::{Blocked, CampaignConfig, Candidate};
+use crate::eligibility::{Blocked, CampaignConfig, Candidate, DncHit, DncLookup};
 use campana_core::record::{CallResult, RecordStatus, RecordType};
 use campana_core::telephony::{CallId, TelephonyCommand, TelephonyEvent};
 use campana_core::user::CampaignsProfile;
 use campana_core::{AgentGroupId, CampaignId, ChainId, PhoneNumber, RecordId, UserId};
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::Serialize;
+use std::sync::Arc;
 
 /// A callback an agent asked for in a disposition.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -75,6 +76,41 @@ pub enum Input {
         agent: UserId,
         record_id: RecordId,
     },
+    /// The DNC entries of these numbers changed (added, removed, expiry moved): each number's
+    /// entries in force (over all lists) replace what the engine knew of it, until a
+    /// [`Input::DncReplaced`] built after change `seq` arrives.
+    DncChanged {
+        seq: u64,
+        numbers: Vec<(PhoneNumber, Vec<DncHit>)>,
+    },
+    /// A fresh copy of every DNC list, read from the store after change `as_of_seq`: it replaces
+    /// the engine's lists; changes after `as_of_seq` stay on top of it.
+    DncReplaced {
+        lists: SharedDnc,
+        as_of_seq: u64,
+    },
+    /// The registries whose copy is older than their limit (replaces the previous set): every
+    /// number they cover is refused for the campaigns that use them.
+    DncStale(Vec<crate::dnc::StaleCoverage>),
+}
+
+/// DNC lists shared between the driver and the engine (immutable; replaced whole).
+#[derive(Clone)]
+pub struct SharedDnc(pub Arc<dyn DncLookup + Send + Sync>);
+
+impl std::fmt::Debug for SharedDnc {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SharedDnc")
+    }
+}
+
+impl DncLookup for SharedDnc {
+    fn lookup(&self, number: &PhoneNumber, lists: &[campana_core::DncListId], now: DateTime<Utc>) -> Option<DncHit> {
+        self.0.lookup(number, lists, now)
+    }
+    fn blocked(&self, number: &PhoneNumber, lists: &[campana_core::DncListId]) -> Option<DncHit> {
+        self.0.blocked(number, lists)
+    }
 }
 
 /// What the store must write about a record after a call (the treatment's outcome).

@@ -524,3 +524,51 @@ fn a_refill_of_held_records_backs_off_instead_of_asking_again() {
     d.at(2);
     assert_eq!(asks(&d), 1, "{:?}", d.out);
 }
+
+/// The dialer's DNC lists hold every number at any size: 600,000 numbers (past the 500,000 at
+/// which the old cache was emptied), and the first one is still refused right before the dial.
+/// Changes told after the lists were built stay on top of a replacement built before them.
+#[test]
+fn dnc_lists_past_half_a_million_numbers_never_fail_open() {
+    use campana_core::DncListId;
+    use campana_engine::dnc::DncListsBuilder;
+    use std::sync::Arc;
+    let now = t("2026-03-03T15:00:00Z");
+    let mut b = DncListsBuilder::default();
+    b.list(DncListId(1), true);
+    let first = num("+12125550109").as_u64();
+    for i in 0..600_000u64 {
+        b.add(DncListId(1), first + i * 3, None);
+    }
+    let lists = b.build();
+    assert_eq!(lists.len(), 600_000);
+    let mut d = Driver { e: Engine::new(EngineConfig::default(), Box::new(lists), 1, now), now, out: Vec::new() };
+    d.input(Input::CampaignStarted(Box::new(campaign(1, DialingMode::Progressive))));
+    let recs = vec![
+        Candidate::new(record(9, "+12125550109")),
+        Candidate::new(record(1, "+12125550101")),
+        Candidate::new(record(2, "+12125550102")),
+        Candidate::new(record(3, "+12125550103")),
+    ];
+    d.input(Input::RecordsAvailable { campaign_id: CampaignId(1), records: recs });
+    // +12125550102 goes on the internal list after the lists were built (change 1).
+    let hit = DncHit { list_id: None, expires_at: None };
+    d.input(Input::DncChanged { seq: 1, numbers: vec![(num("+12125550102"), vec![hit])] });
+    // Lists rebuilt from a read made before change 1: they do not have it, the change stays.
+    let mut b = DncListsBuilder::default();
+    b.list(DncListId(1), true);
+    b.add(DncListId(1), first, None);
+    d.input(Input::DncReplaced { lists: SharedDnc(Arc::new(b.build())), as_of_seq: 0 });
+    d.input(Input::AgentLogin { agent: UserId(7), groups: vec![AgentGroupId(1)], campaigns: CampaignsProfile::All });
+    d.input(Input::AgentReady { agent: UserId(7) });
+    let deferred_dnc = |d: &Driver, id: i64| {
+        d.out.iter().any(|o| matches!(o, Output::Persist(PersistCommand::RecordDeferred { record_id, reason, .. }) if *record_id == RecordId(id) && reason.code == ReasonCode::Dnc))
+    };
+    assert_eq!(d.dials().iter().map(|x| x.1).collect::<Vec<_>>(), vec![RecordId(1)], "only the number on no list is dialed");
+    assert!(deferred_dnc(&d, 9), "the first of 600,000 numbers is still refused");
+    let call = d.dials()[0].0;
+    d.at(3);
+    d.input(Input::Telephony(TelephonyEvent::Ended { call_id: call, result: CallResult::Busy }));
+    assert!(deferred_dnc(&d, 2), "a change told after the build survives the replacement");
+    assert_eq!(d.dials().iter().map(|x| x.1).collect::<Vec<_>>(), vec![RecordId(1), RecordId(3)]);
+}

@@ -2,8 +2,10 @@
 //! clock, exactly as the simulator drives it on simulated time.
 //!
 //! - Records come from the store in the profile's dialing order ([`Store::dialable_records`])
-//!   when the engine asks for them; their DNC entries are loaded with them into an in-memory
-//!   cache the engine reads (and refreshed when DNC entries change through the API).
+//!   when the engine asks for them. Every DNC list is held in memory, exact and compact
+//!   ([`crate::dnc_lists`]), built before the first dial and replaced whole in the
+//!   background; changes told through the API, and any difference the store shows for the
+//!   numbers of records handed to the engine, reach the engine as [`Input::DncChanged`].
 //! - The engine's persistence commands are written in order, in one transaction per batch, and
 //!   every batch is committed before the next telephony command leaves: a dial is on disk
 //!   before the telephony layer hears of it.
@@ -16,10 +18,11 @@ use crate::explain::campaign_config;
 use campana_core::campaign::{Campaign, CampaignState};
 use campana_core::record::CallResult;
 use campana_core::telephony::{CallId, TelephonyCommand};
-use campana_core::{AgentGroupId, CampaignId, ContactListId, DncListId, PhoneNumber, RecordId, UserId};
+use campana_core::{AgentGroupId, CampaignId, ContactListId, PhoneNumber, RecordId, UserId};
+use campana_engine::dnc::DncLists;
 use campana_engine::eligibility::contact_zones;
 use campana_engine::treatment::{after_call, FinishedCall};
-use campana_engine::{AfterWrapUp, AgentNotice, CampaignConfig, DncHit, DncLookup, Engine, EngineConfig, Input, Output, PersistCommand};
+use campana_engine::{AfterWrapUp, AgentNotice, CampaignConfig, Engine, EngineConfig, Input, Output, PersistCommand, SharedDnc};
 use campana_sim::agents::SimAgents;
 use campana_sim::model::{AgentModel, Population};
 use campana_sim::telephony::SimTelephony;
@@ -36,8 +39,6 @@ pub const COMMAND_QUEUE: usize = 1024;
 /// Agent notices buffered for slow listeners (a listener that falls further behind misses some
 /// and re-reads the agent's state).
 pub const NOTICE_BUFFER: usize = 1024;
-/// Numbers whose DNC entries are cached; beyond this the cache is emptied and refilled.
-pub const MAX_DNC_CACHE: usize = 500_000;
 /// Longest sleep of the loop: the live status is refreshed at least this often.
 const MAX_SLEEP_MS: i64 = 1000;
 /// Running campaigns are re-read from the store this often (changes by other nodes or tools).
@@ -179,11 +180,29 @@ pub struct LiveStatus {
     pub warnings: Vec<String>,
     /// The agent group of each simulated agent (simulated telephony with simulated agents).
     pub sim_agent_groups: BTreeMap<i64, i64>,
+    /// The dialer's DNC lists in memory.
+    pub dnc: Option<DncLive>,
     /// SIP telephony's counters (calls, RTP packets), with `--telephony sip`.
     #[schema(value_type = Option<Object>)]
     pub sip: Option<campana_sip::SipStats>,
     /// The dialer's own health (computed when the status is read, not by the loop).
     pub health: DialerHealth,
+}
+
+/// The dialer's copy of every DNC list.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct DncLive {
+    /// Entries held (a number on two lists counts twice).
+    pub numbers: u64,
+    /// Memory they take.
+    pub bytes: u64,
+    /// When the copy was read from the store.
+    pub built_at: DateTime<Utc>,
+    /// Numbers changed since, held one by one until the next rebuild.
+    pub changes_since_build: u64,
+    pub rebuilding: bool,
+    /// DNC lists whose registry copy is too old: the numbers they cover are not dialed.
+    pub stale_registries: Vec<i64>,
 }
 
 #[derive(Debug, Clone, Default, Serialize, utoipa::ToSchema)]
@@ -226,8 +245,17 @@ pub struct Notice {
 enum Command {
     Resync,
     DncChanged(Vec<PhoneNumber>),
-    Agent { input: Input, reply: oneshot::Sender<Result<(), String>> },
-    HangUp { agent: UserId, call_id: CallId, reply: oneshot::Sender<Result<(), String>> },
+    /// Read every DNC list again (after a registry import).
+    DncReload,
+    Agent {
+        input: Input,
+        reply: oneshot::Sender<Result<(), String>>,
+    },
+    HangUp {
+        agent: UserId,
+        call_id: CallId,
+        reply: oneshot::Sender<Result<(), String>>,
+    },
 }
 
 /// Errors of requests to the dialer.
@@ -310,9 +338,11 @@ impl Dialer {
             [] => store.list_all::<campana_core::stored::AgentGroup>().await?.into_iter().map(|g| g.id).collect(),
             given => given.to_vec(),
         };
-        let dnc = SharedDnc::default();
+        // Every DNC list is in memory before anything is dialed.
+        let dnc_lists = Arc::new(crate::dnc_lists::load(&store, now).await?);
+        tracing::info!(numbers = dnc_lists.len(), bytes = dnc_lists.memory_bytes(), "DNC lists loaded");
         let engine_cfg = EngineConfig { rules: crate::state::calling_rules().clone(), ..EngineConfig::default() };
-        let engine = Engine::new(engine_cfg, Box::new(dnc.clone()), first_call_id, now);
+        let engine = Engine::new(engine_cfg, Box::new(SharedDnc(dnc_lists.clone())), first_call_id, now);
         let model = AgentModel { count: opts.sim_agents, wrap_mean_s: 8.0, preview_think_s: Some(4.0), ..AgentModel::default() };
         // Simulated agents work for a year; they come and go only with the server. Their
         // logins are spread over the minute before `start`, so they are all in at once.
@@ -322,7 +352,15 @@ impl Dialer {
             engine,
             tel,
             agents,
-            dnc,
+            dnc: DncState {
+                lists: dnc_lists,
+                seq: 0,
+                rebuild: None,
+                rebuild_again: false,
+                built_at: now,
+                stale: Vec::new(),
+                warnings: Vec::new(),
+            },
             notices: notices.clone(),
             status: status.clone(),
             campaigns: HashMap::new(),
@@ -403,6 +441,12 @@ impl Dialer {
         }
     }
 
+    /// Many DNC entries changed (a registry's full list): the dialer reads its lists again, and
+    /// keeps the current ones until the new ones are built.
+    pub fn dnc_reload(&self) {
+        let _ = self.send(Command::DncReload);
+    }
+
     /// An agent's action (login, ready, disposition, ...), applied by the engine.
     pub async fn agent(&self, input: Input) -> Result<(), DialerError> {
         let (reply, rx) = oneshot::channel();
@@ -464,31 +508,20 @@ pub async fn recover_open_calls(store: &Store, now: DateTime<Utc>) -> Result<usi
     Ok(open.len())
 }
 
-/// DNC entries of the numbers the engine holds, shared with the engine (which only reads).
-#[derive(Clone, Default)]
-struct SharedDnc(Arc<RwLock<HashMap<PhoneNumber, Vec<DncHit>>>>);
-
-impl DncLookup for SharedDnc {
-    fn lookup(&self, number: &PhoneNumber, lists: &[DncListId], now: DateTime<Utc>) -> Option<DncHit> {
-        let map = self.0.read().expect("dnc cache lock");
-        map.get(number)?.iter().find(|h| h.expires_at.is_none_or(|e| e > now) && h.list_id.is_none_or(|l| lists.contains(&l))).cloned()
-    }
-}
-
-impl SharedDnc {
-    /// Replaces the cached entries of `phones` with `entries`.
-    fn load(&self, phones: &[PhoneNumber], entries: Vec<(PhoneNumber, DncListId, bool, Option<DateTime<Utc>>)>) {
-        let mut map = self.0.write().expect("dnc cache lock");
-        if map.len() + phones.len() > MAX_DNC_CACHE {
-            map.clear();
-        }
-        for p in phones {
-            map.insert(p.clone(), Vec::new());
-        }
-        for (phone, list, internal, expires_at) in entries {
-            map.entry(phone).or_default().push(DncHit { list_id: if internal { None } else { Some(list) }, expires_at });
-        }
-    }
+/// The dialer's DNC lists and their background rebuild.
+struct DncState {
+    /// The lists the engine was last given (it holds the same `Arc`).
+    lists: Arc<DncLists>,
+    /// The last change told to the engine ([`Input::DncChanged`]).
+    seq: u64,
+    /// A rebuild under way: the lists and the change it was started after.
+    rebuild: Option<oneshot::Receiver<Result<(DncLists, u64), StoreError>>>,
+    /// A reload was asked while a rebuild was under way: build again when it ends.
+    rebuild_again: bool,
+    built_at: DateTime<Utc>,
+    /// Registries too old to trust, as last told to the engine, and why (status warnings).
+    stale: Vec<campana_engine::dnc::StaleCoverage>,
+    warnings: Vec<String>,
 }
 
 /// The telephony the dialer drives.
@@ -536,7 +569,7 @@ struct Driver {
     engine: Engine,
     tel: Tel,
     agents: SimAgents,
-    dnc: SharedDnc,
+    dnc: DncState,
     notices: broadcast::Sender<Arc<Notice>>,
     status: Arc<RwLock<LiveStatus>>,
     campaigns: HashMap<CampaignId, Running>,
@@ -609,6 +642,7 @@ impl Driver {
     /// Everything due now: resync, telephony events, simulated agents, engine timers.
     async fn tick(&mut self) -> Result<(), StoreError> {
         let now = Utc::now();
+        self.poll_dnc_rebuild(now);
         if now >= self.next_resync {
             self.next_resync = now + Duration::seconds(RESYNC_S);
             self.resync(now).await?;
@@ -638,7 +672,11 @@ impl Driver {
         let now = Utc::now();
         let r = match c {
             Command::Resync => self.resync(now).await,
-            Command::DncChanged(phones) => self.reload_dnc(&phones, now).await,
+            Command::DncChanged(phones) => self.refresh_dnc(&phones, now, true).await,
+            Command::DncReload => {
+                self.rebuild_dnc(now);
+                self.check_registries(now).await
+            }
             Command::Agent { input, reply } => {
                 let agent = agent_of(&input);
                 if let (Some(a), Input::AgentLogin { .. }) = (agent, &input) {
@@ -919,22 +957,99 @@ impl Driver {
             })
             .await?;
         let phones: Vec<PhoneNumber> = records.iter().map(|c| c.record.phone.clone()).collect();
-        let entries = self.store.dnc_entries_all_lists(&phones, now).await?;
-        self.dnc.load(&phones, entries);
+        self.refresh_dnc(&phones, now, false).await?;
         if let Err(e) = self.engine.handle_input(now, Input::RecordsAvailable { campaign_id: campaign, records }) {
             tracing::warn!(error = %e, %campaign, "engine refused records");
         }
         Ok(())
     }
 
-    async fn reload_dnc(&mut self, phones: &[PhoneNumber], now: DateTime<Utc>) -> Result<(), StoreError> {
-        let entries = self.store.dnc_entries_all_lists(phones, now).await?;
-        self.dnc.load(phones, entries);
+    /// Reads the store's DNC entries of `phones` and tells the engine those that differ from
+    /// what it holds (all of them when `changed`: the API says they changed). Starts a rebuild
+    /// of the lists when the engine holds too many changes.
+    async fn refresh_dnc(&mut self, phones: &[PhoneNumber], now: DateTime<Utc>, changed: bool) -> Result<(), StoreError> {
+        let entries = crate::dnc_lists::entries_of(&self.store, phones, now).await?;
+        let numbers: Vec<_> = entries
+            .into_iter()
+            .filter(|(p, hits)| {
+                changed || {
+                    let held = match self.engine.dnc_change(p) {
+                        Some(h) => crate::dnc_lists::normalize(&mut h.to_vec()),
+                        None => crate::dnc_lists::normalize(&mut self.dnc.lists.hits(p, now)),
+                    };
+                    let in_force: Vec<_> = held.into_iter().filter(|h| h.expires_at.is_none_or(|e| e > now)).collect();
+                    &in_force != hits
+                }
+            })
+            .collect();
+        if !numbers.is_empty() {
+            self.dnc.seq += 1;
+            let _ = self.engine.handle_input(now, Input::DncChanged { seq: self.dnc.seq, numbers });
+        }
+        if self.engine.dnc_changes_len() > crate::dnc_lists::CHANGES_BEFORE_REBUILD {
+            self.rebuild_dnc(now);
+        }
+        Ok(())
+    }
+
+    /// Starts building fresh lists from the store (unless a build is under way).
+    fn rebuild_dnc(&mut self, now: DateTime<Utc>) {
+        if self.dnc.rebuild.is_some() {
+            self.dnc.rebuild_again = true;
+            return;
+        }
+        let (tx, rx) = oneshot::channel();
+        let store = self.store.clone();
+        let as_of = self.dnc.seq;
+        tokio::spawn(async move {
+            let r = crate::dnc_lists::load(&store, now).await.map(|l| (l, as_of));
+            let _ = tx.send(r);
+        });
+        self.dnc.rebuild = Some(rx);
+    }
+
+    /// Swaps in the lists a finished rebuild made.
+    fn poll_dnc_rebuild(&mut self, now: DateTime<Utc>) {
+        let Some(rx) = self.dnc.rebuild.as_mut() else { return };
+        match rx.try_recv() {
+            Err(oneshot::error::TryRecvError::Empty) => {}
+            Err(oneshot::error::TryRecvError::Closed) => self.dnc.rebuild = None,
+            Ok(Err(e)) => {
+                tracing::error!(error = %e, "rebuilding the DNC lists failed; the current lists and changes stay");
+                self.dnc.rebuild = None;
+            }
+            Ok(Ok((lists, as_of_seq))) => {
+                self.dnc.rebuild = None;
+                let lists = Arc::new(lists);
+                tracing::info!(numbers = lists.len(), bytes = lists.memory_bytes(), "DNC lists rebuilt");
+                self.dnc.lists = lists.clone();
+                self.dnc.built_at = now;
+                let _ = self.engine.handle_input(now, Input::DncReplaced { lists: SharedDnc(lists), as_of_seq });
+                if std::mem::take(&mut self.dnc.rebuild_again) {
+                    self.rebuild_dnc(now);
+                }
+            }
+        }
+    }
+
+    /// Tells the engine which registries are too old to trust (before any campaign starts, then
+    /// at every resync: a registry becomes stale with the passing of time).
+    async fn check_registries(&mut self, now: DateTime<Utc>) -> Result<(), StoreError> {
+        let (stale, warnings) = crate::dnc_lists::stale_registries(&self.store.dnc_registries().await?, now);
+        if stale != self.dnc.stale {
+            for w in &warnings {
+                tracing::warn!("{w}");
+            }
+            self.dnc.stale = stale.clone();
+            let _ = self.engine.handle_input(now, Input::DncStale(stale));
+        }
+        self.dnc.warnings = warnings;
         Ok(())
     }
 
     /// Brings the engine's campaigns in line with the store's running campaigns.
     async fn resync(&mut self, now: DateTime<Utc>) -> Result<(), StoreError> {
+        self.check_registries(now).await?;
         if self.sim_regroup_pending {
             let groups: Vec<AgentGroupId> =
                 self.store.list_all::<campana_core::stored::AgentGroup>().await?.into_iter().map(|g| g.id).collect();
@@ -1015,7 +1130,15 @@ impl Driver {
         let mut s = LiveStatus {
             running: true,
             telephony: self.telephony.clone(),
-            warnings: self.warnings.clone(),
+            warnings: self.warnings.iter().chain(&self.dnc.warnings).cloned().collect(),
+            dnc: Some(DncLive {
+                numbers: self.dnc.lists.len(),
+                bytes: self.dnc.lists.memory_bytes() as u64,
+                built_at: self.dnc.built_at,
+                changes_since_build: self.engine.dnc_changes_len() as u64,
+                rebuilding: self.dnc.rebuild.is_some(),
+                stale_registries: self.dnc.stale.iter().map(|s| s.list_id.0).collect(),
+            }),
             updated_at: Some(now),
             ..Default::default()
         };
@@ -1109,20 +1232,5 @@ mod tests {
         // A dialer that is off is healthy (nothing to dial).
         assert!(DialerHealth::default().is_ok());
         assert!(Dialer::off().health().is_ok());
-    }
-
-    #[test]
-    fn dnc_cache_honours_lists_and_expiry() {
-        let d = SharedDnc::default();
-        let p = PhoneNumber::parse("+12125550101", None).unwrap();
-        let now = Utc::now();
-        d.load(&[p.clone()], vec![(p.clone(), DncListId(7), false, Some(now + Duration::hours(1)))]);
-        assert!(d.lookup(&p, &[DncListId(7)], now).is_some());
-        assert!(d.lookup(&p, &[DncListId(8)], now).is_none(), "another campaign's list");
-        assert!(d.lookup(&p, &[DncListId(7)], now + Duration::hours(2)).is_none(), "expired");
-        d.load(&[p.clone()], vec![]);
-        assert!(d.lookup(&p, &[DncListId(7)], now).is_none(), "removed entries are forgotten");
-        d.load(&[p.clone()], vec![(p.clone(), DncListId(1), true, None)]);
-        assert!(d.lookup(&p, &[], now).is_some(), "the internal list applies to every campaign");
     }
 }

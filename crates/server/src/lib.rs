@@ -9,6 +9,8 @@ pub mod cpu_pool;
 pub mod demo;
 pub mod dialer;
 pub mod dnc_import;
+pub mod dnc_lists;
+pub mod dnc_registry;
 pub mod explain;
 pub mod import_job;
 pub mod state;

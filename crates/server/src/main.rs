@@ -256,6 +256,8 @@ async fn serve(store: Store, cfg: config::Config, sim_population: campana_sim::m
         sip: cfg.sip.clone(),
     };
     state.dialer = campana::dialer::Dialer::start(store, opts).await.context("starting the dialer")?;
+    // National DNC registries imported on their schedules (files on this server).
+    tokio::spawn(campana::dnc_registry::schedule(state.store.clone(), state.dialer.clone()));
     if cfg.telephony == config::TelephonyMode::Sim {
         tracing::warn!(
             sim_agents = cfg.sim_agents,

@@ -14,6 +14,7 @@ pub mod auth;
 mod campaigns;
 mod catalog;
 pub mod dialer;
+pub mod dnc_registry;
 mod imports;
 mod lists;
 mod migrate;

@@ -269,6 +269,41 @@ impl Store {
         Ok(out)
     }
 
+    /// Every DNC list as (id, internal?).
+    pub async fn dnc_list_ids(&self) -> Result<Vec<(DncListId, bool)>> {
+        let rows = sqlx::query("SELECT id, is_internal FROM dnc_lists ORDER BY id").fetch_all(&self.pool).await?;
+        rows.iter().map(|r| Ok((DncListId(r.try_get("id")?), get_bool(r, "is_internal")?))).collect()
+    }
+
+    /// One page of every DNC entry in force at `at`, in (list, phone) order, after `after`:
+    /// (list, phone, expires_at). The dialer reads all its lists this way.
+    pub async fn dnc_entries_page(
+        &self,
+        after: Option<(DncListId, &str)>,
+        limit: usize,
+        at: chrono::DateTime<chrono::Utc>,
+    ) -> Result<Vec<(DncListId, PhoneNumber, Option<chrono::DateTime<chrono::Utc>>)>> {
+        let (l, p) = after.map(|(l, p)| (l.0, p.to_string())).unwrap_or((i64::MIN, String::new()));
+        let rows = bind_all(
+            sqlx::query(
+                "SELECT list_id, phone, expires_at FROM dnc_entries WHERE (list_id > $1 OR (list_id = $1 AND phone > $2)) \
+                 AND (expires_at IS NULL OR expires_at > $3) ORDER BY list_id, phone LIMIT $4",
+            ),
+            vec![V::I(l), V::S(p), V::I(ms(at)), V::I(limit as i64)],
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok((
+                    DncListId(r.try_get("list_id")?),
+                    PhoneNumber::from_e164_unchecked_store(r.try_get("phone")?),
+                    get_opt_time(r, "expires_at")?,
+                ))
+            })
+            .collect()
+    }
+
     /// The id of the internal DNC list.
     pub async fn internal_dnc_list(&self) -> Result<DncListId> {
         let id: i64 =

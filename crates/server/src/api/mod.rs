@@ -6,6 +6,7 @@ pub mod audit;
 pub mod auth;
 pub mod campaigns;
 pub mod catalog;
+pub mod dnc_registry;
 pub mod error;
 pub mod extract;
 pub mod imports;
@@ -82,6 +83,7 @@ pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(catalog::router())
         .merge(records::router())
         .merge(records::dnc_import_router())
+        .merge(dnc_registry::router())
         .merge(imports::router())
         .merge(users::router())
         .merge(auth::router())

@@ -93,7 +93,33 @@ async fn entries_page(
         html! { @for e in errors.iter().filter(|e| e.field == f || e.field.starts_with(&format!("{f}["))) { p.field-error { (e.field) ": " (e.reason) } } }
     };
     let status = if errors.is_empty() { StatusCode::OK } else { StatusCode::UNPROCESSABLE_ENTITY };
+    // A registry copy: what it covers, how fresh it is and what staleness stops.
+    let registry = match s.store.get_dnc_registry(DncListId(id)).await {
+        Ok(r) => Some(r),
+        Err(campana_store::StoreError::NotFound { .. }) => None,
+        Err(e) => return Err(e.into()),
+    };
+    let stale_warning =
+        registry.as_ref().and_then(|r| crate::dnc_lists::stale_registries(std::slice::from_ref(r), now).1.into_iter().next());
+    let last_run = match &registry {
+        Some(_) => s.store.dnc_import_runs(DncListId(id), 1).await?.into_iter().next(),
+        None => None,
+    };
     let body = html! {
+        @if let Some(w) = &stale_warning {
+            div.errors role="alert" id="dnc-registry-stale" { p { (w) } }
+        }
+        @if let Some(r) = &registry {
+            div.notice id="dnc-registry" {
+                p { strong { (ctx.t("dnc.registry")) } ": " (format!("{:?}", r.input.kind)) " · " (ctx.t("dnc.registry_covers")) " "
+                    (r.input.covers.iter().map(|c| format!("+{c}")).collect::<Vec<_>>().join(", ")) " · " (ctx.t("dnc.registry_refreshed")) " "
+                    @match &r.refreshed_at { Some(t) => (fmt_time(t)), None => (ctx.t("dnc.registry_never")) } }
+                @if let Some(run) = &last_run {
+                    p { (ctx.t("dnc.registry_last_import")) ": " (run.file_name) " (" (run.format.as_str()) ") " (run.state) " · "
+                        (run.bytes_read) " / " (run.bytes_total) " bytes · +" (run.added) " −" (run.removed) " · " (run.rejected) " " (ctx.t("dnc.rows_rejected")) }
+                }
+            }
+        }
         @if !errors.is_empty() {
             div.errors role="alert" id="form-errors" { p { (ctx.t("form.fix_errors")) } }
         }
