@@ -6,8 +6,8 @@
 //!   numbers not in the file are removed after the whole file is applied (never before).
 //! - `us_changes` (FTC daily change list): the number as above plus an add/delete flag
 //!   (`A`, `D`, `add`, `delete`, `del`) in any column; other columns (a date) are ignored.
-//! - `uk_full` / `uk_changes` (TPS/CTPS): a UK number (`01632960001`, `+441632960001`,
-//!   `441632960001`), with the flag in change lists.
+//! - `uk_full` / `uk_changes` (TPS/CTPS): a UK number (`02071234567`, `+442071234567`,
+//!   `442071234567`), with the flag in change lists.
 //! - `csv`: a number in E.164 (with or without `+`) in the first column; a header row is
 //!   skipped; adds only.
 //!
@@ -71,7 +71,7 @@ fn uk_number(fields: &[&str]) -> Result<PhoneNumber, String> {
             }
         }
     }
-    Err("no UK number (01632960001, +441632960001 or 441632960001)".into())
+    Err("no UK number (02071234567, +442071234567 or 442071234567)".into())
 }
 
 /// Reads one line of a registry file (`None`: nothing to do, e.g. a blank line or a header).
@@ -327,8 +327,8 @@ mod tests {
         assert_eq!(parse_line(UsChanges, "212,5550100,2026-11-30,D").unwrap(), Some(Change::Delete(num("+12125550100"))));
         assert_eq!(parse_line(UsChanges, "A,2125550100").unwrap(), Some(Change::Add(num("+12125550100"))));
         assert_eq!(parse_line(UsChanges, "2125550100").unwrap_err(), "no add/delete flag (A or D)");
-        assert_eq!(parse_line(UkFull, "01632 960001").unwrap(), Some(Change::Add(num("+441632960001"))));
-        assert_eq!(parse_line(UkChanges, "441632960001,D").unwrap(), Some(Change::Delete(num("+441632960001"))));
+        assert_eq!(parse_line(UkFull, "020 7123 4567").unwrap(), Some(Change::Add(num("+442071234567"))));
+        assert_eq!(parse_line(UkChanges, "442071234567,D").unwrap(), Some(Change::Delete(num("+442071234567"))));
         assert_eq!(parse_line(Csv, "phone").unwrap(), None);
         assert_eq!(parse_line(Csv, "33123456789,opt-out").unwrap(), Some(Change::Add(num("+33123456789"))));
     }
