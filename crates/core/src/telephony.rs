@@ -112,6 +112,15 @@ pub enum TelephonyEvent {
         call_id: CallId,
         agent: UserId,
     },
+    /// The agent leg of a `Connect` failed (the phone refused, did not answer in time, is not
+    /// registered, or could not be reached): the customer is still on the line, answered and
+    /// not bridged. The engine connects another agent within the connect deadline, or plays the
+    /// safe-harbor message and counts the call as abandoned.
+    ConnectFailed {
+        call_id: CallId,
+        agent: UserId,
+        reason: String,
+    },
     /// A prompt finished playing.
     PromptDone {
         call_id: CallId,
@@ -136,6 +145,7 @@ impl TelephonyEvent {
             | TelephonyEvent::Answered { call_id, .. }
             | TelephonyEvent::MachineDetected { call_id, .. }
             | TelephonyEvent::Connected { call_id, .. }
+            | TelephonyEvent::ConnectFailed { call_id, .. }
             | TelephonyEvent::PromptDone { call_id }
             | TelephonyEvent::Digit { call_id, .. }
             | TelephonyEvent::Ended { call_id, .. } => *call_id,

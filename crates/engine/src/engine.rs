@@ -769,6 +769,18 @@ impl Engine {
                         self.push(Output::Agent(AgentNotice::PreviewWithdrawn { agent, record_id: record }));
                         self.return_offered(campaign, record, None);
                     }
+                    // A call still ringing at the customer's for this agent: the agent leaves now
+                    // and is never bridged to it; the call goes on as any other (another ready
+                    // agent takes it when answered, or the safe-harbor message).
+                    AgentState::Reserved(call) => {
+                        self.agents.remove(&agent);
+                        if let Some(mut c) = self.calls.get_mut(&call) {
+                            if c.agent == Some(agent) {
+                                c.agent = None;
+                            }
+                        }
+                        self.push(Output::Agent(AgentNotice::DialEnded { agent, next: AfterWrapUp::LoggedOut }));
+                    }
                     _ => a.logout_pending = true,
                 }
             }
@@ -1045,6 +1057,47 @@ impl Engine {
         self.push(Output::Telephony(TelephonyCommand::Play { call_id: id, prompt, then_hang_up: true, after_beep: false }));
     }
 
+    /// The agent leg of a connected call failed: the agent goes not ready (or out, when they
+    /// asked for it meanwhile) with the reason; the customer, still answered, goes to another
+    /// ready agent while the connect deadline (from the answer) lasts, waits for one until it,
+    /// or hears the safe-harbor message and is counted abandoned once it has passed.
+    fn connect_failed(&mut self, id: CallId, agent: UserId, reason: String) {
+        let now = self.now;
+        let (campaign, deadline) = {
+            let Some(mut c) = self.calls.get_mut(&id) else { return };
+            if c.state != CallState::Connected || c.agent != Some(agent) {
+                return;
+            }
+            let deadline_ms = self.campaigns.get(&c.campaign).map_or(2000, |x| x.cfg.settings.connect_deadline_ms as i64);
+            let answered = c.answered_at.unwrap_or(now);
+            c.agent = None;
+            c.connected_at = None;
+            c.state = CallState::WaitingAgent { deadline: answered + Duration::milliseconds(deadline_ms) };
+            (c.campaign, answered + Duration::milliseconds(deadline_ms))
+        };
+        if let Some(a) = self.agents.get_mut(&agent) {
+            if a.state == AgentState::Talking(id) {
+                let next = if a.logout_pending { AfterWrapUp::LoggedOut } else { AfterWrapUp::NotReady };
+                a.pause_pending = false;
+                a.state = AgentState::NotReady;
+                if a.logout_pending {
+                    self.agents.remove(&agent);
+                }
+                self.push(Output::Agent(AgentNotice::PhoneFailed { agent, call_id: id, reason, next }));
+            }
+        }
+        if deadline > now {
+            if let Some(other) = self.longest_ready_agent(campaign) {
+                self.connect(id, other);
+                return;
+            }
+            self.timers.insert((deadline, Timer::ConnectDeadline(id)));
+            return;
+        }
+        // The deadline has passed: abandoned, as when no agent was free in time.
+        self.connect_deadline(id);
+    }
+
     fn release_reserved(&mut self, call_id: CallId) {
         let agent = self.calls.get(&call_id).and_then(|c| c.agent);
         if let Some(agent) = agent {
@@ -1165,6 +1218,7 @@ impl Engine {
         let amd = self.campaigns.get(&c.campaign).is_some_and(|x| x.cfg.settings.call_analysis.amd_enabled);
         match ev {
             TelephonyEvent::Ringing { .. } | TelephonyEvent::Connected { .. } | TelephonyEvent::PromptDone { .. } => {}
+            TelephonyEvent::ConnectFailed { agent, reason, .. } => self.connect_failed(id, agent, reason),
             TelephonyEvent::Answered { answered_by, .. } => {
                 if c.state != CallState::Dialing {
                     return Ok(());

@@ -221,6 +221,15 @@ pub enum AgentNotice {
         call_id: CallId,
         next: AfterWrapUp,
     },
+    /// The agent's phone failed on a call given to them (refused, not answered, not registered):
+    /// the agent is put not ready (`pause_code` [`PHONE_FAILED_PAUSE_CODE`]), or logged out when
+    /// that was asked meanwhile, and the call went to another agent or was abandoned.
+    PhoneFailed {
+        agent: UserId,
+        call_id: CallId,
+        reason: String,
+        next: AfterWrapUp,
+    },
     /// The call dialed for this agent (progressive, preview, personal callback) ended without
     /// reaching them, or the previewed record could not be dialed after all: the agent is ready
     /// again, or not ready / logged out when that was asked meanwhile.
@@ -229,6 +238,9 @@ pub enum AgentNotice {
         next: AfterWrapUp,
     },
 }
+
+/// The pause code of an agent put not ready because their phone failed on a call.
+pub const PHONE_FAILED_PAUSE_CODE: &str = "phone_failed";
 
 /// Where an agent goes when wrap-up (or a dial for them) ends.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]

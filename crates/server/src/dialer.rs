@@ -804,6 +804,7 @@ impl Driver {
             | AgentNotice::CallConnected { agent, .. }
             | AgentNotice::WrapUp { agent, .. }
             | AgentNotice::WrapUpEnded { agent, .. }
+            | AgentNotice::PhoneFailed { agent, .. }
             | AgentNotice::DialEnded { agent, .. } => *agent,
         };
         let st = |state: &str, campaign: Option<CampaignId>, record: Option<RecordId>, call: Option<CallId>, until| AgentLive {
@@ -837,22 +838,29 @@ impl Driver {
                     ..prev.cloned().unwrap_or_else(|| st("wrap_up", None, None, None, None))
                 }
             }
-            AgentNotice::WrapUpEnded { next, .. } | AgentNotice::DialEnded { next, .. } => match next {
-                AfterWrapUp::Ready => st("ready", None, None, None, None),
-                // The pause code asked during the call was kept on the live state.
-                AfterWrapUp::NotReady => AgentLive {
-                    pause_code: self.agent_state.get(&agent).and_then(|a| a.pause_code.clone()),
-                    ..st("not_ready", None, None, None, None)
-                },
-                AfterWrapUp::LoggedOut => {
-                    self.agent_state.remove(&agent);
-                    if self.human.remove(&agent) {
-                        self.publish_agent(agent);
-                        let _ = self.notices.send(Arc::new(Notice { agent, notice: n }));
+            // The agent's phone failed on a call: not ready, with the reason as pause code.
+            AgentNotice::PhoneFailed { next: AfterWrapUp::NotReady, reason, call_id, .. } => {
+                tracing::warn!(%agent, %call_id, %reason, "agent phone failed: agent set not ready");
+                AgentLive { pause_code: Some(campana_engine::PHONE_FAILED_PAUSE_CODE.into()), ..st("not_ready", None, None, None, None) }
+            }
+            AgentNotice::WrapUpEnded { next, .. } | AgentNotice::DialEnded { next, .. } | AgentNotice::PhoneFailed { next, .. } => {
+                match next {
+                    AfterWrapUp::Ready => st("ready", None, None, None, None),
+                    // The pause code asked during the call was kept on the live state.
+                    AfterWrapUp::NotReady => AgentLive {
+                        pause_code: self.agent_state.get(&agent).and_then(|a| a.pause_code.clone()),
+                        ..st("not_ready", None, None, None, None)
+                    },
+                    AfterWrapUp::LoggedOut => {
+                        self.agent_state.remove(&agent);
+                        if self.human.remove(&agent) {
+                            self.publish_agent(agent);
+                            let _ = self.notices.send(Arc::new(Notice { agent, notice: n }));
+                        }
+                        return;
                     }
-                    return;
                 }
-            },
+            }
         };
         let simulated = !self.human.contains(&agent);
         self.agent_state.insert(agent, AgentLive { simulated, ..live });

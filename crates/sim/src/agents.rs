@@ -281,7 +281,11 @@ impl SimAgents {
                 }
                 self.queue.retain(|_, i| !matches!(i, Input::PreviewAccept { agent: g, record_id: r } | Input::PreviewSkip { agent: g, record_id: r } if *g == agent && *r == record_id));
             }
-            AgentNotice::AgentAlert { .. } | AgentNotice::WrapUpEnded { .. } | AgentNotice::DialEnded { .. } => {}
+            // Simulated telephony never fails an agent's phone (`PhoneFailed` comes from SIP).
+            AgentNotice::AgentAlert { .. }
+            | AgentNotice::WrapUpEnded { .. }
+            | AgentNotice::DialEnded { .. }
+            | AgentNotice::PhoneFailed { .. } => {}
         }
     }
 

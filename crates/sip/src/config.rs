@@ -115,7 +115,7 @@ pub struct TrunkConfig {
     /// Capacity of the event queue out of [`crate::SipTelephony`]; when full, call tasks wait.
     #[serde(default = "defaults::event_queue_len")]
     pub event_queue_len: usize,
-    /// User-Agent header value.
+    /// User-Agent header value (default `Campana`, without the version).
     #[serde(default = "defaults::user_agent")]
     pub user_agent: String,
     /// The built-in registrar for agents' phones on the same SIP port; `None` refuses every
@@ -239,6 +239,12 @@ impl TrunkConfig {
     }
 
     /// The default (top-level) trunk.
+    /// Every trunk's proxy address (the default trunk's first): never a phone's Contact, never
+    /// the destination of an agent leg.
+    pub fn trunk_addrs(&self) -> Vec<SocketAddr> {
+        std::iter::once(self.proxy).chain(self.trunks.values().map(|t| t.proxy)).collect()
+    }
+
     pub fn default_trunk(&self) -> Trunk {
         Trunk {
             name: None,
@@ -325,7 +331,8 @@ mod defaults {
         4096
     }
     pub fn user_agent() -> String {
-        format!("Campana/{}", env!("CARGO_PKG_VERSION"))
+        // No version: it tells a scanner which release to attack.
+        "Campana".into()
     }
 }
 

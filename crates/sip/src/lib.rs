@@ -17,12 +17,14 @@
 pub mod analysis;
 pub mod audio;
 pub mod config;
+pub mod inbound;
 pub mod kernel_relay;
 pub mod recording;
 pub mod registrar;
 pub mod results;
 pub mod rtp;
 pub mod sdp;
+pub mod udp;
 
 pub use config::{DigestCredentials, NamedTrunk, NumberFormat, SipTransport, Trunk, TrunkConfig};
 pub use registrar::{AgentCredential, RegistrarConfig};
@@ -246,7 +248,7 @@ impl SipTelephony {
         };
         let transport_layer = TransportLayer::new(cancel.clone());
         let external = if config.bind.ip().is_unspecified() { Some(SocketAddr::new(local_ip, config.bind.port())) } else { None };
-        let socket: Arc<dyn rsipstack::platform::net::UdpSocket> = Arc::new(bind_sip_udp(config.bind)?);
+        let socket: Arc<dyn rsipstack::platform::net::UdpSocket> = Arc::new(udp::WholeDatagramSocket::new(bind_sip_udp(config.bind)?));
         let udp = UdpConnection::from_socket(socket, external, Some(cancel.child_token())).await?;
         let bound = udp.get_addr().clone();
         transport_layer.add_transport(udp.into());
@@ -278,7 +280,7 @@ impl SipTelephony {
             local_ip,
             local_sip,
             cancel,
-            registrar: config.registrar.clone().map(|r| Mutex::new(registrar::Registrar::new(r))),
+            registrar: config.registrar.clone().map(|r| Mutex::new(registrar::Registrar::new(r, config.trunk_addrs()))),
             kernel_relay,
             config,
         });
@@ -550,6 +552,8 @@ async fn place_call(shared: &Arc<Shared>, dial: &Dial, control: &mut mpsc::Recei
 
     let mut phase = Phase::Setup;
     let mut rang = false;
+    // Any provisional response (100 Trying included) came from the trunk.
+    let mut responded = false;
     let mut invite_done = false;
     let mut cancelled: Option<CancelReason> = None;
     let mut agent_leg: Option<(UserId, mpsc::Receiver<AgentLegEvent>, CancellationToken)> = None;
@@ -557,6 +561,8 @@ async fn place_call(shared: &Arc<Shared>, dial: &Dial, control: &mut mpsc::Recei
     // The bridge's rules in the kernel, when it forwards this call's RTP (closed before the
     // legs' ports are released, so no rule outlives its port).
     let mut kernel_bridge: Option<kernel_relay::KernelBridge> = None;
+    // Packets the kernel forwarded under rules since replaced (a media address that moved).
+    let mut kernel_forwarded: [kernel_relay::KernelCount; 2] = Default::default();
     // The prompt playing now and whether to hang up when it ends.
     let mut prompt: Option<(tokio::sync::oneshot::Receiver<()>, bool)> = None;
     // A message for an answering machine waiting for its beep.
@@ -683,9 +689,13 @@ async fn place_call(shared: &Arc<Shared>, dial: &Dial, control: &mut mpsc::Recei
                         emit(shared, TelephonyEvent::Connected { call_id, agent }).await;
                     }
                     Some(AgentLegEvent::Failed(why)) => {
-                        tracing::warn!(%call_id, %agent, reason = %why, "agent leg failed: customer call abandoned");
-                        if let Err(e) = dialog.hangup().await { tracing::warn!(%call_id, error = %e, "BYE failed"); }
-                        break CallResult::Abandoned;
+                        // The customer stays on the line: the engine connects another agent or
+                        // plays the safe-harbor message (and counts the abandon).
+                        tracing::warn!(%call_id, %agent, reason = %why, "agent leg failed");
+                        if let Some((_, _, stop)) = agent_leg.take() {
+                            stop.cancel();
+                        }
+                        emit(shared, TelephonyEvent::ConnectFailed { call_id, agent, reason: why }).await;
                     }
                     Some(AgentLegEvent::Ended) | None => {
                         tracing::debug!(%call_id, %agent, "agent hung up: BYE to the customer");
@@ -701,7 +711,9 @@ async fn place_call(shared: &Arc<Shared>, dial: &Dial, control: &mut mpsc::Recei
                     continue;
                 };
                 match state {
+                    DialogState::Trying(_) => responded = true,
                     DialogState::Early(_, resp) => {
+                        responded = true;
                         if !rang && phase == Phase::Setup {
                             rang = true;
                             emit(shared, TelephonyEvent::Ringing { call_id }).await;
@@ -725,7 +737,24 @@ async fn place_call(shared: &Arc<Shared>, dial: &Dial, control: &mut mpsc::Recei
                     }
                     DialogState::Updated(_, request, handle) => {
                         // The first offer listed both G.711 codecs; the answer names the one in use.
-                        answer_in_dialog_offer(shared, call_id, (call_id.0, call_id.0 + 1), &rtp, bridged.is_some(), &request, handle).await;
+                        let follow = match &bridged {
+                            Some(partner) => MediaFollow::Bridged { partner },
+                            None => MediaFollow::Free,
+                        };
+                        let moved = answer_in_dialog_offer(shared, call_id, (call_id.0, call_id.0 + 1), &rtp, follow, &request, handle).await;
+                        if let (Some(_), Some(partner)) = (moved, &bridged) {
+                            // The kernel's rules name the old address: take them out (the
+                            // user-space relay, already following, forwards meanwhile) and put
+                            // in new ones.
+                            if let Some(k) = kernel_bridge.take() {
+                                let forwarded = k.close().await;
+                                kernel_forwarded[0].packets += forwarded[0].packets;
+                                kernel_forwarded[0].bytes += forwarded[0].bytes;
+                                kernel_forwarded[1].packets += forwarded[1].packets;
+                                kernel_forwarded[1].bytes += forwarded[1].bytes;
+                                kernel_bridge = kernel_bridge_of(shared, (&rtp, rtp.target()), (partner, partner.target())).await;
+                            }
+                        }
                     }
                     _ => {}
                 }
@@ -767,8 +796,8 @@ async fn place_call(shared: &Arc<Shared>, dial: &Dial, control: &mut mpsc::Recei
                 }
             }
             _ = &mut ring_deadline, if phase == Phase::Setup && cancelled.is_none() => {
-                tracing::debug!(%call_id, ring_timeout_s = dial.ring_timeout_s, "ring timeout: CANCEL");
-                cancelled = Some(CancelReason::RingTimeout);
+                tracing::debug!(%call_id, ring_timeout_s = dial.ring_timeout_s, responded, "ring timeout: CANCEL");
+                cancelled = Some(if responded { CancelReason::RingTimeout } else { CancelReason::RingTimeoutNoResponse });
                 if let Err(e) = dialog.cancel().await {
                     tracing::warn!(%call_id, error = %e, "CANCEL failed");
                 }
@@ -788,9 +817,9 @@ async fn place_call(shared: &Arc<Shared>, dial: &Dial, control: &mut mpsc::Recei
                         r.lock().expect("registrar lock poisoned").binding_of(agent, std::time::Instant::now()).map(|b| b.contact.clone())
                     });
                     let Some(contact) = contact else {
-                        tracing::warn!(%call_id, %agent, "agent phone not registered: customer call abandoned");
-                        if let Err(e) = dialog.hangup().await { tracing::warn!(%call_id, error = %e, "BYE failed"); }
-                        break CallResult::Abandoned;
+                        tracing::warn!(%call_id, %agent, "agent phone not registered");
+                        emit(shared, TelephonyEvent::ConnectFailed { call_id, agent, reason: "agent phone not registered".into() }).await;
+                        continue;
                     };
                     // A prompt still playing (an agentless customer who pressed 1) no longer
                     // ends the call; the bridge replaces its audio.
@@ -866,10 +895,14 @@ async fn place_call(shared: &Arc<Shared>, dial: &Dial, control: &mut mpsc::Recei
         stop.cancel();
     }
     shared.dialog_layer.remove_dialog(&dialog.id());
-    let forwarded = match kernel_bridge {
+    let mut forwarded = match kernel_bridge {
         Some(k) => k.close().await,
         None => Default::default(),
     };
+    for (f, earlier) in forwarded.iter_mut().zip(kernel_forwarded) {
+        f.packets += earlier.packets;
+        f.bytes += earlier.bytes;
+    }
     *rtp_stats = rtp.stats();
     // Both legs' packets, as the user-space counters of the two legs add up to.
     rtp_stats.packets_received += forwarded[0].packets + forwarded[1].packets;
@@ -882,30 +915,52 @@ async fn place_call(shared: &Arc<Shared>, dial: &Dial, control: &mut mpsc::Recei
     result
 }
 
+/// How an in-dialog offer's new media address is handled on a leg.
+enum MediaFollow<'a> {
+    /// The leg is not bridged: its own media goes to the new address.
+    Free,
+    /// The leg is bridged to `partner`: the relay sends this leg's media to the new address.
+    Bridged { partner: &'a RtpLeg },
+    /// The leg is bridged and its partner is out of reach here: a new address is refused (488).
+    Refuse,
+}
+
 /// Answers a re-INVITE or UPDATE from the far end of an answered leg (RFC 4028 session refresh,
 /// hold, a new media address) with 200 OK and this leg's SDP, for the codec in use and the same
 /// origin (`session_id`, with the version of that description), so the session goes on
-/// unchanged on Campana's side (an UPDATE without SDP gets a bare 200). Before the leg is
-/// bridged a new media address is followed; once bridged the relay keeps the address it had
-/// (logged). An offer Campana cannot read gets 488.
+/// unchanged on Campana's side (an UPDATE without SDP gets a bare 200). A new media address is
+/// followed (the leg's own media, or the bridge's relay towards it) or, where it cannot be,
+/// refused with 488: never accepted and ignored. An offer Campana cannot read gets 488.
+/// Returns the new address when the media moved.
 async fn answer_in_dialog_offer(
     shared: &Shared,
     call_id: CallId,
     (session_id, session_version): (u64, u64),
     rtp: &RtpLeg,
-    bridged: bool,
+    follow: MediaFollow<'_>,
     request: &rsipstack::sip::Request,
     handle: rsipstack::dialog::dialog::TransactionHandle,
-) {
+) -> Option<SocketAddr> {
     let payload_type = rtp.payload_type().unwrap_or(sdp::PT_PCMU);
+    let mut moved_to = None;
     if !request.body.is_empty() {
         match sdp::parse_answer(&request.body) {
             Ok(offer) => {
                 let moved = rtp.target().is_some_and(|t| t.remote != offer.remote_rtp);
-                if moved && !bridged {
-                    rtp.set_target(RtpTarget { remote: offer.remote_rtp, payload_type });
-                } else if moved {
-                    tracing::warn!(%call_id, remote = %offer.remote_rtp, "media address changed during a bridged call: not followed");
+                if moved {
+                    match follow {
+                        MediaFollow::Free => rtp.set_target(RtpTarget { remote: offer.remote_rtp, payload_type }),
+                        MediaFollow::Bridged { partner } => RtpLeg::follow(rtp, partner, offer.remote_rtp),
+                        MediaFollow::Refuse => {
+                            tracing::warn!(%call_id, remote = %offer.remote_rtp, "media address changed on a bridged agent leg: 488");
+                            if let Err(e) = handle.reply(StatusCode::NotAcceptableHere).await {
+                                tracing::debug!(%call_id, error = ?e, "488 not sent");
+                            }
+                            return None;
+                        }
+                    }
+                    tracing::info!(%call_id, remote = %offer.remote_rtp, "media address changed: followed");
+                    moved_to = Some(offer.remote_rtp);
                 }
             }
             Err(e) => {
@@ -913,7 +968,7 @@ async fn answer_in_dialog_offer(
                 if let Err(e) = handle.reply(StatusCode::NotAcceptableHere).await {
                     tracing::debug!(%call_id, error = ?e, "488 not sent");
                 }
-                return;
+                return None;
             }
         }
     }
@@ -922,7 +977,7 @@ async fn answer_in_dialog_offer(
         if let Err(e) = handle.reply(StatusCode::OK).await {
             tracing::debug!(%call_id, error = ?e, "200 to the UPDATE not sent");
         }
-        return;
+        return moved_to;
     }
     tracing::debug!(%call_id, method = %request.method, "in-dialog offer answered (session refresh or hold)");
     let body = sdp::offer_codec_version(session_id, session_version, shared.local_ip, rtp.local.port(), Some(payload_type)).into_bytes();
@@ -930,6 +985,7 @@ async fn answer_in_dialog_offer(
     if let Err(e) = handle.respond(StatusCode::OK, Some(headers), Some(body)).await {
         tracing::debug!(%call_id, error = ?e, "200 to the in-dialog offer not sent");
     }
+    moved_to
 }
 
 /// A message for an answering machine, played once the beep is over.
@@ -1028,8 +1084,11 @@ async fn run_agent_leg(
                     // The phone's re-INVITE or UPDATE (a session refresh, hold): the leg is bridged
                     // once answered.
                     // Its offer already named the one codec: the description is unchanged.
+                    // A new address after the bridge cannot be followed from here (the relay
+                    // towards the phone is the customer leg's): 488.
                     let session = call_id.0 | (1 << 62);
-                    answer_in_dialog_offer(&shared, call_id, (session, session), &rtp, answered, &request, handle).await;
+                    let follow = if answered { MediaFollow::Refuse } else { MediaFollow::Free };
+                    answer_in_dialog_offer(&shared, call_id, (session, session), &rtp, follow, &request, handle).await;
                 }
                 Some(_) => {}
                 None if answered => { let _ = events.send(AgentLegEvent::Ended).await; break; }
@@ -1056,6 +1115,12 @@ async fn run_agent_leg(
 fn agent_invite_option(shared: &Shared, call_id: CallId, contact: &str, codec: u8, rtp_port: u16) -> Result<InviteOption, SipError> {
     let callee = Uri::try_from(contact).map_err(|e| sip_err(e.into()))?;
     let destination = SipAddr::try_from(&callee)?;
+    // Never an agent leg to a trunk (the registrar refuses such contacts; this holds even so).
+    if let Ok(to) = destination.get_socketaddr() {
+        if shared.config.trunk_addrs().contains(&to) {
+            return Err(SipError::Config(format!("agent contact {contact} is a trunk's address")));
+        }
+    }
     let caller = Uri::try_from(format!("sip:campana@{}", shared.local_sip).as_str()).map_err(|e| sip_err(e.into()))?;
     let offer = sdp::offer_codec(call_id.0 | (1 << 62), shared.local_ip, rtp_port, Some(codec));
     Ok(InviteOption {
@@ -1151,45 +1216,52 @@ fn start_media(rtp: &RtpLeg, body: &[u8], call_id: CallId) {
 /// placed go to their dialog; everything else is refused, so no outside request can make
 /// Campana place or relay a call.
 async fn incoming_loop(shared: Arc<Shared>, mut incoming: rsipstack::transaction::TransactionReceiver) {
+    use inbound::Inbound;
     loop {
         let mut tx = tokio::select! {
             _ = shared.cancel.cancelled() => return,
             t = incoming.recv() => match t { Some(t) => t, None => return },
         };
-        if let Some(mut dialog) = shared.dialog_layer.match_dialog(&tx) {
-            tokio::spawn(async move {
-                if let Err(e) = dialog.handle(&mut tx).await {
-                    tracing::debug!(error = %e, "in-dialog request failed");
-                }
-            });
-            continue;
-        }
-        let status = match tx.original.method {
-            Method::Options => StatusCode::OK,
-            Method::Ack => continue,
-            Method::Register if shared.registrar.is_some() => {
+        let dialog = shared.dialog_layer.match_dialog(&tx);
+        let registrar_on = shared.registrar.is_some();
+        let (status, allow) = match inbound::decide(&tx.original.version, &tx.original.method, dialog.is_some(), registrar_on) {
+            Inbound::Dialog => {
+                let Some(mut dialog) = dialog else { continue };
+                tokio::spawn(async move {
+                    if let Err(e) = dialog.handle(&mut tx).await {
+                        tracing::debug!(error = %e, "in-dialog request failed");
+                    }
+                });
+                continue;
+            }
+            Inbound::Register => {
                 tokio::spawn(handle_register(shared.clone(), tx));
                 continue;
             }
-            Method::Invite | Method::Register => {
+            Inbound::Ignore => continue,
+            Inbound::Refuse => {
                 let refused = shared.counters.refused_requests.fetch_add(1, Ordering::Relaxed) + 1;
-                let source = source_ip(&tx.original);
+                let source = packet_source(&tx).map(|s| s.ip());
                 // Scanners send thousands: warn on the 1st, 2nd, 4th, 8th, ... refusal, debug otherwise.
                 if refused.is_power_of_two() {
                     tracing::warn!(method = %tx.original.method, ?source, refused_total = refused, "refused an out-of-dialog request (toll-fraud attempt?)");
                 } else {
                     tracing::debug!(method = %tx.original.method, ?source, "refused an out-of-dialog request");
                 }
-                StatusCode::Forbidden
+                (StatusCode::Forbidden, false)
             }
-            Method::Bye | Method::Cancel => StatusCode::CallTransactionDoesNotExist,
-            _ => {
-                shared.counters.refused_requests.fetch_add(1, Ordering::Relaxed);
-                StatusCode::MethodNotAllowed
+            Inbound::Reply { status, allow } => {
+                if dialog.is_none() && status == 405 {
+                    shared.counters.refused_requests.fetch_add(1, Ordering::Relaxed);
+                }
+                (StatusCode::from(status), allow)
             }
         };
+        let headers = if allow { vec![Header::Allow(inbound::allow(registrar_on).into())] } else { vec![] };
+        // The answer is SIP/2.0 whatever the request said (the stack copies the request's).
+        tx.original.version = rsipstack::sip::Version::V2;
         tokio::spawn(async move {
-            if let Err(e) = tx.reply(status).await {
+            if let Err(e) = tx.reply_with(status, headers, None).await {
                 tracing::debug!(error = %e, "reply failed");
             }
         });
@@ -1231,23 +1303,10 @@ async fn register_loop(shared: Arc<Shared>, route: Arc<Route>) {
     }
 }
 
-/// The address a request came from: the top Via's `received` parameter (set by the transport
-/// when the source differs from the Via), else its sent-by host.
-fn source_ip(req: &rsipstack::sip::Request) -> Option<IpAddr> {
-    use rsipstack::sip::HeadersExt;
-    let via = req.via_header().ok()?.value().to_string();
-    let first = via.split(',').next()?;
-    if let Some(i) = first.find(";received=") {
-        let rest = &first[i + ";received=".len()..];
-        let value = rest.split(';').next()?.trim();
-        return value.parse().ok();
-    }
-    let sent_by = first.split_ascii_whitespace().nth(1)?.split(';').next()?;
-    let host = match sent_by.rsplit_once(':') {
-        Some((h, p)) if p.chars().all(|c| c.is_ascii_digit()) => h,
-        _ => sent_by,
-    };
-    host.trim_start_matches('[').trim_end_matches(']').parse().ok()
+/// The address a request's packet came from (the UDP datagram's source, the TCP connection's
+/// peer), never what the request says about itself (Via, `received`, Contact).
+fn packet_source(tx: &rsipstack::transaction::Transaction) -> Option<SocketAddr> {
+    tx.connection.as_ref()?.get_remote_addr()?.get_socketaddr().ok()
 }
 
 /// Answers a REGISTER with the built-in registrar's decision.
@@ -1265,7 +1324,7 @@ async fn handle_register(shared: Arc<Shared>, mut tx: rsipstack::transaction::Tr
         })
     });
     let header_expires_s = req.expires_header().and_then(|h| h.value().trim().parse::<u32>().ok());
-    let decision = match source_ip(req) {
+    let decision = match packet_source(&tx).map(|s| s.ip()) {
         None => RegisterDecision::BadRequest,
         Some(source_ip) => {
             let request = RegisterRequest {
@@ -1298,6 +1357,10 @@ async fn handle_register(shared: Arc<Shared>, mut tx: rsipstack::transaction::Tr
             (StatusCode::Forbidden, vec![])
         }
         RegisterDecision::BadRequest => (StatusCode::BadRequest, vec![]),
+        RegisterDecision::ContactRefused { .. } => {
+            shared.counters.refused_requests.fetch_add(1, Ordering::Relaxed);
+            (StatusCode::Forbidden, vec![])
+        }
     };
     if let Err(e) = tx.reply_with(status, headers, None).await {
         tracing::debug!(error = %e, "REGISTER reply failed");

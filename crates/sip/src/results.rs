@@ -7,6 +7,7 @@
 //! | 480 Temporarily Unavailable, 408 Request Timeout     | `no_answer`        |
 //! | no response at all (Timer B; rsipstack's own 408)    | `network_failure` (in the call task) |
 //! | 487 Request Terminated after our ring-timeout CANCEL | `no_answer`        |
+//! | ring timeout with no response at all before it (not even 100), then 487 or nothing | `network_failure` |
 //! | 487 after the engine's `HangUp` (our CANCEL)          | `cancelled`        |
 //! | 487 not caused by us                                 | `no_answer`        |
 //! | 404, 410, 484, 485, 604, 416                         | `sit_invalid`      |
@@ -27,6 +28,9 @@ pub enum CancelReason {
     RingTimeout,
     /// The engine asked for it (`TelephonyCommand::HangUp` before answer).
     HangUp,
+    /// The ring timeout expired before the trunk sent any response at all (not even 100
+    /// Trying): the network failed, not the called party.
+    RingTimeoutNoResponse,
 }
 
 /// Maps a final response status code to a call result. `cancelled` tells whether (and why)
@@ -37,6 +41,7 @@ pub fn map_final_status(status_code: u16, cancelled: Option<CancelReason>) -> Ca
         487 => match cancelled {
             Some(CancelReason::HangUp) => CallResult::Cancelled,
             Some(CancelReason::RingTimeout) | None => CallResult::NoAnswer,
+            Some(CancelReason::RingTimeoutNoResponse) => CallResult::NetworkFailure,
         },
         // A CANCEL that crossed with another final response: the CANCEL decides.
         _ if cancelled == Some(CancelReason::HangUp) => CallResult::Cancelled,
@@ -44,7 +49,7 @@ pub fn map_final_status(status_code: u16, cancelled: Option<CancelReason>) -> Ca
         480 | 408 => CallResult::NoAnswer,
         404 | 410 | 484 | 485 | 604 | 416 => CallResult::SitInvalid,
         500..=599 => CallResult::NetworkFailure,
-        _ if cancelled == Some(CancelReason::RingTimeout) => CallResult::NoAnswer,
+        _ if matches!(cancelled, Some(CancelReason::RingTimeout | CancelReason::RingTimeoutNoResponse)) => CallResult::NoAnswer,
         _ => CallResult::DialError,
     }
 }
@@ -95,5 +100,9 @@ mod tests {
         assert_eq!(map_no_response(None), CallResult::NetworkFailure);
         assert_eq!(map_no_response(Some(CancelReason::RingTimeout)), CallResult::NoAnswer);
         assert_eq!(map_no_response(Some(CancelReason::HangUp)), CallResult::Cancelled);
+        // A trunk silent until the ring timeout is a network failure, not the customer's no answer.
+        assert_eq!(map_no_response(Some(CancelReason::RingTimeoutNoResponse)), CallResult::NetworkFailure);
+        assert_eq!(map_final_status(487, Some(CancelReason::RingTimeoutNoResponse)), CallResult::NetworkFailure);
+        assert_eq!(map_final_status(486, Some(CancelReason::RingTimeoutNoResponse)), CallResult::Busy);
     }
 }

@@ -266,6 +266,15 @@ impl RtpLeg {
     }
 
     /// Starts (or redirects) sending towards the far end.
+    /// Leg `a` of a bridge (with `b`) moved its media to `remote` (a re-INVITE): `a`'s target
+    /// and the relay of `b`'s packets towards it follow.
+    pub fn follow(a: &RtpLeg, b: &RtpLeg, remote: SocketAddr) {
+        let payload_type = a.payload_type().unwrap_or(crate::sdp::PT_PCMU);
+        a.negotiated_pt.store(payload_type, Ordering::Relaxed);
+        a.target.send_replace(Some(RtpTarget { remote, payload_type }));
+        b.relay.send_replace(Some(Relay { socket: a.socket.clone(), remote }));
+    }
+
     pub fn set_target(&self, target: RtpTarget) {
         self.negotiated_pt.store(target.payload_type, Ordering::Relaxed);
         self.target.send_replace(Some(target));

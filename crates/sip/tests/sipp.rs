@@ -182,6 +182,29 @@ async fn a_trunk_that_never_responds_is_network_failure() {
 }
 
 #[tokio::test]
+async fn a_trunk_silent_until_the_ring_timeout_is_network_failure_not_no_answer() {
+    // The ring timeout (1 s) comes before Timer B (64 x 50 ms): with not even a 100 Trying
+    // from the trunk, the result is the network's, not the customer's `no_answer` (as it was).
+    let silent = std::net::UdpSocket::bind("127.0.0.1:0").expect("bind");
+    let mut c = config(silent.local_addr().expect("addr"));
+    c.sip_t1_ms = 50;
+    let (tel, mut events) = SipTelephony::start(c).await.expect("telephony starts");
+    tel.send(dial(1, 1)).await.expect("dial");
+    let ended = tokio::time::timeout(Duration::from_secs(15), async {
+        loop {
+            match events.recv().await {
+                Some(TelephonyEvent::Ended { result, .. }) => return Some(result),
+                Some(_) => continue,
+                None => return None,
+            }
+        }
+    })
+    .await
+    .expect("the call ends within 15 s");
+    assert_eq!(ended, Some(CallResult::NetworkFailure));
+}
+
+#[tokio::test]
 async fn a_t1_out_of_range_is_refused_naming_the_field() {
     let mut c = config("127.0.0.1:9".parse().expect("addr"));
     c.sip_t1_ms = 5;
@@ -295,6 +318,30 @@ async fn outside_invite_and_register_are_refused() {
     sipp.assert_passed().await;
     assert_eq!(tel.stats().refused_requests, 2, "{:?}", tel.stats());
     assert_eq!(tel.stats().invites_sent, 0);
+}
+
+#[tokio::test]
+async fn in_dialog_requests_are_answered_at_once_and_never_block_the_bye() {
+    // OPTIONS (200 with Allow), INFO, NOTIFY (200), REFER (405 with Allow), then a MESSAGE and
+    // at once a BYE: each answered within 2 s, and the BYE ends the call. Before, OPTIONS got
+    // 501 after 32 s and a MESSAGE left the dialog unconfirmed for as long, losing the BYE.
+    let sipp = Sipp::start("in_dialog_requests_then_bye.xml", SipTransport::Udp).await;
+    let started = std::time::Instant::now();
+    let (events, _tel) = run_until_ended(&sipp, config(sipp.addr), 20).await;
+    assert!(answered(&events), "{events:?}");
+    assert_eq!(ended_with(&events), CallResult::Answered, "{events:?}");
+    assert!(started.elapsed() < Duration::from_secs(10), "the call ended only after {:?}", started.elapsed());
+    sipp.assert_passed().await;
+}
+
+#[tokio::test]
+async fn outside_requests_get_505_405_with_allow_200_and_513_and_no_version_is_told() {
+    let (tel, _events) = SipTelephony::start(with_registrar(config("127.0.0.1:9".parse().expect("addr")))).await.expect("telephony starts");
+    let mut sipp = Sipp::start_client("outside_requests.xml", tel.local_sip_addr()).await;
+    sipp.wait_passed().await;
+    let messages = sipp.messages();
+    assert!(messages.lines().any(|l| l.trim() == "User-Agent: Campana"), "no plain User-Agent in:\n{messages}");
+    assert!(!messages.contains("Campana/"), "a version is told:\n{messages}");
 }
 
 #[tokio::test]
@@ -468,15 +515,185 @@ async fn safe_harbor_prompt_is_played_then_the_call_ends() {
 }
 
 #[tokio::test]
-async fn connect_to_an_unregistered_agent_abandons_the_call() {
+async fn connect_to_an_unregistered_agent_reports_the_failure_and_keeps_the_customer() {
+    // The customer is not hung up in silence: the engine hears `ConnectFailed` and decides
+    // (another agent, or the safe-harbor message); here the safe-harbor prompt then BYE.
+    let prompts = safe_harbor_prompts();
     let sipp = Sipp::start("answer_local_bye.xml", SipTransport::Udp).await;
-    let (tel, mut events) = SipTelephony::start(with_registrar(config(sipp.addr))).await.expect("telephony starts");
+    let mut c = with_registrar(config(sipp.addr));
+    c.prompts_dir = Some(prompts.path().to_path_buf());
+    let (tel, mut events) = SipTelephony::start(c).await.expect("telephony starts");
     tel.send(dial(12, 20)).await.expect("dial");
     assert_eq!(next_event(&mut events, &sipp).await, TelephonyEvent::Ringing { call_id: CallId(12) });
     assert!(matches!(next_event(&mut events, &sipp).await, TelephonyEvent::Answered { call_id: CallId(12), .. }));
     tel.send(TelephonyCommand::Connect { call_id: CallId(12), agent: UserId(7) }).await.expect("connect");
-    assert_eq!(next_event(&mut events, &sipp).await, TelephonyEvent::Ended { call_id: CallId(12), result: CallResult::Abandoned });
+    assert!(matches!(next_event(&mut events, &sipp).await, TelephonyEvent::ConnectFailed { call_id: CallId(12), agent: UserId(7), .. }));
+    let prompt = campana_core::telephony::PromptName("safe_harbor".into());
+    tel.send(TelephonyCommand::Play { call_id: CallId(12), prompt, then_hang_up: true, after_beep: false }).await.expect("play");
+    assert_eq!(next_event(&mut events, &sipp).await, TelephonyEvent::PromptDone { call_id: CallId(12) });
+    assert_eq!(next_event(&mut events, &sipp).await, TelephonyEvent::Ended { call_id: CallId(12), result: CallResult::Answered });
     sipp.assert_passed().await;
+}
+
+fn safe_harbor_prompts() -> tempfile::TempDir {
+    let prompts = tempfile::tempdir().expect("temp dir");
+    let samples: Vec<i16> = (0..4000).map(|i| ((i as f64 * 0.3).sin() * 8000.0) as i16).collect();
+    std::fs::write(prompts.path().join("safe_harbor.wav"), campana_sip::audio::wav_linear16(&samples)).expect("write wav");
+    prompts
+}
+
+/// The engine driving SIP telephony (a dialer in a few lines): one progressive campaign with
+/// one record, engine outputs kept for the test to read.
+struct EngineDriver {
+    engine: campana_engine::Engine,
+    out: Vec<campana_engine::Output>,
+}
+
+impl EngineDriver {
+    fn new() -> EngineDriver {
+        use campana_core::settings::{DialingMode, Settings};
+        use campana_core::time::{DailyHours, LocalTime, Weekdays};
+        use campana_engine::*;
+        let now = chrono::Utc::now();
+        let mut engine = Engine::new(EngineConfig::default(), Box::new(InMemoryDnc::default()), 40, now);
+        let cfg = CampaignConfig {
+            id: CampaignId(1),
+            settings: Settings { dialing_mode: DialingMode::Progressive, ..Settings::default() },
+            daily_hours: DailyHours::new(LocalTime::hm(0, 0), LocalTime::hm(23, 59)).expect("hours"),
+            weekdays: Weekdays::ALL,
+            time_zone: chrono_tz::UTC,
+            start_date: None,
+            end_date: None,
+            priority: 0,
+            agent_group: None,
+            agentless_lines: 1,
+        };
+        engine.handle_input(now, Input::CampaignStarted(Box::new(cfg))).expect("campaign");
+        // The record's own zone is one where it is about 13:00 now: inside the calling hours
+        // whenever the test runs.
+        let phone = PhoneNumber::parse("+14155550123", None).expect("number");
+        let mut record = campana_core::record::Record::fresh(RecordId(1), campana_core::ContactListId(1), phone, now);
+        let offset_h = 13 - i32::try_from(chrono::Timelike::hour(&now)).expect("hour");
+        let zone = if offset_h >= 0 { format!("Etc/GMT-{offset_h}") } else { format!("Etc/GMT+{}", -offset_h) };
+        record.time_zone = Some(campana_core::time::TimeZone::parse(&zone).expect("zone"));
+        engine
+            .handle_input(now, Input::RecordsAvailable { campaign_id: CampaignId(1), records: vec![Candidate::new(record)] })
+            .expect("records");
+        EngineDriver { engine, out: Vec::new() }
+    }
+
+    async fn input(&mut self, tel: &SipTelephony, i: campana_engine::Input) {
+        self.engine.handle_input(chrono::Utc::now(), i).expect("input accepted");
+        self.flush(tel).await;
+    }
+
+    async fn flush(&mut self, tel: &SipTelephony) {
+        while let Some(o) = self.engine.poll_output() {
+            if let campana_engine::Output::Telephony(cmd) = &o {
+                tel.send(cmd.clone()).await.expect("command");
+            }
+            self.out.push(o);
+        }
+    }
+
+    /// Feeds telephony events (and the engine's timers) until the engine records the call's
+    /// result, which it returns.
+    async fn run_until_result(&mut self, tel: &SipTelephony, events: &mut mpsc::Receiver<TelephonyEvent>, sipp: &Sipp) -> CallResult {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(EVENT_TIMEOUT_S);
+        loop {
+            if let Some(r) = self.out.iter().find_map(|o| match o {
+                campana_engine::Output::Persist(campana_engine::PersistCommand::CallResult { result, .. }) => Some(*result),
+                _ => None,
+            }) {
+                return r;
+            }
+            let wait = self
+                .engine
+                .next_deadline()
+                .map(|d| (d - chrono::Utc::now()).to_std().unwrap_or_default())
+                .unwrap_or(Duration::from_millis(200))
+                .min(Duration::from_millis(200));
+            match tokio::time::timeout(wait, events.recv()).await {
+                Ok(Some(e)) => {
+                    self.input(tel, campana_engine::Input::Telephony(e)).await;
+                }
+                Ok(None) => panic!("telephony stopped"),
+                Err(_) => {
+                    self.engine.handle_timeout(chrono::Utc::now()).expect("timeout");
+                    self.flush(tel).await;
+                }
+            }
+            assert!(tokio::time::Instant::now() < deadline, "no result; engine outputs {:?}\nsipp logs:\n{}", self.out, sipp.logs());
+        }
+    }
+
+    fn connects(&self) -> Vec<UserId> {
+        self.out
+            .iter()
+            .filter_map(|o| match o {
+                campana_engine::Output::Telephony(TelephonyCommand::Connect { agent, .. }) => Some(*agent),
+                _ => None,
+            })
+            .collect()
+    }
+}
+
+#[tokio::test]
+async fn an_agent_phone_refusing_the_call_gives_the_safe_harbor_message_and_an_abandon() {
+    // The agent's phone answers Campana's call with 486. Before, the customer was hung up in
+    // silence and the attempt stored as `answered`; now the engine (no other agent free) plays
+    // the safe-harbor message at the 2 s deadline, counts the abandon and stores `abandoned`,
+    // and the agent is put not ready with the reason.
+    let prompts = safe_harbor_prompts();
+    let customer = Sipp::start("answer_local_bye.xml", SipTransport::Udp).await;
+    let mut c = with_registrar(config(customer.addr));
+    c.prompts_dir = Some(prompts.path().to_path_buf());
+    let (tel, mut events) = SipTelephony::start(c).await.expect("telephony starts");
+    let register = Sipp::start_client_with("agent_register.xml", tel.local_sip_addr(), &["-au", "agent7", "-ap", "pw7"]).await;
+    let phone_port = register.port;
+    register.assert_passed().await;
+    let phone = Sipp::spawn_with("agent_phone_busy.xml", SippOpts { port: Some(phone_port), rtp_echo: false, ..SippOpts::default() }).await;
+    let mut d = EngineDriver::new();
+    let agent = UserId(7);
+    d.input(&tel, campana_engine::Input::AgentLogin { agent, groups: vec![], campaigns: campana_core::user::CampaignsProfile::All }).await;
+    d.input(&tel, campana_engine::Input::AgentReady { agent }).await;
+    let result = d.run_until_result(&tel, &mut events, &customer).await;
+    assert_eq!(result, CallResult::Abandoned, "{:?}", d.out);
+    assert_eq!(d.connects(), vec![agent]);
+    assert!(d.out.iter().any(|o| matches!(o, campana_engine::Output::Persist(campana_engine::PersistCommand::AbandonRecorded { .. }))));
+    assert!(d
+        .out
+        .iter()
+        .any(|o| matches!(o, campana_engine::Output::Telephony(TelephonyCommand::Play { prompt, .. }) if prompt.0 == "safe_harbor")));
+    assert!(d.out.iter().any(|o| matches!(
+        o,
+        campana_engine::Output::Agent(campana_engine::AgentNotice::PhoneFailed { next: campana_engine::AfterWrapUp::NotReady, .. })
+    )));
+    assert_eq!(d.engine.abandon_windows(CampaignId(1)).expect("campaign").0.abandons, 1.0);
+    assert!(tel.stats().rtp_packets_sent >= 25, "the safe-harbor prompt was played: {:?}", tel.stats());
+    customer.assert_passed().await;
+    phone.assert_passed().await;
+}
+
+#[tokio::test]
+async fn an_agent_who_logs_out_while_the_customer_rings_is_never_called() {
+    // Progressive: the call is dialed for agent 7, who logs out while it rings. The customer
+    // answers (after 183) and hangs up a second later: nobody was connected, the agent's
+    // phone was never called, and the attempt ends with a result.
+    let customer = Sipp::start("answer_remote_bye.xml", SipTransport::Udp).await;
+    let (tel, mut events) = SipTelephony::start(with_registrar(config(customer.addr))).await.expect("telephony starts");
+    let register = Sipp::start_client_with("agent_register.xml", tel.local_sip_addr(), &["-au", "agent7", "-ap", "pw7"]).await;
+    register.assert_passed().await;
+    let mut d = EngineDriver::new();
+    let agent = UserId(7);
+    d.input(&tel, campana_engine::Input::AgentLogin { agent, groups: vec![], campaigns: campana_core::user::CampaignsProfile::All }).await;
+    d.input(&tel, campana_engine::Input::AgentReady { agent }).await;
+    d.input(&tel, campana_engine::Input::AgentLogout { agent }).await;
+    let result = d.run_until_result(&tel, &mut events, &customer).await;
+    assert_eq!(result, CallResult::Abandoned, "{:?}", d.out);
+    assert!(d.connects().is_empty(), "{:?}", d.out);
+    assert_eq!(tel.stats().connected, 0);
+    customer.assert_passed().await;
 }
 
 #[tokio::test]

@@ -134,8 +134,26 @@ impl Sipp {
         out
     }
 
+    /// The messages sipp sent and received (its `-trace_msg` file).
+    pub fn messages(&self) -> String {
+        let mut out = String::new();
+        if let Ok(entries) = std::fs::read_dir(self.dir.path()) {
+            for e in entries.flatten() {
+                if e.file_name().to_string_lossy().ends_with("_messages.log") {
+                    out.push_str(&std::fs::read_to_string(e.path()).unwrap_or_default());
+                }
+            }
+        }
+        out
+    }
+
     /// Waits for sipp to finish its one call and asserts the scenario passed.
     pub async fn assert_passed(mut self) {
+        self.wait_passed().await;
+    }
+
+    /// [`Sipp::assert_passed`], keeping sipp's directory for [`Sipp::messages`].
+    pub async fn wait_passed(&mut self) {
         let status = tokio::time::timeout(Duration::from_secs(SIPP_TIMEOUT_S + 5), self.child.wait()).await;
         match status {
             Ok(Ok(s)) if s.success() => {}
