@@ -6,6 +6,7 @@ pub mod agents;
 pub mod forecast;
 pub mod model;
 pub mod telephony;
+pub mod zone_oracle;
 
 pub use agents::{AgentTotals, SimAgents};
 pub use forecast::{forecast, forecast_until, Forecast, ForecastInput};
@@ -100,7 +101,8 @@ struct StoreRec {
     day_dials: HashMap<chrono::NaiveDate, u32>,
     last_reason: Option<ReasonCode>,
     invalid: bool,
-    /// The contact's zones (resolved once here; the engine resolves them on its own).
+    /// The contact's zones by the simulator's own oracle ([`zone_oracle`]); the engine resolves
+    /// them with its own code.
     zones: Vec<Tz>,
     zone: Tz,
 }
@@ -204,7 +206,8 @@ impl<'a> Sim<'a> {
                 dnc.insert(rec.phone.clone());
             }
             let invalid = rng.gen::<f64>() < pop.invalid_share;
-            let zones = campana_engine::zones::resolve(&rec.phone, None, rec.postal_code.as_deref()).map(|z| z.zones).unwrap_or_default();
+            // The simulator's own zone oracle, not the engine's resolver (zone_oracle.rs).
+            let zones = zone_oracle::zones(rec.phone.as_str(), rec.postal_code.as_deref()).unwrap_or_default();
             let zone = zones.first().copied().unwrap_or(chrono_tz::UTC);
             debug_assert_eq!(rec.id.0 as usize, store.len() + 1, "record ids are index + 1");
             store.push(StoreRec {
@@ -317,6 +320,9 @@ impl<'a> Sim<'a> {
         // in every zone of the number.
         if self.sc.calling_hours_rules == "default" {
             let mut bad = Vec::new();
+            if r.zones.is_empty() {
+                bad.push(format!("{now}: dial to {to}, for which the zone oracle knows no zone"));
+            }
             for tz in &r.zones {
                 let h = now.with_timezone(tz).hour();
                 if !(8..21).contains(&h) {
