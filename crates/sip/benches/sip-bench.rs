@@ -302,20 +302,38 @@ fn loadgen_cpu_ns() -> u64 {
     cpu_ns(std::process::id(), Some(LOADGEN_THREADS))
 }
 
-/// On-CPU time of every thread of every process on the machine (kernel threads such as
-/// ksoftirqd included), in nanoseconds: what the relay, the generator, sipp and anything else
+/// On-CPU nanoseconds of every thread of every process on the machine (kernel threads such as
+/// ksoftirqd included), by (pid, tid): what the relay, the generator, sipp and anything else
 /// ran, including the kernel's packet processing done in their context (on loopback a sender
 /// runs the receive path too). Read from `/proc/*/task/*/schedstat`, which is exact, where
 /// `/proc/stat`'s tick sampling misses most of this workload's short bursts.
-fn machine_cpu_ns() -> u64 {
-    let Ok(procs) = std::fs::read_dir("/proc") else { return 0 };
-    let mut total = 0;
+fn machine_cpu_snapshot() -> std::collections::HashMap<(u32, u32), u64> {
+    let mut out = std::collections::HashMap::new();
+    let Ok(procs) = std::fs::read_dir("/proc") else { return out };
     for p in procs.flatten() {
         let name = p.file_name();
         let Some(pid) = name.to_str().and_then(|n| n.parse::<u32>().ok()) else { continue };
-        total += cpu_ns(pid, None);
+        let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else { continue };
+        for t in tasks.flatten() {
+            let Some(tid) = t.file_name().to_str().and_then(|n| n.parse::<u32>().ok()) else { continue };
+            let stat = std::fs::read_to_string(t.path().join("schedstat")).unwrap_or_default();
+            if let Some(ns) = stat.split_whitespace().next().and_then(|x| x.parse::<u64>().ok()) {
+                out.insert((pid, tid), ns);
+            }
+        }
     }
-    total
+    out
+}
+
+/// The machine's on-CPU time since `before` (a [`machine_cpu_snapshot`]): each thread's own
+/// increase (a thread started since counts from zero). The difference of two machine-wide sums,
+/// as measured before, lost the whole past CPU of every thread that ended meanwhile (a
+/// compiler, an `nft` run, another process on the machine), which could exceed what the relay
+/// used and made the machine's figure read below the relay's own. A thread that ends during the
+/// interval is not counted (its CPU since `before` cannot be read any more): this figure is a
+/// lower bound that always includes the relay's and the generator's threads, alive throughout.
+fn machine_cpu_ns_since(before: &std::collections::HashMap<(u32, u32), u64>) -> u64 {
+    machine_cpu_snapshot().into_iter().map(|(task, ns)| ns.saturating_sub(before.get(&task).copied().unwrap_or(0))).sum()
 }
 
 fn secs(ns: u64) -> f64 {
@@ -1134,7 +1152,7 @@ async fn hold_media(media: &Media, targets: Vec<SocketAddr>, hold: Duration, rel
     let load_before = loadavg_1m();
     let c0 = relay_cpu();
     let g0 = loadgen_cpu_ns();
-    let m0 = machine_cpu_ns();
+    let m0 = machine_cpu_snapshot();
     let t0 = Instant::now();
     let handle = media.blast(targets, hold);
     while !handle.is_finished() {
@@ -1143,7 +1161,7 @@ async fn hold_media(media: &Media, targets: Vec<SocketAddr>, hold: Duration, rel
     let held = t0.elapsed().as_secs_f64();
     let cpu = relay_cpu() - c0;
     let gen = loadgen_cpu_ns() - g0;
-    let machine = machine_cpu_ns().saturating_sub(m0);
+    let machine = machine_cpu_ns_since(&m0);
     // The last packets in flight.
     let load = format!("{load_before}-{}", loadavg_1m());
     // Packets still queued in the relay (a relay that fell behind reads them late): wait until

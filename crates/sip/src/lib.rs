@@ -17,6 +17,7 @@
 pub mod analysis;
 pub mod audio;
 pub mod config;
+pub mod fuzzing;
 pub mod inbound;
 pub mod kernel_relay;
 pub mod recording;
@@ -1312,26 +1313,16 @@ fn packet_source(tx: &rsipstack::transaction::Transaction) -> Option<SocketAddr>
 /// Answers a REGISTER with the built-in registrar's decision.
 async fn handle_register(shared: Arc<Shared>, mut tx: rsipstack::transaction::Transaction) {
     use registrar::{RegisterDecision, RegisterRequest};
-    use rsipstack::sip::HeadersExt;
     let Some(registrar) = shared.registrar.as_ref() else { return };
-    let req = &tx.original;
-    let authorization = req.authorization_header().map(|h| h.value().to_string());
-    let contact = req.typed_contact_headers().ok().and_then(|c| c.into_iter().next());
-    let contact_expires_s = contact.as_ref().and_then(|c| {
-        c.params.iter().find_map(|p| {
-            let text = p.to_string();
-            text.strip_prefix(";expires=").or_else(|| text.strip_prefix("expires=")).and_then(|v| v.parse::<u32>().ok())
-        })
-    });
-    let header_expires_s = req.expires_header().and_then(|h| h.value().trim().parse::<u32>().ok());
+    let fields = registrar::register_fields(&tx.original);
     let decision = match packet_source(&tx).map(|s| s.ip()) {
         None => RegisterDecision::BadRequest,
         Some(source_ip) => {
             let request = RegisterRequest {
                 source_ip,
-                authorization: authorization.as_deref(),
-                contact: contact.as_ref().map(|c| c.uri.to_string()),
-                expires_s: contact_expires_s.or(header_expires_s),
+                authorization: fields.authorization.as_deref(),
+                contact: fields.contact.clone(),
+                expires_s: fields.expires_s,
             };
             registrar.lock().expect("registrar lock poisoned").decide(&request, std::time::Instant::now())
         }
@@ -1347,8 +1338,8 @@ async fn handle_register(shared: Arc<Shared>, mut tx: rsipstack::transaction::Tr
         ),
         RegisterDecision::Accepted { expires_s, .. } => {
             let mut h = vec![Header::Other("Expires".into(), expires_s.to_string())];
-            if let Some(c) = &contact {
-                h.push(Header::Other("Contact".into(), format!("<{}>;expires={expires_s}", c.uri)));
+            if let Some(c) = &fields.contact {
+                h.push(Header::Other("Contact".into(), format!("<{c}>;expires={expires_s}")));
             }
             (StatusCode::OK, h)
         }

@@ -143,6 +143,33 @@ pub struct RegisterRequest<'a> {
     pub expires_s: Option<u32>,
 }
 
+/// The parts of a REGISTER the registrar reads, taken from the parsed request (owned, so
+/// the request can be answered afterwards).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RegisterFields {
+    /// Raw value of the Authorization header.
+    pub authorization: Option<String>,
+    /// The first Contact's URI (without `<>`); `None` for `*` or none.
+    pub contact: Option<String>,
+    /// The Contact's `expires` parameter, else the Expires header.
+    pub expires_s: Option<u32>,
+}
+
+/// Reads a REGISTER's [`RegisterFields`].
+pub fn register_fields(req: &rsipstack::sip::Request) -> RegisterFields {
+    use rsipstack::sip::HeadersExt;
+    let authorization = req.authorization_header().map(|h| h.value().to_string());
+    let contact = req.typed_contact_headers().ok().and_then(|c| c.into_iter().next());
+    let contact_expires_s = contact.as_ref().and_then(|c| {
+        c.params.iter().find_map(|p| {
+            let text = p.to_string();
+            text.strip_prefix(";expires=").or_else(|| text.strip_prefix("expires=")).and_then(|v| v.parse::<u32>().ok())
+        })
+    });
+    let header_expires_s = req.expires_header().and_then(|h| h.value().trim().parse::<u32>().ok());
+    RegisterFields { authorization, contact: contact.map(|c| c.uri.to_string()), expires_s: contact_expires_s.or(header_expires_s) }
+}
+
 /// Registrar state: bindings, outstanding nonces (with the address each was issued to),
 /// failures per source address.
 pub struct Registrar {

@@ -1,6 +1,9 @@
 //! The parsing entry points fed with arbitrary and mutated bytes must never panic: the SIP
 //! message parser (what rsipstack's UDP and TCP transports call on every datagram / frame),
-//! Campana's SDP answer parser and its RTP header parser.
+//! Campana's SDP answer parser and its RTP header parser; and Campana's handling of an incoming
+//! request (`campana_sip::fuzzing::one`: the answer table, the registrar, oversized datagrams)
+//! over the cargo-fuzz corpus in `fuzz/corpus/sip_inbound` and mutations of it (the stable,
+//! bounded stand-in for `cargo fuzz run sip_inbound`, which needs nightly).
 
 use campana_sip::{audio, rtp, sdp};
 use proptest::prelude::*;
@@ -52,8 +55,55 @@ fn mutated(template: &'static [u8]) -> impl Strategy<Value = Vec<u8>> {
     )
 }
 
+/// The checked-in fuzz corpus (the first byte of each file is the context: see
+/// `campana_sip::fuzzing`).
+fn corpus() -> Vec<Vec<u8>> {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/corpus/sip_inbound");
+    let mut files: Vec<_> = std::fs::read_dir(&dir).expect("fuzz corpus").flatten().map(|e| e.path()).collect();
+    files.sort();
+    files.iter().map(|p| std::fs::read(p).expect("corpus file")).collect()
+}
+
+#[test]
+fn the_inbound_fuzz_corpus_holds_every_invariant() {
+    let seeds = corpus();
+    assert!(seeds.len() >= 10, "the corpus has {} inputs", seeds.len());
+    for s in &seeds {
+        campana_sip::fuzzing::one(s);
+    }
+}
+
+fn corpus_input() -> impl Strategy<Value = Vec<u8>> {
+    let seeds = corpus();
+    (0..seeds.len(), prop::collection::vec((any::<prop::sample::Index>(), any::<u8>(), 0u8..3), 0..12), any::<u8>()).prop_map(
+        move |(k, edits, flags)| {
+            let mut v = seeds[k].clone();
+            for (at, byte, kind) in edits {
+                if v.len() < 2 {
+                    break;
+                }
+                let i = 1 + at.index(v.len() - 1);
+                match kind {
+                    0 => v[i] = byte,
+                    1 => v.insert(i, byte),
+                    _ => {
+                        v.remove(i);
+                    }
+                }
+            }
+            v[0] = flags;
+            v
+        },
+    )
+}
+
 proptest! {
     #![proptest_config(ProptestConfig { cases: 2000, ..ProptestConfig::default() })]
+
+    #[test]
+    fn inbound_handling_holds_its_invariants_on_mutated_corpus(input in corpus_input()) {
+        campana_sip::fuzzing::one(&input);
+    }
 
     #[test]
     fn sip_parser_never_panics_on_bytes(bytes in prop::collection::vec(any::<u8>(), 0..2048)) {
