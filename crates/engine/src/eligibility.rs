@@ -62,6 +62,14 @@ pub enum ReasonCode {
     PreviewSkipped,
     /// The campaign stopped or the engine had no room for the record.
     NotNeeded,
+    /// Another number of the customer ended the chain (success, do-not-call, a final result).
+    ChainEnded,
+    /// An earlier number of the customer's chain is still open: it is dialed first.
+    ChainWaiting,
+    /// The profile's record filters leave the record out.
+    FilteredOut,
+    /// The dialer gave the record back (its reason is `defer_code`); not offered before then.
+    Deferred,
 }
 
 impl ReasonCode {
@@ -90,6 +98,10 @@ impl ReasonCode {
             ReasonCode::ContactOutsideHours => "contact_outside_hours",
             ReasonCode::PreviewSkipped => "preview_skipped",
             ReasonCode::NotNeeded => "not_needed",
+            ReasonCode::ChainEnded => "chain_ended",
+            ReasonCode::ChainWaiting => "chain_waiting",
+            ReasonCode::FilteredOut => "filtered_out",
+            ReasonCode::Deferred => "deferred",
         }
     }
 }
@@ -115,13 +127,31 @@ pub struct Candidate {
     pub callback_agent: Option<UserId>,
     /// Consecutive attempts that ended with `record.last_result` (treatments' `max_retries`).
     pub result_streak: u32,
+    /// Why the store holds the record back from the dialer; all clear for every record it offers.
+    pub hold: StoreHold,
 }
 
 impl Candidate {
     /// A fresh general record.
     pub fn new(record: Record) -> Self {
-        Candidate { record, chain_attempts: 0, retry_at: None, callback_agent: None, result_streak: 0 }
+        Candidate { record, chain_attempts: 0, retry_at: None, callback_agent: None, result_streak: 0, hold: StoreHold::default() }
     }
+}
+
+/// What the store knows beyond the record that keeps it from offering the record to the dialer
+/// (`campana-store`'s `dialable_records` leaves out exactly the records where one is set, and
+/// [`check`] reports them, so the explanation and the dialer cannot disagree).
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct StoreHold {
+    /// Another number of the customer ended the chain: that record's id and last result.
+    pub chain_ended_by: Option<(campana_core::RecordId, Option<CallResult>)>,
+    /// The chain position of an earlier open number of the customer (dialed first).
+    pub earlier_open: Option<i32>,
+    /// The profile's record filters leave the record out.
+    pub filtered_out: bool,
+    /// The dialer gave the record back with this reason code: not offered before `until`
+    /// (`None`: until something about the record or the campaign changes).
+    pub deferred: Option<(Option<DateTime<Utc>>, String)>,
 }
 
 /// Why an agent does not take calls of a campaign (the engine's own rule, also shown on the
@@ -257,7 +287,7 @@ pub struct EligibilityContext<'a> {
     pub campaign: &'a CampaignConfig,
     pub rules: &'a CallingRules,
     pub dnc: &'a dyn DncLookup,
-    /// Is this record or number in a live call now (any campaign)?
+    /// Is this record, its number or another number of its customer in a live call now (any campaign)?
     pub in_call: &'a dyn Fn(&Candidate) -> bool,
     /// Is this agent logged in (personal callbacks)?
     pub agent_present: &'a dyn Fn(UserId) -> bool,
@@ -312,6 +342,24 @@ fn first_block(
     }
     if matches!(r.record_status, RecordStatus::Completed | RecordStatus::Cancelled) {
         return chk(ReasonCode::RecordClosed, format!("the record is {}", r.record_status), None);
+    }
+    if let Some((by, result)) = c.hold.chain_ended_by {
+        let how = result.map_or(String::new(), |r| format!(" ({r})"));
+        return chk(
+            ReasonCode::ChainEnded,
+            format!("the customer's chain ended on record {by}{how}: no number of it is dialed again"),
+            None,
+        );
+    }
+    if c.hold.filtered_out {
+        return chk(ReasonCode::FilteredOut, "the profile's record filters leave this record out".into(), None);
+    }
+    if let Some(p) = c.hold.earlier_open {
+        return chk(
+            ReasonCode::ChainWaiting,
+            format!("the customer's number at chain position {p} is still open and is dialed first"),
+            None,
+        );
     }
     if let Some(u) = r.dial_until {
         if t >= u {
@@ -458,6 +506,12 @@ fn first_block(
             );
         }
     }
+    if let Some((until, code)) = &c.hold.deferred {
+        if until.is_none_or(|u| t < u) {
+            let when = until.map_or("until the record or the campaign changes".to_string(), |u| format!("until {}", at_in(u, tz0, now)));
+            return chk(ReasonCode::Deferred, format!("the dialer gave the record back ({code}); not offered again {when}"), *until);
+        }
+    }
     None
 }
 
@@ -467,7 +521,7 @@ pub fn check(ctx: &EligibilityContext<'_>, c: &Candidate, zones: Option<&Contact
     if (ctx.in_call)(c) {
         return Err(Blocked {
             code: ReasonCode::CallInProgress,
-            message: format!("{} is in a live call", c.record.phone),
+            message: format!("{} or another number of this customer is in a live call", c.record.phone),
             next_dialable_at: None,
         });
     }

@@ -12,7 +12,7 @@ use campana_core::record::{CallResult, RecordType};
 use campana_core::settings::{AbandonPolicy, DialingMode, MachineAction, PreviewTimeoutAction};
 use campana_core::telephony::{AnsweredBy, CallId, PromptName, TelephonyCommand, TelephonyEvent};
 use campana_core::user::CampaignsProfile;
-use campana_core::{AgentGroupId, CampaignId, PhoneNumber, RecordId, UserId};
+use campana_core::{AgentGroupId, CampaignId, ChainId, ContactListId, PhoneNumber, RecordId, UserId};
 use chrono::{DateTime, Duration, Utc};
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
@@ -181,6 +181,14 @@ impl Buffer {
     }
     fn find(&self, id: RecordId) -> Option<&Buffered> {
         self.ready.iter().find(|b| b.cand.record.id == id).or_else(|| self.deferred.values().find(|b| b.cand.record.id == id))
+    }
+    /// Drops every candidate of the customer's chain; returns how many.
+    fn remove_chain(&mut self, key: ChainKey) -> usize {
+        let before = self.ready.len() + self.deferred.len();
+        self.ready.retain(|b| chain_key(&b.cand) != key);
+        self.deferred.retain(|_, b| chain_key(&b.cand) != key);
+        self.ids = self.ready.iter().chain(self.deferred.values()).map(|b| b.cand.record.id).collect();
+        before - self.ready.len() - self.deferred.len()
     }
     fn clear(&mut self) {
         self.ready.clear();
@@ -434,6 +442,8 @@ pub struct Engine {
     calls: CallTable,
     live_records: HashSet<RecordId>,
     live_numbers: HashSet<PhoneNumber>,
+    /// Customers with a live call: one call per customer at a time (docs/dialing.md, chains).
+    live_chains: HashSet<ChainKey>,
     timers: BTreeSet<(DateTime<Utc>, Timer)>,
     outputs: VecDeque<Output>,
     /// Dispositions given while the customer was still on the line (bounded by live calls).
@@ -442,8 +452,19 @@ pub struct Engine {
     now: DateTime<Utc>,
 }
 
-fn ctx_in_call<'a>(records: &'a HashSet<RecordId>, numbers: &'a HashSet<PhoneNumber>) -> impl Fn(&Candidate) -> bool + 'a {
-    move |c: &Candidate| records.contains(&c.record.id) || numbers.contains(&c.record.phone)
+/// A customer: the chain of numbers of one list.
+type ChainKey = (ContactListId, ChainId);
+
+fn chain_key(c: &Candidate) -> ChainKey {
+    (c.record.list_id, c.record.chain_id)
+}
+
+fn ctx_in_call<'a>(
+    records: &'a HashSet<RecordId>,
+    numbers: &'a HashSet<PhoneNumber>,
+    chains: &'a HashSet<ChainKey>,
+) -> impl Fn(&Candidate) -> bool + 'a {
+    move |c: &Candidate| records.contains(&c.record.id) || numbers.contains(&c.record.phone) || chains.contains(&chain_key(c))
 }
 
 impl Engine {
@@ -462,6 +483,7 @@ impl Engine {
             calls: CallTable::default(),
             live_records: HashSet::default(),
             live_numbers: HashSet::default(),
+            live_chains: HashSet::default(),
             timers: BTreeSet::new(),
             outputs: VecDeque::new(),
             pending_dispositions: HashMap::default(),
@@ -544,7 +566,7 @@ impl Engine {
     }
 
     fn check(&self, camp: &Camp, b: &Buffered) -> Result<(), Blocked> {
-        let in_call = ctx_in_call(&self.live_records, &self.live_numbers);
+        let in_call = ctx_in_call(&self.live_records, &self.live_numbers, &self.live_chains);
         let present = |a: UserId| self.agents.contains_key(&a);
         let dnc = DncWithLocal { inner: self.dnc.as_ref(), local: &self.local_dnc, changes: &self.dnc_changes, stale: &self.dnc_stale };
         let ctx = EligibilityContext {
@@ -1366,6 +1388,7 @@ impl Engine {
         let Some(call) = self.calls.remove(&id) else { return };
         self.live_records.remove(&call.cand.record.id);
         self.live_numbers.remove(&call.cand.record.phone);
+        self.live_chains.remove(&chain_key(&call.cand));
         self.pending_dispositions.remove(&id);
         let now = self.now;
         if let (Some(at), Some(camp)) = (call.connected_at, self.campaigns.get_mut(&call.campaign)) {
@@ -1402,7 +1425,11 @@ impl Engine {
             now,
         });
         let stopped_done = camp.stopped && self.calls.counts(call.campaign).total == 0;
+        let chain_ended = u.chain == ChainStep::End;
         self.outputs.push_back(Output::Persist(PersistCommand::RecordUpdate(u)));
+        if chain_ended {
+            self.drop_chain(chain_key(&call.cand));
+        }
         if dnc && !self.local_dnc.contains(&r.phone) {
             if self.local_dnc.len() < self.cfg.max_local_dnc {
                 self.local_dnc.insert(r.phone.clone());
@@ -1414,6 +1441,36 @@ impl Engine {
         }
         if stopped_done {
             self.campaigns.remove(&call.campaign);
+        }
+    }
+
+    /// The customer's chain ended: its other numbers buffered in any campaign are dropped (the
+    /// store no longer offers them) and a preview of one of them is withdrawn. No other call to
+    /// the customer can be in flight: one call per customer at a time (`live_chains`).
+    fn drop_chain(&mut self, key: ChainKey) {
+        assert!(!self.live_chains.contains(&key), "a chain ends with its only live call");
+        for c in self.campaigns.values_mut() {
+            c.buffer.remove_chain(key);
+        }
+        let previews: Vec<(UserId, CampaignId, RecordId, DateTime<Utc>)> = self
+            .agents
+            .iter()
+            .filter_map(|(id, a)| match a.state {
+                AgentState::Preview { campaign, record, expires } => Some((*id, campaign, record, expires)),
+                _ => None,
+            })
+            .filter(|(_, campaign, record, _)| {
+                self.campaigns.get(campaign).and_then(|c| c.offered.get(record)).is_some_and(|b| chain_key(&b.cand) == key)
+            })
+            .collect();
+        for (agent, campaign, record, expires) in previews {
+            self.timers.remove(&(expires, Timer::Preview(agent)));
+            self.push(Output::Agent(AgentNotice::PreviewWithdrawn { agent, record_id: record }));
+            self.live_records.remove(&record);
+            if let Some(c) = self.campaigns.get_mut(&campaign) {
+                c.offered.remove(&record);
+            }
+            self.set_ready(agent);
         }
     }
 
@@ -1432,7 +1489,11 @@ impl Engine {
             self.push(Output::Persist(PersistCommand::RecordDeferred { campaign_id: campaign, record_id: b.cand.record.id, reason }));
             return false;
         }
-        if self.live_numbers.contains(&number) || self.live_records.contains(&b.cand.record.id) || self.calls.len() >= self.cfg.max_calls {
+        if self.live_numbers.contains(&number)
+            || self.live_records.contains(&b.cand.record.id)
+            || self.live_chains.contains(&chain_key(&b.cand))
+            || self.calls.len() >= self.cfg.max_calls
+        {
             if let Some(c) = self.campaigns.get_mut(&campaign) {
                 let mut b = b;
                 b.not_before = self.now + Duration::seconds(5);
@@ -1469,6 +1530,7 @@ impl Engine {
         self.push(Output::Telephony(dial));
         self.live_records.insert(r.id);
         self.live_numbers.insert(number);
+        self.live_chains.insert(chain_key(&b.cand));
         if let Some((id, a)) = agent.and_then(|id| self.agents.get_mut(&id).map(|a| (id, a))) {
             if a.state == AgentState::Ready {
                 self.ready_agents.remove(&(a.ready_since, id));

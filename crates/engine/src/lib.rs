@@ -27,7 +27,7 @@ pub mod zones;
 
 pub use eligibility::{
     agent_mismatches, check_number, check_number_with, compliance_preview, AgentMismatch, Blocked, CampaignConfig, Candidate,
-    CheckNumberReport, CompliancePreview, DncHit, DncLookup, InMemoryDnc, NoDnc, ReasonCode,
+    CheckNumberReport, CompliancePreview, DncHit, DncLookup, InMemoryDnc, NoDnc, ReasonCode, StoreHold,
 };
 pub use engine::{Engine, EngineConfig};
 pub use rules::{CallingRules, RulesError};

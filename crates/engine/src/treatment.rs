@@ -3,7 +3,7 @@
 //! server when it closes a call that was in flight during a crash ("system error").
 
 use crate::eligibility::Candidate;
-use crate::types::{CallbackRequest, RecordUpdate};
+use crate::types::{CallbackRequest, ChainStep, RecordUpdate};
 use campana_core::record::{CallResult, RecordStatus, RecordType};
 use campana_core::settings::{AfterRetries, Settings};
 use campana_core::{CampaignId, UserId};
@@ -49,7 +49,7 @@ pub fn after_call(c: &FinishedCall<'_>) -> (RecordUpdate, bool) {
         callback_at: None,
         callback_agent: None,
         result_streak: streak,
-        activate_next_in_chain: false,
+        chain: ChainStep::Stay,
     };
     let mut dnc = false;
     if let Some(cb) = &c.callback {
@@ -60,6 +60,8 @@ pub fn after_call(c: &FinishedCall<'_>) -> (RecordUpdate, bool) {
         u.record_type = RecordType::NoCall;
         u.record_status = RecordStatus::Completed;
         dnc = true;
+    } else if ends_chain_always(result) {
+        u.record_status = RecordStatus::Completed;
     } else {
         match c.settings.retry_treatments.iter().find(|t| t.call_result == result) {
             Some(t) if streak <= t.max_retries => {
@@ -67,17 +69,40 @@ pub fn after_call(c: &FinishedCall<'_>) -> (RecordUpdate, bool) {
             }
             Some(t) => {
                 u.record_status = RecordStatus::Completed;
-                match t.then {
-                    AfterRetries::NextInChain => u.activate_next_in_chain = true,
-                    AfterRetries::Final => {}
-                    AfterRetries::NoCall => {
-                        u.record_type = RecordType::NoCall;
-                        u.activate_next_in_chain = true;
-                    }
+                if t.then == AfterRetries::NoCall {
+                    u.record_type = RecordType::NoCall;
                 }
             }
             None => u.record_status = RecordStatus::Completed,
         }
     }
+    u.chain = chain_step(c.settings, &u);
     (u, dnc)
+}
+
+/// Results that end the customer's chain whatever the treatments say: the customer was reached
+/// (`right_party`) or asked not to be called (`do_not_call`).
+pub fn ends_chain_always(result: CallResult) -> bool {
+    matches!(result, CallResult::RightParty | CallResult::DoNotCall)
+}
+
+/// The one rule of what a finished call does to the customer's chain (the engine drops the
+/// chain's other numbers on [`ChainStep::End`]; the store stops offering them):
+/// - a retry or a callback is pending on this number: [`ChainStep::Stay`];
+/// - success (`right_party`) or `do_not_call`: [`ChainStep::End`];
+/// - the number is done and its treatment says `next_in_chain` or `no_call` (wrong party, an
+///   invalid number, retries used up): [`ChainStep::NextNumber`];
+/// - otherwise the number is done with a final result (a treatment `final`, or a result with no
+///   treatment: `answered`, a final disposition, ...): [`ChainStep::End`].
+pub fn chain_step(settings: &Settings, u: &RecordUpdate) -> ChainStep {
+    if ends_chain_always(u.last_result) {
+        return ChainStep::End;
+    }
+    if u.record_status != RecordStatus::Completed {
+        return ChainStep::Stay;
+    }
+    match settings.retry_treatments.iter().find(|t| t.call_result == u.last_result).map(|t| t.then) {
+        Some(AfterRetries::NextInChain | AfterRetries::NoCall) => ChainStep::NextNumber,
+        Some(AfterRetries::Final) | None => ChainStep::End,
+    }
 }

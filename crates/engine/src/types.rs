@@ -134,8 +134,21 @@ pub struct RecordUpdate {
     pub callback_agent: Option<UserId>,
     /// Consecutive attempts that ended with `last_result` (drives `max_retries`).
     pub result_streak: u32,
-    /// The store should make the next number of the chain ready.
-    pub activate_next_in_chain: bool,
+    /// What the call does to the customer's chain ([`crate::treatment::chain_step`]).
+    pub chain: ChainStep,
+}
+
+/// What a finished call does to the customer's chain of numbers (docs/dialing.md, "What ends a
+/// chain").
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ChainStep {
+    /// This number stays the customer's current one (a retry or a callback is scheduled).
+    Stay,
+    /// This number is done; the customer's next open number is dialed next.
+    NextNumber,
+    /// The customer is done: no number of the chain is dialed again.
+    End,
 }
 
 /// Persistence commands. `AttemptStarted` always precedes the matching `Dial`.

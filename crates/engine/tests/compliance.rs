@@ -309,7 +309,110 @@ fn progressive_flow_persists_before_dialing_and_applies_treatments() {
     d.input(Input::Telephony(TelephonyEvent::Ended { call_id: dials[1].0, result: CallResult::SitInvalid }));
     let u = d.updates();
     assert_eq!(u[1].record_type, RecordType::NoCall);
-    assert!(u[1].activate_next_in_chain);
+    assert_eq!(u[1].chain, ChainStep::NextNumber);
+}
+
+/// The one rule of what ends a chain and what moves to the next number, for every call result
+/// under the shipped treatments, with a final disposition and a callback.
+#[test]
+fn what_ends_a_chain_and_what_moves_on() {
+    use campana_core::record::RecordStatus;
+    use campana_core::settings::{AfterRetries, Treatment};
+    use campana_engine::treatment::{after_call, FinishedCall};
+    let now = t("2026-03-03T15:00:00Z");
+    let settings = Settings::default();
+    let step = |settings: &Settings, cand: &Candidate, result: CallResult, callback: Option<CallbackRequest>| {
+        let (u, _) = after_call(&FinishedCall {
+            campaign_id: CampaignId(1),
+            cand,
+            settings,
+            zone: chrono_tz::America::New_York,
+            result,
+            callback,
+            agent: Some(UserId(7)),
+            dialed_at: now,
+            now,
+        });
+        (u.chain, u.record_status)
+    };
+    let fresh = Candidate::new(record(1, "+12125550101"));
+    // Success, do-not-call and results without a treatment (answered, a final disposition) end it.
+    for r in [CallResult::RightParty, CallResult::DoNotCall, CallResult::Answered, CallResult::Cancelled] {
+        assert_eq!(step(&settings, &fresh, r, None), (ChainStep::End, RecordStatus::Completed), "{r}");
+    }
+    // Wrong party and invalid numbers move on at once (treatments next_in_chain / no_call).
+    for r in [CallResult::WrongParty, CallResult::SitInvalid, CallResult::SitVacant, CallResult::SitIntercept, CallResult::Fax] {
+        assert_eq!(step(&settings, &fresh, r, None), (ChainStep::NextNumber, RecordStatus::Completed), "{r}");
+    }
+    // A retry pending stays on the number; retries used up move on.
+    assert_eq!(step(&settings, &fresh, CallResult::Busy, None).0, ChainStep::Stay);
+    let mut tired = fresh.clone();
+    tired.record.last_result = Some(CallResult::Busy);
+    tired.result_streak = 3;
+    assert_eq!(step(&settings, &tired, CallResult::Busy, None), (ChainStep::NextNumber, RecordStatus::Completed));
+    // A treatment that says final ends the chain when its retries are used up.
+    let mut final_busy = settings.clone();
+    final_busy.retry_treatments =
+        vec![Treatment { call_result: CallResult::Busy, retry_after_s: 60, max_retries: 0, then: AfterRetries::Final }];
+    assert_eq!(step(&final_busy, &fresh, CallResult::Busy, None), (ChainStep::End, RecordStatus::Completed));
+    // A right party ends the chain even when a profile gives right_party a retry treatment.
+    let mut odd = settings.clone();
+    odd.retry_treatments =
+        vec![Treatment { call_result: CallResult::RightParty, retry_after_s: 60, max_retries: 3, then: AfterRetries::NextInChain }];
+    assert_eq!(step(&odd, &fresh, CallResult::RightParty, None), (ChainStep::End, RecordStatus::Completed));
+    // A callback keeps the customer on this number.
+    let cb = CallbackRequest { at: now + Duration::hours(1), personal: true };
+    assert_eq!(step(&settings, &fresh, CallResult::AgentCallback, Some(cb)).0, ChainStep::Stay);
+}
+
+fn chain_record(id: i64, chain: i64, position: i32, phone: &str) -> Candidate {
+    let mut r = record(id, phone);
+    r.chain_id = campana_core::ChainId(chain);
+    r.chain_position = position;
+    Candidate::new(r)
+}
+
+/// A customer is in at most one call at a time, and once one number of the chain succeeds its
+/// other numbers buffered in the engine (in any campaign) are never dialed.
+#[test]
+fn a_success_drops_the_chains_other_numbers_and_one_call_per_customer() {
+    let now = t("2026-03-03T15:00:00Z");
+    let mut d = Driver::new(now, InMemoryDnc::default());
+    let mut power = campaign(1, DialingMode::Power);
+    power.settings.lines_per_agent = 3.0;
+    power.settings.abandon_rate_max = 0.5;
+    power.settings.abandon_rate_target = 0.5;
+    d.input(Input::CampaignStarted(Box::new(power)));
+    d.input(Input::CampaignStarted(Box::new(campaign(2, DialingMode::Progressive))));
+    d.input(Input::AbandonHistory { campaign_id: CampaignId(1), at: now, live_answers: 1000, abandons: 0, machine_verdicts: 0 });
+    // Chain 100 has three numbers; campaign 2 (same list) holds its second number too.
+    let recs =
+        vec![chain_record(1, 100, 1, "+12125550101"), chain_record(2, 100, 2, "+12125550102"), chain_record(3, 100, 3, "+12125550103")];
+    d.input(Input::RecordsAvailable { campaign_id: CampaignId(1), records: recs });
+    d.input(Input::RecordsAvailable { campaign_id: CampaignId(2), records: vec![chain_record(2, 100, 2, "+12125550102")] });
+    for a in [7, 8] {
+        d.input(Input::AgentLogin { agent: UserId(a), groups: vec![AgentGroupId(1)], campaigns: CampaignsProfile::All });
+        d.input(Input::AgentReady { agent: UserId(a) });
+    }
+    let dials = d.dials();
+    assert_eq!(dials.len(), 1, "one call to the customer at a time, whatever the lines: {dials:?}");
+    d.input(Input::Telephony(TelephonyEvent::Answered { call_id: dials[0].0, answered_by: AnsweredBy::Human }));
+    d.at(5);
+    d.input(Input::Telephony(TelephonyEvent::Ended { call_id: dials[0].0, result: CallResult::Answered }));
+    let agent = d
+        .out
+        .iter()
+        .find_map(|o| match o {
+            Output::Telephony(TelephonyCommand::Connect { agent, .. }) => Some(*agent),
+            _ => None,
+        })
+        .expect("connected");
+    d.input(Input::Disposition { agent, call_id: dials[0].0, result: CallResult::RightParty, callback: None });
+    assert_eq!(d.updates().last().map(|u| u.chain), Some(ChainStep::End));
+    for _ in 0..20 {
+        d.at(60);
+    }
+    assert_eq!(d.dials().len(), 1, "no other number of the customer is dialed after the success: {:?}", d.dials());
 }
 
 #[test]

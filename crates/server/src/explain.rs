@@ -1,11 +1,13 @@
 //! The dialer explaining itself through the API: which records of a campaign would be skipped
-//! right now and why (pre-launch compliance preview), and why one record is not dialable. Both
-//! call the engine's own eligibility code (`campana-engine`) on the stored records, a page at a
-//! time, so memory stays bounded whatever the list size.
+//! right now and why (pre-launch compliance preview, "available now"), and why one record is not
+//! dialable. Both load each record exactly as the dialer sees it (`Store::dialer_candidates`:
+//! its pending retry, callback owner, result streak, chain attempts and everything that keeps the
+//! store from offering it) and call the engine's own `eligibility::check`, a page at a time, so
+//! memory stays bounded whatever the list size.
 
 use campana_core::campaign::Campaign;
 use campana_core::record::Record;
-use campana_core::settings::Settings;
+use campana_core::settings::{RecordFilter, Settings};
 use campana_core::stored::ContactList;
 use campana_core::DncListId;
 use campana_engine::eligibility::{check, contact_zones, EligibilityContext};
@@ -34,37 +36,29 @@ pub fn campaign_config(c: &Campaign, settings: Settings) -> CampaignConfig {
     }
 }
 
-/// Candidates for a page of records: chain attempts from the store, DNC entries loaded for
-/// exactly these numbers.
-async fn candidates(
+/// A page of records as the dialer's candidates (`Store::dialer_candidates`, under the
+/// profile's record filters), with the DNC entries of exactly these numbers.
+pub async fn candidates(
     store: &Store,
-    list: &ContactList,
-    records: Vec<Record>,
+    records: &[Record],
+    filters: &[RecordFilter],
     dnc_lists: &[DncListId],
     at: DateTime<Utc>,
 ) -> Result<(Vec<Candidate>, InMemoryDnc), StoreError> {
-    let chains: Vec<i64> = records.iter().map(|r| r.chain_id.0).collect();
-    let attempts = store.chain_attempts(list.id, &chains).await?;
-    let phones: Vec<_> = records.iter().map(|r| r.phone.clone()).collect();
+    let ids: Vec<_> = records.iter().map(|r| r.id).collect();
+    let cands = store.dialer_candidates(&ids, filters).await?;
+    let phones: Vec<_> = cands.iter().map(|c| c.record.phone.clone()).collect();
     let mut dnc = InMemoryDnc::default();
     for (phone, list_id, internal, expires) in store.dnc_entries_for(&phones, dnc_lists, at).await? {
         dnc.add(phone, if internal { None } else { Some(list_id) }, expires);
     }
-    let cands = records
-        .into_iter()
-        .map(|r| {
-            let mut c = Candidate::new(r);
-            c.chain_attempts = attempts.get(&c.record.chain_id.0).copied().unwrap_or(0).max(0) as u32;
-            c
-        })
-        .collect();
     Ok((cands, dnc))
 }
 
 /// "X of Y records would be skipped at `at`, by reason", over every list of the campaign.
 pub async fn preview(store: &Store, c: &Campaign, at: DateTime<Utc>) -> Result<CompliancePreview, StoreError> {
     let eff = store.effective_settings(c).await?.settings;
-    let dnc_lists = eff.dnc_list_ids.clone();
+    let (dnc_lists, filters) = (eff.dnc_list_ids.clone(), eff.record_filters.clone());
     let cfg = campaign_config(c, eff);
     let mut total = CompliancePreview { at: Some(at), ..Default::default() };
     for list_id in &c.input.contact_list_ids {
@@ -72,7 +66,7 @@ pub async fn preview(store: &Store, c: &Campaign, at: DateTime<Utc>) -> Result<C
         let mut page = PageParams { limit: Some(PAGE_RECORDS), cursor: None };
         loop {
             let got = store.list_records(list.id, &RecordFilterParams::default(), page).await?;
-            let (cands, dnc) = candidates(store, &list, got.items, &dnc_lists, at).await?;
+            let (cands, dnc) = candidates(store, &got.items, &filters, &dnc_lists, at).await?;
             let p = compliance_preview(&cands, &cfg, crate::state::calling_rules(), &dnc, at);
             total.total += p.total;
             total.dialable_now += p.dialable_now;
@@ -96,11 +90,10 @@ pub async fn preview(store: &Store, c: &Campaign, at: DateTime<Utc>) -> Result<C
 /// Why one record of the campaign is or is not dialable at `at`.
 pub async fn why(store: &Store, c: &Campaign, record: Record, at: DateTime<Utc>) -> Result<Result<(), Blocked>, StoreError> {
     let eff = store.effective_settings(c).await?.settings;
-    let dnc_lists = eff.dnc_list_ids.clone();
+    let (dnc_lists, filters) = (eff.dnc_list_ids.clone(), eff.record_filters.clone());
     let cfg = campaign_config(c, eff);
-    let list = store.get::<ContactList>(record.list_id.0).await?;
-    let (cands, dnc) = candidates(store, &list, vec![record], &dnc_lists, at).await?;
-    let cand = &cands[0];
+    let (cands, dnc) = candidates(store, std::slice::from_ref(&record), &filters, &dnc_lists, at).await?;
+    let Some(cand) = cands.first() else { return store.dialer_candidate(record.id).await.map(|_| Ok(())) };
     // A stateless question: no live calls or agents are known here (the live dialer adds them).
     let ctx = EligibilityContext {
         campaign: &cfg,

@@ -10,12 +10,25 @@ use crate::*;
 use campana_core::record::CallResult;
 use campana_core::settings::{FilterOp, RecordFilter, SortDirection, SortKey, SortKind};
 use campana_core::{CampaignId, ContactListId, PhoneNumber, RecordId, UserId};
-use campana_engine::{Candidate, PersistCommand, RecordUpdate};
+use campana_engine::{Candidate, ChainStep, PersistCommand, RecordUpdate, StoreHold};
 use std::collections::HashSet;
 
 /// `records.available_at` of a record the engine gave back with no foreseeable moment: it is
 /// offered again when something about it changes (an edit, a campaign restart).
 pub const DEFERRED_NEVER_MS: i64 = 253_402_300_799_000;
+
+/// The earlier numbers of `r`'s chain that are still open (an earlier number given back "never"
+/// does not hold the chain). The one definition, used to leave records out of the dialer's offer
+/// and to explain why (`StoreHold::earlier_open`).
+const EARLIER_OPEN_FROM: &str = "FROM records p WHERE p.list_id = r.list_id AND p.chain_id = r.chain_id \
+     AND p.chain_position < r.chain_position AND p.record_status NOT IN ('completed', 'cancelled') \
+     AND p.record_type NOT IN ('no_call', 'unknown') AND (p.available_at IS NULL OR p.available_at < 253402300799000)";
+/// The other numbers of `r`'s chain whose call ended the chain (`StoreHold::chain_ended_by`).
+const CHAIN_ENDED_FROM: &str =
+    "FROM records e WHERE e.list_id = r.list_id AND e.chain_id = r.chain_id AND e.ends_chain = 1 AND e.id <> r.id";
+/// Attempts on every number of `r`'s chain.
+const CHAIN_ATTEMPTS: &str =
+    "(SELECT CAST(SUM(c.attempts_total) AS BIGINT) FROM records c WHERE c.list_id = r.list_id AND c.chain_id = r.chain_id) AS chain_attempts_sum";
 
 /// Records fetched per [`Store::dialable_records`] call at most.
 pub const MAX_DIALABLE_BATCH: usize = 1000;
@@ -149,16 +162,15 @@ impl Store {
             return Ok(Vec::new());
         }
         let now = ms(q.now);
-        let mut vals = vec![V::I(now), V::I(DEFERRED_NEVER_MS)];
+        let mut vals = vec![V::I(now)];
         let lists: Vec<String> = q.lists.iter().map(|l| l.0.to_string()).collect();
+        // Every condition here is one of `StoreHold`'s or one `eligibility::check` reports too
+        // (the explanation test in tests/dialer.rs compares the two).
         let mut sql = format!(
-            "SELECT r.*, (SELECT CAST(SUM(c.attempts_total) AS BIGINT) FROM records c WHERE c.list_id = r.list_id AND c.chain_id = r.chain_id) \
-             AS chain_attempts_sum FROM records r WHERE r.list_id IN ({}) \
+            "SELECT r.*, {CHAIN_ATTEMPTS} FROM records r WHERE r.list_id IN ({}) \
              AND r.record_status NOT IN ('completed', 'cancelled') AND r.record_type NOT IN ('no_call', 'unknown') \
              AND (r.available_at IS NULL OR r.available_at <= $1) AND (r.retry_at IS NULL OR r.retry_at <= $1) \
-             AND NOT EXISTS (SELECT 1 FROM records p WHERE p.list_id = r.list_id AND p.chain_id = r.chain_id \
-             AND p.chain_position < r.chain_position AND p.record_status NOT IN ('completed', 'cancelled') \
-             AND p.record_type NOT IN ('no_call', 'unknown') AND (p.available_at IS NULL OR p.available_at < $2))",
+             AND NOT EXISTS (SELECT 1 {EARLIER_OPEN_FROM}) AND NOT EXISTS (SELECT 1 {CHAIN_ENDED_FROM})",
             lists.join(",")
         );
         for f in q.filters {
@@ -181,15 +193,7 @@ impl Store {
             if q.exclude.contains(&id) {
                 continue;
             }
-            let record = record_from_row(row)?;
-            let chain: Option<i64> = row.try_get("chain_attempts_sum")?;
-            out.push(Candidate {
-                record,
-                chain_attempts: chain.unwrap_or(0).max(0) as u32,
-                retry_at: get_opt_time(row, "retry_at")?,
-                callback_agent: row.try_get::<Option<i64>, _>("callback_agent")?.map(UserId),
-                result_streak: row.try_get::<i64, _>("result_streak")?.max(0) as u32,
-            });
+            out.push(candidate_from_row(row, false)?);
             if out.len() >= q.limit {
                 break;
             }
@@ -305,21 +309,35 @@ impl Store {
 
     /// The record with its dialer state, as the engine would have been offered it.
     pub async fn dialer_candidate(&self, id: RecordId) -> Result<Candidate> {
-        let row = sqlx::query(
-            "SELECT r.*, (SELECT CAST(SUM(c.attempts_total) AS BIGINT) FROM records c WHERE c.list_id = r.list_id AND c.chain_id = r.chain_id) \
-             AS chain_attempts_sum FROM records r WHERE r.id = $1",
-        )
-        .bind(id.0)
-        .fetch_optional(&self.pool)
-        .await?
-        .ok_or_else(|| StoreError::not_found("record", id))?;
-        Ok(Candidate {
-            record: record_from_row(&row)?,
-            chain_attempts: row.try_get::<Option<i64>, _>("chain_attempts_sum")?.unwrap_or(0).max(0) as u32,
-            retry_at: get_opt_time(&row, "retry_at")?,
-            callback_agent: row.try_get::<Option<i64>, _>("callback_agent")?.map(UserId),
-            result_streak: row.try_get::<i64, _>("result_streak")?.max(0) as u32,
-        })
+        self.dialer_candidates(&[id], &[]).await?.pop().ok_or_else(|| StoreError::not_found("record", id))
+    }
+
+    /// These records with their dialer state and everything that keeps the store from offering
+    /// them ([`StoreHold`], under the profile's `filters`), in id order: what "why not dialable",
+    /// the compliance preview and "available now" check with the engine's `eligibility::check`.
+    /// At most [`MAX_DIALABLE_BATCH`] ids.
+    pub async fn dialer_candidates(&self, ids: &[RecordId], filters: &[RecordFilter]) -> Result<Vec<Candidate>> {
+        assert!(ids.len() <= MAX_DIALABLE_BATCH, "at most {MAX_DIALABLE_BATCH} records a call");
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut vals = Vec::new();
+        let filtered_out = if filters.is_empty() {
+            "0".to_string()
+        } else {
+            let conds = filters.iter().map(|f| self.filter_sql(f, &mut vals)).collect::<Result<Vec<_>>>()?;
+            format!("CASE WHEN {} THEN 0 ELSE 1 END", conds.join(" AND "))
+        };
+        let ids: Vec<String> = ids.iter().map(|i| i.0.to_string()).collect();
+        let sql = format!(
+            "SELECT r.*, {CHAIN_ATTEMPTS}, (SELECT MIN(p.chain_position) {EARLIER_OPEN_FROM}) AS earlier_open, \
+             (SELECT MIN(e.id) {CHAIN_ENDED_FROM}) AS chain_ended_by, \
+             (SELECT e.last_result {CHAIN_ENDED_FROM} ORDER BY e.id LIMIT 1) AS chain_ended_result, \
+             {filtered_out} AS filtered_out FROM records r WHERE r.id IN ({}) ORDER BY r.id",
+            ids.join(",")
+        );
+        let rows = bind_all(sqlx::query(&sql), vals).fetch_all(&self.pool).await?;
+        rows.iter().map(|row| candidate_from_row(row, true)).collect()
     }
 
     /// The highest call id ever used (a restarted dialer continues after it).
@@ -492,11 +510,35 @@ impl Store {
     }
 }
 
+/// A record row with `chain_attempts_sum` (and, `with_hold`, the [`StoreHold`] columns of
+/// [`Store::dialer_candidates`]) as the engine's candidate.
+fn candidate_from_row(row: &sqlx::any::AnyRow, with_hold: bool) -> Result<Candidate> {
+    let mut hold = StoreHold::default();
+    if with_hold {
+        let ended: Option<i64> = row.try_get("chain_ended_by")?;
+        let result: Option<String> = row.try_get("chain_ended_result")?;
+        hold.chain_ended_by = ended.map(|e| (RecordId(e), result.and_then(|r| r.parse::<CallResult>().ok())));
+        hold.earlier_open = row.try_get::<Option<i64>, _>("earlier_open")?.map(|p| p as i32);
+        hold.filtered_out = row.try_get::<i64, _>("filtered_out")? != 0;
+        let available: Option<i64> = row.try_get("available_at")?;
+        let code: Option<String> = row.try_get("defer_code")?;
+        hold.deferred = available.map(|a| ((a < DEFERRED_NEVER_MS).then(|| from_ms(a)), code.unwrap_or_else(|| "deferred".to_string())));
+    }
+    Ok(Candidate {
+        record: record_from_row(row)?,
+        chain_attempts: row.try_get::<Option<i64>, _>("chain_attempts_sum")?.unwrap_or(0).max(0) as u32,
+        retry_at: get_opt_time(row, "retry_at")?,
+        callback_agent: row.try_get::<Option<i64>, _>("callback_agent")?.map(UserId),
+        result_streak: row.try_get::<i64, _>("result_streak")?.max(0) as u32,
+        hold,
+    })
+}
+
 async fn write_record_update(tx: &mut sqlx::Transaction<'static, sqlx::Any>, u: &RecordUpdate, now: i64) -> Result<()> {
     sqlx::query(
         "UPDATE records SET record_type = $1, record_status = $2, attempts_total = $3, attempts_today = $4, attempts_day = $5, \
          last_result = $6, last_call_at = $7, retry_at = $8, callback_at = $9, callback_agent = $10, result_streak = $11, \
-         available_at = NULL, defer_code = NULL, updated_at = $12 WHERE id = $13",
+         available_at = NULL, defer_code = NULL, updated_at = $12, ends_chain = $14 WHERE id = $13",
     )
     .bind(u.record_type.as_str())
     .bind(u.record_status.as_str())
@@ -511,9 +553,10 @@ async fn write_record_update(tx: &mut sqlx::Transaction<'static, sqlx::Any>, u: 
     .bind(u.result_streak as i64)
     .bind(now)
     .bind(u.record_id.0)
+    .bind((u.chain == ChainStep::End) as i64)
     .execute(&mut **tx)
     .await?;
-    if u.activate_next_in_chain {
+    if u.chain == ChainStep::NextNumber {
         // The next open number of the customer becomes the one the dialer offers.
         sqlx::query(
             "UPDATE records SET record_status = 'chain_ready', updated_at = $1 WHERE id = (SELECT n.id FROM records n \

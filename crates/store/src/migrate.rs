@@ -9,6 +9,7 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     (4, "audit", include_str!("migrations/0004_audit.sql")),
     (5, "attempt_tags", include_str!("migrations/0005_attempt_tags.sql")),
     (6, "dnc_registries", include_str!("migrations/0006_dnc_registries.sql")),
+    (7, "chain_end", include_str!("migrations/0007_chain_end.sql")),
 ];
 
 pub(crate) async fn run(store: &Store) -> Result<usize> {

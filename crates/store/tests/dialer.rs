@@ -265,7 +265,7 @@ async fn offers_first_open_number_of_each_chain_in_profile_order_and_persists_re
             dialed_at: later,
             now: later,
         });
-        assert!(u.activate_next_in_chain);
+        assert_eq!(u.chain, campana_engine::ChainStep::NextNumber);
         s.persist_dialer(&[PersistCommand::RecordUpdate(u)]).await.unwrap();
         let all = s.list_records(list.id, &RecordFilterParams::default(), PageParams::default()).await.unwrap();
         let second = all.items.iter().find(|r| r.phone.as_str() == "+12125550102").unwrap();
@@ -276,5 +276,93 @@ async fn offers_first_open_number_of_each_chain_in_profile_order_and_persists_re
             .unwrap();
         assert!(phones(&got).contains(&"+12125550102".to_string()), "{db}: {:?}", phones(&got));
         assert!(!phones(&got).contains(&"+12125550101".to_string()), "{db}: completed");
+    }
+}
+
+/// What ends a chain (docs/dialing.md): after a success on one number the customer's other
+/// numbers are never offered again; a wrong party moves to the next number.
+#[tokio::test]
+async fn a_chain_ended_by_a_success_is_never_offered_again_and_a_wrong_party_moves_on() {
+    for (db, s, _g) in both().await {
+        let list = s
+            .create::<ContactList>(&ContactListInput {
+                name: "Chains".into(),
+                description: String::new(),
+                columns: vec![CustomColumn { name: "balance".into(), kind: ColumnKind::Number }],
+                default_country: None,
+            })
+            .await
+            .unwrap();
+        s.upsert_contacts(
+            list.id,
+            &[contact("a", "1", &["+12125550101", "+12125550102", "+12125550103"]), contact("b", "2", &["+12125550104", "+12125550105"])],
+        )
+        .await
+        .unwrap();
+        let camp = s
+            .create_campaign(
+                &serde_json::from_value(serde_json::json!({"name": "C", "contact_list_ids": [list.id.0], "time_zone": "America/New_York", "daily_hours": {"start": "09:00", "end": "20:00"}, "weekdays": ["mon"]}))
+                    .unwrap(),
+            )
+            .await
+            .unwrap();
+        let lists = [list.id];
+        let now = Utc.with_ymd_and_hms(2026, 3, 10, 15, 0, 0).unwrap();
+        let none = HashSet::new();
+        let (lists_ref, none_ref) = (&lists, &none);
+        let offered = |at| {
+            let s = s.clone();
+            async move {
+                let q = DialableQuery { lists: lists_ref, sort_order: &[], filters: &[], now: at, limit: 100, exclude: none_ref };
+                s.dialable_records(&q).await.unwrap().iter().map(|c| c.record.phone.to_string()).collect::<Vec<_>>()
+            }
+        };
+        assert_eq!(offered(now).await, ["+12125550101", "+12125550104"], "{db}");
+        let settings = Settings::default();
+        let finish = |cand: &campana_engine::Candidate, result| {
+            after_call(&FinishedCall {
+                campaign_id: camp.id,
+                cand,
+                settings: &settings,
+                zone: chrono_tz::America::New_York,
+                result,
+                callback: None,
+                agent: None,
+                dialed_at: now,
+                now,
+            })
+            .0
+        };
+        let first = |phone: &str| {
+            let s = s.clone();
+            let phone = phone.to_string();
+            async move {
+                let all = s.list_records(list.id, &RecordFilterParams::default(), PageParams::default()).await.unwrap();
+                s.dialer_candidate(all.items.iter().find(|r| r.phone.as_str() == phone).unwrap().id).await.unwrap()
+            }
+        };
+        // Customer a: wrong party on the first number moves on to the second.
+        let a1 = first("+12125550101").await;
+        s.persist_dialer(&[PersistCommand::RecordUpdate(finish(&a1, CallResult::WrongParty))]).await.unwrap();
+        assert_eq!(offered(now).await, ["+12125550102", "+12125550104"], "{db}");
+        // A right party on the second ends the chain: the third is never offered.
+        let a2 = first("+12125550102").await;
+        let u = finish(&a2, CallResult::RightParty);
+        assert_eq!(u.chain, campana_engine::ChainStep::End);
+        s.persist_dialer(&[PersistCommand::RecordUpdate(u)]).await.unwrap();
+        for later in [now, now + Duration::days(3), now + Duration::days(400)] {
+            assert_eq!(offered(later).await, ["+12125550104"], "{db}: at {later}");
+        }
+        let a3 = first("+12125550103").await;
+        assert_eq!(a3.hold.chain_ended_by, Some((a2.record.id, Some(CallResult::RightParty))), "{db}");
+        // Even when the earlier numbers are gone from the chain's way (the third is reopened by
+        // hand, the success record is edited): the chain stays ended.
+        s.clear_deferrals(&lists).await.unwrap();
+        assert_eq!(offered(now).await, ["+12125550104"], "{db}");
+        // Customer b: an answered agentless call (no treatment: final) ends it too.
+        let b1 = first("+12125550104").await;
+        s.persist_dialer(&[PersistCommand::RecordUpdate(finish(&b1, CallResult::Answered))]).await.unwrap();
+        assert!(offered(now).await.is_empty(), "{db}");
+        assert!(first("+12125550105").await.hold.chain_ended_by.is_some(), "{db}");
     }
 }
