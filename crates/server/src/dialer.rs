@@ -265,6 +265,9 @@ pub enum DialerError {
     NotRunning,
     #[error("the dialer is busy; try again")]
     Busy,
+    /// The dialer's loop is stalled or stopped, or did not answer in time.
+    #[error("{0}")]
+    Unresponsive(String),
     #[error("{0}")]
     Refused(String),
 }
@@ -449,16 +452,38 @@ impl Dialer {
 
     /// An agent's action (login, ready, disposition, ...), applied by the engine.
     pub async fn agent(&self, input: Input) -> Result<(), DialerError> {
+        self.check_responsive()?;
         let (reply, rx) = oneshot::channel();
         self.send(Command::Agent { input, reply })?;
-        rx.await.map_err(|_| DialerError::NotRunning)?.map_err(DialerError::Refused)
+        Self::reply(rx).await
     }
 
     /// The agent ends the customer call.
     pub async fn hang_up(&self, agent: UserId, call_id: CallId) -> Result<(), DialerError> {
+        self.check_responsive()?;
         let (reply, rx) = oneshot::channel();
         self.send(Command::HangUp { agent, call_id, reply })?;
-        rx.await.map_err(|_| DialerError::NotRunning)?.map_err(DialerError::Refused)
+        Self::reply(rx).await
+    }
+
+    /// A stalled or stopped dialer refuses at once, saying why, rather than leave the caller
+    /// waiting for an answer that will not come.
+    fn check_responsive(&self) -> Result<(), DialerError> {
+        let h = self.health();
+        match h.reason {
+            Some(reason) if !h.is_ok() => Err(DialerError::Unresponsive(format!("the dialer is not working: {reason}"))),
+            _ => Ok(()),
+        }
+    }
+
+    /// The driver's answer, waited for at most [`STALL_AFTER_S`].
+    async fn reply(rx: oneshot::Receiver<Result<(), String>>) -> Result<(), DialerError> {
+        match tokio::time::timeout(std::time::Duration::from_secs_f64(STALL_AFTER_S), rx).await {
+            Ok(r) => r.map_err(|_| DialerError::NotRunning)?.map_err(DialerError::Refused),
+            Err(_) => Err(DialerError::Unresponsive(format!(
+                "the dialer did not answer within {STALL_AFTER_S:.0} s; it may be stalled (see /readyz); try again"
+            ))),
+        }
     }
 }
 

@@ -160,6 +160,9 @@ async fn a_stalled_loop_is_reported(backend: &'static str) {
     .await;
     let c = srv.client();
     let started = Instant::now();
+    let team = agent_group(&srv, "Team").await;
+    user(&srv, "ana", 3, json!({"scope": "all"}), &[team]).await;
+    let agent = client_with(&srv.token_for("ana", "long enough pw").await);
     let (s, st) = get_json(&c, srv.url("/api/v1/dialer/status")).await;
     assert_eq!((s.as_u16(), &st["health"]["state"]), (200, &json!("ok")), "{backend}: {st}");
     assert_eq!(reqwest::get(srv.url("/readyz")).await.unwrap().status(), 200);
@@ -189,6 +192,11 @@ async fn a_stalled_loop_is_reported(backend: &'static str) {
     assert!(age >= 10.0, "{backend}: {age}");
     assert!(metrics.lines().any(|l| l == "campana_dialer_healthy 0"), "{backend}: {metrics}");
     assert!(metrics.contains("campana_dialer_loop_iterations_total"), "{metrics}");
+    // An agent's command is refused at once with the reason, not left hanging.
+    let t = Instant::now();
+    let (s, e) = post_json(&agent, srv.url("/api/v1/agent/login"), json!({})).await;
+    assert_eq!(s, 503, "{backend}: {e}");
+    assert!(e["detail"].as_str().unwrap().contains("has not turned") && t.elapsed() < Duration::from_secs(2), "{backend}: {e}");
     let (web, _) = console(&srv).await;
     let html = web.get(srv.url("/campaigns")).send().await.unwrap().text().await.unwrap();
     assert!(html.contains("id=\"dialer-alert\"") && html.contains("The dialer is not working"), "{backend}: {html}");
@@ -196,6 +204,7 @@ async fn a_stalled_loop_is_reported(backend: &'static str) {
     let st = wait_for(&c, srv.url("/api/v1/dialer/status"), "a healthy dialer again", |v| v["health"]["state"] == "ok").await;
     assert!(st["health"]["loop_iterations"].as_u64().unwrap() > iterations, "{st}");
     assert_eq!(reqwest::get(srv.url("/readyz")).await.unwrap().status(), 200, "{backend}");
+    assert_eq!(post_json(&agent, srv.url("/api/v1/agent/login"), json!({})).await.0, 200, "{backend}");
     let html = web.get(srv.url("/campaigns")).send().await.unwrap().text().await.unwrap();
     assert!(!html.contains("dialer-alert"), "{backend}");
     let metrics = reqwest::get(srv.url("/metrics")).await.unwrap().text().await.unwrap();

@@ -24,7 +24,7 @@ impl From<DialerError> for ApiError {
     fn from(e: DialerError) -> Self {
         match e {
             DialerError::NotRunning => ApiError::new(StatusCode::CONFLICT, e.to_string()),
-            DialerError::Busy => ApiError::new(StatusCode::SERVICE_UNAVAILABLE, e.to_string()),
+            DialerError::Busy | DialerError::Unresponsive(_) => ApiError::new(StatusCode::SERVICE_UNAVAILABLE, e.to_string()),
             DialerError::Refused(m) => ApiError::new(StatusCode::CONFLICT, m),
         }
     }
