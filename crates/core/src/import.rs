@@ -542,10 +542,10 @@ impl InFileDedupe {
 /// Writes rejected rows as CSV: the error columns first, then the row as it was in the file,
 /// so the file can be fixed and imported again.
 pub fn write_error_csv<W: std::io::Write>(out: W, errors: &[RowError]) -> Result<(), csv::Error> {
-    let mut w = csv::Writer::from_writer(out);
-    w.write_record(["row", "column", "value", "reason"])?;
+    let mut w = crate::csv_out::CsvOut::new(out);
+    w.row(["row", "column", "value", "reason"])?;
     for e in errors {
-        w.write_record([e.row.to_string().as_str(), &e.column, &e.value, &e.reason])?;
+        w.row([e.row.to_string().as_str(), &e.column, &e.value, &e.reason])?;
     }
     w.flush()?;
     Ok(())

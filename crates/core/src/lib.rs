@@ -9,6 +9,7 @@
 mod macros;
 
 pub mod campaign;
+pub mod csv_out;
 pub mod error;
 pub mod ids;
 pub mod import;

@@ -324,6 +324,12 @@ pub async fn update_user(s: &AppState, a: &Actor, id: UserId, input: &UserInput)
     let before = s.store.get_user(id).await?;
     let hash = input.password.as_deref().map(crate::api::users::hash_password);
     let u = s.store.update_user(id, input, hash).await?;
+    if input.password.is_some() {
+        // A new password ends the user's other browser sessions (the one making the change, if
+        // it is theirs, stays); API tokens stay, listed and revocable.
+        let keep = a.principal.as_ref().filter(|p| p.user.id == id).map(|p| p.token_id);
+        s.store.end_sessions(id, keep).await?;
+    }
     let concerns = union(user_concerns(&before.input), user_concerns(&u.input));
     let c = user_change("update", &u, concerns, Some(user_snapshot(&before, false)), Some(user_snapshot(&u, input.password.is_some())));
     log(s, a, c).await?;
@@ -334,6 +340,18 @@ pub async fn delete_user(s: &AppState, a: &Actor, id: UserId) -> ApiResult<()> {
     let before = s.store.get_user(id).await?;
     s.store.delete_user(id).await?;
     log(s, a, user_change("delete", &before, user_concerns(&before.input), Some(user_snapshot(&before, false)), None)).await
+}
+
+/// A user changes their own password: the other browser sessions end (this one stays).
+pub async fn change_own_password(s: &AppState, p: &Principal, via: Via, password: &str) -> ApiResult<()> {
+    let mut probe = p.user.input.clone();
+    probe.password = Some(password.to_string());
+    probe.validate().map_err(|errs| {
+        ApiError::invalid(errs.into_iter().filter(|e| e.field == "password").map(|e| campana_core::FieldError::new("new_password", e.reason)).collect())
+    })?;
+    s.store.set_password(p.user.id, &crate::api::users::hash_password(password)).await?;
+    let ended = s.store.end_sessions(p.user.id, Some(p.token_id)).await?;
+    session(s, &Actor::of(p, via), "password", "user", p.user.id, Some(json!({"sessions_ended": ended}))).await
 }
 
 /// Sign-ins (`login`, `login_failed`, `locked`), sign-outs and API tokens, about the user.

@@ -13,9 +13,10 @@ use axum::extract::{Request, State};
 use axum::http::{header, Method, StatusCode};
 use axum::middleware::Next;
 use axum::response::Response;
+use campana_core::stored::Role;
 use campana_core::user::{CampaignsProfile, Privilege, User};
 use campana_core::CampaignId;
-use campana_store::auth::{Authenticated, TokenKind};
+use campana_store::auth::{Authenticated, LoginGate, TokenKind};
 
 pub const SESSION_COOKIE: &str = "campana_session";
 /// Browser sessions last this long.
@@ -79,13 +80,77 @@ impl Principal {
             Err(ApiError::invalid(errors))
         }
     }
-    /// Users a reader limited to some campaigns sees: those limited to campaigns of theirs.
+    /// Users a reader limited to some campaigns sees (and, with `users_roles`, manages): those
+    /// limited to campaigns all of theirs. A user with an empty list belongs to no campaign, so
+    /// to no limited reader (else "all of theirs" would hold for nothing at all).
     pub fn sees_user(&self, u: &User) -> bool {
         match (&self.user.input.campaigns_profile, &u.input.campaigns_profile) {
             (CampaignsProfile::All, _) => true,
             (CampaignsProfile::Only { .. }, CampaignsProfile::All) => false,
-            (CampaignsProfile::Only { .. }, CampaignsProfile::Only { campaign_ids }) => campaign_ids.iter().all(|c| self.sees_campaign(*c)),
+            (CampaignsProfile::Only { .. }, CampaignsProfile::Only { campaign_ids }) => {
+                !campaign_ids.is_empty() && campaign_ids.iter().all(|c| self.sees_campaign(*c))
+            }
         }
+    }
+    /// Nobody grants what they do not hold: the privileges of `privileges` this user lacks.
+    fn lacks(&self, privileges: &[Privilege]) -> Vec<&'static str> {
+        privileges.iter().filter(|p| !self.has(**p)).map(|p| p.as_str()).collect()
+    }
+    /// A user this caller creates (`before` = `None`) or changes: a campaigns profile within
+    /// theirs ([`Principal::check_grant`]), and a new role giving only privileges they hold.
+    pub async fn check_user_change(&self, store: &campana_store::Store, before: Option<&User>, input: &campana_core::user::UserInput) -> Result<(), ApiError> {
+        self.check_grant(&input.campaigns_profile)?;
+        if before.is_some_and(|b| b.input.role_id == input.role_id) {
+            return Ok(());
+        }
+        // A role that does not exist is the store's to report, by field.
+        let Ok(role) = store.get::<Role>(input.role_id.0).await else { return Ok(()) };
+        let lacking = self.lacks(&role.input.privileges);
+        if lacking.is_empty() {
+            Ok(())
+        } else {
+            Err(ApiError::field(
+                "role_id",
+                format!("role '{}' gives privileges you do not hold ({}); you may grant only your own", role.input.name, lacking.join(", ")),
+            ))
+        }
+    }
+    /// A role this caller creates (`before` = `None`), changes (`input` given) or deletes:
+    /// the privileges it adds must be the caller's own; a user limited to some campaigns
+    /// changes no built-in role (every campaign's users hold them) and no role held by a user
+    /// outside their campaigns.
+    pub async fn check_role_change(
+        &self,
+        store: &campana_store::Store,
+        before: Option<&Role>,
+        input: Option<&campana_core::user::RoleInput>,
+    ) -> Result<(), ApiError> {
+        if let Some(i) = input {
+            let added: Vec<Privilege> =
+                i.privileges.iter().filter(|p| before.is_none_or(|b| !b.input.privileges.contains(p))).copied().collect();
+            let lacking = self.lacks(&added);
+            if !lacking.is_empty() {
+                return Err(ApiError::field(
+                    "privileges",
+                    format!("you may grant only privileges you hold; you do not hold {}", lacking.join(", ")),
+                ));
+            }
+        }
+        let (Some(b), Some(_)) = (before, self.campaign_scope()) else { return Ok(()) };
+        if b.builtin {
+            return Err(ApiError::new(
+                StatusCode::FORBIDDEN,
+                format!("'{}' is a built-in role held across campaigns; only a user with every campaign may change it", b.input.name),
+            ));
+        }
+        let holders = store.list_all_users().await?;
+        if holders.iter().any(|u| u.input.role_id == b.id && !self.sees_user(u)) {
+            return Err(ApiError::new(
+                StatusCode::FORBIDDEN,
+                format!("role '{}' is held by users outside your campaigns; only a user with every campaign may change it", b.input.name),
+            ));
+        }
+        Ok(())
     }
     /// A user limited to some campaigns grants at most those.
     pub fn check_grant(&self, profile: &CampaignsProfile) -> Result<(), ApiError> {
@@ -199,12 +264,63 @@ pub async fn guard(State(s): State<AppState>, mut req: Request, next: Next) -> R
     Ok(next.run(req).await)
 }
 
+/// How often a long-lived stream (progress, agent notices) checks that its caller may still
+/// read it.
+pub const STREAM_RECHECK_S: u64 = 2;
+
+/// The caller of a long-lived stream, read again: `None` when its token was revoked or
+/// expired, the user deactivated, or their role no longer gives what `path` needs (the
+/// privilege table decides, as when the stream opened). Their campaigns profile comes back
+/// as it is now, so a narrowed profile applies at once.
+pub async fn recheck(s: &AppState, p: &Principal, path: &str) -> Option<Principal> {
+    let a = s.store.reauthenticate(p.token_id).await.ok().flatten()?;
+    let fresh = principal(a);
+    let needed = required(&Method::GET, path).unwrap_or_default();
+    (needed.is_empty() || needed.iter().any(|x| fresh.has(*x))).then_some(fresh)
+}
+
 fn principal(a: Authenticated) -> Principal {
     Principal { privileges: a.role.input.privileges.clone(), user: a.user, kind: a.kind, token_id: a.token_id }
 }
 
 pub fn unauthorized(detail: &str) -> ApiError {
     ApiError::new(StatusCode::UNAUTHORIZED, detail)
+}
+
+/// A password sign-in, shared by the API and the console. Every refusal (unknown user, inactive
+/// user, locked account, wrong password) costs the same work, one argon2 verification (against
+/// a fixed hash when there is no user or the account is locked), and gets the same answer, so
+/// neither the time nor the wording tells whether a user name exists or is locked. `None`:
+/// refused; the caller answers "invalid username or password".
+pub async fn sign_in(s: &AppState, username: &str, password: &str, via: crate::audit::Via) -> Result<Option<campana_core::UserId>, ApiError> {
+    let gate = s.store.login_gate(username).await?;
+    let hash = match &gate {
+        LoginGate::Check { password_hash, .. } => password_hash.clone(),
+        LoginGate::Locked(_) | LoginGate::Unknown => dummy_hash().to_string(),
+    };
+    let verified = verify_password(password.to_string(), hash).await;
+    let LoginGate::Check { user_id, .. } = gate else { return Ok(None) };
+    let actor = crate::audit::Actor::user(user_id, username, via);
+    if !verified {
+        let locked = s.store.login_failed(user_id).await?;
+        if locked {
+            tracing::warn!(user = %username, "account locked after repeated failed sign-ins");
+        }
+        crate::audit::session(s, &actor, if locked { "locked" } else { "login_failed" }, "session", user_id, None).await?;
+        return Ok(None);
+    }
+    s.store.login_succeeded(user_id).await?;
+    crate::audit::session(s, &actor, "login", "session", user_id, None).await?;
+    Ok(Some(user_id))
+}
+
+/// The one refusal of a sign-in, whatever the reason.
+pub const SIGN_IN_REFUSED: &str = "invalid username or password";
+
+/// A hash of no one's password, verified when there is no user to check (computed once).
+pub fn dummy_hash() -> &'static str {
+    static HASH: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    HASH.get_or_init(|| crate::api::users::hash_password("no user has this password; it only takes time"))
 }
 
 /// Verifies a password against a PHC hash (argon2) off the async threads.
@@ -220,6 +336,8 @@ pub async fn verify_password(password: String, hash: String) -> bool {
 /// A fresh installation gets one administrator: `admin`, with the password from
 /// `CAMPANA_ADMIN_PASSWORD`, or a random one printed once.
 pub async fn ensure_admin(store: &campana_store::Store) -> anyhow::Result<()> {
+    // Computed now rather than during the first refused sign-in, which would take longer.
+    tokio::task::spawn_blocking(dummy_hash).await?;
     if store.user_count().await? > 0 {
         return Ok(());
     }

@@ -141,6 +141,21 @@ impl Store {
             .bind(digest(secret))
             .fetch_optional(&self.pool)
             .await?;
+        self.authenticated(row, true).await
+    }
+
+    /// [`Store::authenticate`] again for a token already presented (a long-lived stream checks
+    /// every few seconds that its token, user and role still allow it).
+    pub async fn reauthenticate(&self, token_id: i64) -> Result<Option<Authenticated>> {
+        let row = sqlx::query("SELECT id, user_id, kind, csrf_token, expires_at FROM auth_tokens WHERE id = $1")
+            .bind(token_id)
+            .fetch_optional(&self.pool)
+            .await?;
+        self.authenticated(row, false).await
+    }
+
+    /// `touch`: note the use (`last_used_at`); a stream's rechecks do not.
+    async fn authenticated(&self, row: Option<AnyRow>, touch: bool) -> Result<Option<Authenticated>> {
         let Some(row) = row else { return Ok(None) };
         if row.try_get::<Option<i64>, _>("expires_at")?.is_some_and(|e| e <= now_ms()) {
             return Ok(None);
@@ -151,7 +166,9 @@ impl Store {
         }
         let role = self.get::<Role>(user.input.role_id.0).await?;
         let token_id: i64 = row.try_get("id")?;
-        sqlx::query("UPDATE auth_tokens SET last_used_at = $1 WHERE id = $2").bind(now_ms()).bind(token_id).execute(&self.pool).await?;
+        if touch {
+            sqlx::query("UPDATE auth_tokens SET last_used_at = $1 WHERE id = $2").bind(now_ms()).bind(token_id).execute(&self.pool).await?;
+        }
         Ok(Some(Authenticated { user, role, kind: get_parsed(&row, "kind")?, token_id, csrf_token: row.try_get("csrf_token")? }))
     }
 
@@ -164,9 +181,19 @@ impl Store {
         Ok(())
     }
 
+    /// A user's API tokens, without secrets.
     pub async fn list_tokens(&self, user: UserId) -> Result<Vec<TokenInfo>> {
-        let rows = sqlx::query("SELECT * FROM auth_tokens WHERE user_id = $1 AND kind = 'api' ORDER BY id")
-            .bind(user.0)
+        self.list_tokens_of(user, TokenKind::Api).await
+    }
+
+    /// A user's unexpired tokens of one kind (API tokens or browser sessions), without secrets.
+    pub async fn list_tokens_of(&self, user: UserId, kind: TokenKind) -> Result<Vec<TokenInfo>> {
+        let rows = sqlx::query(
+            "SELECT * FROM auth_tokens WHERE user_id = $1 AND kind = $2 AND (expires_at IS NULL OR expires_at > $3) ORDER BY id",
+        )
+        .bind(user.0)
+        .bind(kind.as_str())
+        .bind(now_ms())
             .fetch_all(&self.pool)
             .await?;
         rows.iter()

@@ -75,6 +75,13 @@ pub trait Entity: campana_core::stored::Identified + Sized + Send + Unpin + 'sta
     fn protected(&self) -> Option<String> {
         None
     }
+    /// Refuses updates a row does not allow (a built-in role keeps its name).
+    fn check_update(&self, _input: &Self::Input) -> Result<(), Vec<FieldError>> {
+        Ok(())
+    }
+    /// Updates may change who can manage users and roles (roles' privileges): the store keeps
+    /// at least one active user with `users_roles`.
+    const GRANTS_ACCOUNTS: bool = false;
 }
 
 fn select_sql<E: Entity>() -> String {
@@ -163,9 +170,11 @@ impl Store {
 
     pub async fn update<E: Entity>(&self, id: i64, input: &E::Input) -> Result<E> {
         E::validate(input).map_err(StoreError::Invalid)?;
+        self.get::<E>(id).await?.check_update(input).map_err(StoreError::Invalid)?;
         let mut tx = self.begin_write().await?;
         self.check_refs(&mut tx, E::refs(input)).await?;
         self.before_write::<E>(&mut tx, input, Some(id)).await?;
+        let managers = if E::GRANTS_ACCOUNTS { Some(self.account_managers_before(&mut tx).await?) } else { None };
         let n = E::COLUMNS.len();
         let sets: Vec<String> = E::COLUMNS.iter().enumerate().map(|(i, c)| format!("{c} = ${}", i + 1)).collect();
         let sql = format!("UPDATE {} SET {}, updated_at = ${} WHERE id = ${}", E::TABLE, sets.join(", "), n + 1, n + 2);
@@ -178,6 +187,9 @@ impl Store {
             .map_err(|e| unique_as_conflict(e, || format!("a {} named '{}' already exists", E::KIND, E::name(input))))?;
         if done.rows_affected() == 0 {
             return Err(StoreError::not_found(E::KIND, id));
+        }
+        if let Some(before) = managers {
+            self.account_managers_after(&mut tx, before, &format!("changing {} '{}' this way", E::KIND, E::name(input))).await?;
         }
         tx.commit().await?;
         self.get::<E>(id).await
@@ -438,6 +450,13 @@ impl Entity for Role {
     fn protected(&self) -> Option<String> {
         self.builtin.then(|| format!("'{}' is a built-in role and cannot be deleted", self.input.name))
     }
+    fn check_update(&self, input: &RoleInput) -> Result<(), Vec<FieldError>> {
+        if self.builtin && input.name != self.input.name {
+            return Err(vec![FieldError::new("name", format!("'{}' is a built-in role; its name cannot change", self.input.name))]);
+        }
+        Ok(())
+    }
+    const GRANTS_ACCOUNTS: bool = true;
 }
 
 impl Entity for ContactList {

@@ -36,7 +36,32 @@ fn user_refs(i: &UserInput) -> Vec<Ref> {
     r
 }
 
+/// Active users whose role holds `users_roles`: the people who can still manage accounts.
+const ACCOUNT_MANAGERS_SQL: &str = "SELECT COUNT(*) FROM users u JOIN roles r ON r.id = u.role_id \
+     WHERE u.active = 1 AND r.privileges LIKE '%\"users_roles\"%'";
+
 impl Store {
+    /// Runs at the start of a write transaction that may change who manages accounts, and
+    /// answers how many do now. Locking the built-in roles' rows serialises such transactions
+    /// on PostgreSQL too (SQLite's write lock already does), so two administrators demoting
+    /// each other at once cannot both succeed.
+    pub(crate) async fn account_managers_before(&self, tx: &mut sqlx::AnyConnection) -> Result<i64> {
+        sqlx::query("UPDATE roles SET builtin = builtin WHERE builtin = 1").execute(&mut *tx).await?;
+        Ok(sqlx::query_scalar(ACCOUNT_MANAGERS_SQL).fetch_one(&mut *tx).await?)
+    }
+
+    /// Refuses a change that leaves no active user able to manage users and roles (nothing
+    /// would ever recreate one), when there was one before it.
+    pub(crate) async fn account_managers_after(&self, tx: &mut sqlx::AnyConnection, before: i64, what: &str) -> Result<()> {
+        let after: i64 = sqlx::query_scalar(ACCOUNT_MANAGERS_SQL).fetch_one(&mut *tx).await?;
+        if before > 0 && after == 0 {
+            return Err(StoreError::Conflict(format!(
+                "{what} would leave no active user with the users_roles privilege; give it to another user first"
+            )));
+        }
+        Ok(())
+    }
+
     /// Creates a user; `password_hash` is the PHC string computed by the caller (argon2).
     pub async fn create_user(&self, input: &UserInput, password_hash: Option<String>) -> Result<User> {
         input.validate().map_err(StoreError::Invalid)?;
@@ -99,6 +124,7 @@ impl Store {
         input.validate().map_err(StoreError::Invalid)?;
         let mut tx = self.begin_write().await?;
         self.check_refs(&mut tx, user_refs(input)).await?;
+        let managers = self.account_managers_before(&mut tx).await?;
         let done = sqlx::query(
             "UPDATE users SET username = $1, display_name = $2, role_id = $3, campaigns_profile = $4, agent_group_ids = $5, \
              password_hash = COALESCE($6, password_hash), active = $7, updated_at = $8 WHERE id = $9",
@@ -118,15 +144,49 @@ impl Store {
         if done.rows_affected() == 0 {
             return Err(StoreError::not_found("user", id));
         }
+        self.account_managers_after(&mut tx, managers, &format!("changing user '{}' this way", input.username)).await?;
         tx.commit().await?;
         self.get_user(id).await
     }
 
-    pub async fn delete_user(&self, id: UserId) -> Result<()> {
-        let done = sqlx::query("DELETE FROM users WHERE id = $1").bind(id.0).execute(&self.pool).await?;
+    /// Sets a user's password (the PHC hash computed by the caller).
+    pub async fn set_password(&self, id: UserId, password_hash: &str) -> Result<()> {
+        let done = sqlx::query("UPDATE users SET password_hash = $1, updated_at = $2 WHERE id = $3")
+            .bind(password_hash)
+            .bind(now_ms())
+            .bind(id.0)
+            .execute(&self.pool)
+            .await?;
         if done.rows_affected() == 0 {
             return Err(StoreError::not_found("user", id));
         }
+        Ok(())
+    }
+
+    /// The stored password hash of a user (none for users who cannot sign in with one).
+    pub async fn password_hash(&self, id: UserId) -> Result<Option<String>> {
+        Ok(sqlx::query_scalar("SELECT password_hash FROM users WHERE id = $1").bind(id.0).fetch_optional(&self.pool).await?.flatten())
+    }
+
+    /// Ends a user's browser sessions except `keep` (after a password change).
+    pub async fn end_sessions(&self, user: UserId, keep: Option<i64>) -> Result<u64> {
+        let done = sqlx::query("DELETE FROM auth_tokens WHERE user_id = $1 AND kind = 'session' AND id <> $2")
+            .bind(user.0)
+            .bind(keep.unwrap_or(0))
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected())
+    }
+
+    pub async fn delete_user(&self, id: UserId) -> Result<()> {
+        let mut tx = self.begin_write().await?;
+        let managers = self.account_managers_before(&mut tx).await?;
+        let done = sqlx::query("DELETE FROM users WHERE id = $1").bind(id.0).execute(&mut *tx).await?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::not_found("user", id));
+        }
+        self.account_managers_after(&mut tx, managers, &format!("deleting user {id}")).await?;
+        tx.commit().await?;
         Ok(())
     }
 

@@ -172,6 +172,17 @@ pub fn disposition_result(d: &Disposition) -> CallResult {
     }
 }
 
+/// The dispositions an agent may choose on a call of campaign `c`: the campaign's own, its
+/// settings profile's, and those of no campaign or profile. One rule for the screen and the
+/// disposition itself.
+pub fn offered_on(d: &Disposition, c: &Campaign, profile: &campana_core::stored::SettingsProfile) -> bool {
+    match (d.input.campaign_id, d.input.profile_id) {
+        (Some(x), _) => x == c.id,
+        (None, Some(pid)) => pid == profile.id,
+        (None, None) => true,
+    }
+}
+
 /// Ends wrap-up with the agent's outcome; the record follows the result's treatment.
 #[utoipa::path(post, operation_id = "agent_disposition", path = "/api/v1/agent/disposition", tag = "agent", request_body = DispositionRequest,
     responses((status = 200, body = Ack), (status = 404, body = Problem), (status = 409, body = Problem), (status = 422, body = Problem)))]
@@ -180,11 +191,19 @@ pub async fn disposition(
     Extension(p): Extension<Principal>,
     ApiJson(b): ApiJson<DispositionRequest>,
 ) -> ApiResult<Json<Ack>> {
-    let d = s
-        .store
-        .get::<Disposition>(b.disposition_id)
-        .await
-        .map_err(|_| ApiError::field("disposition_id", format!("{} is not a disposition", b.disposition_id)))?;
+    // Only a disposition offered on the call's campaign; any other id, whether it exists or
+    // not, gets the same answer.
+    let not_offered = || ApiError::field("disposition_id", format!("{} is not a disposition of this call's campaign", b.disposition_id));
+    let call_id = i64::try_from(b.call_id).map_err(|_| ApiError::field("call_id", format!("{} is not a call of yours", b.call_id)))?;
+    let d = match s.store.call_attempt_owner(call_id).await? {
+        Some((_, campaign)) => {
+            let c = s.store.get_campaign(campaign).await?;
+            let profile = s.store.campaign_profile(&c).await?;
+            s.store.get::<Disposition>(b.disposition_id).await.ok().filter(|d| offered_on(d, &c, &profile)).ok_or_else(not_offered)?
+        }
+        // No such call: the dialer says so below, for any disposition.
+        None => s.store.get::<Disposition>(b.disposition_id).await.map_err(|_| not_offered())?,
+    };
     if b.notes.chars().count() > 4000 {
         return Err(ApiError::field("notes", "at most 4000 characters"));
     }
@@ -356,11 +375,7 @@ pub async fn screen(State(s): State<AppState>, Extension(p): Extension<Principal
         .collect();
     out.dispositions = dispositions
         .into_iter()
-        .filter(|d| match (d.input.campaign_id, d.input.profile_id) {
-            (Some(x), _) => x == c.id,
-            (None, Some(pid)) => pid == profile.id,
-            (None, None) => true,
-        })
+        .filter(|d| offered_on(d, &c, &profile))
         .collect();
     out.manager_tags =
         s.store.list_all::<ManagerTag>().await?.into_iter().filter(|t| t.input.campaign_id.is_none_or(|x| x == c.id)).collect();
@@ -391,18 +406,26 @@ pub async fn events(
 ) -> Sse<impl futures::Stream<Item = Result<Event, std::convert::Infallible>>> {
     let me = p.user.id;
     let rx = s.dialer.subscribe();
-    let stream = futures::stream::unfold(rx, move |mut rx| async move {
+    let mut recheck = tokio::time::interval(std::time::Duration::from_secs(crate::auth::STREAM_RECHECK_S));
+    recheck.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    // Ends when the caller's token, account or role no longer allows it.
+    let stream = futures::stream::unfold((rx, recheck, s, p), move |(mut rx, mut recheck, s, p)| async move {
         loop {
-            match rx.recv().await {
-                Ok(n) if n.agent == me => {
-                    let ev = Event::default().event("notice").json_data(&n.notice).unwrap_or_default();
-                    return Some((Ok(ev), rx));
+            tokio::select! {
+                got = rx.recv() => match got {
+                    Ok(n) if n.agent == me => {
+                        let ev = Event::default().event("notice").json_data(&n.notice).unwrap_or_default();
+                        return Some((Ok(ev), (rx, recheck, s, p)));
+                    }
+                    Ok(_) => continue,
+                    Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {
+                        return Some((Ok(Event::default().event("resync").data("{}")), (rx, recheck, s, p)));
+                    }
+                    Err(tokio::sync::broadcast::error::RecvError::Closed) => return None,
+                },
+                _ = recheck.tick() => {
+                    crate::auth::recheck(&s, &p, "/api/v1/agent/events").await?;
                 }
-                Ok(_) => continue,
-                Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {
-                    return Some((Ok(Event::default().event("resync").data("{}")), rx));
-                }
-                Err(tokio::sync::broadcast::error::RecvError::Closed) => return None,
             }
         }
     });
@@ -620,15 +643,25 @@ pub async fn progress_events(
     Path(id): Path<i64>,
 ) -> ApiResult<Sse<impl futures::Stream<Item = Result<Event, std::convert::Infallible>>>> {
     progress_of(&s, &p, id).await?;
-    let stream = futures::stream::unfold((s, p, true), move |(s, p, first)| async move {
-        if !first {
-            tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+    // Each event is computed for the caller as they are now; the stream ends when their token,
+    // account or role no longer allows it, or the campaign left their profile (an `error`
+    // event says why).
+    let path = format!("/api/v1/campaigns/{id}/progress/events");
+    let stream = futures::stream::unfold(Some((s, p, true)), move |state| {
+        let path = path.clone();
+        async move {
+            let (s, p, first) = state?;
+            if !first {
+                tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+            }
+            let Some(p) = crate::auth::recheck(&s, &p, &path).await else {
+                return Some((Ok(Event::default().event("error").data("your session, token or privileges no longer allow this")), None));
+            };
+            match progress_of(&s, &p, id).await {
+                Ok(pr) => Some((Ok(Event::default().event("progress").json_data(&pr).unwrap_or_default()), Some((s, p, false)))),
+                Err(e) => Some((Ok(Event::default().event("error").data(e.detail)), None)),
+            }
         }
-        let ev = match progress_of(&s, &p, id).await {
-            Ok(pr) => Event::default().event("progress").json_data(&pr).unwrap_or_default(),
-            Err(e) => Event::default().event("error").data(e.detail),
-        };
-        Some((Ok(ev), (s, p, false)))
     });
     Ok(Sse::new(stream).keep_alive(KeepAlive::default()))
 }

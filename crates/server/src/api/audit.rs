@@ -104,14 +104,14 @@ pub async fn export_csv(
             let next = page.next_cursor.as_deref().and_then(|c| c.parse::<i64>().ok()).map(Some);
             let mut buf = Vec::new();
             {
-                let mut w = csv::WriterBuilder::new().has_headers(false).from_writer(&mut buf);
+                let mut w = campana_core::csv_out::CsvOut::new(&mut buf);
                 if first {
-                    let _ = w.write_record(CSV_HEADER);
+                    let _ = w.row(CSV_HEADER);
                 }
                 let json = |v: &Option<serde_json::Value>| v.as_ref().map(|v| v.to_string()).unwrap_or_default();
                 for e in &page.items {
                     let campaigns: Vec<String> = e.campaign_ids.iter().map(|c| c.to_string()).collect();
-                    let _ = w.write_record([
+                    let _ = w.row([
                         e.id.to_string(),
                         e.at.to_rfc3339(),
                         e.actor_id.map(|a| a.to_string()).unwrap_or_default(),

@@ -8,7 +8,7 @@ use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use axum::Extension;
 use campana_core::user::{Privilege, User};
-use campana_store::auth::{IssuedToken, LoginGate, TokenInfo, TokenKind};
+use campana_store::auth::{IssuedToken, TokenInfo, TokenKind};
 use serde::Serialize;
 use utoipa::ToSchema;
 
@@ -29,36 +29,14 @@ pub struct Me {
 }
 
 /// Signs in with a password and sets the session cookie. Five failures in a row lock the
-/// account for 15 minutes.
+/// account for 15 minutes. Every refusal (unknown user, wrong password, locked or inactive
+/// account) answers the same 401 after the same work.
 #[utoipa::path(post, operation_id = "auth_login", path = "/api/v1/auth/login", tag = "users", request_body = Login,
     responses((status = 200, body = Me), (status = 401, body = Problem), (status = 422, body = Problem)))]
 pub async fn login(State(s): State<AppState>, headers: HeaderMap, ApiJson(body): ApiJson<Login>) -> ApiResult<Response> {
-    let refused = || auth::unauthorized("invalid username or password");
-    let (user_id, hash) = match s.store.login_gate(&body.username).await? {
-        LoginGate::Check { user_id, password_hash } => (user_id, password_hash),
-        LoginGate::Locked(until) => {
-            return Err(auth::unauthorized(&format!(
-                "too many failed sign-ins; the account is locked until {}",
-                until.format("%Y-%m-%d %H:%M:%S UTC")
-            )))
-        }
-        LoginGate::Unknown => {
-            // Same work as a real check, so timing does not tell which usernames exist.
-            let _ = auth::verify_password(body.password, crate::api::users::hash_password("timing equaliser")).await;
-            return Err(refused());
-        }
+    let Some(user_id) = auth::sign_in(&s, &body.username, &body.password, Via::Api).await? else {
+        return Err(auth::unauthorized(auth::SIGN_IN_REFUSED));
     };
-    let actor = Actor::user(user_id, &body.username, Via::Api);
-    if !auth::verify_password(body.password, hash).await {
-        let locked = s.store.login_failed(user_id).await?;
-        if locked {
-            tracing::warn!(user = %body.username, "account locked after repeated failed sign-ins");
-        }
-        audit::session(&s, &actor, if locked { "locked" } else { "login_failed" }, "session", user_id, None).await?;
-        return Err(refused());
-    }
-    s.store.login_succeeded(user_id).await?;
-    audit::session(&s, &actor, "login", "session", user_id, None).await?;
     let issued = s.store.issue_token(user_id, TokenKind::Session, "browser", Some(SESSION_TTL_S)).await?;
     let user = s.store.get_user(user_id).await?;
     let role = s.store.get::<campana_core::stored::Role>(user.input.role_id.0).await?;
@@ -91,9 +69,13 @@ pub async fn me(State(s): State<AppState>, Extension(p): Extension<Principal>, h
 pub struct NewToken {
     /// What the token is for (shown in the token list).
     pub name: String,
-    /// Days until it expires; never when absent.
+    /// Days until it expires (1 to 3650); never when absent.
+    #[schema(minimum = 1, maximum = 3650)]
     pub ttl_days: Option<u32>,
 }
+
+/// The longest lifetime of an API token, in days (ten years).
+pub const MAX_TOKEN_TTL_DAYS: u32 = 3650;
 
 /// Creates an API token for the signed-in user. The secret is in the answer only.
 #[utoipa::path(post, operation_id = "auth_create_token", path = "/api/v1/auth/tokens", tag = "users", request_body = NewToken,
@@ -105,6 +87,11 @@ pub async fn create_token(
 ) -> ApiResult<(StatusCode, Json<IssuedToken>)> {
     if b.name.trim().is_empty() || b.name.len() > 100 {
         return Err(ApiError::field("name", "must be 1 to 100 characters"));
+    }
+    if let Some(d) = b.ttl_days {
+        if !(1..=MAX_TOKEN_TTL_DAYS).contains(&d) {
+            return Err(ApiError::field("ttl_days", format!("{d} is outside 1..={MAX_TOKEN_TTL_DAYS}; leave it out for a token that never expires")));
+        }
     }
     let ttl = b.ttl_days.map(|d| i64::from(d) * 86_400);
     let t = s.store.issue_token(p.user.id, TokenKind::Api, &b.name, ttl).await?;
@@ -125,6 +112,31 @@ pub async fn revoke_token(State(s): State<AppState>, Extension(p): Extension<Pri
     Ok(StatusCode::NO_CONTENT)
 }
 
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PasswordChange {
+    pub current_password: String,
+    /// At least 10 characters.
+    pub new_password: String,
+}
+
+/// Changes the signed-in user's password. Their other browser sessions end; this one and
+/// their API tokens stay (listed at `/api/v1/auth/tokens`, revocable).
+#[utoipa::path(post, operation_id = "auth_change_password", path = "/api/v1/auth/password", tag = "users", request_body = PasswordChange,
+    responses((status = 204), (status = 401, body = Problem), (status = 422, body = Problem)))]
+pub async fn change_password(
+    State(s): State<AppState>,
+    Extension(p): Extension<Principal>,
+    ApiJson(b): ApiJson<PasswordChange>,
+) -> ApiResult<StatusCode> {
+    let hash = s.store.password_hash(p.user.id).await?.unwrap_or_else(|| auth::dummy_hash().to_string());
+    if !auth::verify_password(b.current_password, hash).await {
+        return Err(ApiError::field("current_password", "is not your current password"));
+    }
+    audit::change_own_password(&s, &p, Via::Api, &b.new_password).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(utoipa_axum::routes!(login))
@@ -132,4 +144,5 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(utoipa_axum::routes!(me))
         .routes(utoipa_axum::routes!(create_token, list_tokens))
         .routes(utoipa_axum::routes!(revoke_token))
+        .routes(utoipa_axum::routes!(change_password))
 }

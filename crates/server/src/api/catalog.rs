@@ -25,6 +25,16 @@ pub trait Rules: campana_store::Entity + crate::audit::Audited {
     fn check(_p: &Principal, _input: &Self::Input) -> ApiResult<()> {
         Ok(())
     }
+    /// Refuses a create (`id` = `None`), change (`input` given) or delete the caller may not
+    /// make (roles: see [`Principal::check_role_change`]).
+    fn check_change<'a>(
+        _s: &'a AppState,
+        _p: &'a Principal,
+        _id: Option<i64>,
+        _input: Option<&'a Self::Input>,
+    ) -> impl std::future::Future<Output = ApiResult<()>> + Send + 'a {
+        async { Ok(()) }
+    }
     /// Adjusts rows for the reader (counts over their own campaigns only).
     fn for_reader<'a>(
         _items: &'a mut [Self],
@@ -39,7 +49,22 @@ impl Rules for CampaignGroup {}
 impl Rules for AgentGroup {}
 impl Rules for Script {}
 impl Rules for DncList {}
-impl Rules for Role {}
+impl Rules for Role {
+    fn check_change<'a>(
+        s: &'a AppState,
+        p: &'a Principal,
+        id: Option<i64>,
+        input: Option<&'a RoleInput>,
+    ) -> impl std::future::Future<Output = ApiResult<()>> + Send + 'a {
+        async move {
+            let before = match id {
+                Some(id) => Some(s.store.get::<Role>(id).await?),
+                None => None,
+            };
+            p.check_role_change(&s.store, before.as_ref(), input).await
+        }
+    }
+}
 
 impl Rules for ContactList {
     /// Only the lists of the user's campaigns (and lists no campaign uses yet).
@@ -125,6 +150,7 @@ macro_rules! crud {
                 responses((status = 201, body = $entity), (status = 409, body = Problem), (status = 422, body = Problem)))]
             pub async fn create(State(s): State<AppState>, Extension(p): Extension<Principal>, ApiJson(input): ApiJson<$input>) -> ApiResult<(StatusCode, Json<$entity>)> {
                 <$entity as Rules>::check(&p, &input)?;
+                <$entity as Rules>::check_change(&s, &p, None, Some(&input)).await?;
                 Ok(created(crate::audit::create::<$entity>(&s, &Actor::of(&p, Via::Api), &input).await?))
             }
 
@@ -146,6 +172,7 @@ macro_rules! crud {
             ) -> ApiResult<Json<$entity>> {
                 check_visible(&<$entity as Rules>::scope(&s, &p).await?, KIND, id)?;
                 <$entity as Rules>::check(&p, &input)?;
+                <$entity as Rules>::check_change(&s, &p, Some(id), Some(&input)).await?;
                 let mut e = crate::audit::update::<$entity>(&s, &Actor::of(&p, Via::Api), id, &input).await?;
                 <$entity as Rules>::for_reader(std::slice::from_mut(&mut e), &s, &p).await?;
                 Ok(Json(e))
@@ -155,6 +182,7 @@ macro_rules! crud {
                 responses((status = 204), (status = 404, body = Problem), (status = 409, body = Problem)))]
             pub async fn delete(State(s): State<AppState>, Extension(p): Extension<Principal>, Path(id): Path<i64>) -> ApiResult<StatusCode> {
                 check_visible(&<$entity as Rules>::scope(&s, &p).await?, KIND, id)?;
+                <$entity as Rules>::check_change(&s, &p, Some(id), None).await?;
                 crate::audit::delete::<$entity>(&s, &Actor::of(&p, Via::Api), id).await?;
                 Ok(StatusCode::NO_CONTENT)
             }

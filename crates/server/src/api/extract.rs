@@ -27,7 +27,37 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
     }
 }
 
+/// Why a text from a client is refused: NUL and the other control characters (C0, DEL, C1)
+/// make no sense in any field Campana stores, and PostgreSQL cannot store NUL at all. Tab and
+/// line breaks are text (notes, scripts, descriptions). Checked once at the boundary: in JSON
+/// bodies ([`parse_json`]), console forms (the web gate), paths and query strings
+/// ([`refuse_control_chars`]).
+pub fn bad_text(s: &str) -> Option<String> {
+    let c = s.chars().find(|c| c.is_control() && !matches!(c, '\t' | '\n' | '\r'))?;
+    Some(format!("contains the control character U+{:04X}, which is not allowed", c as u32))
+}
+
+/// The JSON path of the first string (value or key) that [`bad_text`] refuses.
+fn find_bad_text(v: &serde_json::Value, path: &str) -> Option<FieldError> {
+    let here = |p: &str| if p.is_empty() { "(body)".to_string() } else { p.to_string() };
+    match v {
+        serde_json::Value::String(s) => bad_text(s).map(|why| FieldError::new(here(path), why)),
+        serde_json::Value::Array(a) => a.iter().enumerate().find_map(|(i, x)| find_bad_text(x, &format!("{path}[{i}]"))),
+        serde_json::Value::Object(o) => o.iter().find_map(|(k, x)| {
+            let p = if path.is_empty() { k.clone() } else { format!("{path}.{k}") };
+            bad_text(k).map(|why| FieldError::new(here(&p), why)).or_else(|| find_bad_text(x, &p))
+        }),
+        _ => None,
+    }
+}
+
 pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    // Escaped control characters (`\u0000`) are valid JSON: found in the parsed value first.
+    if let Ok(v) = serde_json::from_slice::<serde_json::Value>(bytes) {
+        if let Some(e) = find_bad_text(&v, "") {
+            return Err(ApiError::invalid(vec![e]));
+        }
+    }
     let de = &mut serde_json::Deserializer::from_slice(bytes);
     serde_path_to_error::deserialize(de).map_err(|e| {
         let path = e.path().to_string();
@@ -96,4 +126,37 @@ fn serde_urlencoded_de<T: DeserializeOwned>(q: &str) -> Result<T, ApiError> {
         let field = reason.split(':').next().filter(|f| !f.contains(' ')).unwrap_or("(query)").to_string();
         ApiError::invalid(vec![FieldError::new(field, reason)])
     })
+}
+
+/// Refuses (422) a request whose path or query string, once percent-decoded, holds a control
+/// character ([`bad_text`], tabs and line breaks included: they make no sense in a URL).
+pub async fn refuse_control_chars(req: Request, next: axum::middleware::Next) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let decoded = |s: &str| {
+        let bytes = s.as_bytes();
+        let mut out = Vec::with_capacity(bytes.len());
+        let mut i = 0;
+        while i < bytes.len() {
+            let hex = |b: u8| (b as char).to_digit(16);
+            match (bytes[i], bytes.get(i + 1).copied().and_then(hex), bytes.get(i + 2).copied().and_then(hex)) {
+                (b'%', Some(h), Some(l)) => {
+                    out.push((h * 16 + l) as u8);
+                    i += 3;
+                }
+                (b, _, _) => {
+                    out.push(b);
+                    i += 1;
+                }
+            }
+        }
+        String::from_utf8_lossy(&out).into_owned()
+    };
+    for (what, raw) in [("(path)", req.uri().path()), ("(query)", req.uri().query().unwrap_or(""))] {
+        let text = decoded(raw);
+        if let Some(c) = text.chars().find(|c| c.is_control()) {
+            let why = format!("contains the control character U+{:04X}, which is not allowed", c as u32);
+            return ApiError::invalid(vec![FieldError::new(what, why)]).into_response();
+        }
+    }
+    next.run(req).await
 }

@@ -139,12 +139,12 @@ pub async fn errors_csv(State(s): State<AppState>, Extension(p): Extension<Princ
             let next = if page.len() < 5000 { None } else { page.last().map(|e| e.row as i64) };
             let mut buf = Vec::new();
             {
-                let mut w = csv::WriterBuilder::new().has_headers(false).from_writer(&mut buf);
+                let mut w = campana_core::csv_out::CsvOut::new(&mut buf);
                 if first {
-                    let _ = w.write_record(["row", "column", "value", "reason"]);
+                    let _ = w.row(["row", "column", "value", "reason"]);
                 }
                 for e in &page {
-                    let _ = w.write_record([e.row.to_string().as_str(), &e.column, &e.value, &e.reason]);
+                    let _ = w.row([e.row.to_string().as_str(), &e.column, &e.value, &e.reason]);
                 }
                 let _ = w.flush();
             }

@@ -106,6 +106,7 @@ pub fn router(state: AppState) -> Router {
         .route("/metrics", get(metrics))
         .fallback(|| async { ApiError::not_found("no such route; see /api/openapi.json") })
         .layer(axum::middleware::from_fn_with_state(state.clone(), crate::auth::guard))
+        .layer(axum::middleware::from_fn(extract::refuse_control_chars))
         .layer(axum::middleware::from_fn(error::problems_everywhere))
         .layer(axum::extract::DefaultBodyLimit::max(extract::MAX_JSON_BYTES))
         .layer(axum::middleware::from_fn(crate::state::track_requests))

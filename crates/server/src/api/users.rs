@@ -77,7 +77,7 @@ pub async fn create(
     Extension(p): Extension<Principal>,
     ApiJson(input): ApiJson<UserInput>,
 ) -> ApiResult<(StatusCode, Json<User>)> {
-    p.check_grant(&input.campaigns_profile)?;
+    p.check_user_change(&s.store, None, &input).await?;
     Ok(created(audit::create_user(&s, &Actor::of(&p, Via::Api), &input).await?))
 }
 
@@ -94,8 +94,8 @@ pub async fn update(
     Path(id): Path<i64>,
     ApiJson(input): ApiJson<UserInput>,
 ) -> ApiResult<Json<User>> {
-    visible_user(&s, &p, id).await?;
-    p.check_grant(&input.campaigns_profile)?;
+    let before = visible_user(&s, &p, id).await?;
+    p.check_user_change(&s.store, Some(&before), &input).await?;
     Ok(Json(audit::update_user(&s, &Actor::of(&p, Via::Api), UserId(id), &input).await?))
 }
 

@@ -252,13 +252,16 @@ macro_rules! entity_screen {
             }
             async fn create(s: &AppState, ctx: &Ctx, input: Self::Input) -> Result<Self, WebError> {
                 <$t as Rules>::check(&ctx.p, &input)?;
+                <$t as Rules>::check_change(s, &ctx.p, None, Some(&input)).await?;
                 Ok(audit::create::<$t>(s, &Actor::of(&ctx.p, Via::Console), &input).await?)
             }
             async fn update(s: &AppState, ctx: &Ctx, id: i64, input: Self::Input) -> Result<Self, WebError> {
                 <$t as Rules>::check(&ctx.p, &input)?;
+                <$t as Rules>::check_change(s, &ctx.p, Some(id), Some(&input)).await?;
                 Ok(audit::update::<$t>(s, &Actor::of(&ctx.p, Via::Console), id, &input).await?)
             }
             async fn delete(s: &AppState, ctx: &Ctx, id: i64) -> WebResult<()> {
+                <$t as Rules>::check_change(s, &ctx.p, Some(id), None).await?;
                 Ok(audit::delete::<$t>(s, &Actor::of(&ctx.p, Via::Console), id).await?)
             }
         }
@@ -423,11 +426,12 @@ impl Screen for User {
         Ok(u)
     }
     async fn create(s: &AppState, ctx: &Ctx, input: UserInput) -> Result<Self, WebError> {
-        ctx.p.check_grant(&input.campaigns_profile)?;
+        ctx.p.check_user_change(&s.store, None, &input).await?;
         Ok(audit::create_user(s, &Actor::of(&ctx.p, Via::Console), &input).await?)
     }
     async fn update(s: &AppState, ctx: &Ctx, id: i64, input: UserInput) -> Result<Self, WebError> {
-        ctx.p.check_grant(&input.campaigns_profile)?;
+        let before = Self::get(s, ctx, id).await?;
+        ctx.p.check_user_change(&s.store, Some(&before), &input).await?;
         Ok(audit::update_user(s, &Actor::of(&ctx.p, Via::Console), UserId(id), &input).await?)
     }
     async fn delete(s: &AppState, ctx: &Ctx, id: i64) -> WebResult<()> {

@@ -4,7 +4,8 @@
 //!
 //! Every page goes through [`gate`]: the same session cookie as the API, the same privilege
 //! table ([`crate::auth::required`], asked with the page's path under `/api/v1`, so pages and
-//! API cannot disagree), CSRF on every POST (hidden `csrf_token` field or `X-CSRF-Token`), and
+//! API cannot disagree), CSRF on every state-changing request, multipart included (hidden `csrf_token` field, first in
+//! a multipart form, or `X-CSRF-Token`), and
 //! the user's campaigns profile applied by the page handlers exactly as the API applies it.
 //! Strings come from the English and Spanish catalogues in [`i18n`].
 
@@ -28,13 +29,13 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use axum::{Extension, Form, Router};
-use campana_store::auth::{LoginGate, TokenKind};
+use campana_store::auth::TokenKind;
 use campana_store::StoreError;
 use i18n::{Lang, LANG_COOKIE};
 use maud::{html, Markup, DOCTYPE};
 
 /// The largest urlencoded form body read to find a CSRF token (uploads are multipart and
-/// check their token themselves).
+/// carry their token as their first part).
 pub const MAX_FORM_BYTES: usize = 2 << 20;
 
 /// What every page handler knows about the request.
@@ -161,9 +162,20 @@ fn is_public(path: &str) -> bool {
 }
 
 /// Authenticates, checks CSRF and privileges, builds the [`Ctx`], and renders error pages.
+/// Every form body (sign-in included) is refused with 422 if a field holds a control character
+/// other than tab and line breaks ([`crate::api::extract::bad_text`]).
 pub async fn gate(State(s): State<AppState>, req: Request, next: Next) -> Response {
     let lang = Lang::from_headers(req.headers());
     let path = req.uri().path().to_string();
+    let changes = !matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS);
+    let (req, form_csrf) = if changes {
+        match read_form(req).await {
+            Ok(x) => x,
+            Err(e) => return (e.status, e.message).into_response(),
+        }
+    } else {
+        (req, None)
+    };
     if is_public(&path) {
         return next.run(req).await;
     }
@@ -185,10 +197,11 @@ pub async fn gate(State(s): State<AppState>, req: Request, next: Next) -> Respon
     let ctx = Ctx { p, csrf, lang, path: path.clone(), dialer_alert };
     let method = req.method().clone();
     let mut req = req;
-    if method == Method::POST {
-        match check_csrf(req, &ctx.csrf).await {
-            Ok(r) => req = r,
-            Err(e) => return render_error(&ctx, e),
+    if changes {
+        let header = req.headers().get("x-csrf-token").and_then(|v| v.to_str().ok());
+        let sent = header.or(form_csrf.as_deref());
+        if !sent.is_some_and(|t| csrf_matches(t, &ctx.csrf)) {
+            return render_error(&ctx, WebError::forbidden("missing or wrong CSRF token; reload the page and try again"));
         }
     }
     if !allowed(&ctx.p, &method, &path) {
@@ -202,34 +215,83 @@ pub async fn gate(State(s): State<AppState>, req: Request, next: Next) -> Respon
     }
 }
 
-/// Multipart bodies are passed on unread (the upload handler checks their `csrf_token` part
-/// with [`csrf_matches`]); other POSTs must carry the token as a header or form field.
-async fn check_csrf(req: Request, expected: &str) -> Result<Request, WebError> {
-    let refused = || WebError::forbidden("missing or wrong CSRF token; reload the page and try again");
-    if req.headers().get("x-csrf-token").and_then(|v| v.to_str().ok()).is_some_and(|t| csrf_matches(t, expected)) {
-        return Ok(req);
-    }
+/// The largest first part of a multipart body read to find its CSRF token.
+const MAX_MULTIPART_HEAD_BYTES: usize = 64 << 10;
+
+/// Reads what the gate needs from a state-changing request's body, and hands the request back
+/// whole: the `csrf_token` field of an urlencoded form (whose every field is checked for
+/// control characters), or of a multipart form, where it must be the first part (the console's
+/// upload forms put it there; the rest of the upload streams on unread). Other bodies carry
+/// no form token (the `X-CSRF-Token` header must then be sent).
+async fn read_form(req: Request) -> Result<(Request, Option<String>), WebError> {
     let ctype = req.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("").to_string();
-    if ctype.starts_with("multipart/form-data") {
-        return Ok(req);
+    let essence = ctype.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+    if essence == "multipart/form-data" {
+        return multipart_csrf(req, &ctype).await;
+    }
+    if essence != "application/x-www-form-urlencoded" {
+        return Ok((req, None));
     }
     let (parts, body) = req.into_parts();
     let bytes = axum::body::to_bytes(body, MAX_FORM_BYTES)
         .await
         .map_err(|_| WebError::new(StatusCode::PAYLOAD_TOO_LARGE, format!("the form is larger than {MAX_FORM_BYTES} bytes")))?;
-    let token = form_urlencoded_value(&bytes, "csrf_token");
-    if !token.as_deref().is_some_and(|t| csrf_matches(t, expected)) {
-        return Err(refused());
+    let pairs = serde_urlencoded::from_bytes::<Vec<(String, String)>>(&bytes).unwrap_or_default();
+    for (k, v) in &pairs {
+        if let Some(why) = crate::api::extract::bad_text(k).or_else(|| crate::api::extract::bad_text(v)) {
+            return Err(WebError::new(StatusCode::UNPROCESSABLE_ENTITY, format!("{k}: {why}")));
+        }
     }
-    Ok(Request::from_parts(parts, axum::body::Body::from(bytes)))
+    let token = pairs.into_iter().find(|(k, _)| k == "csrf_token").map(|(_, v)| v);
+    Ok((Request::from_parts(parts, axum::body::Body::from(bytes)), token))
+}
+
+/// The `csrf_token` first part of a multipart body; the body is rebuilt from the bytes read
+/// and the rest of the stream.
+async fn multipart_csrf(req: Request, ctype: &str) -> Result<(Request, Option<String>), WebError> {
+    use futures::StreamExt;
+    let Some(boundary) = ctype.split(';').map(str::trim).find_map(|p| p.strip_prefix("boundary=")) else { return Ok((req, None)) };
+    let boundary = boundary.trim_matches('"').to_string();
+    let (parts, body) = req.into_parts();
+    let mut stream = body.into_data_stream();
+    let mut head: Vec<u8> = Vec::new();
+    let token = loop {
+        if let Some(t) = first_part_token(&head, &boundary) {
+            break t;
+        }
+        if head.len() > MAX_MULTIPART_HEAD_BYTES {
+            break None;
+        }
+        match stream.next().await {
+            Some(Ok(chunk)) => head.extend_from_slice(&chunk),
+            Some(Err(e)) => return Err(WebError::new(StatusCode::BAD_REQUEST, format!("the upload could not be read: {e}"))),
+            None => break first_part_token(&head, &boundary).flatten(),
+        }
+    };
+    let rest = futures::stream::once(async move { Ok::<_, axum::Error>(bytes::Bytes::from(head)) }).chain(stream);
+    Ok((Request::from_parts(parts, axum::body::Body::from_stream(rest)), token))
+}
+
+/// `Some(token)` when the first part of `body` is complete and is the `csrf_token` field,
+/// `Some(None)` when it is complete and another field, `None` when more bytes are needed.
+fn first_part_token(body: &[u8], boundary: &str) -> Option<Option<String>> {
+    let delim = format!("--{boundary}");
+    let start = find(body, delim.as_bytes())? + delim.len();
+    let rest = &body[start..];
+    let headers_end = find(rest, b"\r\n\r\n")?;
+    let headers = String::from_utf8_lossy(&rest[..headers_end]).to_ascii_lowercase();
+    let value = &rest[headers_end + 4..];
+    let end = find(value, format!("\r\n{delim}").as_bytes())?;
+    let named = headers.lines().any(|l| l.starts_with("content-disposition:") && l.contains("name=\"csrf_token\""));
+    Some(named.then(|| String::from_utf8_lossy(&value[..end]).into_owned()))
+}
+
+fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
+    hay.windows(needle.len()).position(|w| w == needle)
 }
 
 pub fn csrf_matches(sent: &str, expected: &str) -> bool {
     !expected.is_empty() && sent.len() == expected.len() && sent.bytes().zip(expected.bytes()).fold(0u8, |acc, (a, b)| acc | (a ^ b)) == 0
-}
-
-fn form_urlencoded_value(body: &[u8], name: &str) -> Option<String> {
-    serde_urlencoded::from_bytes::<Vec<(String, String)>>(body).ok()?.into_iter().find(|(k, _)| k == name).map(|(_, v)| v)
 }
 
 pub fn urlencode(s: &str) -> String {
@@ -383,11 +445,21 @@ struct NextQuery {
     next: Option<String>,
 }
 
-/// Only same-site paths are followed after sign-in or a language change.
-fn safe_next(next: Option<&str>) -> String {
+/// Only same-origin relative paths are followed after sign-in or a language change: one `/`
+/// then no second `/` or `\` (browsers read `//host` and `/\host` as another site), and no
+/// control characters (browsers drop tabs and newlines, so `/<TAB>/evil.example` becomes
+/// `//evil.example`; a newline cannot go in a header at all). Anything else goes to `/`.
+pub fn safe_next(next: Option<&str>) -> String {
     match next {
-        Some(n) if n.starts_with('/') && !n.starts_with("//") && !n.contains('\\') => n.to_string(),
-        _ => "/campaigns".to_string(),
+        Some(n)
+            if n.starts_with('/')
+                && !n[1..].starts_with(['/', '\\'])
+                && !n.contains('\\')
+                && !n.chars().any(char::is_control) =>
+        {
+            n.to_string()
+        }
+        _ => "/".to_string(),
     }
 }
 
@@ -424,45 +496,25 @@ struct LoginForm {
     next: Option<String>,
 }
 
-/// Password sign-in with the same lockout and timing equaliser as `POST /api/v1/auth/login`.
+/// Password sign-in: the API's own [`auth::sign_in`] (same lockout, same uniform refusal).
 async fn login_submit(State(s): State<AppState>, headers: HeaderMap, Form(f): Form<LoginForm>) -> Response {
     let lang = Lang::from_headers(&headers);
     let next = safe_next(f.next.as_deref());
     let refuse = |msg: String| (StatusCode::UNAUTHORIZED, login_page(lang, &next, &f.username, Some(&msg))).into_response();
-    let (user_id, hash) = match s.store.login_gate(&f.username).await {
-        Ok(LoginGate::Check { user_id, password_hash }) => (user_id, password_hash),
-        Ok(LoginGate::Locked(until)) => return refuse(lang.tf("login.locked", &[("until", &fmt_time(&until))])),
-        Ok(LoginGate::Unknown) => {
-            let _ = auth::verify_password(f.password.clone(), crate::api::users::hash_password("timing equaliser")).await;
-            return refuse(lang.t("login.invalid").to_string());
-        }
-        Err(e) => return refuse(e.to_string()),
+    let user_id = match auth::sign_in(&s, &f.username, &f.password, crate::audit::Via::Console).await {
+        Ok(Some(id)) => id,
+        Ok(None) => return refuse(lang.t("login.invalid").to_string()),
+        Err(e) => return (e.status, login_page(lang, &next, &f.username, Some(&e.detail))).into_response(),
     };
-    let actor = crate::audit::Actor::user(user_id, &f.username, crate::audit::Via::Console);
-    if !auth::verify_password(f.password.clone(), hash).await {
-        let locked = s.store.login_failed(user_id).await.unwrap_or(false);
-        let action = if locked { "locked" } else { "login_failed" };
-        if let Err(e) = crate::audit::session(&s, &actor, action, "session", user_id, None).await {
-            return refuse(e.detail);
-        }
-        return refuse(lang.t("login.invalid").to_string());
-    }
-    let issued = async {
-        s.store.login_succeeded(user_id).await?;
-        s.store.issue_token(user_id, TokenKind::Session, "browser", Some(SESSION_TTL_S)).await
-    }
-    .await;
-    if issued.is_ok() {
-        if let Err(e) = crate::audit::session(&s, &actor, "login", "session", user_id, None).await {
-            return refuse(e.detail);
-        }
-    }
-    match issued {
+    match s.store.issue_token(user_id, TokenKind::Session, "browser", Some(SESSION_TTL_S)).await {
         Ok(t) => {
             let c = cookie_header(SESSION_COOKIE, &t.token, SESSION_TTL_S, true, over_tls(&headers));
             ([(header::SET_COOKIE, c)], Redirect::to(&next)).into_response()
         }
-        Err(e) => refuse(e.to_string()),
+        Err(e) => {
+            let e = ApiError::from(e);
+            (e.status, login_page(lang, &next, &f.username, Some(&e.detail))).into_response()
+        }
     }
 }
 
