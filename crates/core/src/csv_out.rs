@@ -49,6 +49,6 @@ mod tests {
         w.row(["=cmd|' /C calc'!A0", "x"]).unwrap();
         w.flush().unwrap();
         drop(w);
-        assert_eq!(String::from_utf8(buf).unwrap(), "\"'=cmd|' /C calc'!A0\",x\n");
+        assert_eq!(String::from_utf8(buf).unwrap(), "'=cmd|' /C calc'!A0,x\n");
     }
 }

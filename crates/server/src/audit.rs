@@ -347,7 +347,9 @@ pub async fn change_own_password(s: &AppState, p: &Principal, via: Via, password
     let mut probe = p.user.input.clone();
     probe.password = Some(password.to_string());
     probe.validate().map_err(|errs| {
-        ApiError::invalid(errs.into_iter().filter(|e| e.field == "password").map(|e| campana_core::FieldError::new("new_password", e.reason)).collect())
+        ApiError::invalid(
+            errs.into_iter().filter(|e| e.field == "password").map(|e| campana_core::FieldError::new("new_password", e.reason)).collect(),
+        )
     })?;
     s.store.set_password(p.user.id, &crate::api::users::hash_password(password)).await?;
     let ended = s.store.end_sessions(p.user.id, Some(p.token_id)).await?;

@@ -98,7 +98,12 @@ impl Principal {
     }
     /// A user this caller creates (`before` = `None`) or changes: a campaigns profile within
     /// theirs ([`Principal::check_grant`]), and a new role giving only privileges they hold.
-    pub async fn check_user_change(&self, store: &campana_store::Store, before: Option<&User>, input: &campana_core::user::UserInput) -> Result<(), ApiError> {
+    pub async fn check_user_change(
+        &self,
+        store: &campana_store::Store,
+        before: Option<&User>,
+        input: &campana_core::user::UserInput,
+    ) -> Result<(), ApiError> {
         self.check_grant(&input.campaigns_profile)?;
         if before.is_some_and(|b| b.input.role_id == input.role_id) {
             return Ok(());
@@ -111,7 +116,11 @@ impl Principal {
         } else {
             Err(ApiError::field(
                 "role_id",
-                format!("role '{}' gives privileges you do not hold ({}); you may grant only your own", role.input.name, lacking.join(", ")),
+                format!(
+                    "role '{}' gives privileges you do not hold ({}); you may grant only your own",
+                    role.input.name,
+                    lacking.join(", ")
+                ),
             ))
         }
     }
@@ -292,7 +301,12 @@ pub fn unauthorized(detail: &str) -> ApiError {
 /// a fixed hash when there is no user or the account is locked), and gets the same answer, so
 /// neither the time nor the wording tells whether a user name exists or is locked. `None`:
 /// refused; the caller answers "invalid username or password".
-pub async fn sign_in(s: &AppState, username: &str, password: &str, via: crate::audit::Via) -> Result<Option<campana_core::UserId>, ApiError> {
+pub async fn sign_in(
+    s: &AppState,
+    username: &str,
+    password: &str,
+    via: crate::audit::Via,
+) -> Result<Option<campana_core::UserId>, ApiError> {
     let gate = s.store.login_gate(username).await?;
     let hash = match &gate {
         LoginGate::Check { password_hash, .. } => password_hash.clone(),
@@ -324,7 +338,10 @@ pub fn dummy_hash() -> &'static str {
 }
 
 /// Verifies a password against a PHC hash (argon2) off the async threads.
+/// Counted in `campana_password_hashes_total{op="verify"}` (so a test can check that every
+/// refusal does the same work).
 pub async fn verify_password(password: String, hash: String) -> bool {
+    metrics::counter!("campana_password_hashes_total", "op" => "verify").increment(1);
     tokio::task::spawn_blocking(move || {
         use argon2::password_hash::{PasswordHash, PasswordVerifier};
         PasswordHash::new(&hash).map(|h| argon2::Argon2::default().verify_password(password.as_bytes(), &h).is_ok()).unwrap_or(false)

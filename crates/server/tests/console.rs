@@ -296,5 +296,118 @@ async fn untouched_override_fields_stay_inherited_and_touched_ones_are_the_campa
         submit(format!("/campaigns/{id}/edit"), vec![]).await;
         let eff = sources(id).await;
         assert_eq!((eff["sources"]["dnc_list_ids"].as_str(), &eff["settings"]["dnc_list_ids"]), (Some("campaign"), &json!([])), "{eff}");
+
+/// Every state-changing console request needs the session's CSRF token, multipart forms
+/// included (the token is their first part); a multipart body without it changes nothing.
+#[tokio::test]
+async fn multipart_posts_without_the_csrf_token_are_refused() {
+    for backend in BACKENDS {
+        let srv = Server::start(backend).await;
+        let c = srv.client();
+        let body = json!({"name": "C", "daily_hours": {"start": "00:00", "end": "23:59"}, "weekdays": ["mon"], "time_zone": "UTC"});
+        let (_, camp) = post_json(&c, srv.url("/api/v1/campaigns"), body).await;
+        let id = camp["id"].as_i64().unwrap();
+        let (_, group) = post_json(&c, srv.url("/api/v1/campaign-groups"), json!({"name": "G"})).await;
+        let gid = group["id"].as_i64().unwrap();
+        let (web, csrf) = console(&srv).await;
+        for path in [format!("/campaigns/{id}/start"), format!("/campaign-groups/{gid}/delete"), "/logout".to_string()] {
+            let r = web.post(srv.url(&path)).multipart(Form::new().text("x", "y")).send().await.unwrap();
+            assert_eq!(r.status(), 403, "{backend}: multipart POST {path} without a token");
+            let r = web.post(srv.url(&path)).multipart(Form::new().text("csrf_token", "wrong".to_string())).send().await.unwrap();
+            assert_eq!(r.status(), 403, "{backend}: multipart POST {path} with a wrong token");
+        }
+        let (_, camp) = get_json(&c, srv.url(&format!("/api/v1/campaigns/{id}"))).await;
+        assert_eq!(camp["state"], "draft", "{backend}: nothing changed");
+        assert_eq!(get_json(&c, srv.url(&format!("/api/v1/campaign-groups/{gid}"))).await.0, 200);
+        assert_eq!(web.get(srv.url("/campaigns")).send().await.unwrap().status(), 200, "{backend}: still signed in");
+        // With the token first, the same form works.
+        let r = web
+            .post(srv.url(&format!("/campaign-groups/{gid}/delete")))
+            .multipart(Form::new().text("csrf_token", csrf))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 303, "{backend}");
+        assert_eq!(get_json(&c, srv.url(&format!("/api/v1/campaign-groups/{gid}"))).await.0, 404);
+    }
+}
+
+/// After sign-in the console follows only same-origin relative paths.
+#[tokio::test]
+async fn sign_in_follows_only_same_origin_paths() {
+    for backend in BACKENDS {
+        let srv = Server::start(backend).await;
+        for (next, to) in [
+            ("/contact-lists?x=1", "/contact-lists?x=1"),
+            ("/\t/evil.example", "/"),
+            ("//evil.example", "/"),
+            ("/\\evil.example", "/"),
+            ("\\\\evil.example", "/"),
+            ("https://evil.example", "/"),
+            ("/\n", "/"),
+            ("/a\r\nSet-Cookie: x=1", "/"),
+        ] {
+            let web = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+            let r = web
+                .post(srv.url("/login"))
+                .form(&[("username", "admin"), ("password", ADMIN_PASSWORD), ("next", next)])
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(r.status(), 303, "{backend}: next={next:?}");
+            assert_eq!(r.headers()["location"], to, "{backend}: next={next:?}");
+            let r = web.get(srv.url(&format!("/login?next={}", urlencode(next)))).send().await.unwrap();
+            // Shown with a safe next, or refused (control characters in a query string): never 5xx.
+            let control = next.chars().any(char::is_control);
+            assert_eq!(r.status().as_u16(), if control { 422 } else { 200 }, "{backend}: GET /login?next={next:?}");
+        }
+    }
+}
+
+fn urlencode(s: &str) -> String {
+    s.bytes().map(|b| if b.is_ascii_alphanumeric() { (b as char).to_string() } else { format!("%{b:02X}") }).collect()
+}
+
+/// Every CSV Campana writes neutralises spreadsheet formulas: the audit export and an import's
+/// error file.
+#[tokio::test]
+async fn csv_files_neutralise_formulas() {
+    for backend in BACKENDS {
+        let srv = Server::start(backend).await;
+        let c = srv.client();
+        let (s, g) = post_json(&c, srv.url("/api/v1/campaign-groups"), json!({"name": "=HYPERLINK(\"http://evil.example\",\"x\")"})).await;
+        assert_eq!(s, 201, "{g}");
+        let csv = c.get(srv.url("/api/v1/audit/export.csv")).send().await.unwrap().text().await.unwrap();
+        let mut rows = csv::Reader::from_reader(csv.as_bytes());
+        let summaries: Vec<String> = rows.records().map(|r| r.unwrap()[8].to_string()).collect();
+        assert!(summaries.contains(&"'=HYPERLINK(\"http://evil.example\",\"x\")".to_string()), "{backend}: {summaries:?}");
+        for cell in
+            csv::Reader::from_reader(csv.as_bytes()).records().flat_map(|r| r.unwrap().iter().map(str::to_string).collect::<Vec<_>>())
+        {
+            assert!(!cell.starts_with(['=', '+', '-', '@', '\t', '\r']), "{backend}: audit cell {cell:?}");
+        }
+        let (_, list) = post_json(&c, srv.url("/api/v1/contact-lists"), json!({"name": "L"})).await;
+        let lid = list["id"].as_i64().unwrap();
+        let file = b"name,phone\n@SUM(A1),=1+2\n-3,+12125550143\n".to_vec();
+        let form = Form::new().part("file", Part::bytes(file).file_name("x.csv"));
+        let r = c.post(srv.url(&format!("/api/v1/contact-lists/{lid}/imports"))).multipart(form).send().await.unwrap();
+        assert_eq!(r.status(), 202, "{backend}");
+        let st: Value = r.json().await.unwrap();
+        let import = st["id"].as_i64().unwrap();
+        let mut done = Value::Null;
+        for _ in 0..100 {
+            done = get_json(&c, srv.url(&format!("/api/v1/imports/{import}"))).await.1;
+            if done["state"] != "running" && done["state"] != "queued" {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        let errors = c.get(srv.url(&format!("/api/v1/imports/{import}/errors.csv"))).send().await.unwrap().text().await.unwrap();
+        assert!(errors.contains("'=1+2"), "{backend}: {done} {errors}");
+        for cell in
+            csv::Reader::from_reader(errors.as_bytes()).records().flat_map(|r| r.unwrap().iter().map(str::to_string).collect::<Vec<_>>())
+        {
+            assert!(!cell.starts_with(['=', '+', '-', '@', '\t', '\r']), "{backend}: error file cell {cell:?}");
+        }
     }
 }

@@ -54,6 +54,28 @@ async fn an_agent_takes_a_call_and_schedules_a_callback() {
         assert_eq!((s, e["errors"][0]["field"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("disposition_id")), "{e}");
         let (s, e) = post_json(&agent, srv.url("/api/v1/agent/disposition"), json!({"call_id": call_id, "disposition_id": cb["id"]})).await;
         assert_eq!((s, e["errors"][0]["field"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("callback")), "{e}");
+        // Another campaign's disposition is refused exactly as one that does not exist (the
+        // answer does not tell which ids exist), and nothing changes.
+        let body = json!({"name": "Other", "daily_hours": {"start": "00:00", "end": "23:59"}, "weekdays": ["mon"], "time_zone": "UTC"});
+        let (s, other) = post_json(&c, srv.url("/api/v1/campaigns"), body).await;
+        assert_eq!(s, 201, "{other}");
+        let (s, theirs) = post_json(
+            &c,
+            srv.url("/api/v1/dispositions"),
+            json!({"name": "Sold elsewhere", "colour": "#43a047", "is_final": true, "campaign_id": other["id"]}),
+        )
+        .await;
+        assert_eq!(s, 201, "{theirs}");
+        let (s, refused) =
+            post_json(&agent, srv.url("/api/v1/agent/disposition"), json!({"call_id": call_id, "disposition_id": theirs["id"]})).await;
+        assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{backend}: another campaign's disposition: {refused}");
+        let (_, missing) =
+            post_json(&agent, srv.url("/api/v1/agent/disposition"), json!({"call_id": call_id, "disposition_id": 999_999})).await;
+        assert_eq!(
+            refused["detail"].as_str().unwrap().replace(&theirs["id"].to_string(), "N"),
+            missing["detail"].as_str().unwrap().replace("999999", "N"),
+            "the same answer for another campaign's disposition and a missing one"
+        );
 
         let at = (chrono::Utc::now() + chrono::Duration::hours(2)).to_rfc3339();
         let (s, e) = post_json(

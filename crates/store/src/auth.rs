@@ -194,8 +194,8 @@ impl Store {
         .bind(user.0)
         .bind(kind.as_str())
         .bind(now_ms())
-            .fetch_all(&self.pool)
-            .await?;
+        .fetch_all(&self.pool)
+        .await?;
         rows.iter()
             .map(|r| {
                 Ok(TokenInfo {

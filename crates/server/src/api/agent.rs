@@ -373,10 +373,7 @@ pub async fn screen(State(s): State<AppState>, Extension(p): Extension<Principal
             notes: x["notes"].as_str().unwrap_or_default().to_string(),
         })
         .collect();
-    out.dispositions = dispositions
-        .into_iter()
-        .filter(|d| offered_on(d, &c, &profile))
-        .collect();
+    out.dispositions = dispositions.into_iter().filter(|d| offered_on(d, &c, &profile)).collect();
     out.manager_tags =
         s.store.list_all::<ManagerTag>().await?.into_iter().filter(|t| t.input.campaign_id.is_none_or(|x| x == c.id)).collect();
     if let Some(call) = a.call_id {

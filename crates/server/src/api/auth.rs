@@ -90,7 +90,10 @@ pub async fn create_token(
     }
     if let Some(d) = b.ttl_days {
         if !(1..=MAX_TOKEN_TTL_DAYS).contains(&d) {
-            return Err(ApiError::field("ttl_days", format!("{d} is outside 1..={MAX_TOKEN_TTL_DAYS}; leave it out for a token that never expires")));
+            return Err(ApiError::field(
+                "ttl_days",
+                format!("{d} is outside 1..={MAX_TOKEN_TTL_DAYS}; leave it out for a token that never expires"),
+            ));
         }
     }
     let ttl = b.ttl_days.map(|d| i64::from(d) * 86_400);

@@ -11,6 +11,7 @@ use campana_core::UserId;
 
 /// Hashes a password with argon2id and a random salt.
 pub fn hash_password(password: &str) -> String {
+    metrics::counter!("campana_password_hashes_total", "op" => "hash").increment(1);
     use argon2::password_hash::{rand_core::OsRng, PasswordHasher, SaltString};
     let salt = SaltString::generate(&mut OsRng);
     argon2::Argon2::default()

@@ -451,12 +451,7 @@ struct NextQuery {
 /// `//evil.example`; a newline cannot go in a header at all). Anything else goes to `/`.
 pub fn safe_next(next: Option<&str>) -> String {
     match next {
-        Some(n)
-            if n.starts_with('/')
-                && !n[1..].starts_with(['/', '\\'])
-                && !n.contains('\\')
-                && !n.chars().any(char::is_control) =>
-        {
+        Some(n) if n.starts_with('/') && !n[1..].starts_with(['/', '\\']) && !n.contains('\\') && !n.chars().any(char::is_control) => {
             n.to_string()
         }
         _ => "/".to_string(),
