@@ -782,6 +782,10 @@ async fn case(fx: &Fixture, who: &Who, method: &str, path: &str, t: Target) -> O
         }
         ("get", "/api/v1/auth/me") | ("get", "/api/v1/auth/tokens") => (spec(SIGNED_IN, false, 200), req(path.into(), Body::None)),
         ("post", "/api/v1/auth/tokens") => (spec(SIGNED_IN, false, 201), req(path.into(), j(json!({"name": format!("t{n}")})))),
+        // A wrong current password: checked for every signed-in user, and nothing changes.
+        ("post", "/api/v1/auth/password") => {
+            (spec(SIGNED_IN, false, 422), req(path.into(), j(json!({"current_password": "not it", "new_password": "a new long password"}))))
+        }
         ("delete", "/api/v1/auth/tokens/{id}") => {
             // In: the caller's own token; out: another user's.
             let id = match t {

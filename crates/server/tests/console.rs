@@ -296,6 +296,8 @@ async fn untouched_override_fields_stay_inherited_and_touched_ones_are_the_campa
         submit(format!("/campaigns/{id}/edit"), vec![]).await;
         let eff = sources(id).await;
         assert_eq!((eff["sources"]["dnc_list_ids"].as_str(), &eff["settings"]["dnc_list_ids"]), (Some("campaign"), &json!([])), "{eff}");
+    }
+}
 
 /// Every state-changing console request needs the session's CSRF token, multipart forms
 /// included (the token is their first part); a multipart body without it changes nothing.
