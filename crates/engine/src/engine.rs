@@ -895,11 +895,12 @@ const KEEP_DEFERRED_S: i64 = 120;
 /// Predictive: accepted chance that the next call's answer finds no agent, per unit of
 /// `abandon_rate_target` (before the adaptation to the realised rate).
 const THETA_PER_TARGET: f64 = 1.0;
-/// Predictive: weight of the agents expected to finish talk and wrap-up before a new call is
-/// answered. Counting them (weights 0.25 to 1.5) measured worse in the pacing benchmark than
-/// not counting them: an agent in wrap-up is not there when the answer comes often enough to
-/// cost more abandons than it saves idle time. Kept at 0 (the model stays for experiments).
-const LOOKAHEAD: f64 = 0.0;
+/// Abandons the guard keeps in reserve: it plans with `B - ABANDON_RESERVE` (see
+/// `pacing::guard_max`). A plan at the guard's risk overshoots by one or two abandons now and
+/// then (calls answering in a cluster, an answer rate above its upper bound for a while, a free
+/// agent logging out); without the reserve that broke the cap on a few days in a hundred, early
+/// in the day when the budget is a single abandon.
+pub const ABANDON_RESERVE: f64 = 2.0;
 /// Predictive: the guard's upper bound of the answer probability is the estimate plus this
 /// many standard errors (the estimator sees outcomes in dial order, so it is unbiased).
 const P_HIGH_Z: f64 = 2.0;
@@ -1746,11 +1747,10 @@ impl Engine {
             WINDOW_30D_S,
             BUDGET_HORIZON_S,
             cap,
-        ));
+        )) - ABANDON_RESERVE;
         let in_flight = self.calls.counts(cid).unanswered;
         let input = pacing::PaceInput {
             free_agents: free,
-            soon_agents: 0,
             waiting,
             in_flight,
             p_mean: c.estimator.mean(),
@@ -1758,9 +1758,6 @@ impl Engine {
             budget,
             risk: self.cfg.predictive_risk,
             max_in_flight: self.cfg.max_calls,
-            // Anticipating agents about to free up measured worse in the benchmark: none.
-            freeing: 0.0,
-            target_rate: (s.abandon_rate_target * c.aggressiveness).min(10.0 * cap),
         };
         if mode == DialingMode::Power {
             let want = ((free as f64 * s.lines_per_agent).floor() as usize).saturating_sub(waiting);
@@ -1769,19 +1766,12 @@ impl Engine {
         let counts = self.calls.counts(cid);
         let (p, p_high) = (c.estimator.slow_mean(), c.estimator.slow_upper(P_HIGH_Z));
         let ringing = self.calls.ringing.get(&cid).map(|r| r.outlook(self.now.timestamp(), &c.ages, p, p_high)).unwrap_or_default();
-        // Agents finishing within the time a new call takes to be answered plus the connect deadline.
-        let horizon = c.estimator.answer_s() + s.connect_deadline_ms as f64 / 1000.0;
-        let (talk, wrap) = (c.estimator.talk_s(), c.estimator.wrap_s());
-        let (pw, pt) = (pacing::free_within(horizon, talk, wrap, false), pacing::free_within(horizon, talk, wrap, true));
-        let (mw, mt) = (counts.wrapping as f64, counts.talking as f64);
         let look = pacing::Lookahead {
             free_agents: free,
             waiting,
             ringing,
             p_mean: p,
             p_high,
-            freeing_mean: LOOKAHEAD * (mw * pw + mt * pt),
-            freeing_var: LOOKAHEAD * (mw * pw * (1.0 - pw) + mt * pt * (1.0 - pt)),
             theta: (s.abandon_rate_target * c.aggressiveness * THETA_PER_TARGET).clamp(0.001, 0.5),
             budget,
             risk: self.cfg.predictive_risk,

@@ -185,8 +185,6 @@ pub fn binomial_tail(n: usize, p: f64, k: i64) -> f64 {
 pub struct PaceInput {
     /// Ready agents assigned to the campaign.
     pub free_agents: usize,
-    /// Agents whose wrap-up ends within the expected time to answer.
-    pub soon_agents: usize,
     /// Answered calls waiting for an agent.
     pub waiting: usize,
     /// Calls dialed and not yet answered.
@@ -197,10 +195,6 @@ pub struct PaceInput {
     pub budget: f64,
     pub risk: f64,
     pub max_in_flight: usize,
-    /// Expected agents freeing up within the time to answer (wrap-ups ending, talks ending).
-    pub freeing: f64,
-    /// Expected abandons per live answer the pacer aims for (adapted by the caller).
-    pub target_rate: f64,
 }
 
 /// The most calls in flight the abandon guard allows (see the module documentation).
@@ -424,10 +418,6 @@ pub struct Lookahead {
     /// Live-answer probability of a new dial, and its upper confidence bound.
     pub p_mean: f64,
     pub p_high: f64,
-    /// Expected agents finishing their call (talk and wrap-up) within the time a new call takes
-    /// to be answered, and the variance of that number.
-    pub freeing_mean: f64,
-    pub freeing_var: f64,
     /// Highest accepted probability that the next call's answer finds no agent (adapted).
     pub theta: f64,
     /// Abandons the windows can still take.
@@ -439,9 +429,10 @@ pub struct Lookahead {
 /// P(a person answering the next call finds no agent), in the normal approximation, when `k`
 /// more calls are dialed before it.
 fn next_call_overflow(i: &Lookahead, k: f64) -> f64 {
-    let avail = i.free_agents as f64 - i.waiting as f64 + i.freeing_mean;
+    // Agents still talking or in wrap-up are not counted: only the free ones.
+    let avail = i.free_agents as f64 - i.waiting as f64;
     let mean = i.ringing.mean + k * i.p_mean - avail;
-    let var = i.ringing.var + k * i.p_mean * (1.0 - i.p_mean) + i.freeing_var;
+    let var = i.ringing.var + k * i.p_mean * (1.0 - i.p_mean);
     let sd = var.max(1e-9).sqrt();
     // The answers beyond the agents are a whole number: P(D >= 0) = P(D > -0.5).
     upper_tail(-(mean + 0.5) / sd)
@@ -449,9 +440,9 @@ fn next_call_overflow(i: &Lookahead, k: f64) -> f64 {
 
 /// How many new calls the predictive pacer places now (see docs/dialing.md, "Pacing"):
 /// 1. at least one per free agent not covered by a ringing call;
-/// 2. more while the chance that the next call's answer finds no agent (ringing calls counted
-///    by what their age says they will yet bring, agents about to finish counted as they
-///    probably will) stays at or under `theta`;
+/// 2. more while the chance that the next call's answer finds no free agent (ringing calls
+///    counted by what their age says they will yet bring; agents talking or in wrap-up are not
+///    counted) stays at or under `theta`;
 /// 3. the hard guard: never more than the abandon budget takes with probability `1 - risk`.
 pub fn predictive_dials(i: &Lookahead) -> usize {
     let free = i.free_agents.saturating_sub(i.waiting);
@@ -460,7 +451,7 @@ pub fn predictive_dials(i: &Lookahead) -> usize {
     if i.p_mean <= 0.0 || room == 0 {
         return base.min(room);
     }
-    let avail = free as f64 + i.freeing_mean;
+    let avail = free as f64;
     let hi = ((((avail + 6.0 * (avail + 1.0).sqrt() + 2.0) / i.p_mean).ceil() as usize).max(base)).min(room);
     // The n-th new call is placed when the n - 1 before it leave it under theta.
     let ok = |n: usize| n <= base || next_call_overflow(i, (n - 1) as f64) <= i.theta;
@@ -499,19 +490,6 @@ pub fn predictive_dials(i: &Lookahead) -> usize {
     lo
 }
 
-/// P(an agent busy now is free within `t` seconds): wrap-up and talk taken as exponential with
-/// the observed means (a talking agent must finish both).
-pub fn free_within(t: f64, talk_s: f64, wrap_s: f64, talking: bool) -> f64 {
-    let (l1, l2) = (1.0 / talk_s.max(0.1), 1.0 / wrap_s.max(0.1));
-    if !talking {
-        return 1.0 - (-l2 * t).exp();
-    }
-    if (l1 - l2).abs() < 1e-9 {
-        return 1.0 - (1.0 + l1 * t) * (-l1 * t).exp();
-    }
-    (1.0 - (l2 * (-l1 * t).exp() - l1 * (-l2 * t).exp()) / (l2 - l1)).clamp(0.0, 1.0)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -525,19 +503,8 @@ mod tests {
 
     #[test]
     fn power_guard_without_budget_is_one_to_one() {
-        let i = PaceInput {
-            free_agents: 5,
-            soon_agents: 0,
-            waiting: 0,
-            in_flight: 0,
-            p_mean: 0.2,
-            p_high: 0.3,
-            budget: 0.5,
-            risk: 1e-5,
-            max_in_flight: 1000,
-            freeing: 0.0,
-            target_rate: 0.05,
-        };
+        let i =
+            PaceInput { free_agents: 5, waiting: 0, in_flight: 0, p_mean: 0.2, p_high: 0.3, budget: 0.5, risk: 1e-5, max_in_flight: 1000 };
         assert_eq!(guard_max(&i, 15), 5);
         let t = guard_max(&PaceInput { budget: 10.0, ..i }, 15);
         assert!(t > 5 && t <= 15, "{t}");
@@ -550,8 +517,6 @@ mod tests {
             ringing: RingingOutlook::default(),
             p_mean: 0.2,
             p_high: 0.3,
-            freeing_mean: 0.0,
-            freeing_var: 0.0,
             theta: 0.03,
             budget: 0.5,
             risk: 1e-3,
@@ -620,13 +585,5 @@ mod tests {
         r.remove(0);
         r.remove(AGE_BINS as i64 + 10);
         assert_eq!(r.oldest_dial_s(), None);
-    }
-
-    #[test]
-    fn free_within_is_a_probability() {
-        let w = free_within(10.0, 150.0, 15.0, false);
-        let t = free_within(10.0, 150.0, 15.0, true);
-        assert!(w > 0.4 && w < 0.5 && t > 0.0 && t < 0.05, "{w} {t}");
-        assert!((free_within(10.0, 15.0, 15.0, true) - free_within(10.0, 15.0001, 15.0, true)).abs() < 1e-3);
     }
 }

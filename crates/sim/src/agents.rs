@@ -141,7 +141,9 @@ impl SimAgents {
                 Input::AgentLogout { agent } => {
                     let a = self.agents.get_mut(agent).expect("scheduled agent");
                     match a.st {
-                        St::Idle | St::Break { .. } => {
+                        // A previewing agent's offer is withdrawn by the engine (the notice
+                        // comes back and finds the agent out).
+                        St::Idle | St::Break { .. } | St::Previewing => {
                             if let St::Break { since } = a.st {
                                 self.totals.break_s += (t - since).num_milliseconds() as f64 / 1000.0;
                             }
@@ -151,12 +153,9 @@ impl SimAgents {
                             }
                         }
                         St::Out => continue,
-                        // In wrap-up: the engine logs the agent out when the wrap-up ends.
-                        St::Wrap { .. } => a.logout_due = true,
-                        _ => {
-                            a.logout_due = true;
-                            continue;
-                        }
+                        // On a call or in wrap-up: the engine is told now and logs the agent out
+                        // when the wrap-up ends (it gives the agent no further call meanwhile).
+                        St::Talking { .. } | St::Wrap { .. } => a.logout_due = true,
                     }
                 }
                 Input::AgentReady { agent } => {
@@ -339,5 +338,45 @@ impl SimAgents {
     /// The agent group of a simulated agent.
     pub fn group_of(&self, agent: UserId) -> Option<AgentGroupId> {
         self.groups.get(&agent).copied()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use campana_core::{CampaignId, RecordId};
+
+    /// An agent on a call when the shift ends is logged out by the engine: the logout is handed
+    /// out at the shift's end (the engine then gives the agent no further call), not dropped.
+    #[test]
+    fn logout_during_a_call_reaches_the_engine() {
+        let start: DateTime<Utc> = "2026-03-03T14:00:00Z".parse().expect("valid");
+        let model =
+            AgentModel { count: 0, shifts: vec![crate::model::Shift { from_h: 0.0, to_h: 0.5, count: 1 }], ..AgentModel::default() };
+        let mut a = SimAgents::new(1, model, None, start, 1.0);
+        let mut agent = None;
+        while let Some((_, i)) = a.poll_action(start + Duration::minutes(10)) {
+            if let Input::AgentLogin { agent: id, .. } = i {
+                agent = Some(id);
+            }
+        }
+        let agent = agent.expect("logged in");
+        let call_id = CallId(7);
+        a.on_notice(
+            start + Duration::minutes(20),
+            &AgentNotice::CallConnected { agent, campaign_id: CampaignId(1), call_id, record_id: RecordId(1) },
+        );
+        let mut got = Vec::new();
+        while let Some((t, i)) = a.poll_action(start + Duration::minutes(31)) {
+            got.push((t, i));
+        }
+        assert!(
+            got.iter().any(|(t, i)| matches!(i, Input::AgentLogout { agent: g } if *g == agent) && *t == start + Duration::minutes(30)),
+            "the logout at the shift's end reaches the engine: {got:?}"
+        );
+        // The call ends, the wrap-up is disposed: the agent is out and stays out.
+        a.on_notice(start + Duration::minutes(32), &AgentNotice::WrapUp { agent, call_id, until: start + Duration::minutes(40) });
+        while a.poll_action(start + Duration::minutes(41)).is_some() {}
+        assert_eq!(a.idle_count(), 0);
     }
 }

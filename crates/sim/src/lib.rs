@@ -20,7 +20,9 @@ use campana_core::time::{DailyHours, LocalTime, Weekdays};
 use campana_core::{AgentGroupId, CampaignId, ContactListId, PhoneNumber, RecordId};
 use campana_engine::abandon::{AbandonLedger, WINDOW_24H_S, WINDOW_30D_S};
 use campana_engine::fxhash::{FxHashMap as HashMap, FxHashSet as HashSet};
-use campana_engine::{CampaignConfig, Candidate, Engine, EngineConfig, InMemoryDnc, Input, Output, PersistCommand, ReasonCode};
+use campana_engine::{
+    AgentNotice, CampaignConfig, Candidate, Engine, EngineConfig, InMemoryDnc, Input, Output, PersistCommand, ReasonCode,
+};
 use chrono::{DateTime, Duration, Timelike, Utc};
 use chrono_tz::Tz;
 use rand::{Rng, SeedableRng};
@@ -105,7 +107,16 @@ struct StoreRec {
     /// them with its own code.
     zones: Vec<Tz>,
     zone: Tz,
+    /// The simulator's own memory for the independent checks: when the record was last dialed,
+    /// when its last abandoned call was dialed, and its pending callback (time, personal owner).
+    last_dial_at: Option<DateTime<Utc>>,
+    abandoned_dial_at: Option<DateTime<Utc>>,
+    callback: Option<(DateTime<Utc>, Option<campana_core::UserId>)>,
 }
+
+/// What the simulator remembers of a live call: the number, the record, when it was dialed and
+/// the record's pending callback at the dial.
+type LiveCall = (PhoneNumber, RecordId, DateTime<Utc>, Option<(DateTime<Utc>, Option<campana_core::UserId>)>);
 
 const ZIPS: [&str; 5] = ["10001", "60601", "75201", "85004", "90012"];
 
@@ -152,6 +163,34 @@ pub fn campaign_config(s: &Scenario) -> Result<CampaignConfig, SimError> {
     })
 }
 
+/// The realised rolling windows, measured exactly (not on the engine's one-minute ledger): at
+/// the moment of every abandon, abandons / live answers over `(t - window_s, t]`. Returns the
+/// worst rate and how many abandons left their window over `cap`. `events` are (time, live
+/// answers, abandons), sorted by time with answers before abandons at the same instant (an
+/// abandoned call was answered before its abandon).
+pub fn exact_windows(events: &[(DateTime<Utc>, f64, f64)], window_s: i64, cap: f64) -> (f64, u64) {
+    let (mut answers, mut abandons) = (0.0, 0.0);
+    let (mut worst, mut over) = (0.0f64, 0u64);
+    let mut tail = 0;
+    for &(t, a, b) in events {
+        answers += a;
+        abandons += b;
+        while tail < events.len() && events[tail].0 <= t - Duration::seconds(window_s) {
+            answers -= events[tail].1;
+            abandons -= events[tail].2;
+            tail += 1;
+        }
+        if b > 0.0 {
+            let rate = if answers > 0.0 { abandons / answers } else { f64::INFINITY };
+            worst = worst.max(rate);
+            if abandons > cap * answers + 1e-9 {
+                over += 1;
+            }
+        }
+    }
+    (worst, over)
+}
+
 /// Runs one simulated day. Deterministic: the same scenario and seed give the same summary.
 pub fn run(scenario: &Scenario, seed: u64) -> Result<Summary, SimError> {
     run_until(scenario, seed, &std::sync::atomic::AtomicBool::new(false))
@@ -178,7 +217,7 @@ struct Sim<'a> {
     store: Vec<StoreRec>,
     dnc: HashSet<PhoneNumber>,
     live_numbers: HashSet<PhoneNumber>,
-    call_numbers: HashMap<campana_core::telephony::CallId, (PhoneNumber, RecordId)>,
+    call_numbers: HashMap<campana_core::telephony::CallId, LiveCall>,
     pending: VecDeque<Input>,
     ledger_events: Vec<(DateTime<Utc>, f64, f64)>,
     sum: Summary,
@@ -222,6 +261,9 @@ impl<'a> Sim<'a> {
                 invalid,
                 zones,
                 zone,
+                last_dial_at: None,
+                abandoned_dial_at: None,
+                callback: None,
             });
         }
         let engine =
@@ -341,7 +383,27 @@ impl<'a> Sim<'a> {
         }
         let s = &self.cfg.settings;
         let (max_n, max_d) = (s.max_attempts_per_number, s.max_attempts_per_day);
+        let (recall, block) = (Duration::seconds(s.min_recall_delay_s as i64), Duration::seconds(s.abandon_recall_block_s as i64));
+        let r = &self.store[idx];
+        let mut bad = Vec::new();
+        if let Some(last) = r.last_dial_at.filter(|l| now < *l + recall) {
+            bad.push(format!(
+                "{now}: record {record} dialed again {} s after its last dial (recall delay {} s)",
+                (now - last).num_seconds(),
+                recall.num_seconds()
+            ));
+        }
+        if let Some(ab) = r.abandoned_dial_at.filter(|a| now < *a + block) {
+            bad.push(format!("{now}: record {record} dialed within the abandon block after its abandoned call of {ab}"));
+        }
+        if let Some((due, _)) = r.callback.filter(|(due, _)| now < *due) {
+            bad.push(format!("{now}: record {record} dialed before its callback at {due}"));
+        }
+        for v in bad {
+            self.violation(v);
+        }
         let r = &mut self.store[idx];
+        r.last_dial_at = Some(now);
         r.dials += 1;
         let day = now.with_timezone(&r.zone).date_naive();
         let d = r.day_dials.entry(day).or_insert(0);
@@ -361,14 +423,31 @@ impl<'a> Sim<'a> {
                 let mut invalid = false;
                 if let TelephonyCommand::Dial { call_id, to, record_id, .. } = &cmd {
                     self.check_dial(now, to, *record_id);
-                    self.call_numbers.insert(*call_id, (to.clone(), *record_id));
+                    let r = &self.store[(record_id.0 - 1) as usize];
+                    let cb = r.callback;
+                    self.call_numbers.insert(*call_id, (to.clone(), *record_id, now, cb));
                     invalid = self.store[(record_id.0 - 1) as usize].invalid;
                 }
                 if let Err(e) = self.tel.handle_command(now, &cmd, invalid) {
                     self.violation(format!("{now}: telephony {e}"));
                 }
             }
-            Output::Agent(n) => self.agents.on_notice(now, &n),
+            Output::Agent(n) => {
+                if let AgentNotice::CallConnected { agent, call_id, .. } = &n {
+                    // A personal callback goes to its owner; another agent only once the grace
+                    // period after it was due has passed.
+                    if let Some((_, record, dialed, Some((due, Some(owner))))) = self.call_numbers.get(call_id) {
+                        let grace = Duration::seconds(EngineConfig::default().callback_grace_s);
+                        if owner != agent && *dialed < *due + grace {
+                            let v = format!(
+                                "{now}: personal callback of record {record} (agent {owner}) went to agent {agent} before the grace ended"
+                            );
+                            self.violation(v);
+                        }
+                    }
+                }
+                self.agents.on_notice(now, &n)
+            }
             Output::NeedRecords { campaign_id, max } => {
                 // What a store query does: records not in the engine, not done, due now, oldest first.
                 let mut batch = Vec::new();
@@ -404,7 +483,11 @@ impl<'a> Sim<'a> {
                         self.cust_wait_ms += (c - a).num_milliseconds();
                     }
                 }
-                PersistCommand::AbandonRecorded { at, .. } => {
+                PersistCommand::AbandonRecorded { at, call_id, .. } => {
+                    if let Some((_, record, dialed, _)) = self.call_numbers.get(&call_id) {
+                        let idx = (record.0 - 1) as usize;
+                        self.store[idx].abandoned_dial_at = Some(*dialed);
+                    }
                     self.sum.abandons += 1;
                     self.ledger_events.push((at, 0.0, 1.0));
                 }
@@ -425,6 +508,10 @@ impl<'a> Sim<'a> {
                     r.cand.retry_at = u.retry_at;
                     r.cand.callback_agent = u.callback_agent;
                     r.cand.result_streak = u.result_streak;
+                    r.callback = match u.record_type {
+                        RecordType::PersonalCallback | RecordType::CampaignCallback => u.callback_at.map(|at| (at, u.callback_agent)),
+                        _ => None,
+                    };
                     r.completed = u.record_status == RecordStatus::Completed || u.record_type == RecordType::NoCall;
                     r.not_before = None;
                     if !r.completed {
@@ -493,7 +580,7 @@ impl<'a> Sim<'a> {
                 kinds[0] += 1;
                 if let Some((_, ev)) = self.tel.poll_event(now) {
                     if let TelephonyEvent::Ended { call_id, .. } = &ev {
-                        if let Some((n, _)) = self.call_numbers.remove(call_id) {
+                        if let Some((n, ..)) = self.call_numbers.remove(call_id) {
                             self.live_numbers.remove(&n);
                         }
                     }
@@ -562,9 +649,11 @@ impl<'a> Sim<'a> {
             ledger.add(*at, *a, *b);
         }
         let cap = self.sc.abandon_rate_max;
-        s.abandon_rate_worst_24h = ledger.worst_rate(WINDOW_24H_S, 0.0);
-        s.abandon_rate_worst_30d = ledger.worst_rate(WINDOW_30D_S, 0.0);
-        s.windows_over_cap = ledger.windows_over(WINDOW_24H_S, cap) + ledger.windows_over(WINDOW_30D_S, cap);
+        let (w24, over24) = exact_windows(&self.ledger_events, WINDOW_24H_S, cap);
+        let (w30, over30) = exact_windows(&self.ledger_events, WINDOW_30D_S, cap);
+        s.abandon_rate_worst_24h = w24;
+        s.abandon_rate_worst_30d = w30;
+        s.windows_over_cap = over24 + over30;
         let mut at = self.sc.start;
         while at < end {
             at = (at + Duration::hours(1)).min(end);

@@ -59,6 +59,16 @@ pub struct SimTelephony {
     seq: u64,
     /// Keypress to send in agentless calls ('9' opts out), with its probability.
     pub agentless_digit: Option<(char, f64)>,
+    seed: u64,
+    /// Attempts so far per record (one entry per record dialed: bounded by the list).
+    attempts: HashMap<campana_core::RecordId, u32>,
+}
+
+/// SplitMix64's finaliser: a well-mixed 64-bit value from (seed, record, attempt).
+fn mix(mut z: u64) -> u64 {
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
 }
 
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -83,6 +93,8 @@ impl SimTelephony {
             queue: BTreeMap::new(),
             seq: 0,
             agentless_digit: None,
+            seed,
+            attempts: HashMap::default(),
         }
     }
 
@@ -98,17 +110,17 @@ impl SimTelephony {
         self.queue.insert(key, ev);
     }
 
-    fn exp(&mut self, mean: f64) -> f64 {
-        let u: f64 = self.rng.gen_range(1e-12..1.0);
+    fn exp(rng: &mut ChaCha8Rng, mean: f64) -> f64 {
+        let u: f64 = rng.gen_range(1e-12..1.0);
         -mean * u.ln()
     }
 
-    fn lognormal(&mut self, mean: f64, cv: f64) -> f64 {
+    fn lognormal(rng: &mut ChaCha8Rng, mean: f64, cv: f64) -> f64 {
         let s2 = (1.0 + cv * cv).ln();
         let mu = mean.ln() - s2 / 2.0;
         // Box-Muller
-        let u1: f64 = self.rng.gen_range(1e-12..1.0);
-        let u2: f64 = self.rng.gen();
+        let u1: f64 = rng.gen_range(1e-12..1.0);
+        let u2: f64 = rng.gen();
         let z = (-2.0 * u1.ln()).sqrt() * (2.0 * std::f64::consts::PI * u2).cos();
         (mu + s2.sqrt() * z).exp()
     }
@@ -123,26 +135,34 @@ impl SimTelephony {
     /// Reacts to a command of the engine; `invalid` says the number is not in service.
     pub fn handle_command(&mut self, now: DateTime<Utc>, cmd: &TelephonyCommand, invalid: bool) -> Result<(), SimTelephonyError> {
         match cmd {
-            TelephonyCommand::Dial { call_id, ring_timeout_s, analysis, .. } => {
+            TelephonyCommand::Dial { call_id, ring_timeout_s, analysis, record_id, .. } => {
                 let detect_machine = &analysis.machine.is_some();
                 if self.calls.len() >= MAX_SIM_CALLS {
                     return Err(SimTelephonyError::TooManyCalls(MAX_SIM_CALLS));
                 }
                 let id = *call_id;
-                let talk_s = self.lognormal(self.talk_mean_s, self.talk_cv).max(5.0);
+                // Common random numbers: the customer's answer (or not), the machine, the answer
+                // delay, the patience and the talk time of an attempt are drawn from the record's
+                // own stream (seed, record, attempt), whatever was dialed before it, so every
+                // pacing method run on the same seed meets the same customers.
+                let attempt = self.attempts.entry(*record_id).or_insert(0);
+                *attempt += 1;
+                let stream = mix(self.seed ^ mix((record_id.0 as u64) << 16 ^ *attempt as u64));
+                let mut rr = ChaCha8Rng::seed_from_u64(stream);
+                let talk_s = Self::lognormal(&mut rr, self.talk_mean_s, self.talk_cv).max(5.0);
                 self.calls.insert(id, SimCall { leg: Leg::Ringing, talk_s, detect_machine: *detect_machine, invalid, ends: Vec::new() });
                 if invalid {
                     self.at(now + secs(1.5), TelephonyEvent::Ended { call_id: id, result: CallResult::SitInvalid });
                     return Ok(());
                 }
-                let u: f64 = self.rng.gen();
+                let u: f64 = rr.gen();
                 let p_ans = self.answer_prob(now);
                 let ring = *ring_timeout_s as f64;
                 self.at(now + secs(1.0), TelephonyEvent::Ringing { call_id: id });
                 if u < self.pop.busy_share {
                     self.at(now + secs(2.0), TelephonyEvent::Ended { call_id: id, result: CallResult::Busy });
                 } else if u < self.pop.busy_share + p_ans + self.pop.machine_share {
-                    let t = (1.0 + self.exp(self.pop.time_to_answer_s)).min(ring - 0.5);
+                    let t = (1.0 + Self::exp(&mut rr, self.pop.time_to_answer_s)).min(ring - 0.5);
                     let human = u < self.pop.busy_share + p_ans;
                     let by = if human {
                         AnsweredBy::Human
@@ -153,7 +173,7 @@ impl SimTelephony {
                     };
                     let t_ans = now + secs(t);
                     if human {
-                        let patience = self.exp(self.pop.patience_s);
+                        let patience = Self::exp(&mut rr, self.pop.patience_s);
                         self.at(t_ans, TelephonyEvent::Answered { call_id: id, answered_by: by });
                         // The patience clock starts at answer.
                         if let Some(c) = self.calls.get_mut(&id) {
