@@ -86,6 +86,7 @@ impl CampaignState {
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CampaignInput {
+    #[schema(min_length = 1, max_length = 200, pattern = r"^\S([\s\S]*\S)?$")]
     pub name: String,
     #[serde(default)]
     pub description: String,
@@ -103,6 +104,7 @@ pub struct CampaignInput {
     pub time_zone: TimeZone,
     /// Higher wins: when campaigns share an agent group, the highest priority gets the next free agent.
     #[serde(default)]
+    #[schema(minimum = -1000, maximum = 1000)]
     pub priority: i32,
     pub group_id: Option<CampaignGroupId>,
     /// The shared settings profile; absent means the default profile.
@@ -157,8 +159,11 @@ pub struct Campaign {
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NamedInput {
+    #[schema(min_length = 1, max_length = 200, pattern = r"^\S([\s\S]*\S)?$")]
     pub name: String,
+    /// At most 10,000 characters.
     #[serde(default)]
+    #[schema(max_length = 10000)]
     pub description: String,
 }
 
@@ -169,7 +174,7 @@ impl crate::error::Validated for NamedInput {
     fn validate(&self) -> Result<(), Vec<FieldError>> {
         let mut p = Problems::default();
         check_name(&mut p, "name", &self.name);
-        p.check(self.description.len() <= 10_000, "description", || "must be at most 10,000 bytes".into());
+        p.check(self.description.chars().count() <= 10_000, "description", || "must be at most 10,000 characters".into());
         p.into_result()
     }
 }
@@ -204,6 +209,7 @@ impl<'de> Deserialize<'de> for Colour {
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct DispositionInput {
+    #[schema(min_length = 1, max_length = 200, pattern = r"^\S([\s\S]*\S)?$")]
     pub name: String,
     pub colour: Colour,
     /// Counts as a successful call in progress views.
@@ -243,6 +249,7 @@ impl crate::error::Validated for DispositionInput {
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ManagerTagInput {
+    #[schema(min_length = 1, max_length = 200, pattern = r"^\S([\s\S]*\S)?$")]
     pub name: String,
     pub colour: Colour,
     /// Limited to one campaign, or offered on all when absent.
@@ -264,8 +271,11 @@ impl crate::error::Validated for ManagerTagInput {
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ScriptInput {
+    #[schema(min_length = 1, max_length = 200, pattern = r"^\S([\s\S]*\S)?$")]
     pub name: String,
-    /// The text agents read, Markdown; `{{field}}` is replaced by the contact's field.
+    /// The text agents read, Markdown; `{{field}}` is replaced by the contact's field. At most
+    /// 100,000 characters.
+    #[schema(max_length = 100000)]
     pub body: String,
 }
 
@@ -276,7 +286,7 @@ impl crate::error::Validated for ScriptInput {
     fn validate(&self) -> Result<(), Vec<FieldError>> {
         let mut p = Problems::default();
         check_name(&mut p, "name", &self.name);
-        p.check(self.body.len() <= 100_000, "body", || "must be at most 100,000 bytes".into());
+        p.check(self.body.chars().count() <= 100_000, "body", || "must be at most 100,000 characters".into());
         p.into_result()
     }
 }

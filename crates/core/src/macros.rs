@@ -1,11 +1,11 @@
-/// Defines a closed set of string-valued variants: serde (snake_case), `as_str`, `FromStr`
+/// Defines a closed set of string-valued variants: serde (the texts given; `$text:tt`, not
+/// `literal`, so utoipa reads each `rename` and the schema lists the spellings serde accepts), `as_str`, `FromStr`
 /// with an error that lists the allowed values, `ALL`, and an OpenAPI schema.
 #[macro_export]
 macro_rules! string_enum {
-    ($(#[$meta:meta])* $vis:vis enum $name:ident { $($(#[$vmeta:meta])* $variant:ident = $text:literal),+ $(,)? }) => {
+    ($(#[$meta:meta])* $vis:vis enum $name:ident { $($(#[$vmeta:meta])* $variant:ident = $text:tt),+ $(,)? }) => {
         $(#[$meta])*
         #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
-        #[serde(rename_all = "snake_case")]
         $vis enum $name { $($(#[$vmeta])* #[serde(rename = $text)] $variant),+ }
 
         impl $name {

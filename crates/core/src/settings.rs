@@ -124,6 +124,7 @@ pub struct Treatment {
     /// Wait before the next attempt on the same number.
     pub retry_after_s: u32,
     /// How many more attempts after the first; 0 moves on at once.
+    #[schema(maximum = 50)]
     pub max_retries: u32,
     pub then: AfterRetries,
 }
@@ -222,18 +223,23 @@ macro_rules! settings {
 settings! {
     dialing_mode: DialingMode = DialingMode::Progressive,
     /// Preview mode: seconds the agent has to act on a record.
+    #[schema(minimum = 5, maximum = 3600)]
     preview_timeout_s: u32 = 30,
     preview_timeout_action: PreviewTimeoutAction = PreviewTimeoutAction::Skip,
     /// Progressive mode: alert and connect the agent before dialing the customer (seed 004).
     agent_first: bool = false,
     /// Power mode: lines dialed per ready agent (1.0 to 10.0).
+    #[schema(minimum = 1.0, maximum = 10.0)]
     lines_per_agent: f64 = 1.0,
     /// Predictive mode: the abandon rate pacing aims for (fraction, 0.02 = 2%).
+    #[schema(exclusive_minimum = 0.0, maximum = 0.5)]
     abandon_rate_target: f64 = 0.02,
     /// Never exceeded in any accounting window (fraction, 0.03 = 3%).
+    #[schema(exclusive_minimum = 0.0, maximum = 0.5)]
     abandon_rate_max: f64 = 0.03,
     abandon_policy: AbandonPolicy = AbandonPolicy::UsFcc30d,
     /// A live answer not connected to an agent within this is abandoned (regulators: 2 s).
+    #[schema(minimum = 500, maximum = 2000)]
     connect_deadline_ms: u32 = 2000,
     /// The agent group (queue) whose agents take this campaign's calls.
     agent_group_id: Option<AgentGroupId> = None,
@@ -244,7 +250,9 @@ settings! {
     /// Per call result; results without a treatment are final.
     retry_treatments: Vec<Treatment> = default_treatments(),
     /// Dialing order, up to 4 keys.
+    #[schema(max_items = 4)]
     sort_order: Vec<SortKey> = Vec::new(),
+    #[schema(max_items = 20)]
     record_filters: Vec<RecordFilter> = Vec::new(),
     /// Name of the calling-hours rule set (see docs/dialing.md and data/calling-hours.toml).
     calling_hours_rules: String = "default".to_string(),
@@ -252,13 +260,18 @@ settings! {
     /// alone instead of every source's zones (ZIP code, number). Off by default: every source
     /// counts and the most restrictive combination wins. State and country rules always apply.
     explicit_zone_wins: bool = false,
+    #[schema(minimum = 1, maximum = 100)]
     max_attempts_per_number: u32 = 5,
+    #[schema(minimum = 1, maximum = 300)]
     max_attempts_per_chain: u32 = 12,
     /// Per number per day, the day reset at midnight in the contact's zone.
+    #[schema(minimum = 1, maximum = 50)]
     max_attempts_per_day: u32 = 3,
     min_recall_delay_s: u32 = 600,
     /// After an abandoned call, no new call to that number for this long (default 72 h).
+    #[schema(minimum = 0, maximum = 2592000)]
     abandon_recall_block_s: u32 = 259_200,
+    #[schema(minimum = 5, maximum = 120)]
     ring_timeout_s: u32 = 25,
     /// Presented caller id (From and P-Asserted-Identity).
     caller_id: Option<PhoneNumber> = None,
@@ -267,6 +280,7 @@ settings! {
     sip_trunk: Option<String> = None,
     recording: bool = false,
     /// After-call work before the agent is ready again.
+    #[schema(minimum = 0, maximum = 3600)]
     wrap_up_s: u32 = 30,
 }
 
@@ -352,6 +366,7 @@ impl SettingsFields {
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SettingsProfileInput {
+    #[schema(min_length = 1, max_length = 200, pattern = r"^\S([\s\S]*\S)?$")]
     pub name: String,
     #[serde(default)]
     pub description: String,

@@ -64,11 +64,13 @@ stored! {
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ContactListInput {
+    #[schema(min_length = 1, max_length = 200, pattern = r"^\S([\s\S]*\S)?$")]
     pub name: String,
     #[serde(default)]
     pub description: String,
     /// Typed custom columns (at most 100).
     #[serde(default)]
+    #[schema(max_items = 100)]
     pub columns: Vec<CustomColumn>,
     /// Region for numbers written without `+`.
     pub default_country: Option<CountryCode>,

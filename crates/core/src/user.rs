@@ -41,6 +41,7 @@ impl CampaignsProfile {
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RoleInput {
+    #[schema(min_length = 1, max_length = 200, pattern = r"^\S([\s\S]*\S)?$")]
     pub name: String,
     #[serde(default)]
     pub description: String,
@@ -62,6 +63,7 @@ impl crate::error::Validated for RoleInput {
 #[serde(deny_unknown_fields)]
 pub struct UserInput {
     /// Login name: 1-64 of a-z, 0-9, `.`, `_`, `-`, `@`.
+    #[schema(pattern = r"^[a-z0-9._@-]{1,64}$", min_length = 1, max_length = 64)]
     pub username: String,
     #[serde(default)]
     pub display_name: String,
@@ -70,11 +72,18 @@ pub struct UserInput {
     /// The agent groups (queues) an agent takes calls from.
     #[serde(default)]
     pub agent_group_ids: Vec<AgentGroupId>,
-    /// Set or replace the password (at least 10 characters); never returned.
-    #[serde(default, skip_serializing)]
+    /// Set or replace the password (at least 10 characters); never returned, never in the audit log.
+    #[serde(default, skip_serializing_if = "never_serialized")]
+    #[schema(write_only, min_length = 10)]
     pub password: Option<String>,
     #[serde(default = "yes")]
     pub active: bool,
+}
+
+/// `skip_serializing_if` that always skips: unlike `skip_serializing`, utoipa still documents
+/// the field (as write-only).
+fn never_serialized<T>(_: &T) -> bool {
+    true
 }
 
 fn yes() -> bool {

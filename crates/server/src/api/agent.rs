@@ -633,7 +633,7 @@ pub async fn progress(State(s): State<AppState>, Extension(p): Extension<Princip
 
 /// Server-sent events: the campaign's progress every 2 seconds.
 #[utoipa::path(get, operation_id = "campaigns_progress_events", path = "/api/v1/campaigns/{id}/progress/events", tag = "campaigns", params(("id" = i64, Path)),
-    responses((status = 200, description = "text/event-stream of Progress objects", content_type = "text/event-stream", body = String), (status = 404, body = Problem)))]
+    responses((status = 200, description = "text/event-stream: `progress` events (a Progress), or an `error` event (a Problem) once the campaign is gone", content_type = "text/event-stream", body = String), (status = 404, body = Problem)))]
 pub async fn progress_events(
     State(s): State<AppState>,
     Extension(p): Extension<Principal>,
@@ -652,11 +652,12 @@ pub async fn progress_events(
                 tokio::time::sleep(std::time::Duration::from_secs(2)).await;
             }
             let Some(p) = crate::auth::recheck(&s, &p, &path).await else {
-                return Some((Ok(Event::default().event("error").data("your session, token or privileges no longer allow this")), None));
+                let problem = ApiError::new(axum::http::StatusCode::FORBIDDEN, "your session, token or privileges no longer allow this").into_problem();
+                return Some((Ok(Event::default().event("error").json_data(problem).unwrap_or_default()), None));
             };
             match progress_of(&s, &p, id).await {
                 Ok(pr) => Some((Ok(Event::default().event("progress").json_data(&pr).unwrap_or_default()), Some((s, p, false)))),
-                Err(e) => Some((Ok(Event::default().event("error").data(e.detail)), None)),
+                Err(e) => Some((Ok(Event::default().event("error").json_data(e.into_problem()).unwrap_or_default()), None)),
             }
         }
     });

@@ -82,18 +82,26 @@ fn title(status: StatusCode) -> (&'static str, &'static str) {
     }
 }
 
-impl IntoResponse for ApiError {
-    fn into_response(self) -> Response {
+impl ApiError {
+    /// The problem document of this error (also sent as the `error` event of event streams).
+    pub fn into_problem(self) -> Problem {
         let (slug, title) = title(self.status);
-        let body = Problem {
+        Problem {
             kind: format!("https://campana.dev/problems/{slug}"),
             title: title.to_string(),
             status: self.status.as_u16(),
             detail: self.detail,
             errors: self.errors,
-        };
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let status = self.status;
+        let body = self.into_problem();
         let json = serde_json::to_vec(&body).expect("problem documents serialise");
-        (self.status, [(header::CONTENT_TYPE, "application/problem+json")], json).into_response()
+        (status, [(header::CONTENT_TYPE, "application/problem+json")], json).into_response()
     }
 }
 

@@ -6,6 +6,7 @@ pub mod audit;
 pub mod auth;
 pub mod campaigns;
 pub mod catalog;
+pub mod contract;
 pub mod dnc_registry;
 pub mod error;
 pub mod extract;
@@ -60,6 +61,7 @@ impl utoipa::Modify for Security {
 #[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct PageQuery {
+    #[param(minimum = 1, maximum = 1000)]
     pub limit: Option<u32>,
     pub cursor: Option<String>,
 }
@@ -77,7 +79,7 @@ impl PageQuery {
 }
 
 /// The API routes and the OpenAPI document describing exactly them.
-pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
+pub fn api() -> (Router<AppState>, serde_json::Value) {
     let (router, doc) = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .merge(campaigns::router())
         .merge(catalog::router())
@@ -90,12 +92,12 @@ pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(agent::router())
         .merge(audit::router())
         .split_for_parts();
-    (router, doc)
+    (router, contract::finish(doc))
 }
 
 pub fn router(state: AppState) -> Router {
     let (api, doc) = api();
-    let doc_json = doc.to_pretty_json().expect("OpenAPI document serialises");
+    let doc_json = serde_json::to_string_pretty(&doc).expect("OpenAPI document serialises");
     api.merge(crate::web::router(state.clone()))
         .route(
             "/api/openapi.json",
