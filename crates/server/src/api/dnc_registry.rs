@@ -89,7 +89,7 @@ pub async fn start_import(
     Extension(p): Extension<Principal>,
     Path(id): Path<i64>,
     extract::ApiQuery(q): extract::ApiQuery<ImportQuery>,
-    mut mp: axum::extract::Multipart,
+    super::extract::ApiMultipart(mut mp): super::extract::ApiMultipart,
 ) -> ApiResult<(StatusCode, Json<ImportRun>)> {
     let list = DncListId(id);
     s.store.get::<campana_core::stored::DncList>(id).await?;
