@@ -652,7 +652,8 @@ pub async fn progress_events(
                 tokio::time::sleep(std::time::Duration::from_secs(2)).await;
             }
             let Some(p) = crate::auth::recheck(&s, &p, &path).await else {
-                let problem = ApiError::new(axum::http::StatusCode::FORBIDDEN, "your session, token or privileges no longer allow this").into_problem();
+                let problem = ApiError::new(axum::http::StatusCode::FORBIDDEN, "your session, token or privileges no longer allow this")
+                    .into_problem();
                 return Some((Ok(Event::default().event("error").json_data(problem).unwrap_or_default()), None));
             };
             match progress_of(&s, &p, id).await {
