@@ -179,6 +179,14 @@ impl Fixture {
         assert!(s.is_success(), "fixture POST {path} {body}: {s} {v}");
         v
     }
+    fn dnc_registry_json(&self) -> Value {
+        json!({"kind": "csv", "covers": ["1212"], "max_age_days": 31})
+    }
+    /// The matrix DNC list with a registry (made once, idempotent).
+    async fn dnc_registry(&self) -> i64 {
+        self.put(&format!("/api/v1/dnc-lists/{}/registry", self.dnc), self.dnc_registry_json()).await;
+        self.dnc
+    }
     async fn put(&self, path: &str, body: Value) -> Value {
         let r = self.admin.put(self.url(path)).json(&body).send().await.unwrap();
         let s = r.status();
@@ -697,6 +705,42 @@ async fn case(fx: &Fixture, who: &Who, method: &str, path: &str, t: Target) -> O
                 fx.dnc
             };
             (spec(DNC, false, 204), req(format!("/api/v1/dnc-lists/{id}/entries/{}", phone.replace('+', "%2B")), Body::None))
+        }
+
+        ("get", "/api/v1/dnc-lists/{id}/registry") => {
+            let id = if t == Target::Missing { MISSING } else { fx.dnc_registry().await };
+            (spec(DNC, false, 200), req(format!("/api/v1/dnc-lists/{id}/registry"), Body::None))
+        }
+        ("put", "/api/v1/dnc-lists/{id}/registry") => {
+            let id = if t == Target::Missing { MISSING } else { fx.dnc };
+            (spec(DNC, false, 200), req(format!("/api/v1/dnc-lists/{id}/registry"), j(fx.dnc_registry_json())))
+        }
+        ("post", "/api/v1/dnc-lists/{id}/registry/imports") => {
+            let id = if t == Target::Missing { MISSING } else { fx.dnc_registry().await };
+            let mut sp = spec(DNC, false, 202);
+            sp.missing = 404;
+            (sp, req(format!("/api/v1/dnc-lists/{id}/registry/imports?format=csv"), Body::Csv("phone\n+12125550177\n")))
+        }
+        ("get", "/api/v1/dnc-lists/{id}/registry/imports/{run}") => {
+            let (id, run) = if t == Target::Missing {
+                (MISSING, MISSING)
+            } else {
+                let id = fx.dnc_registry().await;
+                let r = fx
+                    .admin
+                    .post(fx.url(&format!("/api/v1/dnc-lists/{id}/registry/imports?format=csv")))
+                    .multipart(
+                        reqwest::multipart::Form::new()
+                            .part("file", reqwest::multipart::Part::bytes(b"phone\n+12125550178\n".to_vec()).file_name("r.csv")),
+                    )
+                    .send()
+                    .await
+                    .unwrap();
+                assert_eq!(r.status().as_u16(), 202, "fixture registry import");
+                let v: Value = r.json().await.unwrap();
+                (id, v["id"].as_i64().expect("the run's id"))
+            };
+            (spec(DNC, false, 200), req(format!("/api/v1/dnc-lists/{id}/registry/imports/{run}"), Body::None))
         }
 
         // ---- imports ----
