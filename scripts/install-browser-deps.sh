@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Installs the browser used by the web console's tests (crates/server/tests/browser.rs):
+# Installs the browser used by the web console's tests (crates/server/tests/it/browser.rs):
 # Debian's chromium and chromium-driver (/usr/bin/chromium, /usr/bin/chromedriver).
 # Called by scripts/test; safe to run again (does nothing when both are present).
 set -euo pipefail

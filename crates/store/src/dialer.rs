@@ -165,7 +165,7 @@ impl Store {
         let mut vals = vec![V::I(now)];
         let lists: Vec<String> = q.lists.iter().map(|l| l.0.to_string()).collect();
         // Every condition here is one of `StoreHold`'s or one `eligibility::check` reports too
-        // (the explanation test in tests/dialer.rs compares the two).
+        // (the explanation test in crates/server/tests/it/dialer.rs compares the two).
         let mut sql = format!(
             "SELECT r.*, {CHAIN_ATTEMPTS} FROM records r WHERE r.list_id IN ({}) \
              AND r.record_status NOT IN ('completed', 'cancelled') AND r.record_type NOT IN ('no_call', 'unknown') \

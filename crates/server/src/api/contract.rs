@@ -1,6 +1,6 @@
 //! The rules that make the OpenAPI document say what the server does, applied once to the
 //! document utoipa generates from the handlers (checked by schemathesis in
-//! `tests/contract.rs`):
+//! `tests/it/contract.rs`):
 //!
 //! - every operation documents its errors as `application/problem+json` [`Problem`]s: 400
 //!   (malformed: a path id that is not a number, JSON that does not parse), 401, 403, 404, 405

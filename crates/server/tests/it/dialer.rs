@@ -1,7 +1,7 @@
 //! The live dialer in the real server on simulated telephony: an agent takes a call through the
 //! agent API, and `kill -9` at random moments during a campaign loses nothing.
 
-mod common;
+use crate::common;
 
 use common::*;
 use rand::{Rng, SeedableRng};

@@ -2,7 +2,7 @@
 //! when, before and after; sign-ins; filters and cursor pages; the CSV export; who may read it
 //! and the campaigns-profile rule.
 
-mod common;
+use crate::common;
 
 use common::*;
 use serde_json::{json, Value};

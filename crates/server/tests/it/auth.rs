@@ -1,6 +1,6 @@
 //! Sign-in, sessions with CSRF, API tokens, lockout, privileges and the campaigns profile.
 
-mod common;
+use crate::common;
 
 use common::*;
 use serde_json::{json, Value};

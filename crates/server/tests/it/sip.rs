@@ -4,9 +4,9 @@
 //! recording is listed on the record and downloadable by those allowed. sipp missing is a
 //! failure: scripts/install-sip-deps.sh installs it (scripts/test runs it first).
 
-mod common;
+use crate::common;
 
-#[path = "../../sip/tests/support/sipp.rs"]
+#[path = "../../../sip/tests/support/sipp.rs"]
 mod sipp;
 
 use campana_sip::SipTransport;

@@ -1,6 +1,6 @@
 //! The engine's and simulator's command-line entry points.
 
-mod common;
+use crate::common;
 
 use serde_json::Value;
 

@@ -1,7 +1,7 @@
 //! Console forms without a browser (the browser tests drive the pages; these check what each form
 //! stores, refuses and audits): a record's edit form and the DNC file upload, on both backends.
 
-mod common;
+use crate::common;
 
 use common::*;
 use reqwest::multipart::{Form, Part};

@@ -2,7 +2,7 @@
 //! compliance preview and `campana check-number` all use it; a bad file stops Campana at start
 //! with the set and the fault named.
 
-mod common;
+use crate::common;
 
 use common::*;
 use serde_json::{json, Value};

@@ -9,7 +9,7 @@
 //! The routes come from `/api/openapi.json`: a route without a case here fails the test, so a
 //! new route cannot be forgotten.
 
-mod common;
+use crate::common;
 
 use common::*;
 use serde_json::{json, Value};

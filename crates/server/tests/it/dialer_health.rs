@@ -2,7 +2,7 @@
 //! allows, and reports its own health (`/readyz`, `/api/v1/dialer/status`, `/metrics`, the
 //! console's header) when its loop stalls. Both backends.
 
-mod common;
+use crate::common;
 
 use common::*;
 use serde_json::{json, Value};

@@ -3,7 +3,7 @@
 //! staleness rule (a registry never imported, or older than its limit, stops the numbers it
 //! covers, with a warning in the dialer's status).
 
-mod common;
+use crate::common;
 
 use common::*;
 use serde_json::json;

@@ -2,7 +2,7 @@
 //! scripts/install-browser-deps.sh) against the real `campana` binary. A failing test leaves a
 //! screenshot and the page's HTML in `<target>/test-artifacts/`.
 
-mod common;
+use crate::common;
 
 use common::{Server, ADMIN_PASSWORD};
 use fantoccini::{Client, ClientBuilder, Locator};

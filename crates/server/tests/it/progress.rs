@@ -2,7 +2,7 @@
 //! progress chart series agrees with the day's counters, the campaign's agents say who takes its
 //! calls and why the others do not, and the console's campaign page carries both.
 
-mod common;
+use crate::common;
 
 use common::*;
 use serde_json::{json, Value};

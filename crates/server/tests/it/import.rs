@@ -1,6 +1,6 @@
 //! CSV imports of the files lists really arrive as, over HTTP and through the CLI, on both backends.
 
-mod common;
+use crate::common;
 
 use common::*;
 use reqwest::multipart::{Form, Part};

@@ -1,7 +1,7 @@
 //! The API contract, on SQLite and PostgreSQL: every error is an RFC 9457 problem document
 //! (`application/problem+json`), including the answers written before a handler runs.
 
-mod common;
+use crate::common;
 
 use common::*;
 use serde_json::Value;

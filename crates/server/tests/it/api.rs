@@ -1,6 +1,6 @@
 //! The HTTP API driven over the network, on SQLite and PostgreSQL.
 
-mod common;
+use crate::common;
 
 use common::*;
 use reqwest::StatusCode;
