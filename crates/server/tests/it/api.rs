@@ -25,8 +25,17 @@ async fn get(c: &reqwest::Client, url: String) -> (StatusCode, Value) {
 }
 
 #[tokio::test]
-async fn health_metrics_and_openapi() {
-    let srv = Server::start("sqlite").await;
+async fn health_metrics_and_openapi_sqlite() {
+    health_metrics_and_openapi("sqlite").await;
+}
+
+#[tokio::test]
+async fn health_metrics_and_openapi_postgres() {
+    health_metrics_and_openapi("postgres").await;
+}
+
+async fn health_metrics_and_openapi(backend: &str) {
+    let srv = Server::start(backend).await;
     let c = srv.client();
     assert_eq!(c.get(srv.url("/healthz")).send().await.unwrap().status(), 200);
     assert_eq!(c.get(srv.url("/readyz")).send().await.unwrap().status(), 200);

@@ -127,8 +127,17 @@ async fn an_agent_takes_a_call_and_schedules_a_callback() {
 }
 
 #[tokio::test]
-async fn without_telephony_the_agent_api_says_the_dialer_is_off() {
-    let srv = Server::start("sqlite").await;
+async fn without_telephony_the_agent_api_says_the_dialer_is_off_sqlite() {
+    without_telephony_the_agent_api_says_the_dialer_is_off("sqlite").await;
+}
+
+#[tokio::test]
+async fn without_telephony_the_agent_api_says_the_dialer_is_off_postgres() {
+    without_telephony_the_agent_api_says_the_dialer_is_off("postgres").await;
+}
+
+async fn without_telephony_the_agent_api_says_the_dialer_is_off(backend: &str) {
+    let srv = Server::start(backend).await;
     let (s, e) = post_json(&srv.client(), srv.url("/api/v1/agent/login"), json!({})).await;
     assert_eq!(s, StatusCode::CONFLICT);
     assert!(e["detail"].as_str().unwrap().contains("telephony is off"), "{e}");
@@ -221,8 +230,17 @@ async fn kill_9_during_a_campaign_loses_nothing_postgres() {
 /// Wrap-up ends by itself after the profile's `wrap_up_s` (no disposition: the call is closed as
 /// answered), and a not-ready asked during the call applies then, with its pause code.
 #[tokio::test]
-async fn wrap_up_ends_after_wrap_up_s_and_a_pause_asked_during_the_call_applies() {
-    let srv = Server::start_args("sqlite", &["serve", "--telephony", "sim", "--sim-agents", "0"]).await;
+async fn wrap_up_ends_after_wrap_up_s_and_a_pause_asked_during_the_call_applies_sqlite() {
+    wrap_up_ends_after_wrap_up_s_and_a_pause_asked_during_the_call_applies("sqlite").await;
+}
+
+#[tokio::test]
+async fn wrap_up_ends_after_wrap_up_s_and_a_pause_asked_during_the_call_applies_postgres() {
+    wrap_up_ends_after_wrap_up_s_and_a_pause_asked_during_the_call_applies("postgres").await;
+}
+
+async fn wrap_up_ends_after_wrap_up_s_and_a_pause_asked_during_the_call_applies(backend: &str) {
+    let srv = Server::start_args(backend, &["serve", "--telephony", "sim", "--sim-agents", "0"]).await;
     let c = srv.client();
     let team = agent_group(&srv, "Team").await;
     user(&srv, "ana", 3, json!({"scope": "all"}), &[team]).await;

@@ -158,9 +158,21 @@ async fn cancelled_import_leaves_the_list_as_it_was() {
 }
 
 #[tokio::test]
-async fn cli_import_reports_and_writes_the_error_file() {
+async fn cli_import_reports_and_writes_the_error_file_sqlite() {
+    cli_import_reports_and_writes_the_error_file("sqlite").await;
+}
+
+#[tokio::test]
+async fn cli_import_reports_and_writes_the_error_file_postgres() {
+    cli_import_reports_and_writes_the_error_file("postgres").await;
+}
+
+async fn cli_import_reports_and_writes_the_error_file(backend: &str) {
     let data = tempfile::tempdir().unwrap();
-    let url = format!("sqlite://{}/campana.db", data.path().display());
+    let url = match backend {
+        "sqlite" => format!("sqlite://{}/campana.db", data.path().display()),
+        _ => campana_store::testing::postgres_store().await.expect("PostgreSQL for tests").1,
+    };
     let srv = Server::start_with(tempfile::tempdir().unwrap(), url.clone(), &["serve"]).ready().await;
     let c = srv.client();
     let _list = create_list(&c, &srv, "CLI list").await;
