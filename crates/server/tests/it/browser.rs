@@ -171,10 +171,19 @@ where
 /// A new administrator's first hour: sign in, create a profile (after a refused value) and a
 /// list and a campaign, import a CSV with bad rows, download the error file, start the campaign.
 #[tokio::test]
-async fn administrator_first_hour() {
+async fn administrator_first_hour_sqlite() {
+    administrator_first_hour("sqlite").await;
+}
+
+#[tokio::test]
+async fn administrator_first_hour_postgres() {
+    administrator_first_hour("postgres").await;
+}
+
+async fn administrator_first_hour(backend: &str) {
     // Simulated telephony and two simulated agents, who join the agent group the administrator
     // creates (there is none when the server starts).
-    let server = Server::start_args("sqlite", &["serve", "--telephony", "sim", "--sim-agents", "2"]).await;
+    let server = Server::start_args(backend, &["serve", "--telephony", "sim", "--sim-agents", "2"]).await;
     let csv_dir = tempfile::tempdir().unwrap();
     let csv = csv_dir.path().join("spring.csv");
     // The contacts' zone is one where it is daytime now, so the started campaign dials them.
@@ -192,7 +201,7 @@ async fn administrator_first_hour() {
         ),
     )
     .unwrap();
-    run("administrator_first_hour", &server, |b| async move {
+    run(&format!("administrator_first_hour_{backend}"), &server, |b| async move {
         b.login("admin", ADMIN_PASSWORD).await?;
         // An agent group: a predictive campaign needs one to start.
         b.goto("/agent-groups/new").await?;
@@ -466,8 +475,17 @@ const CALL_WAIT_S: u64 = 300;
 /// `wrap_up_s`), a callback disposition with notes and a time shown in the contact's zone,
 /// back to ready; then the API has the disposition, the notes, the tag and the callback.
 #[tokio::test]
-async fn agent_takes_a_call() {
-    let server = Server::start_args("sqlite", &["serve", "--telephony", "sim", "--sim-agents", "0"]).await;
+async fn agent_takes_a_call_sqlite() {
+    agent_takes_a_call("sqlite").await;
+}
+
+#[tokio::test]
+async fn agent_takes_a_call_postgres() {
+    agent_takes_a_call("postgres").await;
+}
+
+async fn agent_takes_a_call(backend: &str) {
+    let server = Server::start_args(backend, &["serve", "--telephony", "sim", "--sim-agents", "0"]).await;
     let api = server.client();
     let (_, team) = common::post_json(&api, server.url("/api/v1/agent-groups"), json!({"name": "Team"})).await;
     let (s, u) = common::post_json(
@@ -493,7 +511,7 @@ async fn agent_takes_a_call() {
     let (cb_id, tag_id) = (cb["id"].as_i64().unwrap(), tag["id"].as_i64().unwrap());
     let list = std::sync::Arc::new(std::sync::Mutex::new(0));
     let (list_id, srv) = (list.clone(), &server);
-    run("agent_takes_a_call", &server, |b| async move {
+    run(&format!("agent_takes_a_call_{backend}"), &server, |b| async move {
         b.login("ana", "agent-password").await?;
         b.click("header nav a[href='/agent']").await?;
         b.press("#dialer-login").await?;
