@@ -590,13 +590,17 @@ impl Store {
         }
         let ids: Vec<String> = lists.iter().map(|l| l.0.to_string()).collect();
         let closed = "record_status IN ('completed', 'cancelled') OR record_type = 'no_call'";
+        // An open number of a chain another number ended is never dialed (the dialer's offer leaves it
+        // out): it is counted apart, not as yet to call.
+        let chain_ended = format!("EXISTS (SELECT 1 {CHAIN_ENDED_FROM})");
         let r = sqlx::query(&format!(
             "SELECT COUNT(*) AS total, \
-             CAST(SUM(CASE WHEN attempts_total = 0 AND NOT ({closed}) THEN 1 ELSE 0 END) AS BIGINT) AS yet_to_call, \
+             CAST(SUM(CASE WHEN attempts_total = 0 AND NOT ({closed}) AND NOT {chain_ended} THEN 1 ELSE 0 END) AS BIGINT) AS yet_to_call, \
+             CAST(SUM(CASE WHEN NOT ({closed}) AND {chain_ended} THEN 1 ELSE 0 END) AS BIGINT) AS chain_ended, \
              CAST(SUM(CASE WHEN last_result IN ('right_party', 'agent_callback') THEN 1 ELSE 0 END) AS BIGINT) AS successful, \
              CAST(SUM(CASE WHEN ({closed}) AND (last_result IS NULL OR last_result NOT IN ('right_party', 'agent_callback')) THEN 1 ELSE 0 END) AS BIGINT) AS failed, \
-             CAST(SUM(CASE WHEN NOT ({closed}) AND (retry_at > $1 OR callback_at > $1) THEN 1 ELSE 0 END) AS BIGINT) AS rescheduled \
-             FROM records WHERE list_id IN ({})",
+             CAST(SUM(CASE WHEN NOT ({closed}) AND NOT {chain_ended} AND (retry_at > $1 OR callback_at > $1) THEN 1 ELSE 0 END) AS BIGINT) AS rescheduled \
+             FROM records r WHERE r.list_id IN ({})",
             ids.join(",")
         ))
         .bind(ms(now))
@@ -606,6 +610,7 @@ impl Store {
         Ok(RecordProgress {
             total: r.try_get::<i64, _>("total")?,
             yet_to_call: n("yet_to_call")?,
+            chain_ended: n("chain_ended")?,
             successful: n("successful")?,
             failed: n("failed")?,
             rescheduled: n("rescheduled")?,
@@ -632,8 +637,11 @@ pub struct AttemptBucket {
 #[derive(Debug, Clone, Copy, Default, PartialEq, serde::Serialize, utoipa::ToSchema)]
 pub struct RecordProgress {
     pub total: i64,
-    /// Open records never dialed.
+    /// Open records never dialed (and not of a chain another number ended).
     pub yet_to_call: i64,
+    /// Open records of a chain another number ended (a success, a do-not-call, a final result on
+    /// another of the customer's numbers): they are never dialed.
+    pub chain_ended: i64,
     /// Last result right party or callback.
     pub successful: i64,
     /// Closed without success.

@@ -353,6 +353,9 @@ async fn a_chain_ended_by_a_success_is_never_offered_again_and_a_wrong_party_mov
         for later in [now, now + Duration::days(3), now + Duration::days(400)] {
             assert_eq!(offered(later).await, ["+12125550104"], "{db}: at {later}");
         }
+        // The progress view does not count the third number as still to call (it never will be).
+        let p = s.record_progress(&lists, now).await.unwrap();
+        assert_eq!((p.total, p.yet_to_call, p.chain_ended, p.successful, p.failed), (5, 2, 1, 1, 1), "{db}: {p:?}");
         let a3 = first("+12125550103").await;
         assert_eq!(a3.hold.chain_ended_by, Some((a2.record.id, Some(CallResult::RightParty))), "{db}");
         // Even when the earlier numbers are gone from the chain's way (the third is reopened by
@@ -364,5 +367,7 @@ async fn a_chain_ended_by_a_success_is_never_offered_again_and_a_wrong_party_mov
         s.persist_dialer(&[PersistCommand::RecordUpdate(finish(&b1, CallResult::Answered))]).await.unwrap();
         assert!(offered(now).await.is_empty(), "{db}");
         assert!(first("+12125550105").await.hold.chain_ended_by.is_some(), "{db}");
+        let p = s.record_progress(&lists, now).await.unwrap();
+        assert_eq!((p.yet_to_call, p.chain_ended, p.rescheduled), (0, 2, 0), "{db}: {p:?}");
     }
 }
