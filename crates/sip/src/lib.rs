@@ -16,6 +16,7 @@
 
 pub mod analysis;
 pub mod audio;
+pub mod call_leg;
 pub mod config;
 pub mod fuzzing;
 pub mod inbound;
@@ -30,11 +31,11 @@ pub mod udp;
 pub use config::{DigestCredentials, NamedTrunk, NumberFormat, SipTransport, Trunk, TrunkConfig};
 pub use registrar::{AgentCredential, RegistrarConfig};
 
+use call_leg::CallLeg;
 use campana_core::ids::UserId;
 use campana_core::phone::PhoneNumber;
 use campana_core::record::CallResult;
-use campana_core::telephony::{AnsweredBy, CallId, PromptName, TelephonyCommand, TelephonyEvent};
-use results::{map_final_status, map_no_response, CancelReason};
+use campana_core::telephony::{CallId, PromptName, TelephonyCommand, TelephonyEvent};
 use rsipstack::dialog::authenticate::Credential;
 use rsipstack::dialog::dialog::DialogState;
 use rsipstack::dialog::dialog_layer::DialogLayer;
@@ -482,13 +483,6 @@ fn sip_err(e: rsipstack::Error) -> SipError {
     SipError::from(e)
 }
 
-/// Where a call is in its life.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Phase {
-    Setup,
-    Answered,
-}
-
 async fn run_call(shared: Arc<Shared>, dial: Dial, mut control: mpsc::Receiver<CallControl>) {
     let call_id = dial.call_id;
     let mut rtp_stats = RtpStats::default();
@@ -504,29 +498,95 @@ async fn run_call(shared: Arc<Shared>, dial: Dial, mut control: mpsc::Receiver<C
     emit(&shared, TelephonyEvent::Ended { call_id, result }).await;
 }
 
-/// Runs one call to its end and returns its result.
+/// `now` for the call's state machine.
+fn now() -> std::time::Instant {
+    Instant::now().into_std()
+}
+
+/// Sleeps until `at`, forever when `None`.
+async fn sleep_until_opt(at: Option<std::time::Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(Instant::from_std(at)).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// The result an [`call_leg::Action::End`] among `actions` names, if any.
+fn end_of(actions: &[call_leg::Action]) -> Option<CallResult> {
+    actions.iter().find_map(|a| if let call_leg::Action::End(r) = a { Some(*r) } else { None })
+}
+
+/// Turns an engine's control message into the call's event: the agent's registered contact is
+/// looked up, the prompt's audio loaded (only for an answered call: it is played nowhere else).
+async fn control_event(shared: &Shared, leg: &CallLeg, payload_type: u8, control: Option<CallControl>) -> call_leg::Event<'static> {
+    use call_leg::Event;
+    match control {
+        Some(CallControl::HangUp) | None => Event::HangUp,
+        Some(CallControl::Connect(agent)) => {
+            let contact = shared.registrar.as_ref().and_then(|r| {
+                r.lock().expect("registrar lock poisoned").binding_of(agent, std::time::Instant::now()).map(|b| b.contact.clone())
+            });
+            Event::Connect { agent, contact }
+        }
+        Some(CallControl::Play { prompt, then_hang_up, after_beep }) => {
+            let audio = if leg.phase() == call_leg::Phase::Answered {
+                match audio::prompt_path(shared.config.prompts_dir.as_deref(), &prompt.0) {
+                    Ok(path) => audio::load_prompt(&path, payload_type).await.map_err(|e| e.to_string()),
+                    Err(e) => Err(e.to_string()),
+                }
+            } else {
+                Ok(Vec::new())
+            };
+            Event::Play { prompt: prompt.0, audio, then_hang_up, after_beep }
+        }
+    }
+}
+
+/// Runs one call to its end and returns its result: the IO shell around [`CallLeg`], which
+/// decides everything. This task owns the sockets, the dialog, the agent leg's task and the
+/// timers; it feeds the leg what happened and carries out the actions it returns.
 async fn place_call(shared: &Arc<Shared>, dial: &Dial, control: &mut mpsc::Receiver<CallControl>, rtp_stats: &mut RtpStats) -> CallResult {
+    use call_leg::{Action, Event};
     let call_id = dial.call_id;
+    let mut leg = CallLeg::new(call_leg::LegConfig {
+        call_id,
+        send_at: dial.send_at.into_std(),
+        ring_timeout_s: dial.ring_timeout_s,
+        max_call_duration_s: shared.config.max_call_duration_s,
+        sit: sit_on(shared, dial),
+        fax: fax_on(shared, dial),
+        amd: dial.analysis.machine.map(|t| shared.config.amd.with_tuning(t)),
+        record: dial.record_audio,
+    });
     // Wait for the pacing slot; a hang-up meanwhile ends the call before any INVITE.
     loop {
-        tokio::select! {
-            _ = tokio::time::sleep_until(dial.send_at) => break,
-            c = control.recv() => match c {
-                Some(CallControl::HangUp) | None => return CallResult::Cancelled,
-                Some(CallControl::Connect(agent)) => tracing::warn!(%call_id, %agent, "connect before answer ignored"),
-                Some(CallControl::Play { .. }) => {
-                    tracing::warn!(%call_id, "play before answer: nothing played");
-                    emit(shared, TelephonyEvent::PromptDone { call_id }).await;
-                }
-            },
-            _ = shared.cancel.cancelled() => return CallResult::SystemError,
+        let deadline = leg.next_deadline();
+        let actions = tokio::select! {
+            _ = sleep_until_opt(deadline) => leg.handle(Event::Tick, now()),
+            c = control.recv() => {
+                let event = control_event(shared, &leg, sdp::PT_PCMU, c).await;
+                leg.handle(event, now())
+            }
+            _ = shared.cancel.cancelled() => leg.handle(Event::Shutdown, now()),
+        };
+        let mut send = false;
+        for action in actions {
+            match action {
+                Action::SendInvite => send = true,
+                Action::Emit(event) => emit(shared, event).await,
+                Action::End(result) => return result,
+                other => unreachable!("{other:?} before the INVITE"),
+            }
+        }
+        if send {
+            break;
         }
     }
     let rtp = match RtpLeg::bind(shared.local_ip, &shared.cancel).await {
         Ok(r) => r,
         Err(e) => {
             tracing::error!(%call_id, error = %e, "cannot bind an RTP port");
-            return CallResult::SystemError;
+            return end_of(&leg.handle(Event::InviteNotSent(CallResult::SystemError), now())).unwrap_or(CallResult::SystemError);
         }
     };
     let offer = sdp::offer(call_id.0, shared.local_ip, rtp.local.port());
@@ -534,7 +594,7 @@ async fn place_call(shared: &Arc<Shared>, dial: &Dial, control: &mut mpsc::Recei
         Ok(o) => o,
         Err(e) => {
             tracing::error!(%call_id, error = %e, "cannot build the INVITE");
-            return CallResult::DialError;
+            return end_of(&leg.handle(Event::InviteNotSent(CallResult::DialError), now())).unwrap_or(CallResult::DialError);
         }
     };
     let (state_tx, mut states) = shared.dialog_layer.new_dialog_state_channel();
@@ -542,365 +602,139 @@ async fn place_call(shared: &Arc<Shared>, dial: &Dial, control: &mut mpsc::Recei
         Ok(x) => x,
         Err(e) => {
             tracing::error!(%call_id, error = %e, "cannot send the INVITE");
-            return CallResult::DialError;
+            return end_of(&leg.handle(Event::InviteNotSent(CallResult::DialError), now())).unwrap_or(CallResult::DialError);
         }
     };
     shared.counters.invites_sent.fetch_add(1, Ordering::Relaxed);
-    let ring_deadline = tokio::time::sleep(Duration::from_secs(u64::from(dial.ring_timeout_s)));
-    tokio::pin!(ring_deadline);
-    let max_duration = tokio::time::sleep(Duration::from_secs(u64::from(shared.config.max_call_duration_s)));
-    tokio::pin!(max_duration);
+    leg.handle(Event::InviteSent, now());
 
-    let mut phase = Phase::Setup;
-    let mut rang = false;
-    // Any provisional response (100 Trying included) came from the trunk.
-    let mut responded = false;
-    let mut invite_done = false;
-    let mut cancelled: Option<CancelReason> = None;
-    let mut agent_leg: Option<(UserId, mpsc::Receiver<AgentLegEvent>, CancellationToken)> = None;
-    let mut bridged: Option<Arc<RtpLeg>> = None;
-    // The bridge's rules in the kernel, when it forwards this call's RTP (closed before the
-    // legs' ports are released, so no rule outlives its port).
-    let mut kernel_bridge: Option<kernel_relay::KernelBridge> = None;
-    // Packets the kernel forwarded under rules since replaced (a media address that moved).
-    let mut kernel_forwarded: [kernel_relay::KernelCount; 2] = Default::default();
-    // The prompt playing now and whether to hang up when it ends.
-    let mut prompt: Option<(tokio::sync::oneshot::Receiver<()>, bool)> = None;
-    // A message for an answering machine waiting for its beep.
-    let mut message: Option<MessageAfterBeep> = None;
-    let mut digits = rtp.digits.lock().await;
-    // Call analysis: frames of the customer leg, a tone detector (SIT, fax), and AMD after
-    // answer when the dial asked for it.
     let (analysis_tx, mut analysis_rx) = mpsc::channel::<recording::RecFrame>(ANALYSIS_QUEUE_LEN);
-    let mut analysing = false;
-    let mut tones = analysis::ToneDetector::default();
-    let mut amd: Option<analysis::Amd> = None;
-    let mut tone_result: Option<CallResult> = None;
-    // The recording of this call, started at answer when asked for: its frame queue and stop.
-    let mut recorder: Option<(mpsc::Sender<recording::RecFrame>, CancellationToken)> = None;
+    let mut io = CallIo {
+        shared,
+        dial,
+        rtp: &rtp,
+        dialog: &dialog,
+        analysis_tx,
+        agent_leg: None,
+        agent_answered: None,
+        bridged: None,
+        kernel_bridge: None,
+        kernel_forwarded: Default::default(),
+        prompt: None,
+        recorder: None,
+        offer: None,
+    };
+    let mut digits = rtp.digits.lock().await;
+    let mut invite_done = false;
+    let mut states_closed = false;
     let result = loop {
-        let message_deadline = message.as_ref().map(|m| m.deadline);
+        let deadline = leg.next_deadline();
         // Biased: dialog states (180 before 200) are handled before the INVITE's outcome, so
         // Ringing always precedes Answered.
-        tokio::select! {
+        let wake = tokio::select! {
             biased;
-            Some(digit) = digits.recv() => {
-                emit(shared, TelephonyEvent::Digit { call_id, digit }).await;
-            }
-            Some(frame) = analysis_rx.recv(), if analysing => {
-                let samples: Vec<f32> = match frame.payload_type {
-                    sdp::PT_PCMA => frame.payload.iter().map(|b| f32::from(audio::alaw_to_linear(*b))).collect(),
-                    _ => frame.payload.iter().map(|b| f32::from(audio::ulaw_to_linear(*b))).collect(),
-                };
-                if let Some(why) = message.as_mut().and_then(|m| m.beep.push(&samples)) {
-                    tracing::debug!(%call_id, ?why, "leaving the message");
-                    if let Some(m) = message.take() {
-                        prompt = Some((rtp.play(m.audio), m.then_hang_up));
-                    }
-                }
-                if let Some(a) = amd.as_mut() {
-                    if let Some(answered_by) = a.push(&samples) {
-                        tracing::debug!(%call_id, ?answered_by, "machine detection decided");
-                        amd = None;
-                        emit(shared, TelephonyEvent::MachineDetected { call_id, answered_by }).await;
-                        if bridged.is_some() {
-                            rtp.stop_recording_to(&analysis_tx);
-                            analysing = false;
-                        }
-                    }
-                }
-                if tone_result.is_none() && bridged.is_none() {
-                    let found = tones.push(&samples).filter(|r| match r {
-                        CallResult::Fax => phase == Phase::Answered && fax_on(shared, dial),
-                        _ => sit_on(shared, dial),
-                    });
-                    if let Some(r) = found {
-                        tracing::info!(%call_id, result = %r.as_str(), "tone detected");
-                        tone_result = Some(r);
-                        match phase {
-                            Phase::Answered => {
-                                if let Err(e) = dialog.hangup().await { tracing::warn!(%call_id, error = %e, "BYE failed"); }
-                                break r;
-                            }
-                            Phase::Setup => {
-                                // The final response (487 to our CANCEL) ends the loop; the
-                                // SIT decides the result.
-                                if cancelled.is_none() {
-                                    cancelled = Some(CancelReason::RingTimeout);
-                                    if let Err(e) = dialog.cancel().await { tracing::warn!(%call_id, error = %e, "CANCEL failed"); }
-                                }
-                            }
-                        }
-                    }
-                }
-            }
+            Some(digit) = digits.recv() => Wake::Digit(digit),
+            Some(frame) = analysis_rx.recv(), if leg.analysing() => Wake::Frame(frame),
             _ = async {
-                match message_deadline {
-                    Some(at) => tokio::time::sleep_until(at).await,
+                match io.prompt.as_mut() {
+                    Some(done) => { let _ = done.await; }
                     None => std::future::pending().await,
                 }
-            } => {
-                // No audio from the far end at all: leave the message anyway.
-                tracing::debug!(%call_id, "no beep heard (no audio): leaving the message");
-                if let Some(m) = message.take() {
-                    prompt = Some((rtp.play(m.audio), m.then_hang_up));
-                }
-            }
-            _ = async {
-                match prompt.as_mut() {
-                    Some((done, _)) => { let _ = done.await; }
-                    None => std::future::pending().await,
-                }
-            } => {
-                let then_hang_up = prompt.take().map(|(_, h)| h).unwrap_or(false);
-                emit(shared, TelephonyEvent::PromptDone { call_id }).await;
-                if then_hang_up {
-                    if let Err(e) = dialog.hangup().await { tracing::warn!(%call_id, error = %e, "BYE failed"); }
-                    break CallResult::Answered;
-                }
-            }
+            } => Wake::PromptDone,
             ev = async {
-                match agent_leg.as_mut() {
-                    Some((_, rx, _)) => rx.recv().await,
+                match io.agent_leg.as_mut() {
+                    Some((rx, _)) => rx.recv().await,
                     None => std::future::pending().await,
                 }
-            } => {
-                let agent = agent_leg.as_ref().map(|(a, _, _)| *a).expect("agent leg exists when it reports");
-                match ev {
-                    Some(AgentLegEvent::Answered(agent_rtp)) => {
-                        if let Some((frames, _)) = &recorder {
-                            agent_rtp.record_to(frames.clone(), recording::CHANNEL_AGENT);
-                        }
-                        // The far ends, read before the bridge stops the legs' own sending.
-                        let far_ends = (rtp.target(), agent_rtp.target());
-                        if !RtpLeg::bridge(&rtp, &agent_rtp) {
-                            tracing::warn!(%call_id, "a leg has no media address: bridged without media relay");
-                        } else if recorder.is_none() && amd.is_none() {
-                            kernel_bridge = kernel_bridge_of(shared, (&rtp, far_ends.0), (&agent_rtp, far_ends.1)).await;
-                        }
-                        bridged = Some(agent_rtp);
-                        // Tone detection ends at the bridge (see the analysis branch); with no
-                        // AMD decision pending nothing reads the customer's frames any more, so
-                        // stop copying every packet to the analysis queue.
-                        if analysing && amd.is_none() {
-                            rtp.stop_recording_to(&analysis_tx);
-                            analysing = false;
-                        }
-                        shared.counters.connected.fetch_add(1, Ordering::Relaxed);
-                        emit(shared, TelephonyEvent::Connected { call_id, agent }).await;
-                    }
-                    Some(AgentLegEvent::Failed(why)) => {
-                        // The customer stays on the line: the engine connects another agent or
-                        // plays the safe-harbor message (and counts the abandon).
-                        tracing::warn!(%call_id, %agent, reason = %why, "agent leg failed");
-                        if let Some((_, _, stop)) = agent_leg.take() {
-                            stop.cancel();
-                        }
-                        emit(shared, TelephonyEvent::ConnectFailed { call_id, agent, reason: why }).await;
-                    }
-                    Some(AgentLegEvent::Ended) | None => {
-                        tracing::debug!(%call_id, %agent, "agent hung up: BYE to the customer");
-                        if let Err(e) = dialog.hangup().await { tracing::warn!(%call_id, error = %e, "BYE failed"); }
-                        break CallResult::Answered;
-                    }
-                }
-            }
-            state = states.recv() => {
-                let Some(state) = state else {
-                    // The dialog is gone: its final response arrives through `invite`.
-                    if invite_done { break if phase == Phase::Answered { CallResult::Answered } else { CallResult::NetworkFailure } }
-                    continue;
-                };
-                match state {
-                    DialogState::Trying(_) => responded = true,
-                    DialogState::Early(_, resp) => {
-                        responded = true;
-                        if !rang && phase == Phase::Setup {
-                            rang = true;
-                            emit(shared, TelephonyEvent::Ringing { call_id }).await;
-                        }
-                        // 183 Session Progress with SDP: early media (ring-back, SIT, announcements).
-                        start_media(&rtp, &resp.body, call_id);
-                        if !resp.body.is_empty() && sit_on(shared, dial) && !analysing {
-                            analysing = true;
-                            rtp.record_to(analysis_tx.clone(), recording::CHANNEL_CUSTOMER);
-                        }
-                    }
-                    DialogState::Confirmed(_, resp) if phase == Phase::Setup && cancelled.is_none() => {
-                        phase = Phase::Answered;
-                        on_answered(shared, dial, &rtp, &resp.body, call_id, &analysis_tx, &mut analysing, &mut amd, &mut recorder).await;
-                    }
-                    DialogState::Terminated(_, reason) => {
-                        tracing::debug!(%call_id, ?reason, "dialog terminated");
-                        if phase == Phase::Answered {
-                            break CallResult::Answered;
-                        }
-                    }
-                    DialogState::Updated(_, request, handle) => {
-                        // The first offer listed both G.711 codecs; the answer names the one in use.
-                        let follow = match &bridged {
-                            Some(partner) => MediaFollow::Bridged { partner },
-                            None => MediaFollow::Free,
-                        };
-                        let moved = answer_in_dialog_offer(shared, call_id, (call_id.0, call_id.0 + 1), &rtp, follow, &request, handle).await;
-                        if let (Some(_), Some(partner)) = (moved, &bridged) {
-                            // The kernel's rules name the old address: take them out (the
-                            // user-space relay, already following, forwards meanwhile) and put
-                            // in new ones.
-                            if let Some(k) = kernel_bridge.take() {
-                                let forwarded = k.close().await;
-                                kernel_forwarded[0].packets += forwarded[0].packets;
-                                kernel_forwarded[0].bytes += forwarded[0].bytes;
-                                kernel_forwarded[1].packets += forwarded[1].packets;
-                                kernel_forwarded[1].bytes += forwarded[1].bytes;
-                                kernel_bridge = kernel_bridge_of(shared, (&rtp, rtp.target()), (partner, partner.target())).await;
-                            }
-                        }
-                    }
-                    _ => {}
-                }
-            }
+            } => Wake::Agent(ev),
+            state = states.recv(), if !states_closed => Wake::State(state),
             r = &mut invite, if !invite_done => {
                 invite_done = true;
-                let outcome = match r {
+                Wake::Invite(match r {
                     Ok(Ok((_, Some(resp)))) => Ok(resp),
                     Ok(Ok((_, None))) => Err("no final response".to_string()),
                     Ok(Err(e)) => Err(e.to_string()),
                     Err(e) => Err(e.to_string()),
+                })
+            }
+            _ = sleep_until_opt(deadline) => Wake::Tick,
+            c = control.recv() => Wake::Control(c),
+            _ = shared.cancel.cancelled() => Wake::Shutdown,
+        };
+        let actions = match wake {
+            Wake::Digit(digit) => leg.handle(Event::Digit(digit), now()),
+            Wake::Frame(frame) => {
+                let samples: Vec<f32> = match frame.payload_type {
+                    sdp::PT_PCMA => frame.payload.iter().map(|b| f32::from(audio::alaw_to_linear(*b))).collect(),
+                    _ => frame.payload.iter().map(|b| f32::from(audio::ulaw_to_linear(*b))).collect(),
                 };
-                match outcome {
-                    Ok(resp) if resp.status_code.kind() == StatusCodeKind::Successful => {
-                        if cancelled.is_some() {
-                            // rsipstack ACKs and BYEs a 2xx that crossed our CANCEL.
-                            break map_final_status(487, cancelled);
-                        }
-                        if phase == Phase::Setup {
-                            phase = Phase::Answered;
-                            on_answered(shared, dial, &rtp, &resp.body, call_id, &analysis_tx, &mut analysing, &mut amd, &mut recorder).await;
-                        }
-                    }
-                    Ok(resp) => {
-                        let code = resp.status_code.code();
-                        tracing::debug!(%call_id, code, "final response");
-                        if code == 408 && is_local_timeout(&resp) {
-                            // Nothing came back from the trunk (Timer B): not the called
-                            // party's "no answer".
-                            tracing::warn!(%call_id, "no response to the INVITE from the trunk");
-                            break map_no_response(cancelled);
-                        }
-                        break map_final_status(code, cancelled);
-                    }
-                    Err(e) => {
-                        tracing::warn!(%call_id, error = %e, "INVITE failed without a final response");
-                        break map_no_response(cancelled);
-                    }
-                }
+                leg.handle(Event::CustomerAudio(&samples), now())
             }
-            _ = &mut ring_deadline, if phase == Phase::Setup && cancelled.is_none() => {
-                tracing::debug!(%call_id, ring_timeout_s = dial.ring_timeout_s, responded, "ring timeout: CANCEL");
-                cancelled = Some(if responded { CancelReason::RingTimeout } else { CancelReason::RingTimeoutNoResponse });
-                if let Err(e) = dialog.cancel().await {
-                    tracing::warn!(%call_id, error = %e, "CANCEL failed");
-                }
+            Wake::PromptDone => {
+                io.prompt = None;
+                leg.handle(Event::PromptDone, now())
             }
-            _ = &mut max_duration, if phase == Phase::Answered => {
-                tracing::warn!(%call_id, max_call_duration_s = shared.config.max_call_duration_s, "call too long: BYE");
-                if let Err(e) = dialog.hangup().await { tracing::warn!(%call_id, error = %e, "BYE failed"); }
-                break CallResult::Answered;
+            Wake::Agent(Some(AgentLegEvent::Answered(agent_rtp))) => {
+                io.agent_answered = Some(agent_rtp);
+                leg.handle(Event::AgentAnswered, now())
             }
-            c = control.recv() => match c {
-                Some(CallControl::Connect(agent)) => {
-                    if phase != Phase::Answered || agent_leg.is_some() {
-                        tracing::warn!(%call_id, %agent, "connect ignored: the call is not answered or already has an agent");
-                        continue;
-                    }
-                    let contact = shared.registrar.as_ref().and_then(|r| {
-                        r.lock().expect("registrar lock poisoned").binding_of(agent, std::time::Instant::now()).map(|b| b.contact.clone())
-                    });
-                    let Some(contact) = contact else {
-                        tracing::warn!(%call_id, %agent, "agent phone not registered");
-                        emit(shared, TelephonyEvent::ConnectFailed { call_id, agent, reason: "agent phone not registered".into() }).await;
-                        continue;
-                    };
-                    // A prompt still playing (an agentless customer who pressed 1) no longer
-                    // ends the call; the bridge replaces its audio.
-                    prompt = None;
-                    let codec = rtp.payload_type().unwrap_or(sdp::PT_PCMU);
-                    let (tx, rx) = mpsc::channel(AGENT_LEG_QUEUE_LEN);
-                    let stop = shared.cancel.child_token();
-                    tokio::spawn(run_agent_leg(shared.clone(), call_id, contact, codec, tx, stop.clone()));
-                    agent_leg = Some((agent, rx, stop));
+            Wake::Agent(Some(AgentLegEvent::Failed(why))) => leg.handle(Event::AgentFailed(why), now()),
+            Wake::Agent(Some(AgentLegEvent::Ended) | None) => leg.handle(Event::AgentEnded, now()),
+            Wake::State(None) => {
+                // The dialog is gone: its final response arrives through `invite`.
+                states_closed = true;
+                leg.handle(Event::StatesClosed, now())
+            }
+            Wake::State(Some(state)) => match state {
+                DialogState::Trying(_) => leg.handle(Event::Trying, now()),
+                DialogState::Early(_, resp) => leg.handle(Event::Early { sdp: &resp.body }, now()),
+                DialogState::Confirmed(_, resp) => leg.handle(Event::Confirmed { sdp: &resp.body }, now()),
+                DialogState::Terminated(_, reason) => {
+                    tracing::debug!(%call_id, ?reason, "dialog terminated");
+                    leg.handle(Event::Terminated, now())
                 }
-                Some(CallControl::Play { prompt: name, then_hang_up, after_beep }) => {
-                    let payload_type = rtp.payload_type().unwrap_or(sdp::PT_PCMU);
-                    let loaded = match audio::prompt_path(shared.config.prompts_dir.as_deref(), &name.0) {
-                        Ok(path) => audio::load_prompt(&path, payload_type).await,
-                        Err(e) => Err(e),
-                    };
-                    // A new prompt replaces a message still waiting for its beep.
-                    message = None;
-                    let done = match loaded {
-                        Ok(audio) if phase == Phase::Answered && bridged.is_none() && after_beep => {
-                            // The customer leg's frames go to call analysis until the beep.
-                            if !analysing {
-                                analysing = true;
-                                rtp.record_to(analysis_tx.clone(), recording::CHANNEL_CUSTOMER);
-                            }
-                            let deadline = Instant::now() + Duration::from_millis(u64::from(analysis::BEEP_WAIT_MAX_MS));
-                            message = Some(MessageAfterBeep { beep: analysis::BeepDetector::default(), audio, then_hang_up, deadline });
-                            prompt = None;
-                            continue;
-                        }
-                        Ok(audio) if phase == Phase::Answered && bridged.is_none() => rtp.play(audio),
-                        Ok(_) => {
-                            tracing::warn!(%call_id, prompt = %name.0, "prompt not played: the call is not answered or is bridged");
-                            let (tx, rx) = tokio::sync::oneshot::channel();
-                            let _ = tx.send(());
-                            rx
-                        }
-                        Err(e) => {
-                            tracing::error!(%call_id, prompt = %name.0, error = %e, "prompt cannot be played");
-                            let (tx, rx) = tokio::sync::oneshot::channel();
-                            let _ = tx.send(());
-                            rx
-                        }
-                    };
-                    // A prompt replaced by a new one reports PromptDone once, for the new one.
-                    prompt = Some((done, then_hang_up));
+                DialogState::Updated(_, request, handle) => {
+                    io.offer = Some((request, handle));
+                    leg.handle(Event::Reoffer, now())
                 }
-                Some(CallControl::HangUp) | None => match phase {
-                    Phase::Answered => {
-                        if let Err(e) = dialog.hangup().await { tracing::warn!(%call_id, error = %e, "BYE failed"); }
-                        break CallResult::Answered;
-                    }
-                    Phase::Setup => {
-                        if cancelled.is_none() {
-                            cancelled = Some(CancelReason::HangUp);
-                            if let Err(e) = dialog.cancel().await { tracing::warn!(%call_id, error = %e, "CANCEL failed"); }
-                        }
-                    }
-                }
+                _ => Vec::new(),
             },
-            _ = shared.cancel.cancelled() => break CallResult::SystemError,
+            Wake::Invite(Ok(resp)) => {
+                let code = resp.status_code.code();
+                if resp.status_code.kind() != StatusCodeKind::Successful {
+                    tracing::debug!(%call_id, code, "final response");
+                }
+                let local_timeout = code == 408 && is_local_timeout(&resp);
+                leg.handle(Event::Final { code, sdp: &resp.body, local_timeout }, now())
+            }
+            Wake::Invite(Err(e)) => {
+                tracing::warn!(%call_id, error = %e, "INVITE failed without a final response");
+                leg.handle(Event::NoFinal, now())
+            }
+            Wake::Tick => leg.handle(Event::Tick, now()),
+            Wake::Control(c) => {
+                let event = control_event(shared, &leg, rtp.payload_type().unwrap_or(sdp::PT_PCMU), c).await;
+                leg.handle(event, now())
+            }
+            Wake::Shutdown => leg.handle(Event::Shutdown, now()),
+        };
+        if let Some(result) = io.apply(call_id, actions).await {
+            break result;
         }
     };
     drop(digits);
-    let result = match tone_result {
-        Some(r) if result != CallResult::SystemError => r,
-        _ => result,
-    };
-    if let Some((_, stop)) = recorder {
+    if let Some((_, stop)) = io.recorder.take() {
         stop.cancel();
     }
-    if let Some((_, _, stop)) = agent_leg {
+    if let Some((_, stop)) = io.agent_leg.take() {
         stop.cancel();
     }
     shared.dialog_layer.remove_dialog(&dialog.id());
-    let mut forwarded = match kernel_bridge {
+    let mut forwarded = match io.kernel_bridge.take() {
         Some(k) => k.close().await,
         None => Default::default(),
     };
-    for (f, earlier) in forwarded.iter_mut().zip(kernel_forwarded) {
+    for (f, earlier) in forwarded.iter_mut().zip(io.kernel_forwarded) {
         f.packets += earlier.packets;
         f.bytes += earlier.bytes;
     }
@@ -909,11 +743,156 @@ async fn place_call(shared: &Arc<Shared>, dial: &Dial, control: &mut mpsc::Recei
     rtp_stats.packets_received += forwarded[0].packets + forwarded[1].packets;
     rtp_stats.bytes_received += forwarded[0].bytes + forwarded[1].bytes;
     rtp_stats.packets_relayed += forwarded[0].packets + forwarded[1].packets;
-    if let Some(agent_rtp) = bridged {
+    if let Some(agent_rtp) = io.bridged.take() {
         let a = agent_rtp.stats();
         rtp_stats.packets_relayed += a.packets_relayed;
     }
     result
+}
+
+/// What woke a call task up.
+enum Wake {
+    Digit(char),
+    Frame(recording::RecFrame),
+    PromptDone,
+    Agent(Option<AgentLegEvent>),
+    State(Option<DialogState>),
+    Invite(Result<rsipstack::sip::Response, String>),
+    Tick,
+    Control(Option<CallControl>),
+    Shutdown,
+}
+
+/// The IO side of a call after its INVITE: what [`call_leg::Action`]s act on.
+struct CallIo<'a> {
+    shared: &'a Arc<Shared>,
+    dial: &'a Dial,
+    rtp: &'a RtpLeg,
+    dialog: &'a rsipstack::dialog::invite_dialog::InviteDialog,
+    /// The customer leg's frames for call analysis go here.
+    analysis_tx: mpsc::Sender<recording::RecFrame>,
+    /// The agent leg's task: its events and its stop.
+    agent_leg: Option<(mpsc::Receiver<AgentLegEvent>, CancellationToken)>,
+    /// The agent leg's RTP, from its answer until the bridge.
+    agent_answered: Option<Arc<RtpLeg>>,
+    /// The agent leg's RTP once bridged.
+    bridged: Option<Arc<RtpLeg>>,
+    /// The bridge's rules in the kernel, when it forwards this call's RTP (closed before the
+    /// legs' ports are released, so no rule outlives its port).
+    kernel_bridge: Option<kernel_relay::KernelBridge>,
+    /// Packets the kernel forwarded under rules since replaced (a media address that moved).
+    kernel_forwarded: [kernel_relay::KernelCount; 2],
+    /// The end of the prompt playing now.
+    prompt: Option<tokio::sync::oneshot::Receiver<()>>,
+    /// The recording of this call, started at answer when asked for: its frame queue and stop.
+    recorder: Option<(mpsc::Sender<recording::RecFrame>, CancellationToken)>,
+    /// The far end's re-INVITE / UPDATE waiting for its answer.
+    offer: Option<(rsipstack::sip::Request, rsipstack::dialog::dialog::TransactionHandle)>,
+}
+
+impl CallIo<'_> {
+    /// Carries out the leg's actions in order; the call's result once it ended.
+    async fn apply(&mut self, call_id: CallId, actions: Vec<call_leg::Action>) -> Option<CallResult> {
+        use call_leg::Action;
+        let shared = self.shared;
+        let rtp = self.rtp;
+        for action in actions {
+            match action {
+                Action::SendInvite => unreachable!("the INVITE is out"),
+                Action::Cancel => {
+                    if let Err(e) = self.dialog.cancel().await {
+                        tracing::warn!(%call_id, error = %e, "CANCEL failed");
+                    }
+                }
+                Action::Bye => {
+                    if let Err(e) = self.dialog.hangup().await {
+                        tracing::warn!(%call_id, error = %e, "BYE failed");
+                    }
+                }
+                Action::StartMedia { sdp } => start_media(rtp, &sdp, call_id),
+                Action::StartRecording => self.recorder = start_recording(shared, self.dial, rtp),
+                Action::AnalyseCustomer => rtp.record_to(self.analysis_tx.clone(), recording::CHANNEL_CUSTOMER),
+                Action::StopAnalysing => rtp.stop_recording_to(&self.analysis_tx),
+                Action::Play { audio } => {
+                    self.prompt = Some(match audio {
+                        Some(audio) => rtp.play(audio),
+                        None => {
+                            let (tx, rx) = tokio::sync::oneshot::channel();
+                            let _ = tx.send(());
+                            rx
+                        }
+                    })
+                }
+                Action::StopPrompt => self.prompt = None,
+                Action::CallAgent { agent, contact } => {
+                    tracing::debug!(%call_id, %agent, %contact, "calling the agent's phone");
+                    let codec = rtp.payload_type().unwrap_or(sdp::PT_PCMU);
+                    let (tx, rx) = mpsc::channel(AGENT_LEG_QUEUE_LEN);
+                    let stop = shared.cancel.child_token();
+                    tokio::spawn(run_agent_leg(shared.clone(), call_id, contact, codec, tx, stop.clone()));
+                    self.agent_leg = Some((rx, stop));
+                }
+                Action::StopAgentLeg => {
+                    if let Some((_, stop)) = self.agent_leg.take() {
+                        stop.cancel();
+                    }
+                }
+                Action::Bridge { kernel } => {
+                    let Some(agent_rtp) = self.agent_answered.take() else {
+                        tracing::error!(%call_id, "bridge without the agent leg's media");
+                        continue;
+                    };
+                    if let Some((frames, _)) = &self.recorder {
+                        agent_rtp.record_to(frames.clone(), recording::CHANNEL_AGENT);
+                    }
+                    // The far ends, read before the bridge stops the legs' own sending.
+                    let far_ends = (rtp.target(), agent_rtp.target());
+                    if !RtpLeg::bridge(rtp, &agent_rtp) {
+                        tracing::warn!(%call_id, "a leg has no media address: bridged without media relay");
+                    } else if self.recorder.is_none() && kernel {
+                        self.kernel_bridge = kernel_bridge_of(shared, (rtp, far_ends.0), (&agent_rtp, far_ends.1)).await;
+                    }
+                    self.bridged = Some(agent_rtp);
+                }
+                Action::AnswerOffer { bridged } => {
+                    let Some((request, handle)) = self.offer.take() else { continue };
+                    // The first offer listed both G.711 codecs; the answer names the one in use.
+                    let partner = if bridged { self.bridged.clone() } else { None };
+                    let follow = match &partner {
+                        Some(partner) => MediaFollow::Bridged { partner },
+                        None => MediaFollow::Free,
+                    };
+                    let moved = answer_in_dialog_offer(shared, call_id, (call_id.0, call_id.0 + 1), rtp, follow, &request, handle).await;
+                    if let (Some(_), Some(partner)) = (moved, &partner) {
+                        // The kernel's rules name the old address: take them out (the user-space
+                        // relay, already following, forwards meanwhile) and put in new ones.
+                        if let Some(k) = self.kernel_bridge.take() {
+                            let forwarded = k.close().await;
+                            for (sum, f) in self.kernel_forwarded.iter_mut().zip(forwarded) {
+                                sum.packets += f.packets;
+                                sum.bytes += f.bytes;
+                            }
+                            self.kernel_bridge = kernel_bridge_of(shared, (rtp, rtp.target()), (partner, partner.target())).await;
+                        }
+                    }
+                }
+                Action::Emit(event) => {
+                    match &event {
+                        TelephonyEvent::Answered { .. } => {
+                            shared.counters.answered.fetch_add(1, Ordering::Relaxed);
+                        }
+                        TelephonyEvent::Connected { .. } => {
+                            shared.counters.connected.fetch_add(1, Ordering::Relaxed);
+                        }
+                        _ => {}
+                    }
+                    emit(shared, event).await;
+                }
+                Action::End(result) => return Some(result),
+            }
+        }
+        None
+    }
 }
 
 /// How an in-dialog offer's new media address is handled on a leg.
@@ -987,16 +966,6 @@ async fn answer_in_dialog_offer(
         tracing::debug!(%call_id, error = ?e, "200 to the in-dialog offer not sent");
     }
     moved_to
-}
-
-/// A message for an answering machine, played once the beep is over.
-struct MessageAfterBeep {
-    beep: analysis::BeepDetector,
-    /// G.711 audio of the call's payload type.
-    audio: Vec<u8>,
-    then_hang_up: bool,
-    /// Played then whatever was heard (the detector also times out on the audio it hears).
-    deadline: Instant,
 }
 
 /// Whether a 408 was made by rsipstack itself when the INVITE's Timer B (or C) fired, not
@@ -1136,35 +1105,6 @@ fn agent_invite_option(shared: &Shared, call_id: CallId, contact: &str, codec: u
     })
 }
 
-/// Starts recording an answered call when its dial asked for it and a directory is configured.
-/// Everything that starts when the far end answers: the counter, media towards the answer's
-/// address, recording, machine/SIT/fax analysis and the `Answered` event. Called from both places
-/// a 2xx can arrive (the dialog state and the INVITE's final response), so they cannot drift.
-#[allow(clippy::too_many_arguments)]
-async fn on_answered(
-    shared: &Arc<Shared>,
-    dial: &Dial,
-    rtp: &RtpLeg,
-    body: &[u8],
-    call_id: CallId,
-    analysis_tx: &mpsc::Sender<recording::RecFrame>,
-    analysing: &mut bool,
-    amd: &mut Option<analysis::Amd>,
-    recorder: &mut Option<(mpsc::Sender<recording::RecFrame>, CancellationToken)>,
-) {
-    shared.counters.answered.fetch_add(1, Ordering::Relaxed);
-    start_media(rtp, body, call_id);
-    *recorder = start_recording(shared, dial, rtp);
-    if let Some(tuning) = dial.analysis.machine {
-        *amd = Some(analysis::Amd::new(shared.config.amd.with_tuning(tuning)));
-    }
-    if !*analysing && (dial.analysis.machine.is_some() || sit_on(shared, dial) || fax_on(shared, dial)) {
-        *analysing = true;
-        rtp.record_to(analysis_tx.clone(), recording::CHANNEL_CUSTOMER);
-    }
-    emit(shared, TelephonyEvent::Answered { call_id, answered_by: AnsweredBy::Unknown }).await;
-}
-
 /// SIT detection on this call: the trunk allows it and the profile asks for it.
 fn sit_on(shared: &Shared, dial: &Dial) -> bool {
     shared.config.sit_detection && dial.analysis.sit
@@ -1175,6 +1115,7 @@ fn fax_on(shared: &Shared, dial: &Dial) -> bool {
     shared.config.fax_detection && dial.analysis.fax
 }
 
+/// Starts recording an answered call when its dial asked for it and a directory is configured.
 fn start_recording(shared: &Arc<Shared>, dial: &Dial, rtp: &RtpLeg) -> Option<(mpsc::Sender<recording::RecFrame>, CancellationToken)> {
     if !dial.record_audio {
         return None;
