@@ -29,7 +29,7 @@ pub use eligibility::{
     agent_mismatches, check_number, check_number_with, compliance_preview, AgentMismatch, Blocked, CampaignConfig, Candidate,
     CheckNumberReport, CompliancePreview, DncHit, DncLookup, InMemoryDnc, NoDnc, ReasonCode, StoreHold,
 };
-pub use engine::{Engine, EngineConfig};
+pub use engine::{AgentState, AgentView, Engine, EngineConfig, UnknownAgentState, ABANDON_RESERVE};
 pub use rules::{CallingRules, RulesError};
 pub use types::*;
 

@@ -360,10 +360,17 @@ impl RingingAges {
         }
     }
     pub fn remove(&mut self, dialed_s: i64) {
+        // A call removed that was never added (or twice) would leave the ringing ages wrong for
+        // the rest of the day, and pacing would read them: it panics instead.
         if dialed_s < self.base {
-            self.old = self.old.saturating_sub(1);
-        } else if let Some(c) = self.counts.get_mut((dialed_s - self.base) as usize) {
-            *c = c.saturating_sub(1);
+            assert!(self.old > 0, "ringing ages: no call dialed at {dialed_s} to remove");
+            self.old -= 1;
+        } else {
+            let c = self.counts.get_mut((dialed_s - self.base) as usize);
+            assert!(c.as_ref().is_some_and(|c| **c > 0), "ringing ages: no call dialed at {dialed_s} to remove");
+            if let Some(c) = c {
+                *c -= 1;
+            }
         }
         while self.counts.front() == Some(&0) {
             self.counts.pop_front();
