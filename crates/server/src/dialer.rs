@@ -18,18 +18,17 @@ use crate::explain::campaign_config;
 use campana_core::campaign::{Campaign, CampaignState};
 use campana_core::record::CallResult;
 use campana_core::telephony::{CallId, TelephonyCommand};
-use campana_core::{AgentGroupId, CampaignId, ContactListId, PhoneNumber, RecordId, UserId};
+use campana_core::{AgentGroupId, CampaignId, PhoneNumber, UserId};
+use campana_dialer::{close_open_call, AgentMirror, CampaignLoad, DriverCore, HistoryMinute, Op, RecordQuery, HISTORY_DAYS};
 use campana_engine::dnc::DncLists;
-use campana_engine::eligibility::contact_zones;
-use campana_engine::treatment::{after_call, FinishedCall};
-use campana_engine::{AfterWrapUp, AgentNotice, CampaignConfig, Engine, EngineConfig, Input, Output, PersistCommand, SharedDnc};
+use campana_engine::{AfterWrapUp, AgentNotice, Candidate, DncHit, Engine, EngineConfig, Input, PersistCommand, SharedDnc};
 use campana_sim::agents::SimAgents;
 use campana_sim::model::{AgentModel, Population};
 use campana_sim::telephony::SimTelephony;
 use campana_store::{CampaignFilter, DialableQuery, PageParams, Store, StoreError};
 use chrono::{DateTime, Duration, Utc};
 use serde::Serialize;
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashSet};
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 use tokio::sync::{broadcast, mpsc, oneshot};
@@ -41,10 +40,6 @@ pub const COMMAND_QUEUE: usize = 1024;
 pub const NOTICE_BUFFER: usize = 1024;
 /// Longest sleep of the loop: the live status is refreshed at least this often.
 const MAX_SLEEP_MS: i64 = 1000;
-/// Running campaigns are re-read from the store this often (changes by other nodes or tools).
-const RESYNC_S: i64 = 30;
-/// Abandon accounting replayed at start: the longest window (30 days).
-const HISTORY_DAYS: i64 = 30;
 /// The dialer is stalled when its loop has not turned for this long. A turn sleeps at most
 /// [`MAX_SLEEP_MS`], so a healthy loop turns at least once a second.
 pub const STALL_AFTER_S: f64 = 10.0;
@@ -352,26 +347,12 @@ impl Dialer {
         let agents = SimAgents::in_groups(opts.seed, model, &groups, now - Duration::seconds(60), 24.0 * 365.0);
         let driver = Driver {
             store,
-            engine,
+            core: DriverCore::new(engine, dnc_lists, now),
             tel,
             agents,
-            dnc: DncState {
-                lists: dnc_lists,
-                seq: 0,
-                rebuild: None,
-                rebuild_again: false,
-                built_at: now,
-                stale: Vec::new(),
-                warnings: Vec::new(),
-            },
+            dnc_rebuild: None,
             notices: notices.clone(),
             status: status.clone(),
-            campaigns: HashMap::new(),
-            batch: Vec::new(),
-            live: HashMap::new(),
-            agent_state: BTreeMap::new(),
-            human: HashSet::new(),
-            next_resync: now,
             next_status: now,
             telephony,
             warnings,
@@ -509,44 +490,18 @@ async fn check_prompts(trunk: &campana_sip::TrunkConfig) -> Vec<String> {
     out
 }
 
-/// Closes calls a previous run left open: result "system error", then its treatment.
+/// Closes calls a previous run left open: result "system error", then its treatment
+/// ([`campana_dialer::close_open_call`], the code the whole-dialer simulation runs).
 pub async fn recover_open_calls(store: &Store, now: DateTime<Utc>) -> Result<usize, StoreError> {
     let open = store.open_attempts().await?;
     for a in &open {
         let campaign = store.get_campaign(a.campaign_id).await?;
         let settings = store.effective_settings(&campaign).await?.settings;
         let cand = store.dialer_candidate(a.record_id).await?;
-        let zone = contact_zones(&cand).and_then(|z| z.zones.first().copied()).unwrap_or(campaign.input.time_zone.0);
-        let (update, _) = after_call(&FinishedCall {
-            campaign_id: a.campaign_id,
-            cand: &cand,
-            settings: &settings,
-            zone,
-            result: CallResult::SystemError,
-            callback: None,
-            agent: None,
-            dialed_at: a.started_at,
-            now,
-        });
+        let update = close_open_call(a.campaign_id, &cand, &settings, campaign.input.time_zone.0, a.started_at, now);
         store.close_attempt(a.call_id, CallResult::SystemError, now, &update).await?;
     }
     Ok(open.len())
-}
-
-/// The dialer's DNC lists and their background rebuild.
-struct DncState {
-    /// The lists the engine was last given (it holds the same `Arc`).
-    lists: Arc<DncLists>,
-    /// The last change told to the engine ([`Input::DncChanged`]).
-    seq: u64,
-    /// A rebuild under way: the lists and the change it was started after.
-    rebuild: Option<oneshot::Receiver<Result<(DncLists, u64), StoreError>>>,
-    /// A reload was asked while a rebuild was under way: build again when it ends.
-    rebuild_again: bool,
-    built_at: DateTime<Utc>,
-    /// Registries too old to trust, as last told to the engine, and why (status warnings).
-    stale: Vec<campana_engine::dnc::StaleCoverage>,
-    warnings: Vec<String>,
 }
 
 /// The telephony the dialer drives.
@@ -583,40 +538,39 @@ async fn sip_event(tel: &mut Tel) -> Option<campana_core::telephony::TelephonyEv
     }
 }
 
-struct Running {
-    lists: Vec<ContactListId>,
-    cfg: CampaignConfig,
-    updated_at: DateTime<Utc>,
-}
-
+/// The IO shell around [`DriverCore`]: reads the clock, the command queue and the telephony's
+/// events, feeds them to the core, and executes the operations the core hands out, in order.
 struct Driver {
     store: Store,
-    engine: Engine,
+    core: DriverCore,
     tel: Tel,
     agents: SimAgents,
-    dnc: DncState,
+    /// A DNC rebuild under way ([`Op::LoadDnc`]): the lists and the change it was started after.
+    dnc_rebuild: Option<oneshot::Receiver<Result<(DncLists, u64), StoreError>>>,
     notices: broadcast::Sender<Arc<Notice>>,
     status: Arc<RwLock<LiveStatus>>,
-    campaigns: HashMap<CampaignId, Running>,
-    /// Persistence commands not yet written; written before any telephony command leaves.
-    batch: Vec<PersistCommand>,
-    /// Live calls by id.
-    live: HashMap<CallId, (CampaignId, RecordId, UserId)>,
-    agent_state: BTreeMap<UserId, AgentLive>,
     /// The simulated agents had no agent group to join when the dialer started (none existed):
     /// they are spread over the groups at the first resync that finds some.
     sim_regroup_pending: bool,
-    /// Agents logged in through the API (the others are simulated).
-    human: HashSet<UserId>,
-    next_resync: DateTime<Utc>,
     next_status: DateTime<Utc>,
     telephony: String,
     /// Set-up problems found at start, shown in every status.
     warnings: Vec<String>,
 }
 
-/// Placeholder agent id of a call not (yet) connected to an agent.
-const NO_AGENT: UserId = UserId(0);
+fn agent_live(m: &AgentMirror, phone: Option<String>) -> AgentLive {
+    AgentLive {
+        state: m.state.clone(),
+        pause_code: m.pause_code.clone(),
+        campaign_id: m.campaign_id.map(|c| c.0),
+        record_id: m.record_id.map(|r| r.0),
+        call_id: m.call_id.map(|c| c.0),
+        since: m.since,
+        until: m.until,
+        simulated: m.simulated,
+        phone,
+    }
+}
 
 impl Driver {
     async fn run(mut self, mut rx: mpsc::Receiver<Command>, heartbeat: Arc<Heartbeat>, mut test_stall_s: Option<u64>) {
@@ -632,10 +586,7 @@ impl Driver {
                 }
             }
             let mut wake = now + Duration::milliseconds(MAX_SLEEP_MS);
-            for t in [self.engine.next_deadline(), self.tel.next_event_at(), self.agents.next_action_at(), Some(self.next_resync)]
-                .into_iter()
-                .flatten()
-            {
+            for t in [Some(self.core.next_deadline()), self.tel.next_event_at(), self.agents.next_action_at()].into_iter().flatten() {
                 wake = wake.min(t);
             }
             let sleep_ms = (wake - now).num_milliseconds().clamp(0, MAX_SLEEP_MS) as u64;
@@ -668,8 +619,7 @@ impl Driver {
     async fn tick(&mut self) -> Result<(), StoreError> {
         let now = Utc::now();
         self.poll_dnc_rebuild(now);
-        if now >= self.next_resync {
-            self.next_resync = now + Duration::seconds(RESYNC_S);
+        if self.core.resync_due(now) {
             self.resync(now).await?;
         }
         while let Some(ev) = match &mut self.tel {
@@ -681,11 +631,10 @@ impl Driver {
         while let Some((_, i)) = self.agents.poll_action(now) {
             self.input(now, i).await?;
         }
-        let r = self.engine.handle_timeout(now);
-        if let Err(e) = r {
+        if let Err(e) = self.core.tick(now) {
             tracing::warn!(error = %e, "engine timeout");
         }
-        self.drain(now).await?;
+        self.run_ops(now).await?;
         if now >= self.next_status {
             self.next_status = now + Duration::milliseconds(MAX_SLEEP_MS / 2);
             self.publish(now);
@@ -697,16 +646,21 @@ impl Driver {
         let now = Utc::now();
         let r = match c {
             Command::Resync => self.resync(now).await,
-            Command::DncChanged(phones) => self.refresh_dnc(&phones, now, true).await,
+            Command::DncChanged(phones) => match crate::dnc_lists::entries_of(&self.store, &phones, now).await {
+                Ok(entries) => {
+                    self.core.dnc_entries(now, entries, true);
+                    self.run_ops(now).await
+                }
+                Err(e) => Err(e),
+            },
             Command::DncReload => {
-                self.rebuild_dnc(now);
-                self.check_registries(now).await
+                self.core.rebuild_dnc();
+                match self.run_ops(now).await {
+                    Ok(()) => self.check_registries(now).await,
+                    Err(e) => Err(e),
+                }
             }
             Command::Agent { input, reply } => {
-                let agent = agent_of(&input);
-                if let (Some(a), Input::AgentLogin { .. }) = (agent, &input) {
-                    self.human.insert(a);
-                }
                 // With SIP, calls reach an agent through their registered phone: no phone, no calls.
                 if let (Tel::Sip { handle, .. }, Input::AgentReady { agent }) = (&self.tel, &input) {
                     if handle.agent_contact(*agent).is_none() {
@@ -718,23 +672,21 @@ impl Driver {
                         return;
                     }
                 }
-                let res = self.engine.handle_input(now, input.clone()).map_err(|e| e.to_string());
-                if res.is_ok() {
-                    self.track_agent_input(now, &input);
-                }
+                let res = self.core.agent_command(now, input);
+                // The agent's state is in the snapshot before the answer.
+                let published = self.run_ops(now).await;
                 let _ = reply.send(res);
-                self.drain(now).await
+                self.core.drain(now);
+                match published {
+                    Ok(()) => self.run_ops(now).await,
+                    Err(e) => Err(e),
+                }
             }
             Command::HangUp { agent, call_id, reply } => {
-                let res = match self.live.get(&call_id) {
-                    Some((_, _, a)) if *a == agent => {
-                        self.telephony(now, TelephonyCommand::HangUp { call_id }).await;
-                        Ok(())
-                    }
-                    _ => Err(format!("{call_id} is not a call of agent {agent}")),
-                };
+                let res = self.core.hang_up(agent, call_id);
+                let r = self.run_ops(now).await;
                 let _ = reply.send(res);
-                Ok(())
+                r
             }
         };
         if let Err(e) = r {
@@ -743,340 +695,115 @@ impl Driver {
     }
 
     async fn input(&mut self, now: DateTime<Utc>, i: Input) -> Result<(), StoreError> {
-        self.track_agent_input(now, &i);
-        if let Err(e) = self.engine.handle_input(now, i) {
+        if let Err(e) = self.core.input(now, i) {
             tracing::debug!(error = %e, "engine refused an input");
         }
-        self.drain(now).await
+        self.run_ops(now).await
     }
 
-    /// Polls every engine output: persistence in order, committed before telephony commands.
-    async fn drain(&mut self, now: DateTime<Utc>) -> Result<(), StoreError> {
-        while let Some(o) = self.engine.poll_output() {
-            match o {
-                Output::Persist(p) => {
-                    self.note_persist(&p);
-                    self.batch.push(p);
-                }
-                Output::Telephony(cmd) => {
-                    self.flush().await?;
-                    self.telephony(now, cmd).await;
-                }
-                Output::Agent(n) => self.notice(now, n),
-                Output::NeedRecords { campaign_id, max } => {
-                    self.flush().await?;
-                    self.feed(now, campaign_id, max).await?;
-                }
-            }
-        }
-        self.flush().await
-    }
-
-    async fn flush(&mut self) -> Result<(), StoreError> {
-        if self.batch.is_empty() {
-            return Ok(());
-        }
-        let batch = std::mem::take(&mut self.batch);
-        self.store.persist_dialer(&batch).await
-    }
-
-    fn note_persist(&mut self, p: &PersistCommand) {
-        match p {
-            PersistCommand::AttemptStarted { call_id, campaign_id, record_id, .. } => {
-                self.live.insert(*call_id, (*campaign_id, *record_id, NO_AGENT));
-                metrics::counter!("campana_dials_total").increment(1);
-            }
-            PersistCommand::CallResult { call_id, .. } => {
-                self.live.remove(call_id);
-            }
-            PersistCommand::RecordUpdate(_) | PersistCommand::RecordDeferred { .. } => {}
-            PersistCommand::AbandonRecorded { .. } => metrics::counter!("campana_abandons_total").increment(1),
-            PersistCommand::DncAdd { .. } => {}
-        }
-    }
-
-    async fn telephony(&mut self, now: DateTime<Utc>, cmd: TelephonyCommand) {
-        // A stable 2% of numbers are out of service in the simulation.
-        let invalid = match &cmd {
-            TelephonyCommand::Dial { to, .. } => to.digits().bytes().fold(7u32, |h, b| h.wrapping_mul(31).wrapping_add(b as u32)) % 50 == 0,
-            _ => false,
-        };
-        if let TelephonyCommand::Connect { call_id, agent } = &cmd {
-            if let Some(l) = self.live.get_mut(call_id) {
-                l.2 = *agent;
-            }
-        }
-        match &mut self.tel {
-            Tel::Sim(t) => {
-                if let Err(e) = t.handle_command(now, &cmd, invalid) {
-                    tracing::warn!(error = %e, "simulated telephony refused a command");
-                }
-            }
-            // Waits when the SIP command queue is full (back-pressure on the dialer).
-            Tel::Sip { handle, .. } => {
-                if let Err(e) = handle.send(cmd).await {
-                    tracing::error!(error = %e, "SIP telephony refused a command");
-                }
-            }
-        }
-    }
-
-    fn notice(&mut self, now: DateTime<Utc>, n: AgentNotice) {
-        let agent = match &n {
-            AgentNotice::PreviewOffer { agent, .. }
-            | AgentNotice::PreviewWithdrawn { agent, .. }
-            | AgentNotice::AgentAlert { agent, .. }
-            | AgentNotice::CallConnected { agent, .. }
-            | AgentNotice::WrapUp { agent, .. }
-            | AgentNotice::WrapUpEnded { agent, .. }
-            | AgentNotice::PhoneFailed { agent, .. }
-            | AgentNotice::DialEnded { agent, .. } => *agent,
-        };
-        let st = |state: &str, campaign: Option<CampaignId>, record: Option<RecordId>, call: Option<CallId>, until| AgentLive {
-            state: state.into(),
-            pause_code: None,
-            campaign_id: campaign.map(|c| c.0),
-            record_id: record.map(|r| r.0),
-            call_id: call.map(|c| c.0),
-            since: now,
-            until,
-            simulated: false,
-            phone: None,
-        };
-        let live = match &n {
-            AgentNotice::PreviewOffer { campaign_id, record_id, expires_at, .. } => {
-                st("preview", Some(*campaign_id), Some(*record_id), None, Some(*expires_at))
-            }
-            AgentNotice::PreviewWithdrawn { .. } => st("ready", None, None, None, None),
-            AgentNotice::AgentAlert { campaign_id, call_id, record_id, .. } => {
-                st("alerting", Some(*campaign_id), Some(*record_id), Some(*call_id), None)
-            }
-            AgentNotice::CallConnected { campaign_id, call_id, record_id, .. } => {
-                st("on_call", Some(*campaign_id), Some(*record_id), Some(*call_id), None)
-            }
-            AgentNotice::WrapUp { call_id, until, .. } => {
-                let prev = self.agent_state.get(&agent);
-                AgentLive {
-                    state: "wrap_up".into(),
-                    until: Some(*until),
-                    call_id: Some(call_id.0),
-                    ..prev.cloned().unwrap_or_else(|| st("wrap_up", None, None, None, None))
-                }
-            }
-            // The agent's phone failed on a call: not ready, with the reason as pause code.
-            AgentNotice::PhoneFailed { next: AfterWrapUp::NotReady, reason, call_id, .. } => {
-                tracing::warn!(%agent, %call_id, %reason, "agent phone failed: agent set not ready");
-                AgentLive { pause_code: Some(campana_engine::PHONE_FAILED_PAUSE_CODE.into()), ..st("not_ready", None, None, None, None) }
-            }
-            AgentNotice::WrapUpEnded { next, .. } | AgentNotice::DialEnded { next, .. } | AgentNotice::PhoneFailed { next, .. } => {
-                match next {
-                    AfterWrapUp::Ready => st("ready", None, None, None, None),
-                    // The pause code asked during the call was kept on the live state.
-                    AfterWrapUp::NotReady => AgentLive {
-                        pause_code: self.agent_state.get(&agent).and_then(|a| a.pause_code.clone()),
-                        ..st("not_ready", None, None, None, None)
-                    },
-                    AfterWrapUp::LoggedOut => {
-                        self.agent_state.remove(&agent);
-                        if self.human.remove(&agent) {
-                            self.publish_agent(agent);
-                            let _ = self.notices.send(Arc::new(Notice { agent, notice: n }));
+    /// Executes the core's operations in order. A failed write or read stops there: the core
+    /// drops what was queued after it (no dial leaves without its attempt row on disk).
+    async fn run_ops(&mut self, now: DateTime<Utc>) -> Result<(), StoreError> {
+        while let Some(op) = self.core.poll_op() {
+            match op {
+                Op::Persist(batch) => {
+                    for p in &batch {
+                        match p {
+                            PersistCommand::AttemptStarted { .. } => metrics::counter!("campana_dials_total").increment(1),
+                            PersistCommand::AbandonRecorded { .. } => metrics::counter!("campana_abandons_total").increment(1),
+                            _ => {}
                         }
-                        return;
+                    }
+                    if let Err(e) = self.store.persist_dialer(&batch).await {
+                        self.core.store_failed(now);
+                        return Err(e);
+                    }
+                }
+                Op::FetchRecords(q) => match self.fetch(now, &q).await {
+                    Ok((records, entries)) => self.core.records_fetched(now, q.campaign_id, records, entries),
+                    Err(e) => {
+                        self.core.store_failed(now);
+                        return Err(e);
+                    }
+                },
+                Op::LoadDnc { as_of_seq } => {
+                    let (tx, rx) = oneshot::channel();
+                    let store = self.store.clone();
+                    tokio::spawn(async move {
+                        let r = crate::dnc_lists::load(&store, now).await.map(|l| (l, as_of_seq));
+                        let _ = tx.send(r);
+                    });
+                    self.dnc_rebuild = Some(rx);
+                }
+                Op::Telephony(cmd) => self.telephony(now, cmd).await,
+                Op::SimAgentNotice(n) => self.agents.on_notice(now, &n),
+                Op::AgentChanged { agent, state, notice } => {
+                    if let Some(AgentNotice::PhoneFailed { next: AfterWrapUp::NotReady, reason, call_id, .. }) = &notice {
+                        tracing::warn!(%agent, %call_id, %reason, "agent phone failed: agent set not ready");
+                    }
+                    self.publish_agent(agent, state.as_ref());
+                    if let Some(n) = notice {
+                        let _ = self.notices.send(Arc::new(Notice { agent, notice: n }));
                     }
                 }
             }
-        };
-        let simulated = !self.human.contains(&agent);
-        self.agent_state.insert(agent, AgentLive { simulated, ..live });
-        if simulated {
-            self.agents.on_notice(now, &n);
-        } else {
-            // The screen refetches the state on the notice: the snapshot has it first.
-            self.publish_agent(agent);
-            let _ = self.notices.send(Arc::new(Notice { agent, notice: n }));
         }
+        Ok(())
     }
 
-    /// Copies one agent's live state into the shared snapshot at once (the full snapshot is
-    /// refreshed twice a second), so that a screen reading it after a notice or its own
-    /// action sees that state.
-    fn publish_agent(&self, agent: UserId) {
-        let mut s = self.status.write().expect("status lock");
-        match self.agent_state.get(&agent) {
-            Some(live) => {
-                let phone = s.agents.get(&agent.0).and_then(|a| a.phone.clone());
-                s.agents.insert(agent.0, AgentLive { phone, ..live.clone() });
-            }
-            None => {
-                s.agents.remove(&agent.0);
-            }
-        }
-    }
-
-    fn track_agent_input(&mut self, now: DateTime<Utc>, i: &Input) {
-        let Some(agent) = agent_of(i) else { return };
-        let simulated = !self.human.contains(&agent);
-        let ready = |pause: Option<String>, state: &str| AgentLive {
-            state: state.into(),
-            pause_code: pause,
-            campaign_id: None,
-            record_id: None,
-            call_id: None,
-            since: now,
-            until: None,
-            simulated,
-            phone: None,
-        };
-        // During a call the engine applies not-ready and logout when wrap-up ends
-        // (`AgentNotice::WrapUpEnded` says which); a disposition's return to ready comes the same way.
-        let busy = self.agent_state.get(&agent).is_some_and(|a| matches!(a.state.as_str(), "dialing" | "alerting" | "on_call" | "wrap_up"));
-        match i {
-            Input::AgentLogin { .. } if !busy => {
-                self.agent_state.insert(agent, ready(None, "not_ready"));
-            }
-            Input::AgentReady { .. } | Input::PreviewSkip { .. } if !busy => {
-                self.agent_state.insert(agent, ready(None, "ready"));
-            }
-            Input::AgentReady { .. } => {
-                if let Some(a) = self.agent_state.get_mut(&agent) {
-                    a.pause_code = None;
-                }
-            }
-            Input::AgentNotReady { pause_code, .. } if !busy => {
-                self.agent_state.insert(agent, ready(Some(pause_code.clone()), "not_ready"));
-            }
-            Input::AgentNotReady { pause_code, .. } => {
-                if let Some(a) = self.agent_state.get_mut(&agent) {
-                    a.pause_code = Some(pause_code.clone());
-                }
-            }
-            Input::AgentLogout { .. } if !busy => {
-                self.agent_state.remove(&agent);
-                self.human.remove(&agent);
-            }
-            // The previewed record is being dialed for the agent (its screen keeps the record).
-            Input::PreviewAccept { .. } => {
-                if let Some(a) = self.agent_state.get_mut(&agent) {
-                    a.state = "dialing".into();
-                    a.until = None;
-                    a.since = now;
-                }
-            }
-            _ => {}
-        }
-        if !simulated {
-            self.publish_agent(agent);
-        }
-    }
-
-    /// Hands the engine up to `max` records of a campaign, with their DNC entries.
-    async fn feed(&mut self, now: DateTime<Utc>, campaign: CampaignId, max: usize) -> Result<(), StoreError> {
-        let Some(run) = self.campaigns.get(&campaign) else { return Ok(()) };
-        // What the engine holds is never offered again: the engine says what that is, so the
-        // driver keeps no copy that could disagree with it (a forgotten copy made every refill
-        // return the same records, and the dialer spin).
-        let exclude = &self.engine.held_records(campaign);
+    /// Up to `q.limit` records of a campaign, with the DNC entries of their numbers.
+    async fn fetch(
+        &mut self,
+        now: DateTime<Utc>,
+        q: &RecordQuery,
+    ) -> Result<(Vec<Candidate>, Vec<(PhoneNumber, Vec<DncHit>)>), StoreError> {
+        let Some(run) = self.core.campaigns().get(&q.campaign_id) else { return Ok((Vec::new(), Vec::new())) };
         let s = &run.cfg.settings;
         let records = self
             .store
             .dialable_records(&DialableQuery {
-                lists: &run.lists,
+                lists: &q.lists,
                 sort_order: &s.sort_order,
                 filters: &s.record_filters,
                 now,
-                limit: max,
-                exclude,
+                limit: q.limit,
+                exclude: &q.exclude,
             })
             .await?;
         let phones: Vec<PhoneNumber> = records.iter().map(|c| c.record.phone.clone()).collect();
-        self.refresh_dnc(&phones, now, false).await?;
-        if let Err(e) = self.engine.handle_input(now, Input::RecordsAvailable { campaign_id: campaign, records }) {
-            tracing::warn!(error = %e, %campaign, "engine refused records");
-        }
-        Ok(())
-    }
-
-    /// Reads the store's DNC entries of `phones` and tells the engine those that differ from
-    /// what it holds (all of them when `changed`: the API says they changed). Starts a rebuild
-    /// of the lists when the engine holds too many changes.
-    async fn refresh_dnc(&mut self, phones: &[PhoneNumber], now: DateTime<Utc>, changed: bool) -> Result<(), StoreError> {
-        let entries = crate::dnc_lists::entries_of(&self.store, phones, now).await?;
-        let numbers: Vec<_> = entries
-            .into_iter()
-            .filter(|(p, hits)| {
-                changed || {
-                    let held = match self.engine.dnc_change(p) {
-                        Some(h) => crate::dnc_lists::normalize(&mut h.to_vec()),
-                        None => crate::dnc_lists::normalize(&mut self.dnc.lists.hits(p, now)),
-                    };
-                    let in_force: Vec<_> = held.into_iter().filter(|h| h.expires_at.is_none_or(|e| e > now)).collect();
-                    &in_force != hits
-                }
-            })
-            .collect();
-        if !numbers.is_empty() {
-            self.dnc.seq += 1;
-            let _ = self.engine.handle_input(now, Input::DncChanged { seq: self.dnc.seq, numbers });
-        }
-        if self.engine.dnc_changes_len() > crate::dnc_lists::CHANGES_BEFORE_REBUILD {
-            self.rebuild_dnc(now);
-        }
-        Ok(())
-    }
-
-    /// Starts building fresh lists from the store (unless a build is under way).
-    fn rebuild_dnc(&mut self, now: DateTime<Utc>) {
-        if self.dnc.rebuild.is_some() {
-            self.dnc.rebuild_again = true;
-            return;
-        }
-        let (tx, rx) = oneshot::channel();
-        let store = self.store.clone();
-        let as_of = self.dnc.seq;
-        tokio::spawn(async move {
-            let r = crate::dnc_lists::load(&store, now).await.map(|l| (l, as_of));
-            let _ = tx.send(r);
-        });
-        self.dnc.rebuild = Some(rx);
+        let entries = crate::dnc_lists::entries_of(&self.store, &phones, now).await?;
+        Ok((records, entries))
     }
 
     /// Swaps in the lists a finished rebuild made.
     fn poll_dnc_rebuild(&mut self, now: DateTime<Utc>) {
-        let Some(rx) = self.dnc.rebuild.as_mut() else { return };
-        match rx.try_recv() {
-            Err(oneshot::error::TryRecvError::Empty) => {}
-            Err(oneshot::error::TryRecvError::Closed) => self.dnc.rebuild = None,
+        let Some(rx) = self.dnc_rebuild.as_mut() else { return };
+        let result = match rx.try_recv() {
+            Err(oneshot::error::TryRecvError::Empty) => return,
+            Err(oneshot::error::TryRecvError::Closed) => None,
             Ok(Err(e)) => {
                 tracing::error!(error = %e, "rebuilding the DNC lists failed; the current lists and changes stay");
-                self.dnc.rebuild = None;
+                None
             }
             Ok(Ok((lists, as_of_seq))) => {
-                self.dnc.rebuild = None;
-                let lists = Arc::new(lists);
                 tracing::info!(numbers = lists.len(), bytes = lists.memory_bytes(), "DNC lists rebuilt");
-                self.dnc.lists = lists.clone();
-                self.dnc.built_at = now;
-                let _ = self.engine.handle_input(now, Input::DncReplaced { lists: SharedDnc(lists), as_of_seq });
-                if std::mem::take(&mut self.dnc.rebuild_again) {
-                    self.rebuild_dnc(now);
-                }
+                Some((Arc::new(lists), as_of_seq))
             }
-        }
+        };
+        self.dnc_rebuild = None;
+        self.core.dnc_loaded(now, result);
     }
 
     /// Tells the engine which registries are too old to trust (before any campaign starts, then
     /// at every resync: a registry becomes stale with the passing of time).
     async fn check_registries(&mut self, now: DateTime<Utc>) -> Result<(), StoreError> {
         let (stale, warnings) = crate::dnc_lists::stale_registries(&self.store.dnc_registries().await?, now);
-        if stale != self.dnc.stale {
+        if stale != self.core.dnc().stale {
             for w in &warnings {
                 tracing::warn!("{w}");
             }
-            self.dnc.stale = stale.clone();
-            let _ = self.engine.handle_input(now, Input::DncStale(stale));
         }
-        self.dnc.warnings = warnings;
+        self.core.dnc_stale(now, stale, warnings);
         Ok(())
     }
 
@@ -1092,11 +819,12 @@ impl Driver {
                 // Straight to the engine: a new login only changes the agent's groups there
                 // (their state is kept), so the screen's copy of that state stays as it is.
                 for login in self.agents.regroup(&groups) {
-                    if let Err(e) = self.engine.handle_input(now, login) {
+                    if let Err(e) = self.core.engine_input(now, login) {
                         tracing::warn!(error = %e, "a simulated agent could not join its group");
                     }
                 }
-                self.drain(now).await?;
+                self.core.drain(now);
+                self.run_ops(now).await?;
             }
         }
         let mut running: Vec<Campaign> = Vec::new();
@@ -1111,73 +839,104 @@ impl Driver {
             }
         }
         let ids: HashSet<CampaignId> = running.iter().map(|c| c.id).collect();
-        let gone: Vec<CampaignId> = self.campaigns.keys().filter(|id| !ids.contains(id)).copied().collect();
-        for id in gone {
-            self.campaigns.remove(&id);
-            let _ = self.engine.handle_input(now, Input::CampaignStopped { campaign_id: id });
+        for id in self.core.campaigns_gone(now, &ids) {
             tracing::info!(campaign = %id, "campaign left the dialer");
         }
         let mut history = None;
         for c in running {
-            if self.campaigns.get(&c.id).is_some_and(|r| r.updated_at == c.updated_at) {
+            if self.core.campaign_current(c.id, c.updated_at) {
                 continue;
             }
             let settings = self.store.effective_settings(&c).await?.settings;
             let cfg = campaign_config(&c, settings);
-            let fresh = self.engine.abandon_windows(c.id).is_none();
             let lists = c.input.contact_list_ids.clone();
             self.store.clear_deferrals(&lists).await?;
-            let input = if self.campaigns.contains_key(&c.id) || !fresh {
-                Input::CampaignUpdated(Box::new(cfg.clone()))
-            } else {
-                Input::CampaignStarted(Box::new(cfg.clone()))
-            };
-            if let Err(e) = self.engine.handle_input(now, input) {
-                tracing::warn!(error = %e, campaign = %c.id, "engine refused the campaign");
-                continue;
-            }
-            if fresh {
+            let mut minutes = Vec::new();
+            if self.core.campaign_fresh(c.id) {
                 if history.is_none() {
                     history = Some(self.store.abandon_history(now - Duration::days(HISTORY_DAYS)).await?);
                 }
-                for h in history.iter().flatten().filter(|h| h.campaign_id == c.id) {
-                    let _ = self.engine.handle_input(
-                        now,
-                        Input::AbandonHistory {
-                            campaign_id: c.id,
-                            at: h.minute_start,
-                            live_answers: h.live_answers,
-                            abandons: h.abandons,
-                            machine_verdicts: h.machine_verdicts,
-                        },
-                    );
+                minutes = history
+                    .iter()
+                    .flatten()
+                    .filter(|h| h.campaign_id == c.id)
+                    .map(|h| HistoryMinute {
+                        at: h.minute_start,
+                        live_answers: h.live_answers,
+                        abandons: h.abandons,
+                        machine_verdicts: h.machine_verdicts,
+                    })
+                    .collect();
+            }
+            let mode = cfg.settings.dialing_mode;
+            if let Err(e) = self.core.campaign_loaded(now, CampaignLoad { cfg, lists, updated_at: c.updated_at, history: minutes }) {
+                tracing::warn!(error = %e, campaign = %c.id, "engine refused the campaign");
+                continue;
+            }
+            tracing::info!(campaign = %c.id, %mode, "campaign in the dialer");
+        }
+        self.core.drain(now);
+        self.run_ops(now).await
+    }
+
+    async fn telephony(&mut self, now: DateTime<Utc>, cmd: TelephonyCommand) {
+        // A stable 2% of numbers are out of service in the simulation.
+        let invalid = match &cmd {
+            TelephonyCommand::Dial { to, .. } => to.digits().bytes().fold(7u32, |h, b| h.wrapping_mul(31).wrapping_add(b as u32)) % 50 == 0,
+            _ => false,
+        };
+        match &mut self.tel {
+            Tel::Sim(t) => {
+                if let Err(e) = t.handle_command(now, &cmd, invalid) {
+                    tracing::warn!(error = %e, "simulated telephony refused a command");
                 }
             }
-            tracing::info!(campaign = %c.id, mode = %cfg.settings.dialing_mode, "campaign in the dialer");
-            self.campaigns.insert(c.id, Running { lists, cfg, updated_at: c.updated_at });
+            // Waits when the SIP command queue is full (back-pressure on the dialer).
+            Tel::Sip { handle, .. } => {
+                if let Err(e) = handle.send(cmd).await {
+                    tracing::error!(error = %e, "SIP telephony refused a command");
+                }
+            }
         }
-        self.drain(now).await
+    }
+
+    /// Copies one agent's live state into the shared snapshot at once (the full snapshot is
+    /// refreshed twice a second), so that a screen reading it after a notice or its own
+    /// action sees that state.
+    fn publish_agent(&self, agent: UserId, state: Option<&AgentMirror>) {
+        let mut s = self.status.write().expect("status lock");
+        match state {
+            Some(live) => {
+                let phone = s.agents.get(&agent.0).and_then(|a| a.phone.clone());
+                s.agents.insert(agent.0, agent_live(live, phone));
+            }
+            None => {
+                s.agents.remove(&agent.0);
+            }
+        }
     }
 
     fn publish(&self, now: DateTime<Utc>) {
+        let dnc = self.core.dnc();
+        let engine = self.core.engine();
         let mut s = LiveStatus {
             running: true,
             telephony: self.telephony.clone(),
-            warnings: self.warnings.iter().chain(&self.dnc.warnings).cloned().collect(),
+            warnings: self.warnings.iter().chain(&dnc.warnings).cloned().collect(),
             dnc: Some(DncLive {
-                numbers: self.dnc.lists.len(),
-                bytes: self.dnc.lists.memory_bytes() as u64,
-                built_at: self.dnc.built_at,
-                changes_since_build: self.engine.dnc_changes_len() as u64,
-                rebuilding: self.dnc.rebuild.is_some(),
-                stale_registries: self.dnc.stale.iter().map(|s| s.list_id.0).collect(),
+                numbers: dnc.lists.len(),
+                bytes: dnc.lists.memory_bytes() as u64,
+                built_at: dnc.built_at,
+                changes_since_build: engine.dnc_changes_len() as u64,
+                rebuilding: dnc.rebuilding,
+                stale_registries: dnc.stale.iter().map(|s| s.list_id.0).collect(),
             }),
             updated_at: Some(now),
             ..Default::default()
         };
-        for id in self.campaigns.keys() {
-            let mut c = CampaignLive { answer_estimate: self.engine.answer_estimate(*id), ..Default::default() };
-            if let Some((d, m)) = self.engine.abandon_windows(*id) {
+        for id in self.core.campaigns().keys() {
+            let mut c = CampaignLive { answer_estimate: engine.answer_estimate(*id), ..Default::default() };
+            if let Some((d, m)) = engine.abandon_windows(*id) {
                 c.live_answers_24h = d.live_answers;
                 c.abandons_24h = d.abandons;
                 c.abandon_rate_24h = d.rate();
@@ -1185,14 +944,14 @@ impl Driver {
             }
             s.campaigns.insert(id.0, c);
         }
-        for (camp, _, _) in self.live.values() {
-            s.campaigns.entry(camp.0).or_default().live_calls += 1;
+        for l in self.core.live().values() {
+            s.campaigns.entry(l.campaign_id.0).or_default().live_calls += 1;
         }
-        s.agents = self.agent_state.iter().map(|(a, l)| (a.0, l.clone())).collect();
+        s.agents = self.core.agents().iter().map(|(a, l)| (a.0, agent_live(l, None))).collect();
         s.sim_agent_groups = s.agents.keys().filter_map(|a| self.agents.group_of(UserId(*a)).map(|g| (*a, g.0))).collect();
-        metrics::gauge!("campana_live_calls").set(self.live.len() as f64);
+        metrics::gauge!("campana_live_calls").set(self.core.live().len() as f64);
         if let Tel::Sip { handle, trunks, .. } = &self.tel {
-            for (id, run) in &self.campaigns {
+            for (id, run) in self.core.campaigns() {
                 if let Some(name) = run.cfg.settings.sip_trunk.as_ref().filter(|n| !trunks.contains(*n)) {
                     s.warnings.push(format!(
                         "campaign {id}: its settings name the SIP trunk {name:?}, which the SIP configuration does not have ([trunks.{name}]); its calls end as dial errors"
@@ -1219,19 +978,6 @@ impl Driver {
             s.sip = Some(st);
         }
         *self.status.write().expect("status lock") = s;
-    }
-}
-
-fn agent_of(i: &Input) -> Option<UserId> {
-    match i {
-        Input::AgentLogin { agent, .. }
-        | Input::AgentReady { agent }
-        | Input::AgentNotReady { agent, .. }
-        | Input::AgentLogout { agent }
-        | Input::Disposition { agent, .. }
-        | Input::PreviewAccept { agent, .. }
-        | Input::PreviewSkip { agent, .. } => Some(*agent),
-        _ => None,
     }
 }
 

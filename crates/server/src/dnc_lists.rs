@@ -14,7 +14,7 @@ use std::collections::HashMap;
 /// Entries read from the store in one query.
 pub const PAGE_ROWS: usize = 50_000;
 /// Numbers changed since the last build (held one by one by the engine) before a rebuild.
-pub const CHANGES_BEFORE_REBUILD: usize = 100_000;
+pub use campana_dialer::CHANGES_BEFORE_REBUILD;
 
 /// Reads every DNC entry in force at `now` and builds the lists.
 pub async fn load(store: &Store, now: DateTime<Utc>) -> Result<DncLists, StoreError> {
@@ -48,10 +48,7 @@ pub async fn entries_of(store: &Store, phones: &[PhoneNumber], now: DateTime<Utc
 }
 
 /// Hits in one order, so that two answers compare equal when they say the same.
-pub fn normalize(h: &mut Vec<DncHit>) -> Vec<DncHit> {
-    h.sort_by_key(|x| (x.list_id.map(|l| l.0), x.expires_at));
-    std::mem::take(h)
-}
+pub use campana_dialer::normalize_hits as normalize;
 
 /// The registries whose copy is older than their limit at `now` (never imported counts as too
 /// old), and a warning for each saying what it stops.
