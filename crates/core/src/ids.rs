@@ -31,4 +31,6 @@ id_type!(
     AgentGroupId,
     UserId,
     RoleId,
+    WebhookEndpointId,
+    WebhookDeliveryId,
 );

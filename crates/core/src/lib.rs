@@ -20,6 +20,7 @@ pub mod stored;
 pub mod telephony;
 pub mod time;
 pub mod user;
+pub mod webhook;
 
 pub use error::{FieldError, Validated};
 pub use ids::*;

@@ -202,7 +202,7 @@ pub fn required(method: &Method, path: &str) -> Option<Vec<Privilege>> {
     Some(match first {
         "auth" if rest == "auth/login" => return None,
         "auth" | "call-results" => vec![],
-        "users" | "roles" => vec![UsersRoles],
+        "users" | "roles" | "webhooks" => vec![UsersRoles],
         // Audit entries: user, role and sign-in entries with users_roles, the rest with reports.
         "audit" => vec![Reports, UsersRoles],
         // A forecast changes nothing: it is a read sent as POST for its body.

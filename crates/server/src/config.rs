@@ -41,6 +41,17 @@ pub struct ConfigArgs {
     /// `data/calling-hours.toml` (checked at start; a bad file stops Campana, naming the fault).
     #[arg(long, env = "CAMPANA_CALLING_HOURS", global = true)]
     pub calling_hours: Option<PathBuf>,
+    /// Let webhooks reach loopback, private and link-local addresses (an on-premises CRM, tests).
+    /// Off by default: a dialer must not be a tool to reach the inside of its network.
+    #[arg(long, env = "CAMPANA_WEBHOOKS_ALLOW_PRIVATE", global = true)]
+    pub webhooks_allow_private: Option<bool>,
+    /// Seconds between webhook retries, comma-separated; the last repeats until the retry
+    /// period ends (default 5,300,1800,7200,18000,36000).
+    #[arg(long, env = "CAMPANA_WEBHOOK_RETRY_S", global = true)]
+    pub webhook_retry_s: Option<String>,
+    /// Hours a webhook delivery is retried before it is given up (default 72, at least 1).
+    #[arg(long, env = "CAMPANA_WEBHOOK_GIVE_UP_H", global = true)]
+    pub webhook_give_up_h: Option<u32>,
 }
 
 /// The resolved configuration.
@@ -54,6 +65,7 @@ pub struct Config {
     pub sip: Option<campana_sip::TrunkConfig>,
     /// The calling-hours rules file, `None` for the shipped rules.
     pub calling_hours: Option<PathBuf>,
+    pub webhooks: crate::webhooks::WebhookOptions,
 }
 
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
@@ -82,14 +94,27 @@ impl ConfigArgs {
             None => None,
         };
         let calling_hours = self.calling_hours.clone().or(file.calling_hours);
-        Ok(Config { listen, data_dir, database_url, telephony, sim_agents, sip, calling_hours })
+        let mut webhooks = crate::webhooks::WebhookOptions::default();
+        webhooks.allow_private = self.webhooks_allow_private.or(file.webhooks_allow_private).unwrap_or(false);
+        if let Some(list) = self.webhook_retry_s.clone().or(file.webhook_retry_s) {
+            let parsed: Result<Vec<u64>, _> = list.split(',').map(|v| v.trim().parse::<u64>()).collect();
+            match parsed {
+                Ok(v) if !v.is_empty() && v.iter().all(|&x| (1..=86_400).contains(&x)) => webhooks.retry_s = v,
+                _ => anyhow::bail!("webhook_retry_s: '{list}' must be whole seconds from 1 to 86400, comma-separated"),
+            }
+        }
+        if let Some(h) = self.webhook_give_up_h.or(file.webhook_give_up_h) {
+            anyhow::ensure!((1..=720).contains(&h), "webhook_give_up_h: {h} is outside 1..=720");
+            webhooks.give_up_after = chrono::Duration::hours(h as i64);
+        }
+        Ok(Config { listen, data_dir, database_url, telephony, sim_agents, sip, calling_hours, webhooks })
     }
 }
 
 fn load_file(path: &Path) -> anyhow::Result<ConfigArgs> {
     let text = std::fs::read_to_string(path).with_context(|| format!("reading config file {}", path.display()))?;
     toml::from_str(&text).with_context(|| {
-        format!("config file {} is not valid (keys: listen, data_dir, database_url, telephony, sim_agents, sip_config)", path.display())
+        format!("config file {} is not valid (keys: listen, data_dir, database_url, telephony, sim_agents, sip_config, calling_hours, webhooks_allow_private, webhook_retry_s, webhook_give_up_h)", path.display())
     })
 }
 

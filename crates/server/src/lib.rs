@@ -15,3 +15,4 @@ pub mod explain;
 pub mod import_job;
 pub mod state;
 pub mod web;
+pub mod webhooks;

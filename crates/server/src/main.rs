@@ -258,6 +258,9 @@ async fn serve(store: Store, cfg: config::Config, sim_population: campana_sim::m
     state.dialer = campana::dialer::Dialer::start(store, opts).await.context("starting the dialer")?;
     // National DNC registries imported on their schedules (files on this server).
     tokio::spawn(campana::dnc_registry::schedule(state.store.clone(), state.dialer.clone()));
+    // Webhooks: the outbox's deliveries, with retries.
+    state.webhooks = cfg.webhooks.clone();
+    tokio::spawn(campana::webhooks::run(state.store.clone(), cfg.webhooks.clone()));
     if cfg.telephony == config::TelephonyMode::Sim {
         tracing::warn!(
             sim_agents = cfg.sim_agents,

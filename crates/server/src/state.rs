@@ -16,6 +16,8 @@ pub struct AppState {
     pub metrics: PrometheusHandle,
     /// The live dialer (or a handle that says it is off).
     pub dialer: crate::dialer::Dialer,
+    /// Webhook delivery options (the destination guard is also checked when a subscription is saved).
+    pub webhooks: crate::webhooks::WebhookOptions,
 }
 
 impl AppState {
@@ -27,6 +29,7 @@ impl AppState {
             imports: Arc::new(ImportRegistry::default()),
             metrics: metrics_handle(),
             dialer: crate::dialer::Dialer::off(),
+            webhooks: Default::default(),
         })
     }
     /// Uploads are spooled here while they import, then deleted.

@@ -263,16 +263,24 @@ impl Store {
                 return Err(StoreError::Invalid(problems));
             }
         }
+        let mut tx = self.begin_write().await?;
         let done = sqlx::query("UPDATE campaigns SET state = $1, updated_at = $2 WHERE id = $3 AND state = $4")
             .bind(next.as_str())
             .bind(now_ms())
             .bind(id.0)
             .bind(c.state.as_str())
-            .execute(&self.pool)
+            .execute(&mut *tx)
             .await?;
         if done.rows_affected() == 0 {
             return Err(StoreError::Conflict(format!("campaign {id} changed state meanwhile; try again")));
         }
+        if next != c.state {
+            let data = serde_json::json!({
+                "campaign_id": id, "name": c.input.name, "action": action, "from": c.state.as_str(), "to": next.as_str(),
+            });
+            crate::webhooks::emit(&mut tx, campana_core::webhook::EventType::CampaignStateChanged, data, chrono::Utc::now()).await?;
+        }
+        tx.commit().await?;
         self.get_campaign(id).await
     }
 

@@ -7,8 +7,9 @@
 use crate::catalog::{bind_all, V};
 use crate::lists::record_from_row;
 use crate::*;
-use campana_core::record::CallResult;
+use campana_core::record::{CallResult, RecordStatus};
 use campana_core::settings::{FilterOp, RecordFilter, SortDirection, SortKey, SortKind};
+use campana_core::webhook::EventType;
 use campana_core::{CampaignId, ContactListId, PhoneNumber, RecordId, UserId};
 use campana_engine::{Candidate, ChainStep, PersistCommand, RecordUpdate, StoreHold};
 use std::collections::HashSet;
@@ -226,7 +227,18 @@ impl Store {
                     .execute(&mut *tx)
                     .await?;
                 }
-                PersistCommand::CallResult { call_id, result, answered_at, connected_at, ended_at, agent, live_answer, .. } => {
+                PersistCommand::CallResult {
+                    call_id,
+                    campaign_id,
+                    record_id,
+                    result,
+                    dialed_at,
+                    answered_at,
+                    connected_at,
+                    ended_at,
+                    agent,
+                    live_answer,
+                } => {
                     sqlx::query(
                         "UPDATE call_attempts SET result = $1, answered_at = $2, connected_at = $3, ended_at = $4, agent_id = $5, \
                          live_answer = $6 WHERE call_id = $7",
@@ -240,6 +252,12 @@ impl Store {
                     .bind(call_id.0 as i64)
                     .execute(&mut *tx)
                     .await?;
+                    let data = serde_json::json!({
+                        "call_id": call_id.0, "campaign_id": campaign_id, "record_id": record_id, "result": result.as_str(),
+                        "dialed_at": dialed_at, "answered_at": answered_at, "connected_at": connected_at, "ended_at": ended_at,
+                        "agent_id": agent, "live_answer": live_answer,
+                    });
+                    crate::webhooks::emit(&mut tx, EventType::CallEnded, data, *ended_at).await?;
                 }
                 PersistCommand::AbandonRecorded { call_id, .. } => {
                     sqlx::query("UPDATE call_attempts SET abandoned = 1 WHERE call_id = $1")
@@ -247,7 +265,12 @@ impl Store {
                         .execute(&mut *tx)
                         .await?;
                 }
-                PersistCommand::RecordUpdate(u) => write_record_update(&mut tx, u, now).await?,
+                PersistCommand::RecordUpdate(u) => {
+                    write_record_update(&mut tx, u, now).await?;
+                    if u.record_status == RecordStatus::Completed {
+                        record_completed(&mut tx, u).await?;
+                    }
+                }
                 PersistCommand::RecordDeferred { record_id, reason, .. } => {
                     sqlx::query("UPDATE records SET available_at = $1, defer_code = $2 WHERE id = $3")
                         .bind(reason.next_dialable_at.map(ms).unwrap_or(DEFERRED_NEVER_MS))
@@ -296,13 +319,23 @@ impl Store {
     /// Closes a call that was open at a crash with `result` and writes the record's treatment.
     pub async fn close_attempt(&self, call_id: i64, result: CallResult, ended_at: DateTime<Utc>, update: &RecordUpdate) -> Result<()> {
         let mut tx = self.begin_write().await?;
-        sqlx::query("UPDATE call_attempts SET result = $1, ended_at = $2 WHERE call_id = $3 AND ended_at IS NULL")
+        let closed = sqlx::query("UPDATE call_attempts SET result = $1, ended_at = $2 WHERE call_id = $3 AND ended_at IS NULL")
             .bind(result.as_str())
             .bind(ms(ended_at))
             .bind(call_id)
             .execute(&mut *tx)
             .await?;
+        if closed.rows_affected() == 1 {
+            let data = serde_json::json!({
+                "call_id": call_id, "campaign_id": update.campaign_id, "record_id": update.record_id, "result": result.as_str(),
+                "ended_at": ended_at, "closed_at_restart": true,
+            });
+            crate::webhooks::emit(&mut tx, EventType::CallEnded, data, ended_at).await?;
+        }
         write_record_update(&mut tx, update, now_ms()).await?;
+        if update.record_status == RecordStatus::Completed {
+            record_completed(&mut tx, update).await?;
+        }
         tx.commit().await?;
         Ok(())
     }
@@ -534,6 +567,22 @@ fn candidate_from_row(row: &sqlx::any::AnyRow, with_hold: bool) -> Result<Candid
     })
 }
 
+/// `record.completed`: the record's final state, keyed by its list and external id (the CRM's).
+async fn record_completed(tx: &mut sqlx::AnyConnection, u: &RecordUpdate) -> Result<()> {
+    let row = sqlx::query("SELECT list_id, external_id, phone, chain_position FROM records WHERE id = $1")
+        .bind(u.record_id.0)
+        .fetch_one(&mut *tx)
+        .await?;
+    let data = serde_json::json!({
+        "record_id": u.record_id, "campaign_id": u.campaign_id, "list_id": row.try_get::<i64, _>("list_id")?,
+        "external_id": row.try_get::<Option<String>, _>("external_id")?, "phone": row.try_get::<String, _>("phone")?,
+        "chain_id": u.chain_id, "chain_position": row.try_get::<i64, _>("chain_position")?,
+        "record_status": u.record_status.as_str(), "last_result": u.last_result.as_str(), "attempts_total": u.attempts_total,
+        "last_call_at": u.last_call_at, "ends_chain": u.chain == ChainStep::End,
+    });
+    crate::webhooks::emit(tx, EventType::RecordCompleted, data, u.last_call_at).await
+}
+
 async fn write_record_update(tx: &mut sqlx::Transaction<'static, sqlx::Any>, u: &RecordUpdate, now: i64) -> Result<()> {
     sqlx::query(
         "UPDATE records SET record_type = $1, record_status = $2, attempts_total = $3, attempts_today = $4, attempts_day = $5, \
@@ -574,12 +623,30 @@ async fn write_record_update(tx: &mut sqlx::Transaction<'static, sqlx::Any>, u: 
 impl Store {
     /// The agent's disposition and notes on a call (after the engine wrote its result).
     pub async fn set_attempt_disposition(&self, call_id: i64, disposition: Option<i64>, notes: &str) -> Result<()> {
-        sqlx::query("UPDATE call_attempts SET disposition_id = $1, notes = $2 WHERE call_id = $3")
+        let mut tx = self.begin_write().await?;
+        let n = sqlx::query("UPDATE call_attempts SET disposition_id = $1, notes = $2 WHERE call_id = $3")
             .bind(disposition)
             .bind(notes)
             .bind(call_id)
-            .execute(&self.pool)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        if n == 1 {
+            let row = sqlx::query(
+                "SELECT a.campaign_id, a.record_id, a.agent_id, a.result, d.name AS disposition FROM call_attempts a \
+                 LEFT JOIN dispositions d ON d.id = a.disposition_id WHERE a.call_id = $1",
+            )
+            .bind(call_id)
+            .fetch_one(&mut *tx)
             .await?;
+            let data = serde_json::json!({
+                "call_id": call_id, "campaign_id": row.try_get::<i64, _>("campaign_id")?, "record_id": row.try_get::<i64, _>("record_id")?,
+                "agent_id": row.try_get::<Option<i64>, _>("agent_id")?, "result": row.try_get::<Option<String>, _>("result")?,
+                "disposition_id": disposition, "disposition": row.try_get::<Option<String>, _>("disposition")?, "notes": notes,
+            });
+            crate::webhooks::emit(&mut tx, EventType::DispositionSaved, data, chrono::Utc::now()).await?;
+        }
+        tx.commit().await?;
         Ok(())
     }
 

@@ -398,6 +398,12 @@ impl Store {
         .bind(id.0)
         .execute(&mut *tx)
         .await?;
+        let data = serde_json::json!({
+            "import_id": id, "list_id": list, "state": "completed", "records_created": out.records_created,
+            "customers_created": out.customers_created, "customers_updated": out.customers_updated,
+            "rows_duplicate_in_list": out.customers_duplicate,
+        });
+        crate::webhooks::emit(&mut tx, campana_core::webhook::EventType::ImportFinished, data, chrono::Utc::now()).await?;
         let t = std::time::Instant::now();
         tx.commit().await?;
         tracing::debug!(elapsed_ms = t.elapsed().as_millis() as u64, "merge commit");
@@ -443,13 +449,18 @@ impl Store {
     pub async fn import_abort(&self, id: ImportId, state: ImportState, error: Option<&str>) -> Result<ImportStatus> {
         self.drop_scratch(id.0).await;
         let mut tx = self.begin_write().await?;
-        sqlx::query("UPDATE imports SET state = $1, error = $2, finished_at = $3 WHERE id = $4 AND state = 'running'")
+        let ended = sqlx::query("UPDATE imports SET state = $1, error = $2, finished_at = $3 WHERE id = $4 AND state = 'running'")
             .bind(state.as_str())
             .bind(error)
             .bind(now_ms())
             .bind(id.0)
             .execute(&mut *tx)
             .await?;
+        if ended.rows_affected() == 1 {
+            let list: i64 = sqlx::query_scalar("SELECT list_id FROM imports WHERE id = $1").bind(id.0).fetch_one(&mut *tx).await?;
+            let data = serde_json::json!({"import_id": id, "list_id": list, "state": state.as_str(), "error": error});
+            crate::webhooks::emit(&mut tx, campana_core::webhook::EventType::ImportFinished, data, chrono::Utc::now()).await?;
+        }
         tx.commit().await?;
         self.import_status(id).await
     }

@@ -21,6 +21,7 @@ mod migrate;
 #[cfg(feature = "testing")]
 pub mod testing;
 mod users;
+pub mod webhooks;
 
 pub use audit::{AuditEntry, AuditFilter, Concerns, NewAuditEntry};
 pub use campaigns::CampaignFilter;

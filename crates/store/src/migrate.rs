@@ -10,6 +10,7 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     (5, "attempt_tags", include_str!("migrations/0005_attempt_tags.sql")),
     (6, "dnc_registries", include_str!("migrations/0006_dnc_registries.sql")),
     (7, "chain_end", include_str!("migrations/0007_chain_end.sql")),
+    (8, "webhooks", include_str!("migrations/0008_webhooks.sql")),
 ];
 
 pub(crate) async fn run(store: &Store) -> Result<usize> {

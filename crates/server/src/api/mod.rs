@@ -13,6 +13,7 @@ pub mod extract;
 pub mod imports;
 pub mod records;
 pub mod users;
+pub mod webhooks;
 
 use crate::state::AppState;
 use axum::extract::State;
@@ -38,6 +39,7 @@ use utoipa_axum::router::OpenApiRouter;
         (name = "users", description = "Users"),
         (name = "agent", description = "The agent desktop: dialer login, ready, preview, disposition, live notices"),
         (name = "audit", description = "Who changed what and when, before and after"),
+        (name = "webhooks", description = "Subscriptions to events (Standard Webhooks), their secrets and delivery log"),
     )
 )]
 struct ApiDoc;
@@ -91,6 +93,7 @@ pub fn api() -> (Router<AppState>, serde_json::Value) {
         .merge(auth::router())
         .merge(agent::router())
         .merge(audit::router())
+        .merge(webhooks::router())
         .split_for_parts();
     (router, contract::finish(doc))
 }

@@ -179,6 +179,9 @@ impl Fixture {
         assert!(s.is_success(), "fixture POST {path} {body}: {s} {v}");
         v
     }
+    fn webhook_json(&self, n: u64) -> Value {
+        json!({"name": format!("hook {n}"), "url": "https://crm.example.com/campana", "event_types": ["call.ended"]})
+    }
     fn dnc_registry_json(&self) -> Value {
         json!({"kind": "csv", "covers": ["1212"], "max_age_days": 31})
     }
@@ -705,6 +708,40 @@ async fn case(fx: &Fixture, who: &Who, method: &str, path: &str, t: Target) -> O
                 fx.dnc
             };
             (spec(DNC, false, 204), req(format!("/api/v1/dnc-lists/{id}/entries/{}", phone.replace('+', "%2B")), Body::None))
+        }
+
+        // ---- webhooks: administrators with every campaign (they announce every campaign's events) ----
+        ("get", "/api/v1/webhooks") | ("post", "/api/v1/webhooks") => {
+            let mut sp = spec(USERS, false, if method == "get" { 200 } else { 201 });
+            sp.limited_in = Some(403);
+            (sp, req(path.into(), if method == "get" { Body::None } else { j(fx.webhook_json(n)) }))
+        }
+        ("get", "/api/v1/webhooks/{id}")
+        | ("put", "/api/v1/webhooks/{id}")
+        | ("delete", "/api/v1/webhooks/{id}")
+        | ("post", "/api/v1/webhooks/{id}/rotate-secret")
+        | ("get", "/api/v1/webhooks/{id}/deliveries")
+        | ("post", "/api/v1/webhooks/{id}/deliveries/{delivery_id}/redeliver") => {
+            let id = if t == Target::Missing {
+                MISSING
+            } else {
+                fx.post("/api/v1/webhooks", fx.webhook_json(n)).await["endpoint"]["id"].as_i64().unwrap()
+            };
+            let ok = match method {
+                "delete" => 204,
+                // A fresh subscription has no delivery: authorised, the delivery does not exist.
+                _ if path.ends_with("/redeliver") => 404,
+                _ => 200,
+            };
+            let mut sp = spec(USERS, false, ok);
+            sp.limited_in = Some(403);
+            let concrete = path.replace("{id}", &id.to_string()).replace("{delivery_id}", &MISSING.to_string());
+            let body = match method {
+                "put" => j(fx.webhook_json(n)),
+                "post" => j(json!({})),
+                _ => Body::None,
+            };
+            (sp, req(concrete, body))
         }
 
         ("get", "/api/v1/dnc-lists/{id}/registry") => {

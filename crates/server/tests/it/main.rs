@@ -19,3 +19,4 @@ mod explain;
 mod import;
 mod progress;
 mod sip;
+mod webhooks;
