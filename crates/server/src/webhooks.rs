@@ -275,7 +275,7 @@ fn truncate(mut s: String) -> String {
 pub async fn run(store: Store, opts: WebhookOptions) {
     let http = client(&opts);
     // A claim outlives the longest attempt, so no two workers post one delivery at once.
-    let lease_s = TIMEOUT_S as i64 + 30;
+    let lease_s = TIMEOUT_S as i64 + 5;
     loop {
         let now = Utc::now();
         let claimed = match store.claim_webhook_deliveries(now, CLAIM_BATCH, lease_s).await {
