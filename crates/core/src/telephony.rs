@@ -50,6 +50,11 @@ pub enum TelephonyCommand {
     Play { call_id: CallId, prompt: PromptName, then_hang_up: bool, after_beep: bool },
     /// End the call (CANCEL before answer, BYE after).
     HangUp { call_id: CallId },
+    /// Stop the agent leg of a `Connect` to `agent` (CANCEL while the phone rings, BYE once
+    /// bridged): the agent has left. The customer stays on the line, answered and not bridged,
+    /// and no `ConnectFailed` follows; the engine connects another agent or plays the
+    /// safe-harbor message. Nothing happens when that agent's leg is gone already.
+    Disconnect { call_id: CallId, agent: UserId },
 }
 
 /// What telephony listens for on one call, from the profile's call-analysis settings.

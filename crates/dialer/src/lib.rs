@@ -307,10 +307,19 @@ impl DriverCore {
                 }
                 Output::Telephony(cmd) => {
                     self.flush();
-                    if let TelephonyCommand::Connect { call_id, agent } = &cmd {
-                        if let Some(l) = self.live.get_mut(call_id) {
-                            l.agent = Some(*agent);
+                    match &cmd {
+                        TelephonyCommand::Connect { call_id, agent } => {
+                            if let Some(l) = self.live.get_mut(call_id) {
+                                l.agent = Some(*agent);
+                            }
                         }
+                        // The agent left while their phone rang: no longer this call's agent.
+                        TelephonyCommand::Disconnect { call_id, agent } => {
+                            if let Some(l) = self.live.get_mut(call_id).filter(|l| l.agent == Some(*agent)) {
+                                l.agent = None;
+                            }
+                        }
+                        _ => {}
                     }
                     self.push(Op::Telephony(cmd));
                 }

@@ -235,6 +235,19 @@ impl SimTelephony {
                     self.at(now + secs(PROMPT_S + 0.1), TelephonyEvent::Ended { call_id: id, result: CallResult::Answered });
                 }
             }
+            TelephonyCommand::Disconnect { call_id, .. } => {
+                // The agent left before talking: the customer waits again, and hangs up unless
+                // the engine connects someone else within the connect time.
+                let id = *call_id;
+                let Some(c) = self.calls.get_mut(&id) else { return Ok(()) };
+                if c.leg == Leg::Connected {
+                    let patience_end = now + secs(CONNECT_S);
+                    c.leg = Leg::Waiting { patience_end };
+                    self.drop_pending_end(id);
+                    self.queue.retain(|_, ev| !matches!(ev, TelephonyEvent::Connected { call_id, .. } if *call_id == id));
+                    self.at(patience_end, TelephonyEvent::Ended { call_id: id, result: CallResult::Answered });
+                }
+            }
             TelephonyCommand::HangUp { call_id } => {
                 let id = *call_id;
                 let Some(c) = self.calls.get_mut(&id) else { return Ok(()) };

@@ -86,6 +86,8 @@ pub enum Event<'a> {
     HangUp,
     /// The engine's `Connect`, with the agent phone's registered contact when there is one.
     Connect { agent: UserId, contact: Option<String> },
+    /// The engine's `Disconnect`: stop this agent's leg (the agent left); no `ConnectFailed`.
+    Disconnect { agent: UserId },
     /// The engine's `Play`, with the prompt's audio (G.711 of the call's payload type) or why
     /// it cannot be played.
     Play { prompt: String, audio: Result<Vec<u8>, String>, then_hang_up: bool, after_beep: bool },
@@ -132,6 +134,9 @@ pub enum Action {
     CallAgent { agent: UserId, contact: String },
     /// End the agent leg (CANCEL before answer, BYE after).
     StopAgentLeg,
+    /// Undo the bridge: the customer's media is the customer leg's own again (prompts can
+    /// play), nothing is relayed to the agent leg.
+    Unbridge,
     /// Bridge the customer's media to the agent's; `kernel`: the kernel may forward it (no
     /// machine detection still listening).
     Bridge { kernel: bool },
@@ -421,6 +426,18 @@ impl CallLeg {
                 }
                 self.agent = Some(AgentLeg::Calling(agent));
                 out.push(Action::CallAgent { agent, contact });
+            }
+            Event::Disconnect { agent } => {
+                let Some(leg) = self.agent.filter(|leg| leg.agent() == agent) else {
+                    tracing::debug!(%call_id, %agent, "disconnect of an agent not on the call: nothing to do");
+                    return;
+                };
+                tracing::info!(%call_id, %agent, "the agent left: agent leg stopped, the customer waits");
+                self.agent = None;
+                if matches!(leg, AgentLeg::Bridged(_)) {
+                    out.push(Action::Unbridge);
+                }
+                out.push(Action::StopAgentLeg);
             }
             Event::Play { prompt, audio, then_hang_up, after_beep } => {
                 // A new prompt replaces a message still waiting for its beep.
@@ -888,6 +905,31 @@ mod tests {
         assert_eq!(leg.phase(), Phase::Answered);
         let a = leg.handle(Event::Connect { agent: UserId(4), contact: Some("sip:b@h".into()) }, t0);
         assert_eq!(a, vec![Action::CallAgent { agent: UserId(4), contact: "sip:b@h".into() }]);
+    }
+
+    #[test]
+    fn an_agent_who_left_while_the_phone_rings_is_never_bridged_and_another_may_be_connected() {
+        let t0 = Instant::now();
+        let mut leg = answered(config(t0), t0);
+        leg.handle(Event::Connect { agent: AGENT, contact: Some("sip:a@h".into()) }, t0);
+        assert_eq!(leg.handle(Event::Disconnect { agent: UserId(4) }, t0), vec![], "not this call's agent");
+        assert_eq!(leg.handle(Event::Disconnect { agent: AGENT }, t0), vec![Action::StopAgentLeg]);
+        assert_eq!(leg.agent_leg(), None);
+        assert_eq!(leg.handle(Event::AgentAnswered, t0), vec![], "a late answer of the stopped leg bridges nothing");
+        assert_eq!(leg.handle(Event::AgentFailed("cancelled".into()), t0), vec![], "no ConnectFailed for a leg the engine stopped");
+        let a = leg.handle(Event::Connect { agent: UserId(4), contact: Some("sip:b@h".into()) }, t0);
+        assert_eq!(a, vec![Action::CallAgent { agent: UserId(4), contact: "sip:b@h".into() }]);
+    }
+
+    #[test]
+    fn an_agent_who_left_once_bridged_is_unbridged_and_the_customer_can_hear_a_prompt() {
+        let t0 = Instant::now();
+        let mut leg = bridged(config(t0), t0);
+        assert_eq!(leg.handle(Event::Disconnect { agent: AGENT }, t0), vec![Action::Unbridge, Action::StopAgentLeg]);
+        assert_eq!(leg.handle(Event::AgentEnded, t0), vec![], "the stopped leg's end does not end the customer's call");
+        let a = leg.handle(Event::Play { prompt: "p".into(), audio: Ok(vec![1]), then_hang_up: true, after_beep: false }, t0);
+        assert_eq!(a, vec![Action::Play { audio: Some(vec![1]) }]);
+        assert_eq!(leg.phase(), Phase::Answered);
     }
 
     #[test]

@@ -119,6 +119,7 @@ pub struct SipStats {
 enum CallControl {
     HangUp,
     Connect(UserId),
+    Disconnect(UserId),
     Play { prompt: PromptName, then_hang_up: bool, after_beep: bool },
 }
 
@@ -442,6 +443,7 @@ async fn command_loop(shared: Arc<Shared>, mut commands: mpsc::Receiver<Telephon
             }
             TelephonyCommand::HangUp { call_id } => control_call(&shared, call_id, CallControl::HangUp).await,
             TelephonyCommand::Connect { call_id, agent } => control_call(&shared, call_id, CallControl::Connect(agent)).await,
+            TelephonyCommand::Disconnect { call_id, agent } => control_call(&shared, call_id, CallControl::Disconnect(agent)).await,
             TelephonyCommand::Play { call_id, prompt, then_hang_up, after_beep } => {
                 control_call(&shared, call_id, CallControl::Play { prompt, then_hang_up, after_beep }).await
             }
@@ -528,6 +530,7 @@ async fn control_event(shared: &Shared, leg: &CallLeg, payload_type: u8, control
             });
             Event::Connect { agent, contact }
         }
+        Some(CallControl::Disconnect(agent)) => Event::Disconnect { agent },
         Some(CallControl::Play { prompt, then_hang_up, after_beep }) => {
             let audio = if leg.phase() == call_leg::Phase::Answered {
                 match audio::prompt_path(shared.config.prompts_dir.as_deref(), &prompt.0) {
@@ -618,6 +621,7 @@ async fn place_call(shared: &Arc<Shared>, dial: &Dial, control: &mut mpsc::Recei
         agent_leg: None,
         agent_answered: None,
         bridged: None,
+        unbridged_relayed: 0,
         kernel_bridge: None,
         kernel_forwarded: Default::default(),
         prompt: None,
@@ -743,6 +747,7 @@ async fn place_call(shared: &Arc<Shared>, dial: &Dial, control: &mut mpsc::Recei
     rtp_stats.packets_received += forwarded[0].packets + forwarded[1].packets;
     rtp_stats.bytes_received += forwarded[0].bytes + forwarded[1].bytes;
     rtp_stats.packets_relayed += forwarded[0].packets + forwarded[1].packets;
+    rtp_stats.packets_relayed += io.unbridged_relayed;
     if let Some(agent_rtp) = io.bridged.take() {
         let a = agent_rtp.stats();
         rtp_stats.packets_relayed += a.packets_relayed;
@@ -777,6 +782,8 @@ struct CallIo<'a> {
     agent_answered: Option<Arc<RtpLeg>>,
     /// The agent leg's RTP once bridged.
     bridged: Option<Arc<RtpLeg>>,
+    /// Packets relayed by agent legs since unbridged (an agent who left).
+    unbridged_relayed: u64,
     /// The bridge's rules in the kernel, when it forwards this call's RTP (closed before the
     /// legs' ports are released, so no rule outlives its port).
     kernel_bridge: Option<kernel_relay::KernelBridge>,
@@ -837,6 +844,18 @@ impl CallIo<'_> {
                         stop.cancel();
                     }
                 }
+                Action::Unbridge => {
+                    let Some(agent_rtp) = self.bridged.take() else { continue };
+                    if let Some(k) = self.kernel_bridge.take() {
+                        let forwarded = k.close().await;
+                        for (sum, f) in self.kernel_forwarded.iter_mut().zip(forwarded) {
+                            sum.packets += f.packets;
+                            sum.bytes += f.bytes;
+                        }
+                    }
+                    RtpLeg::unbridge(rtp, &agent_rtp);
+                    self.unbridged_relayed += agent_rtp.stats().packets_relayed;
+                }
                 Action::Bridge { kernel } => {
                     let Some(agent_rtp) = self.agent_answered.take() else {
                         tracing::error!(%call_id, "bridge without the agent leg's media");
@@ -851,6 +870,9 @@ impl CallIo<'_> {
                         tracing::warn!(%call_id, "a leg has no media address: bridged without media relay");
                     } else if self.recorder.is_none() && kernel {
                         self.kernel_bridge = kernel_bridge_of(shared, (rtp, far_ends.0), (&agent_rtp, far_ends.1)).await;
+                        if self.kernel_bridge.is_some() {
+                            shared.counters.kernel_bridged.fetch_add(1, Ordering::Relaxed);
+                        }
                     }
                     self.bridged = Some(agent_rtp);
                 }
@@ -872,7 +894,10 @@ impl CallIo<'_> {
                                 sum.packets += f.packets;
                                 sum.bytes += f.bytes;
                             }
-                            self.kernel_bridge = kernel_bridge_of(shared, (rtp, rtp.target()), (partner, partner.target())).await;
+                            let far_end = |leg: &RtpLeg| {
+                                leg.far_end().map(|remote| RtpTarget { remote, payload_type: leg.payload_type().unwrap_or(sdp::PT_PCMU) })
+                            };
+                            self.kernel_bridge = kernel_bridge_of(shared, (rtp, far_end(rtp)), (partner, far_end(partner))).await;
                         }
                     }
                 }
@@ -926,7 +951,9 @@ async fn answer_in_dialog_offer(
     if !request.body.is_empty() {
         match sdp::parse_answer(&request.body) {
             Ok(offer) => {
-                let moved = rtp.target().is_some_and(|t| t.remote != offer.remote_rtp);
+                // The far end as last known: a bridged leg sends nothing of its own, its
+                // `target` is cleared, but the address is still the one in use.
+                let moved = rtp.far_end().is_some_and(|remote| remote != offer.remote_rtp);
                 if moved {
                     match follow {
                         MediaFollow::Free => rtp.set_target(RtpTarget { remote: offer.remote_rtp, payload_type }),
@@ -978,7 +1005,8 @@ fn is_local_timeout(resp: &rsipstack::sip::Response) -> bool {
 
 /// Hands a bridged call's RTP to the kernel when `kernel_relay` is on and every address is
 /// IPv4; the user-space relay goes on forwarding until the rules are in, and for good when
-/// they cannot be added.
+/// they cannot be added. (The caller counts the call in `kernel_bridged` once, not again when
+/// the rules are replaced after a media move.)
 async fn kernel_bridge_of(
     shared: &Shared,
     customer: (&RtpLeg, Option<RtpTarget>),
@@ -989,9 +1017,6 @@ async fn kernel_bridge_of(
     let Some((to_agent, to_customer)) = kernel_relay::paths(customer.local, c.remote, agent.local, a.remote) else { return None };
     let bridge =
         tokio::time::timeout(Duration::from_secs(KERNEL_BRIDGE_TIMEOUT_S), relay.bridge(to_agent, to_customer)).await.ok().flatten();
-    if bridge.is_some() {
-        shared.counters.kernel_bridged.fetch_add(1, Ordering::Relaxed);
-    }
     bridge
 }
 

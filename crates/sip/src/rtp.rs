@@ -166,6 +166,9 @@ pub struct RtpLeg {
     pub counters: Arc<RtpCounters>,
     socket: Arc<UdpSocket>,
     target: watch::Sender<Option<RtpTarget>>,
+    /// The far end's media address, once known; unlike `target` it stays known while bridged
+    /// (when this leg's own sending stops), so a re-INVITE that moves it is recognised.
+    far_end: std::sync::Mutex<Option<SocketAddr>>,
     relay: watch::Sender<Option<Relay>>,
     cancel: CancellationToken,
 }
@@ -204,6 +207,7 @@ impl RtpLeg {
             counters,
             socket,
             target: target_tx,
+            far_end: std::sync::Mutex::new(None),
             relay: relay_tx,
             cancel,
         })
@@ -265,19 +269,34 @@ impl RtpLeg {
         true
     }
 
-    /// Starts (or redirects) sending towards the far end.
-    /// Leg `a` of a bridge (with `b`) moved its media to `remote` (a re-INVITE): `a`'s target
-    /// and the relay of `b`'s packets towards it follow.
+    /// Leg `a` of a bridge (with `b`) moved its media to `remote` (a re-INVITE): the relay of
+    /// `b`'s packets towards it follows. `a` sends nothing of its own (bridged: no generated
+    /// silence over the relayed audio).
     pub fn follow(a: &RtpLeg, b: &RtpLeg, remote: SocketAddr) {
-        let payload_type = a.payload_type().unwrap_or(crate::sdp::PT_PCMU);
-        a.negotiated_pt.store(payload_type, Ordering::Relaxed);
-        a.target.send_replace(Some(RtpTarget { remote, payload_type }));
+        *a.far_end.lock().expect("far end lock poisoned") = Some(remote);
         b.relay.send_replace(Some(Relay { socket: a.socket.clone(), remote }));
     }
 
+    /// Starts (or redirects) sending towards the far end.
     pub fn set_target(&self, target: RtpTarget) {
         self.negotiated_pt.store(target.payload_type, Ordering::Relaxed);
+        *self.far_end.lock().expect("far end lock poisoned") = Some(target.remote);
         self.target.send_replace(Some(target));
+    }
+
+    /// Undoes [`RtpLeg::bridge`]: nothing is relayed between the legs any more, and `a`
+    /// sends to its far end again (silence, or a prompt).
+    pub fn unbridge(a: &RtpLeg, b: &RtpLeg) {
+        a.relay.send_replace(None);
+        b.relay.send_replace(None);
+        if let (Some(remote), Some(payload_type)) = (a.far_end(), a.payload_type()) {
+            a.target.send_replace(Some(RtpTarget { remote, payload_type }));
+        }
+    }
+
+    /// The far end's media address, once known (bridged or not).
+    pub fn far_end(&self) -> Option<SocketAddr> {
+        *self.far_end.lock().expect("far end lock poisoned")
     }
 
     /// The payload type negotiated with the far end, once known (it stays known after a bridge

@@ -490,6 +490,98 @@ async fn bridged_call(prompt_first: bool, kernel: bool) {
 }
 
 #[tokio::test]
+async fn a_bridged_customer_moving_its_media_is_followed() {
+    customer_moves_media(false).await;
+}
+
+#[tokio::test]
+async fn a_bridged_customer_moving_its_media_is_followed_in_the_kernel() {
+    customer_moves_media(true).await;
+}
+
+/// The customer re-INVITEs with a new media port once bridged; the agent phone's RTP, sent
+/// after that, must reach the new port (the relay, or the kernel's rules, follow the move).
+async fn customer_moves_media(kernel: bool) {
+    let moved = tokio::net::UdpSocket::bind("127.0.0.1:0").await.expect("bind the moved media port");
+    let moved_port = moved.local_addr().expect("addr").port().to_string();
+    let customer = Sipp::spawn_with(
+        "customer_bridged_moves_media.xml",
+        SippOpts { extra: &["-set", "moved_port", &moved_port], ..SippOpts::default() },
+    )
+    .await;
+    let mut c = with_registrar(config(customer.addr));
+    c.kernel_relay = kernel;
+    let (tel, mut events) = SipTelephony::start(c).await.expect("telephony starts");
+    let register = Sipp::start_client_with("agent_register.xml", tel.local_sip_addr(), &["-au", "agent7", "-ap", "pw7"]).await;
+    let phone_port = register.port;
+    register.assert_passed().await;
+    let phone =
+        Sipp::spawn_with("agent_phone_late_rtp.xml", SippOpts { port: Some(phone_port), rtp_echo: false, ..SippOpts::default() }).await;
+    let received = tokio::spawn(async move {
+        // (relayed RFC 4733 packets of the phone, other RTP packets)
+        let mut buf = [0u8; 2048];
+        let mut packets = (0u32, 0u32);
+        while let Ok(Ok(n)) = tokio::time::timeout(Duration::from_secs(8), moved.recv(&mut buf)).await {
+            match campana_sip::rtp::parse_header(&buf[..n]) {
+                Some(h) if h.payload_type == 101 => packets.0 += 1,
+                Some(_) => packets.1 += 1,
+                None => {}
+            }
+        }
+        packets
+    });
+    tel.send(dial(21, 20)).await.expect("dial");
+    assert_eq!(next_event(&mut events, &customer).await, TelephonyEvent::Ringing { call_id: CallId(21) });
+    assert!(matches!(next_event(&mut events, &customer).await, TelephonyEvent::Answered { call_id: CallId(21), .. }));
+    tel.send(TelephonyCommand::Connect { call_id: CallId(21), agent: UserId(7) }).await.expect("connect");
+    assert_eq!(next_event(&mut events, &customer).await, TelephonyEvent::Connected { call_id: CallId(21), agent: UserId(7) });
+    loop {
+        match next_event(&mut events, &customer).await {
+            TelephonyEvent::Digit { .. } => {}
+            e => {
+                assert_eq!(e, TelephonyEvent::Ended { call_id: CallId(21), result: CallResult::Answered });
+                break;
+            }
+        }
+    }
+    customer.assert_passed().await;
+    phone.assert_passed().await;
+    // The phone's 10-packet pcap, sent after the move, all at the customer's new port, and
+    // nothing else there: a bridged leg sends no generated silence over the relayed audio.
+    let (relayed, other) = received.await.expect("receiver");
+    assert!(relayed >= 10, "{relayed} relayed RTP packets at the customer's new media port; {:?}", tel.stats());
+    assert_eq!(other, 0, "packets not from the agent's phone at the customer's new media port");
+    assert_eq!(tel.stats().kernel_bridged, u64::from(kernel));
+}
+
+#[tokio::test]
+async fn a_bridged_agent_phone_moving_its_media_is_refused_with_488_and_the_call_goes_on() {
+    // The agent leg's media cannot follow a move (the relay towards the phone is the customer
+    // leg's): the phone's re-INVITE gets 488 (sipp fails on a 200) and the call goes on until
+    // the customer hangs up.
+    let moved_port = free_port(true).to_string();
+    let customer = Sipp::start("customer_bridged.xml", SipTransport::Udp).await;
+    let (tel, mut events) = SipTelephony::start(with_registrar(config(customer.addr))).await.expect("telephony starts");
+    let register = Sipp::start_client_with("agent_register.xml", tel.local_sip_addr(), &["-au", "agent7", "-ap", "pw7"]).await;
+    let phone_port = register.port;
+    register.assert_passed().await;
+    let extra = ["-set", "moved_port", moved_port.as_str()];
+    let phone = Sipp::spawn_with(
+        "agent_phone_moves_media.xml",
+        SippOpts { port: Some(phone_port), rtp_echo: false, extra: &extra, ..SippOpts::default() },
+    )
+    .await;
+    tel.send(dial(22, 20)).await.expect("dial");
+    assert_eq!(next_event(&mut events, &customer).await, TelephonyEvent::Ringing { call_id: CallId(22) });
+    assert!(matches!(next_event(&mut events, &customer).await, TelephonyEvent::Answered { call_id: CallId(22), .. }));
+    tel.send(TelephonyCommand::Connect { call_id: CallId(22), agent: UserId(7) }).await.expect("connect");
+    assert_eq!(next_event(&mut events, &customer).await, TelephonyEvent::Connected { call_id: CallId(22), agent: UserId(7) });
+    assert_eq!(next_event(&mut events, &customer).await, TelephonyEvent::Ended { call_id: CallId(22), result: CallResult::Answered });
+    customer.assert_passed().await;
+    phone.assert_passed().await;
+}
+
+#[tokio::test]
 async fn safe_harbor_prompt_is_played_then_the_call_ends() {
     // A 0.5 s prompt (8 kHz 16-bit WAV): 25 packets of 20 ms, then PromptDone and BYE.
     let prompts = tempfile::tempdir().expect("temp dir");
@@ -599,12 +691,38 @@ impl EngineDriver {
     /// Feeds telephony events (and the engine's timers) until the engine records the call's
     /// result, which it returns.
     async fn run_until_result(&mut self, tel: &SipTelephony, events: &mut mpsc::Receiver<TelephonyEvent>, sipp: &Sipp) -> CallResult {
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(EVENT_TIMEOUT_S);
-        loop {
-            if let Some(r) = self.out.iter().find_map(|o| match o {
+        self.run_until(tel, events, sipp, |out, _| {
+            out.iter().find_map(|o| match o {
                 campana_engine::Output::Persist(campana_engine::PersistCommand::CallResult { result, .. }) => Some(*result),
                 _ => None,
-            }) {
+            })
+        })
+        .await
+    }
+
+    /// Feeds telephony events (and the engine's timers) until the telephony reports the call
+    /// ended (a connected call's result waits for the agent's wrap-up); the events fed.
+    async fn run_until_ended(
+        &mut self,
+        tel: &SipTelephony,
+        events: &mut mpsc::Receiver<TelephonyEvent>,
+        sipp: &Sipp,
+    ) -> Vec<TelephonyEvent> {
+        self.run_until(tel, events, sipp, |_, fed| fed.iter().any(|e| matches!(e, TelephonyEvent::Ended { .. })).then(|| fed.to_vec()))
+            .await
+    }
+
+    async fn run_until<T>(
+        &mut self,
+        tel: &SipTelephony,
+        events: &mut mpsc::Receiver<TelephonyEvent>,
+        sipp: &Sipp,
+        done: impl Fn(&[campana_engine::Output], &[TelephonyEvent]) -> Option<T>,
+    ) -> T {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(EVENT_TIMEOUT_S);
+        let mut fed = Vec::new();
+        loop {
+            if let Some(r) = done(&self.out, &fed) {
                 return r;
             }
             let wait = self
@@ -615,6 +733,7 @@ impl EngineDriver {
                 .min(Duration::from_millis(200));
             match tokio::time::timeout(wait, events.recv()).await {
                 Ok(Some(e)) => {
+                    fed.push(e.clone());
                     self.input(tel, campana_engine::Input::Telephony(e)).await;
                 }
                 Ok(None) => panic!("telephony stopped"),
@@ -676,6 +795,53 @@ async fn an_agent_phone_refusing_the_call_gives_the_safe_harbor_message_and_an_a
 }
 
 #[tokio::test]
+async fn when_the_first_agents_phone_fails_a_second_ready_agent_is_connected() {
+    // Two agents ready; the engine connects agent 7 (ready first), whose phone answers 486.
+    // Within the 2 s connect deadline the engine connects agent 8, whose phone answers: the
+    // customer is bridged to agent 8, the call is a connect (not an abandon), and agent 7 is
+    // put not ready with the reason.
+    let customer = Sipp::start("customer_bridged.xml", SipTransport::Udp).await;
+    let mut c = config(customer.addr);
+    c.registrar = Some(RegistrarConfig::new(
+        "campana.test",
+        vec![
+            AgentCredential { agent: UserId(7), username: "agent7".into(), password: "pw7".into() },
+            AgentCredential { agent: UserId(8), username: "agent8".into(), password: "pw8".into() },
+        ],
+    ));
+    let (tel, mut events) = SipTelephony::start(c).await.expect("telephony starts");
+    let register7 = Sipp::start_client_with("agent_register.xml", tel.local_sip_addr(), &["-au", "agent7", "-ap", "pw7"]).await;
+    let register8 = Sipp::start_client_with("agent_register.xml", tel.local_sip_addr(), &["-au", "agent8", "-ap", "pw8"]).await;
+    let (port7, port8) = (register7.port, register8.port);
+    register7.assert_passed().await;
+    register8.assert_passed().await;
+    let phone7 = Sipp::spawn_with("agent_phone_busy.xml", SippOpts { port: Some(port7), rtp_echo: false, ..SippOpts::default() }).await;
+    let phone8 = Sipp::spawn_with("agent_phone.xml", SippOpts { port: Some(port8), rtp_echo: false, ..SippOpts::default() }).await;
+    let mut d = EngineDriver::new();
+    let (first, second) = (UserId(7), UserId(8));
+    for agent in [first, second] {
+        d.input(&tel, campana_engine::Input::AgentLogin { agent, groups: vec![], campaigns: campana_core::user::CampaignsProfile::All })
+            .await;
+        d.input(&tel, campana_engine::Input::AgentReady { agent }).await;
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let fed = d.run_until_ended(&tel, &mut events, &customer).await;
+    assert!(fed.iter().any(|e| matches!(e, TelephonyEvent::Connected { agent, .. } if *agent == second)), "{fed:?}");
+    assert!(matches!(fed.last(), Some(TelephonyEvent::Ended { result: CallResult::Answered, .. })), "{fed:?}");
+    assert_eq!(d.connects(), vec![first, second], "{:?}", d.out);
+    assert!(d.out.iter().any(|o| matches!(
+        o,
+        campana_engine::Output::Agent(campana_engine::AgentNotice::PhoneFailed { agent, next: campana_engine::AfterWrapUp::NotReady, .. }) if *agent == first
+    )));
+    assert!(!d.out.iter().any(|o| matches!(o, campana_engine::Output::Persist(campana_engine::PersistCommand::AbandonRecorded { .. }))));
+    assert_eq!(d.engine.abandon_windows(CampaignId(1)).expect("campaign").0.abandons, 0.0);
+    assert_eq!(tel.stats().connected, 1);
+    customer.assert_passed().await;
+    phone7.assert_passed().await;
+    phone8.assert_passed().await;
+}
+
+#[tokio::test]
 async fn an_agent_who_logs_out_while_the_customer_rings_is_never_called() {
     // Progressive: the call is dialed for agent 7, who logs out while it rings. The customer
     // answers (after 183) and hangs up a second later: nobody was connected, the agent's
@@ -694,6 +860,50 @@ async fn an_agent_who_logs_out_while_the_customer_rings_is_never_called() {
     assert!(d.connects().is_empty(), "{:?}", d.out);
     assert_eq!(tel.stats().connected, 0);
     customer.assert_passed().await;
+}
+
+#[tokio::test]
+async fn an_agent_who_logs_out_while_their_own_phone_rings_is_never_bridged() {
+    // Progressive: the customer answers and the engine connects agent 7, whose phone rings
+    // (1.5 s before it would answer). The agent logs out meanwhile. Before, the logout waited
+    // for the call's end and the phone, answering, was bridged to the customer. Now the agent
+    // leaves at once, the phone's leg is cancelled, and the customer (no other agent ready)
+    // gets the safe-harbor message: an abandon.
+    let prompts = safe_harbor_prompts();
+    let customer = Sipp::start("answer_local_bye.xml", SipTransport::Udp).await;
+    let mut c = with_registrar(config(customer.addr));
+    c.prompts_dir = Some(prompts.path().to_path_buf());
+    let (tel, mut events) = SipTelephony::start(c).await.expect("telephony starts");
+    let register = Sipp::start_client_with("agent_register.xml", tel.local_sip_addr(), &["-au", "agent7", "-ap", "pw7"]).await;
+    let phone_port = register.port;
+    register.assert_passed().await;
+    let mut phone =
+        Sipp::spawn_with("agent_phone_rings.xml", SippOpts { port: Some(phone_port), rtp_echo: false, ..SippOpts::default() }).await;
+    let mut d = EngineDriver::new();
+    let agent = UserId(7);
+    d.input(&tel, campana_engine::Input::AgentLogin { agent, groups: vec![], campaigns: campana_core::user::CampaignsProfile::All }).await;
+    d.input(&tel, campana_engine::Input::AgentReady { agent }).await;
+    d.run_until(&tel, &mut events, &customer, |out, _| {
+        out.iter().any(|o| matches!(o, campana_engine::Output::Telephony(TelephonyCommand::Connect { .. }))).then_some(())
+    })
+    .await;
+    // The phone rings now (sipp answers after 1.5 s unless cancelled).
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    d.input(&tel, campana_engine::Input::AgentLogout { agent }).await;
+    let result = d.run_until_result(&tel, &mut events, &customer).await;
+    assert_eq!(result, CallResult::Abandoned, "{:?}", d.out);
+    assert_eq!(tel.stats().connected, 0, "the agent who left was bridged: {:?}", d.out);
+    assert!(d
+        .out
+        .iter()
+        .any(|o| matches!(o, campana_engine::Output::Telephony(TelephonyCommand::Disconnect { agent: a, .. }) if *a == agent)));
+    assert!(d.out.iter().any(|o| matches!(
+        o,
+        campana_engine::Output::Agent(campana_engine::AgentNotice::DialEnded { agent: a, next: campana_engine::AfterWrapUp::LoggedOut }) if *a == agent
+    )));
+    customer.assert_passed().await;
+    phone.wait_passed().await;
+    assert!(phone.messages().contains("CANCEL sip:"), "the phone's leg was not cancelled:\n{}", phone.messages());
 }
 
 #[tokio::test]

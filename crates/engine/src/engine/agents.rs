@@ -230,6 +230,7 @@ impl Engine {
             c.state = CallState::Connected;
             c.connected_at = Some(now);
             c.agent = Some(agent);
+            c.bridged = false;
             (c.campaign, c.cand.record.id)
         };
         if let Some(a) = self.agents.get_mut(&agent) {

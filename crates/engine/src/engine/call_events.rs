@@ -187,7 +187,14 @@ impl Engine {
         let Some(c) = self.calls.get(&id) else { return Err(EngineError::UnknownCall(id)) };
         let amd = self.campaigns.get(&c.campaign).is_some_and(|x| x.cfg.settings.call_analysis.amd_enabled);
         match ev {
-            TelephonyEvent::Ringing { .. } | TelephonyEvent::Connected { .. } | TelephonyEvent::PromptDone { .. } => {}
+            TelephonyEvent::Connected { agent, .. } => {
+                if c.state == CallState::Connected && c.agent == Some(agent) {
+                    if let Some(mut c) = self.calls.get_mut(&id) {
+                        c.bridged = true;
+                    }
+                }
+            }
+            TelephonyEvent::Ringing { .. } | TelephonyEvent::PromptDone { .. } => {}
             TelephonyEvent::ConnectFailed { agent, reason, .. } => self.connect_failed(id, agent, reason),
             TelephonyEvent::Answered { answered_by, .. } => {
                 if c.state != CallState::Dialing {

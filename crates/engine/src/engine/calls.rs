@@ -28,6 +28,9 @@ pub(super) struct Call {
     /// Telephony ended the call (the agent's wrap-up started).
     pub(super) ended_at: Option<DateTime<Utc>>,
     pub(super) agent: Option<UserId>,
+    /// Telephony reported the agent leg of the last `Connect` up (`Connected`): the agent is
+    /// talking, not only being called.
+    pub(super) bridged: bool,
     pub(super) live: bool,
     pub(super) machine: bool,
     pub(super) abandoned: bool,

@@ -178,6 +178,22 @@ impl Engine {
                         }
                         self.push(Output::Agent(AgentNotice::DialEnded { agent, next: AfterWrapUp::LoggedOut }));
                     }
+                    // The agent's own phone still rings for a customer (`Connect` sent, no
+                    // `Connected` yet): the agent leaves now and is never bridged. Telephony
+                    // stops that leg (`Disconnect`), and the customer is handled as after a
+                    // phone that failed (another ready agent within the connect deadline, or
+                    // the safe-harbor message and an abandon).
+                    Activity::Talking(call)
+                        if self
+                            .calls
+                            .get(&call)
+                            .is_some_and(|c| c.state == CallState::Connected && c.agent == Some(agent) && !c.bridged) =>
+                    {
+                        self.agents.remove(&agent);
+                        self.push(Output::Telephony(TelephonyCommand::Disconnect { call_id: call, agent }));
+                        self.push(Output::Agent(AgentNotice::DialEnded { agent, next: AfterWrapUp::LoggedOut }));
+                        self.connect_failed(call, agent, "the agent logged out while their phone rang".into());
+                    }
                     _ => a.logout_pending = true,
                 }
             }

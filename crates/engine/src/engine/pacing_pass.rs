@@ -101,6 +101,7 @@ impl Engine {
                 dialed_at: self.now,
                 answered_at: None,
                 connected_at: None,
+                bridged: false,
                 ended_at: None,
                 agent,
                 live: false,
