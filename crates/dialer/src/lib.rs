@@ -19,7 +19,8 @@
 //!   [`DriverCore::campaign_loaded`], [`DriverCore::campaigns_gone`]), with the abandon history
 //!   replayed for a campaign the engine does not know yet;
 //! - **open-call recovery** at start ([`close_open_call`]): a call a crashed run left open is
-//!   closed as "system error" and follows that result's treatment.
+//!   closed as "system error" (as "abandoned" when its abandon was written: the record keeps the
+//!   abandon block) and follows that result's treatment.
 //!
 //! Every method takes `now`; the core reads no clock and does no IO. The shell (a tokio task in
 //! the server, a loop in the simulator) feeds it events and executes [`DriverCore::poll_op`].
@@ -164,8 +165,9 @@ pub struct DriverCore {
     human: HashSet<UserId>,
     next_resync: DateTime<Utc>,
     ops: VecDeque<Op>,
-    /// An [`Op::FetchRecords`] not yet answered: the engine is not drained meanwhile.
-    awaiting_records: Option<CampaignId>,
+    /// An [`Op::FetchRecords`] not yet answered (the campaign, the records asked): the engine is
+    /// not drained meanwhile.
+    awaiting_records: Option<(CampaignId, usize)>,
 }
 
 impl DriverCore {
@@ -232,7 +234,7 @@ impl DriverCore {
     /// answered to the engine with no records ("none for now"; it asks again after its back-off).
     pub fn store_failed(&mut self, now: DateTime<Utc>) {
         self.ops.clear();
-        if let Some(campaign_id) = self.awaiting_records.take() {
+        if let Some((campaign_id, _)) = self.awaiting_records.take() {
             let _ = self.engine.handle_input(now, Input::RecordsAvailable { campaign_id, records: Vec::new() });
         }
     }
@@ -336,7 +338,7 @@ impl DriverCore {
                         exclude: self.engine.held_records(campaign_id),
                     };
                     self.push(Op::FetchRecords(query));
-                    self.awaiting_records = Some(campaign_id);
+                    self.awaiting_records = Some((campaign_id, max));
                     return;
                 }
             }
@@ -353,6 +355,8 @@ impl DriverCore {
 
     /// The answer to [`Op::FetchRecords`]: the records, and the store's DNC entries in force of
     /// their numbers. Differences with what the engine holds reach it first, then the records;
+    /// fewer records than asked tell the engine the list is running out
+    /// ([`Input::ListExhausted`]; the store must return `limit` records when it has that many);
     /// then the engine is drained again.
     pub fn records_fetched(
         &mut self,
@@ -361,12 +365,15 @@ impl DriverCore {
         records: Vec<Candidate>,
         dnc_entries: Vec<(PhoneNumber, Vec<DncHit>)>,
     ) {
-        assert_eq!(self.awaiting_records, Some(campaign_id), "records of a campaign whose records were not asked for");
-        self.awaiting_records = None;
+        let asked = match self.awaiting_records.take() {
+            Some((c, asked)) if c == campaign_id => asked,
+            other => panic!("records of campaign {campaign_id} while waiting for {other:?}"),
+        };
         self.dnc_entries(now, dnc_entries, false);
-        if let Err(e) = self.engine.handle_input(now, Input::RecordsAvailable { campaign_id, records }) {
-            // The campaign left the engine meanwhile.
-            let _ = e;
+        let short = records.len() < asked;
+        // An error: the campaign left the engine meanwhile.
+        if self.engine.handle_input(now, Input::RecordsAvailable { campaign_id, records }).is_ok() && short {
+            let _ = self.engine.handle_input(now, Input::ListExhausted { campaign_id });
         }
         self.drain(now);
     }
@@ -648,7 +655,17 @@ pub fn normalize_hits(h: &mut Vec<DncHit>) -> Vec<DncHit> {
     std::mem::take(h)
 }
 
-/// What closing a call a previous run left open writes: the result "system error" and that
+/// The result a call a previous run left open is closed with: "abandoned" when the engine had
+/// abandoned it (its abandon was written; the record keeps the abandon block), else "system error".
+pub fn open_call_result(abandoned: bool) -> CallResult {
+    if abandoned {
+        CallResult::Abandoned
+    } else {
+        CallResult::SystemError
+    }
+}
+
+/// What closing a call a previous run left open writes: the result [`open_call_result`] and that
 /// result's treatment of the record (`cand` as the store holds it now), at `now`. The zone that
 /// decides the attempts' local day is the contact's first, or the campaign's.
 pub fn close_open_call(
@@ -657,6 +674,7 @@ pub fn close_open_call(
     settings: &Settings,
     campaign_zone: Tz,
     dialed_at: DateTime<Utc>,
+    abandoned: bool,
     now: DateTime<Utc>,
 ) -> RecordUpdate {
     let zone = contact_zones(cand).and_then(|z| z.zones.first().copied()).unwrap_or(campaign_zone);
@@ -665,7 +683,7 @@ pub fn close_open_call(
         cand,
         settings,
         zone,
-        result: CallResult::SystemError,
+        result: open_call_result(abandoned),
         callback: None,
         agent: None,
         dialed_at,

@@ -32,6 +32,13 @@ pub enum Input {
         campaign_id: CampaignId,
         records: Vec<Candidate>,
     },
+    /// The answer to the campaign's last [`Output::NeedRecords`] held fewer records than asked:
+    /// the store has no more to offer for now (the list is running out). Until a refill brings
+    /// as many as asked, predictive pacing keeps no more calls in flight than free agents:
+    /// over-dialing past the end of a list buys nothing and risks abandons.
+    ListExhausted {
+        campaign_id: CampaignId,
+    },
     /// Abandon-accounting history replayed at start-up: one entry per minute of the last 30
     /// days with calls (the ledger's own bucket width, so nothing leaves a window early).
     AbandonHistory {

@@ -19,7 +19,9 @@ use campana_core::campaign::{Campaign, CampaignState};
 use campana_core::record::CallResult;
 use campana_core::telephony::{CallId, TelephonyCommand};
 use campana_core::{AgentGroupId, CampaignId, PhoneNumber, UserId};
-use campana_dialer::{close_open_call, AgentMirror, CampaignLoad, DriverCore, HistoryMinute, Op, RecordQuery, HISTORY_DAYS};
+use campana_dialer::{
+    close_open_call, open_call_result, AgentMirror, CampaignLoad, DriverCore, HistoryMinute, Op, RecordQuery, HISTORY_DAYS,
+};
 use campana_engine::dnc::DncLists;
 use campana_engine::{AfterWrapUp, AgentNotice, Candidate, DncHit, Engine, EngineConfig, Input, PersistCommand, SharedDnc};
 use campana_sim::agents::SimAgents;
@@ -340,6 +342,12 @@ impl Dialer {
         let dnc_lists = Arc::new(crate::dnc_lists::load(&store, now).await?);
         tracing::info!(numbers = dnc_lists.len(), bytes = dnc_lists.memory_bytes(), "DNC lists loaded");
         let engine_cfg = EngineConfig { rules: crate::state::calling_rules().clone(), ..EngineConfig::default() };
+        // A refill shorter than asked means "the list is running out" (`Input::ListExhausted`):
+        // the store must be able to return all the engine asks for at once.
+        assert!(
+            engine_cfg.max_buffer_per_campaign <= campana_store::dialer::MAX_DIALABLE_BATCH,
+            "the engine asks for more records than the store returns in one read"
+        );
         let engine = Engine::new(engine_cfg, Box::new(SharedDnc(dnc_lists.clone())), first_call_id, now);
         let model = AgentModel { count: opts.sim_agents, wrap_mean_s: 8.0, preview_think_s: Some(4.0), ..AgentModel::default() };
         // Simulated agents work for a year; they come and go only with the server. Their
@@ -490,16 +498,17 @@ async fn check_prompts(trunk: &campana_sip::TrunkConfig) -> Vec<String> {
     out
 }
 
-/// Closes calls a previous run left open: result "system error", then its treatment
-/// ([`campana_dialer::close_open_call`], the code the whole-dialer simulation runs).
+/// Closes calls a previous run left open: result "system error" ("abandoned" when the engine had
+/// abandoned it, so the abandon block holds), then its treatment ([`campana_dialer::close_open_call`],
+/// the code the whole-dialer simulation runs).
 pub async fn recover_open_calls(store: &Store, now: DateTime<Utc>) -> Result<usize, StoreError> {
     let open = store.open_attempts().await?;
     for a in &open {
         let campaign = store.get_campaign(a.campaign_id).await?;
         let settings = store.effective_settings(&campaign).await?.settings;
         let cand = store.dialer_candidate(a.record_id).await?;
-        let update = close_open_call(a.campaign_id, &cand, &settings, campaign.input.time_zone.0, a.started_at, now);
-        store.close_attempt(a.call_id, CallResult::SystemError, now, &update).await?;
+        let update = close_open_call(a.campaign_id, &cand, &settings, campaign.input.time_zone.0, a.started_at, a.abandoned, now);
+        store.close_attempt(a.call_id, open_call_result(a.abandoned), now, &update).await?;
     }
     Ok(open.len())
 }

@@ -464,7 +464,12 @@ impl<'a> Sim<'a> {
                     r.in_engine = true;
                     batch.push(r.cand.clone());
                 }
+                let short = batch.len() < max;
                 self.pending.push_back(Input::RecordsAvailable { campaign_id, records: batch });
+                // As the live driver does: fewer than asked, the list is running out.
+                if short {
+                    self.pending.push_back(Input::ListExhausted { campaign_id });
+                }
             }
             Output::Persist(p) => match p {
                 PersistCommand::AttemptStarted { .. } => self.sum.dials += 1,

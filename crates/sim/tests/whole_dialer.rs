@@ -23,7 +23,7 @@
 use campana_core::record::{CallResult, Record, RecordStatus, RecordType};
 use campana_core::telephony::{CallId, TelephonyCommand, TelephonyEvent};
 use campana_core::{AgentGroupId, CampaignId, ChainId, ContactListId, DncListId, PhoneNumber, RecordId};
-use campana_dialer::{close_open_call, CampaignLoad, DriverCore, HistoryMinute, Op, RecordQuery};
+use campana_dialer::{close_open_call, open_call_result, CampaignLoad, DriverCore, HistoryMinute, Op, RecordQuery};
 use campana_engine::dnc::{DncLists, DncListsBuilder};
 use campana_engine::{CampaignConfig, Candidate, ChainStep, DncHit, Engine, EngineConfig, PersistCommand, RecordUpdate, SharedDnc};
 use campana_sim::{AgentModel, Population, Scenario, SimAgents, SimTelephony};
@@ -264,6 +264,12 @@ struct World {
     ended: HashMap<ChainId, DateTime<Utc>>,
     /// When each record was last dialed, and its last abandoned call's dial.
     last_dial: HashMap<RecordId, DateTime<Utc>>,
+    /// Predictive pacing (the list-running-out promise is about it).
+    predictive: bool,
+    /// The store's last answer to a refill was short: the list is running out.
+    exhausted: bool,
+    /// Calls dialed while the list was running out.
+    dialed_exhausted: HashSet<u64>,
     kills: u32,
     dials: u64,
     recovered: usize,
@@ -317,6 +323,9 @@ impl World {
             end: start + Duration::minutes((HOURS * 60.0) as i64),
             store,
             ended: HashMap::new(),
+            predictive: mode == "predictive",
+            exhausted: false,
+            dialed_exhausted: HashSet::new(),
             last_dial: HashMap::new(),
             kills: 0,
             dials: 0,
@@ -333,6 +342,7 @@ impl World {
         self.recover(now);
         let first_call_id = self.store.attempts.keys().next_back().copied().unwrap_or(0) + 1;
         let lists = Arc::new(self.store.dnc_lists());
+        self.exhausted = false;
         let engine = Engine::new(self.engine_cfg.clone(), Box::new(SharedDnc(lists.clone())), first_call_id, now);
         let epoch = u64::from(self.kills);
         let hours = (self.end - now).num_seconds() as f64 / 3600.0;
@@ -346,14 +356,19 @@ impl World {
 
     /// `recover_open_calls`.
     fn recover(&mut self, now: DateTime<Utc>) {
-        let open: Vec<(u64, RecordId, DateTime<Utc>)> =
-            self.store.attempts.iter().filter(|(_, r)| r.ended_at.is_none()).map(|(id, r)| (*id, r.record, r.started_at)).collect();
-        for (call_id, record, started_at) in open {
+        let open: Vec<(u64, RecordId, DateTime<Utc>, bool)> = self
+            .store
+            .attempts
+            .iter()
+            .filter(|(_, r)| r.ended_at.is_none())
+            .map(|(id, r)| (*id, r.record, r.started_at, r.abandoned))
+            .collect();
+        for (call_id, record, started_at, abandoned) in open {
             let cand = self.store.rec(record).cand.clone();
-            let update = close_open_call(CAMPAIGN, &cand, &self.cfg.settings, self.cfg.time_zone, started_at, now);
+            let update = close_open_call(CAMPAIGN, &cand, &self.cfg.settings, self.cfg.time_zone, started_at, abandoned, now);
             let row = self.store.attempts.get_mut(&call_id).expect("open row");
             row.ended_at = Some(now);
-            row.result = Some(CallResult::SystemError);
+            row.result = Some(open_call_result(abandoned));
             self.store.write_record_update(&update);
             self.note_update(&update, now);
             self.recovered += 1;
@@ -416,7 +431,10 @@ impl World {
         let block = Duration::seconds(i64::from(self.cfg.settings.abandon_recall_block_s));
         for row in self.store.attempts.values().filter(|r| r.record == record && r.abandoned) {
             if now < row.started_at + block {
-                bad.push(format!("{now}: record {record} dialed within the abandon block of its call of {}", row.started_at));
+                bad.push(format!(
+                    "{now}: record {record} dialed within the abandon block of its call of {} (closed {:?} as {:?})",
+                    row.started_at, row.ended_at, row.result
+                ));
             }
         }
         let r = self.store.rec(record);
@@ -446,13 +464,18 @@ impl World {
                 Op::Persist(batch) => {
                     self.store.persist(&batch);
                     for p in &batch {
-                        if let PersistCommand::RecordUpdate(u) = p {
-                            self.note_update(u, now);
+                        match p {
+                            PersistCommand::RecordUpdate(u) => self.note_update(u, now),
+                            PersistCommand::AbandonRecorded { call_id, .. } if self.dialed_exhausted.contains(&call_id.0) => {
+                                self.violation(format!("{now}: {call_id}, dialed while the list was running out, abandoned"))
+                            }
+                            _ => {}
                         }
                     }
                 }
                 Op::FetchRecords(q) => {
                     let records = self.store.dialable(&q, now);
+                    self.exhausted = records.len() < q.limit;
                     let phones: Vec<PhoneNumber> = records.iter().map(|c| c.record.phone.clone()).collect();
                     let entries = self.store.dnc_entries(&phones);
                     node.core.records_fetched(now, q.campaign_id, records, entries);
@@ -466,6 +489,9 @@ impl World {
                     if let TelephonyCommand::Dial { call_id, record_id, to, .. } = &cmd {
                         self.check_dial(node, now, *call_id, *record_id, to);
                         node.calls.insert(*call_id, *record_id);
+                        if self.exhausted && self.predictive {
+                            self.dialed_exhausted.insert(call_id.0);
+                        }
                         invalid = self.store.rec(*record_id).invalid;
                     }
                     if let Err(e) = node.tel.handle_command(now, &cmd, invalid) {

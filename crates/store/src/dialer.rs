@@ -71,6 +71,8 @@ pub struct OpenAttempt {
     pub campaign_id: CampaignId,
     pub record_id: RecordId,
     pub started_at: DateTime<Utc>,
+    /// The engine abandoned the call (no agent in time) before the server stopped.
+    pub abandoned: bool,
 }
 
 /// Live answers, abandons and unconnected machine verdicts of a campaign in one minute (the
@@ -300,10 +302,11 @@ impl Store {
 
     /// Calls persisted as started but never finished (the server stopped during them).
     pub async fn open_attempts(&self) -> Result<Vec<OpenAttempt>> {
-        let rows =
-            sqlx::query("SELECT call_id, campaign_id, record_id, started_at FROM call_attempts WHERE ended_at IS NULL ORDER BY call_id")
-                .fetch_all(&self.pool)
-                .await?;
+        let rows = sqlx::query(
+            "SELECT call_id, campaign_id, record_id, started_at, abandoned FROM call_attempts WHERE ended_at IS NULL ORDER BY call_id",
+        )
+        .fetch_all(&self.pool)
+        .await?;
         rows.iter()
             .map(|r| {
                 Ok(OpenAttempt {
@@ -311,6 +314,7 @@ impl Store {
                     campaign_id: CampaignId(r.try_get("campaign_id")?),
                     record_id: RecordId(r.try_get("record_id")?),
                     started_at: get_time(r, "started_at")?,
+                    abandoned: get_bool(r, "abandoned")?,
                 })
             })
             .collect()

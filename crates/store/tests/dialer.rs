@@ -154,6 +154,7 @@ async fn offers_first_open_number_of_each_chain_in_profile_order_and_persists_re
         let open = s.open_attempts().await.unwrap();
         assert_eq!(open.len(), 1, "{db}");
         assert_eq!(open[0].record_id, rec_a1.record.id);
+        assert!(!open[0].abandoned, "{db}: not abandoned: closed as a system error");
         let counts = s.attempt_counts(camp.id, now - Duration::hours(1)).await.unwrap();
         assert_eq!((counts.dials, counts.in_progress), (1, 1), "{db}");
 

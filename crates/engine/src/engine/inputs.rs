@@ -10,6 +10,7 @@ impl Engine {
                 if let Some(c) = self.campaigns.get_mut(&id) {
                     c.cfg = *cfg;
                     c.stopped = false;
+                    c.list_exhausted = false;
                     c.buffer.reset(self.now);
                 } else {
                     if self.campaigns.len() >= self.cfg.max_campaigns {
@@ -23,6 +24,7 @@ impl Engine {
                             buffer: Buffer::default(),
                             requested: false,
                             refill_after: None,
+                            list_exhausted: false,
                             ledger: AbandonLedger::default(),
                             estimator: AnswerEstimator::default(),
                             ages: AgeProfile::new(ring),
@@ -62,12 +64,17 @@ impl Engine {
                     self.campaigns.insert(campaign_id, c);
                 }
             }
+            Input::ListExhausted { campaign_id } => {
+                let Some(c) = self.campaigns.get_mut(&campaign_id) else { return Err(EngineError::UnknownCampaign(campaign_id)) };
+                c.list_exhausted = true;
+            }
             Input::RecordsAvailable { campaign_id, records } => {
                 let max = self.cfg.max_buffer_per_campaign;
                 let now = self.now;
                 let backoff = self.cfg.refill_backoff_s;
                 let Some(c) = self.campaigns.get_mut(&campaign_id) else { return Err(EngineError::UnknownCampaign(campaign_id)) };
                 c.requested = false;
+                c.list_exhausted = false;
                 let mut overflow = Vec::new();
                 let mut added = 0usize;
                 for cand in records {

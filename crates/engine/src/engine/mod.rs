@@ -88,6 +88,8 @@ struct Camp {
     buffer: Buffer,
     requested: bool,
     refill_after: Option<DateTime<Utc>>,
+    /// The last refill brought fewer records than asked ([`Input::ListExhausted`]).
+    list_exhausted: bool,
     ledger: AbandonLedger,
     estimator: AnswerEstimator,
     /// When live answers and other outcomes come, by the call's age (predictive pacing).

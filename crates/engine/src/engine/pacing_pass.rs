@@ -332,6 +332,12 @@ impl Engine {
             max_in_flight: self.cfg.max_calls,
         };
         let _ = in_flight;
-        counts.unanswered + pacing::predictive_dials(&look)
+        let target = counts.unanswered + pacing::predictive_dials(&look);
+        if c.list_exhausted {
+            // The list is running out: every call in flight has a free agent to go to.
+            target.min(free.saturating_sub(waiting))
+        } else {
+            target
+        }
     }
 }
