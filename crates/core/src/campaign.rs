@@ -291,6 +291,51 @@ impl crate::error::Validated for ScriptInput {
     }
 }
 
+/// What filing a disposition does to the call and its record: the call's result (the
+/// campaign's treatment of that result then decides the record's fate) and whether the agent
+/// must give a callback time. One rule for the agent API, the console and the dialer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DispositionEffect {
+    /// Do-not-call and callback by their flags; a final or successful disposition closes the
+    /// record (right party); any other moves to the customer's next number (wrong party).
+    pub result: crate::record::CallResult,
+    /// The agent must give a callback time (and may give none otherwise).
+    pub asks_callback: bool,
+}
+
+impl DispositionEffect {
+    pub fn of(d: &DispositionInput) -> DispositionEffect {
+        use crate::record::CallResult;
+        let result = if d.is_do_not_call {
+            CallResult::DoNotCall
+        } else if d.is_callback {
+            CallResult::AgentCallback
+        } else if d.is_final || d.is_success {
+            CallResult::RightParty
+        } else {
+            CallResult::WrongParty
+        };
+        DispositionEffect { result, asks_callback: d.is_callback }
+    }
+
+    /// The callback the agent asked for, checked against this disposition (`name`) and `now`:
+    /// required by a callback disposition, refused by any other, and never in the past.
+    pub fn callback(
+        &self,
+        name: &str,
+        at: Option<chrono::DateTime<chrono::Utc>>,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> Result<Option<chrono::DateTime<chrono::Utc>>, FieldError> {
+        match (at, self.asks_callback) {
+            (Some(at), true) if at <= now => Err(FieldError::new("callback.at", format!("{at} is in the past"))),
+            (Some(at), true) => Ok(Some(at)),
+            (None, true) => Err(FieldError::new("callback", format!("'{name}' asks for a callback time"))),
+            (Some(_), false) => Err(FieldError::new("callback", format!("'{name}' is not a callback disposition"))),
+            (None, false) => Ok(None),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -317,5 +362,47 @@ mod tests {
     fn colour() {
         assert_eq!(Colour::parse("#A1B2C3").unwrap().as_str(), "#a1b2c3");
         assert!(Colour::parse("red").is_err());
+    }
+
+    #[test]
+    fn disposition_effects() {
+        use crate::record::CallResult;
+        let base = DispositionInput {
+            name: "x".into(),
+            colour: Colour::parse("#000000").unwrap(),
+            is_success: false,
+            is_final: false,
+            is_callback: false,
+            is_do_not_call: false,
+            profile_id: None,
+            campaign_id: None,
+        };
+        let with = |f: fn(&mut DispositionInput)| {
+            let mut d = base.clone();
+            f(&mut d);
+            DispositionEffect::of(&d).result
+        };
+        assert_eq!(with(|_| {}), CallResult::WrongParty);
+        assert_eq!(with(|d| d.is_final = true), CallResult::RightParty);
+        assert_eq!(with(|d| d.is_success = true), CallResult::RightParty);
+        assert_eq!(with(|d| d.is_callback = true), CallResult::AgentCallback);
+        // Do-not-call wins over every other flag.
+        assert_eq!(
+            with(|d| {
+                d.is_do_not_call = true;
+                d.is_callback = true;
+                d.is_final = true
+            }),
+            CallResult::DoNotCall
+        );
+        let now = chrono::Utc::now();
+        let later = now + chrono::Duration::hours(1);
+        let cb = DispositionEffect::of(&DispositionInput { is_callback: true, ..base.clone() });
+        assert_eq!(cb.callback("cb", Some(later), now), Ok(Some(later)));
+        assert_eq!(cb.callback("cb", Some(now), now).unwrap_err().field, "callback.at");
+        assert_eq!(cb.callback("cb", None, now).unwrap_err().field, "callback");
+        let plain = DispositionEffect::of(&base);
+        assert_eq!(plain.callback("x", None, now), Ok(None));
+        assert_eq!(plain.callback("x", Some(later), now).unwrap_err().field, "callback");
     }
 }

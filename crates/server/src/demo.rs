@@ -240,7 +240,7 @@ pub async fn seed(store: &Store, records: usize) -> anyhow::Result<Logins> {
             password: Some(pw.into()),
             active: true,
         };
-        store.create_user(&input, Some(crate::api::users::hash_password(pw))).await?;
+        store.create_user(&input, Some(crate::service::account::hash_password(pw))).await?;
     }
     Ok(LOGINS.to_vec())
 }

@@ -202,6 +202,22 @@ fn one() -> u64 {
     1
 }
 
+/// Why a forecast was not made.
+#[derive(Debug, thiserror::Error)]
+pub enum ForecastError {
+    /// The request's fields at fault.
+    #[error("{}", .0.iter().map(|e| e.to_string()).collect::<Vec<_>>().join("; "))]
+    Invalid(Vec<campana_core::FieldError>),
+    /// The simulation refused the inputs as a whole.
+    #[error("{0}")]
+    Simulation(String),
+    /// No room on the CPU pool, or over the time budget: try again later.
+    #[error("{0}")]
+    Unavailable(String),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
 /// Forecast for a campaign by simulation: when its open records finish, agents needed by a
 /// deadline, expected abandon rate.
 pub async fn forecast(
@@ -209,11 +225,11 @@ pub async fn forecast(
     c: &Campaign,
     req: &ForecastRequest,
     now: DateTime<Utc>,
-) -> Result<campana_sim::Forecast, crate::api::ApiError> {
+) -> Result<campana_sim::Forecast, ForecastError> {
     use campana_core::record::RecordStatus;
     let problems = req.problems(now);
     if !problems.is_empty() {
-        return Err(crate::api::ApiError::invalid(problems));
+        return Err(ForecastError::Invalid(problems));
     }
     let eff = store.effective_settings(c).await?.settings;
     let open: i64 = store
@@ -245,14 +261,13 @@ pub async fn forecast(
     let budget_s = forecast_budget_s();
     let budget = std::time::Duration::from_secs(budget_s);
     let run = crate::cpu_pool::CpuPool::global().run(budget, move |stop| campana_sim::forecast_until(&input, start, stop)).await;
-    use axum::http::StatusCode;
     match run {
         Ok(Ok(f)) => Ok(f),
         Ok(Err(campana_sim::SimError::Stopped)) => {
-            Err(crate::api::ApiError::new(StatusCode::SERVICE_UNAVAILABLE, crate::cpu_pool::PoolError::OverBudget { budget_s }.to_string()))
+            Err(ForecastError::Unavailable(crate::cpu_pool::PoolError::OverBudget { budget_s }.to_string()))
         }
-        Ok(Err(e)) => Err(crate::api::ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, e.to_string())),
-        Err(e) => Err(crate::api::ApiError::new(StatusCode::SERVICE_UNAVAILABLE, e.to_string())),
+        Ok(Err(e)) => Err(ForecastError::Simulation(e.to_string())),
+        Err(e) => Err(ForecastError::Unavailable(e.to_string())),
     }
 }
 

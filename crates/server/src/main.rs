@@ -1,7 +1,7 @@
 //! `campana`: the outbound contact-center server and its command-line tools.
 
 use anyhow::Context;
-use campana::{api, config, demo, import_job, state};
+use campana::{config, demo, import_job, state};
 use campana_core::import::{ColumnMapping, DedupePolicy, ImportOptions};
 use campana_store::Store;
 use clap::{Parser, Subcommand};
@@ -129,7 +129,7 @@ async fn main() -> anyhow::Result<()> {
             let cfg = cli.config.resolve()?;
             campana::state::install_calling_rules(cfg.calling_hours.as_deref())?;
             let store = open_store(&cfg).await?;
-            campana::auth::ensure_admin(&store).await?;
+            campana::service::account::ensure_admin(&store).await?;
             serve(store, cfg, Default::default()).await
         }
         Command::Demo { records } => {
@@ -208,7 +208,7 @@ async fn main() -> anyhow::Result<()> {
                 finish_by: parse_time("--finish-by", finish_by.as_deref())?,
                 seed: 1,
             };
-            let f = campana::explain::forecast(&store, &c, &req, chrono::Utc::now()).await.map_err(|e| anyhow::anyhow!("{}", e.detail))?;
+            let f = campana::explain::forecast(&store, &c, &req, chrono::Utc::now()).await.map_err(|e| anyhow::anyhow!("{e}"))?;
             println!("{}", serde_json::to_string_pretty(&f)?);
             Ok(())
         }
@@ -267,7 +267,7 @@ async fn serve(store: Store, cfg: config::Config, sim_population: campana_sim::m
             "the dialer places SIMULATED calls: results are random; never use this on real contact lists"
         );
     }
-    let app = api::router(state);
+    let app = campana::router::router(state);
     let listener = tokio::net::TcpListener::bind(cfg.listen).await.with_context(|| format!("listening on {}", cfg.listen))?;
     let addr = listener.local_addr()?;
     // The first line on stdout is the URL: scripts and tests read it.

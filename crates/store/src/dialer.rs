@@ -483,37 +483,6 @@ impl Store {
         row.map(|r| Ok((RecordId(r.try_get("record_id")?), CampaignId(r.try_get("campaign_id")?)))).transpose()
     }
 
-    /// The attempts of one record, newest first (a record's history).
-    pub async fn record_attempts(&self, record: RecordId, limit: i64) -> Result<Vec<serde_json::Value>> {
-        let rows = sqlx::query(
-            "SELECT call_id, campaign_id, phone, started_at, answered_at, connected_at, ended_at, result, agent_id, abandoned, disposition_id, notes \
-             FROM call_attempts WHERE record_id = $1 ORDER BY started_at DESC, call_id DESC LIMIT $2",
-        )
-        .bind(record.0)
-        .bind(limit.clamp(1, 1000))
-        .fetch_all(&self.pool)
-        .await?;
-        rows.iter()
-            .map(|r| {
-                let t = |c: &str| -> Result<Option<String>> { Ok(get_opt_time(r, c)?.map(|t| t.to_rfc3339())) };
-                Ok(serde_json::json!({
-                    "call_id": r.try_get::<i64, _>("call_id")?,
-                    "campaign_id": r.try_get::<i64, _>("campaign_id")?,
-                    "phone": r.try_get::<String, _>("phone")?,
-                    "started_at": t("started_at")?,
-                    "answered_at": t("answered_at")?,
-                    "connected_at": t("connected_at")?,
-                    "ended_at": t("ended_at")?,
-                    "result": r.try_get::<Option<String>, _>("result")?,
-                    "agent_id": r.try_get::<Option<i64>, _>("agent_id")?,
-                    "abandoned": get_bool(r, "abandoned")?,
-                    "disposition_id": r.try_get::<Option<i64>, _>("disposition_id")?,
-                    "notes": r.try_get::<String, _>("notes")?,
-                }))
-            })
-            .collect()
-    }
-
     /// Offers every deferred record of these lists again (a campaign was started or changed).
     pub async fn clear_deferrals(&self, lists: &[ContactListId]) -> Result<u64> {
         if lists.is_empty() {

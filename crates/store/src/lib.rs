@@ -9,6 +9,7 @@
 //!   (ids of other objects) and uniqueness and names the field at fault.
 
 mod attempt_tags;
+pub mod attempts;
 pub mod audit;
 pub mod auth;
 mod campaigns;
@@ -23,6 +24,7 @@ pub mod testing;
 mod users;
 pub mod webhooks;
 
+pub use attempts::CallAttempt;
 pub use audit::{AuditEntry, AuditFilter, Concerns, NewAuditEntry};
 pub use campaigns::CampaignFilter;
 pub use catalog::Entity;

@@ -180,7 +180,7 @@ async fn offers_first_open_number_of_each_chain_in_profile_order_and_persists_re
         assert_eq!(after.result_streak, 1);
         assert_eq!(after.chain_attempts, 1);
         let attempts = s.record_attempts(rec_a1.record.id, 10).await.unwrap();
-        assert_eq!(attempts[0]["result"], "system_error", "{db}");
+        assert_eq!(attempts[0].result, Some(CallResult::SystemError), "{db}");
 
         // A live answer that was abandoned, then the abandon history per hour.
         let call2 = CallId(42);

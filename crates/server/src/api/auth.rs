@@ -1,14 +1,16 @@
 //! Sign-in, sign-out, the current user, and API tokens.
 
+use super::guard::unauthorized;
 use super::*;
-use crate::audit::{self, Actor, Via};
-use crate::auth::{self, Principal, SESSION_COOKIE, SESSION_TTL_S};
+use crate::auth;
+use crate::service::account::{self, SESSION_TTL_S};
+use crate::service::{Principal, Via};
 use axum::extract::Path;
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use axum::Extension;
 use campana_core::user::{Privilege, User};
-use campana_store::auth::{IssuedToken, TokenInfo, TokenKind};
+use campana_store::auth::{IssuedToken, TokenInfo};
 use serde::Serialize;
 use utoipa::ToSchema;
 
@@ -34,13 +36,13 @@ pub struct Me {
 #[utoipa::path(post, operation_id = "auth_login", path = "/api/v1/auth/login", tag = "users", request_body = Login,
     responses((status = 200, body = Me), (status = 401, body = Problem), (status = 422, body = Problem)))]
 pub async fn login(State(s): State<AppState>, headers: HeaderMap, ApiJson(body): ApiJson<Login>) -> ApiResult<Response> {
-    let Some(user_id) = auth::sign_in(&s, &body.username, &body.password, Via::Api).await? else {
-        return Err(auth::unauthorized(auth::SIGN_IN_REFUSED));
+    let Some(user_id) = account::sign_in(&s, &body.username, &body.password, Via::Api).await? else {
+        return Err(unauthorized(account::SIGN_IN_REFUSED));
     };
-    let issued = s.store.issue_token(user_id, TokenKind::Session, "browser", Some(SESSION_TTL_S)).await?;
+    let issued = account::open_session(&s, user_id).await?;
     let user = s.store.get_user(user_id).await?;
     let role = s.store.get::<campana_core::stored::Role>(user.input.role_id.0).await?;
-    let cookie = crate::web::cookie_header(SESSION_COOKIE, &issued.token, SESSION_TTL_S, true, crate::web::over_tls(&headers));
+    let cookie = auth::session_cookie_header(&issued.token, SESSION_TTL_S, &headers);
     let me = Me { user, role: role.input.name, privileges: role.input.privileges, csrf_token: issued.csrf_token };
     Ok(([(axum::http::header::SET_COOKIE, cookie)], Json(me)).into_response())
 }
@@ -48,9 +50,8 @@ pub async fn login(State(s): State<AppState>, headers: HeaderMap, ApiJson(body):
 /// Ends the current browser session (or revokes the API token used).
 #[utoipa::path(post, operation_id = "auth_logout", path = "/api/v1/auth/logout", tag = "users", responses((status = 204)))]
 pub async fn logout(State(s): State<AppState>, Extension(p): Extension<Principal>, headers: HeaderMap) -> ApiResult<Response> {
-    s.store.revoke_token(p.user.id, p.token_id).await?;
-    audit::session(&s, &Actor::of(&p, Via::Api), "logout", "session", p.user.id, None).await?;
-    let clear = crate::web::cookie_header(SESSION_COOKIE, "", 0, true, crate::web::over_tls(&headers));
+    account::sign_out(&s, &p, Via::Api).await?;
+    let clear = auth::session_cookie_header("", 0, &headers);
     Ok((StatusCode::NO_CONTENT, [(axum::http::header::SET_COOKIE, clear)]).into_response())
 }
 
@@ -74,9 +75,6 @@ pub struct NewToken {
     pub ttl_days: Option<u32>,
 }
 
-/// The longest lifetime of an API token, in days (ten years).
-pub const MAX_TOKEN_TTL_DAYS: u32 = 3650;
-
 /// Creates an API token for the signed-in user. The secret is in the answer only.
 #[utoipa::path(post, operation_id = "auth_create_token", path = "/api/v1/auth/tokens", tag = "users", request_body = NewToken,
     responses((status = 201, body = IssuedToken), (status = 422, body = Problem)))]
@@ -85,33 +83,18 @@ pub async fn create_token(
     Extension(p): Extension<Principal>,
     ApiJson(b): ApiJson<NewToken>,
 ) -> ApiResult<(StatusCode, Json<IssuedToken>)> {
-    if b.name.trim().is_empty() || b.name.len() > 100 {
-        return Err(ApiError::field("name", "must be 1 to 100 characters"));
-    }
-    if let Some(d) = b.ttl_days {
-        if !(1..=MAX_TOKEN_TTL_DAYS).contains(&d) {
-            return Err(ApiError::field(
-                "ttl_days",
-                format!("{d} is outside 1..={MAX_TOKEN_TTL_DAYS}; leave it out for a token that never expires"),
-            ));
-        }
-    }
-    let ttl = b.ttl_days.map(|d| i64::from(d) * 86_400);
-    let t = s.store.issue_token(p.user.id, TokenKind::Api, &b.name, ttl).await?;
-    let after = serde_json::json!({"id": t.id, "name": b.name, "expires_at": t.expires_at});
-    audit::session(&s, &Actor::of(&p, Via::Api), "create", "api_token", p.user.id, Some(after)).await?;
+    let t = account::create_token(&s, &p, Via::Api, &b.name, b.ttl_days).await?;
     Ok(created(t))
 }
 
 #[utoipa::path(get, operation_id = "auth_list_tokens", path = "/api/v1/auth/tokens", tag = "users", responses((status = 200, body = Vec<TokenInfo>)))]
 pub async fn list_tokens(State(s): State<AppState>, Extension(p): Extension<Principal>) -> ApiResult<Json<Vec<TokenInfo>>> {
-    Ok(Json(s.store.list_tokens(p.user.id).await?))
+    Ok(Json(account::list_tokens(&s, &p).await?))
 }
 
 #[utoipa::path(delete, operation_id = "auth_revoke_token", path = "/api/v1/auth/tokens/{id}", tag = "users", params(("id" = i64, Path)), responses((status = 204), (status = 404, body = Problem)))]
 pub async fn revoke_token(State(s): State<AppState>, Extension(p): Extension<Principal>, Path(id): Path<i64>) -> ApiResult<StatusCode> {
-    s.store.revoke_token(p.user.id, id).await?;
-    audit::session(&s, &Actor::of(&p, Via::Api), "delete", "api_token", p.user.id, Some(serde_json::json!({"id": id}))).await?;
+    account::revoke_token(&s, &p, Via::Api, id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -132,11 +115,7 @@ pub async fn change_password(
     Extension(p): Extension<Principal>,
     ApiJson(b): ApiJson<PasswordChange>,
 ) -> ApiResult<StatusCode> {
-    let hash = s.store.password_hash(p.user.id).await?.unwrap_or_else(|| auth::dummy_hash().to_string());
-    if !auth::verify_password(b.current_password, hash).await {
-        return Err(ApiError::field("current_password", "is not your current password"));
-    }
-    audit::change_own_password(&s, &p, Via::Api, &b.new_password).await?;
+    account::change_password(&s, &p, Via::Api, &b.current_password, &b.new_password).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

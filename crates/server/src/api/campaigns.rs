@@ -1,8 +1,8 @@
 //! Campaign routes.
 
 use super::*;
-use crate::audit::{self, Actor, Via};
-use crate::auth::Principal;
+use crate::service::Principal;
+use crate::service::{campaigns, Actor, Via};
 use axum::extract::Path;
 use axum::Extension;
 use campana_core::campaign::{Campaign, CampaignAction, CampaignInput, CampaignState};
@@ -15,12 +15,8 @@ use utoipa::ToSchema;
 
 /// A campaign outside the caller's campaigns profile does not exist for them.
 fn visible(p: &Principal, id: i64) -> ApiResult<CampaignId> {
-    let id = CampaignId(id);
-    if p.sees_campaign(id) {
-        Ok(id)
-    } else {
-        Err(ApiError::not_found(format!("campaign {id} does not exist")))
-    }
+    p.visible_campaign(CampaignId(id))?;
+    Ok(CampaignId(id))
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -60,20 +56,13 @@ pub async fn create(
     Extension(p): Extension<Principal>,
     ApiJson(input): ApiJson<CampaignInput>,
 ) -> ApiResult<(StatusCode, Json<Campaign>)> {
-    if p.campaign_scope().is_some() {
-        return Err(ApiError::new(
-            StatusCode::FORBIDDEN,
-            "your campaigns profile lists specific campaigns; only users with all campaigns may create one",
-        ));
-    }
-    p.check_campaign_input(&s.store, &input).await?;
-    Ok(created(audit::create_campaign(&s, &Actor::of(&p, Via::Api), &input).await?))
+    Ok(created(campaigns::create(&s, &Actor::of(&p, Via::Api), &p, &input).await?))
 }
 
 #[utoipa::path(get, operation_id = "campaigns_get_one", path = "/api/v1/campaigns/{id}", tag = "campaigns", params(("id" = i64, Path)),
     responses((status = 200, body = Campaign), (status = 404, body = Problem)))]
 pub async fn get_one(State(s): State<AppState>, Extension(p): Extension<Principal>, Path(id): Path<i64>) -> ApiResult<Json<Campaign>> {
-    Ok(Json(s.store.get_campaign(visible(&p, id)?).await?))
+    Ok(Json(campaigns::get(&s, &p, CampaignId(id)).await?))
 }
 
 #[utoipa::path(put, operation_id = "campaigns_update", path = "/api/v1/campaigns/{id}", tag = "campaigns", params(("id" = i64, Path)), request_body = CampaignInput,
@@ -84,15 +73,13 @@ pub async fn update(
     Path(id): Path<i64>,
     ApiJson(input): ApiJson<CampaignInput>,
 ) -> ApiResult<Json<Campaign>> {
-    let id = visible(&p, id)?;
-    p.check_campaign_input(&s.store, &input).await?;
-    Ok(Json(audit::update_campaign(&s, &Actor::of(&p, Via::Api), id, &input).await?))
+    Ok(Json(campaigns::update(&s, &Actor::of(&p, Via::Api), &p, CampaignId(id), &input).await?))
 }
 
 #[utoipa::path(delete, operation_id = "campaigns_delete", path = "/api/v1/campaigns/{id}", tag = "campaigns", params(("id" = i64, Path)),
     responses((status = 204), (status = 404, body = Problem), (status = 409, body = Problem)))]
 pub async fn delete(State(s): State<AppState>, Extension(p): Extension<Principal>, Path(id): Path<i64>) -> ApiResult<StatusCode> {
-    audit::delete_campaign(&s, &Actor::of(&p, Via::Api), visible(&p, id)?).await?;
+    campaigns::delete(&s, &Actor::of(&p, Via::Api), &p, CampaignId(id)).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -106,9 +93,9 @@ pub async fn action(
     Extension(p): Extension<Principal>,
     Path((id, action)): Path<(i64, String)>,
 ) -> ApiResult<Json<Campaign>> {
-    let id = visible(&p, id)?.0;
+    let id = visible(&p, id)?;
     let action: CampaignAction = action.parse().map_err(|e: campana_core::FieldError| ApiError::field("action", e.reason))?;
-    Ok(Json(audit::campaign_action(&s, &Actor::of(&p, Via::Api), CampaignId(id), action).await?))
+    Ok(Json(campaigns::action(&s, &Actor::of(&p, Via::Api), &p, id, action).await?))
 }
 
 /// The settings the campaign runs with, and for each field whether it comes from the campaign
@@ -276,8 +263,7 @@ pub async fn forecast(
     Path(id): Path<i64>,
     ApiJson(req): ApiJson<crate::explain::ForecastRequest>,
 ) -> ApiResult<Json<campana_sim::Forecast>> {
-    let c = s.store.get_campaign(visible(&p, id)?).await?;
-    Ok(Json(crate::explain::forecast(&s.store, &c, &req, chrono::Utc::now()).await?))
+    Ok(Json(campaigns::forecast(&s, &p, CampaignId(id), &req, chrono::Utc::now()).await?))
 }
 
 pub fn router() -> OpenApiRouter<AppState> {

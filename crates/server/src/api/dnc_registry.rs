@@ -1,9 +1,9 @@
 //! DNC lists that copy a national registry: settings, imports with progress, staleness.
 
 use super::*;
-use crate::audit::{self, Actor, Via};
-use crate::auth::Principal;
-use crate::dnc_import::MAX_DNC_FILE_BYTES;
+use crate::service::audit::{self, Actor, Via};
+use crate::service::dnc_import::MAX_DNC_FILE_BYTES;
+use crate::service::Principal;
 use axum::extract::Path;
 use axum::Extension;
 use campana_core::DncListId;
@@ -106,11 +106,7 @@ pub async fn start_import(
         match field.name().unwrap_or("") {
             "file" => {
                 let name = field.file_name().unwrap_or("registry.txt").to_string();
-                let tmp = tempfile::NamedTempFile::new_in(s.upload_dir())
-                    .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?
-                    .into_temp_path();
-                crate::dnc_import::spool(&mut field, &tmp, MAX_DNC_FILE_BYTES).await?;
-                spooled = Some((tmp, name));
+                spooled = Some((crate::upload::spool_temp(&mut field, &s.upload_dir(), MAX_DNC_FILE_BYTES).await?, name));
             }
             other => return Err(ApiError::field(other, "is not a part of a registry upload (expected: file)")),
         }

@@ -1,5 +1,6 @@
 //! Errors as `application/problem+json` (RFC 9457), naming the fields at fault.
 
+use crate::service::ServiceError;
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use campana_core::FieldError;
@@ -46,17 +47,26 @@ impl ApiError {
     }
 }
 
+/// The status of each kind of service error; the detail and fields are kept as they are.
+impl From<ServiceError> for ApiError {
+    fn from(e: ServiceError) -> Self {
+        let status = e.http_status();
+        match e {
+            ServiceError::Invalid(errors) => ApiError::invalid(errors),
+            other => ApiError::new(status, other.to_string()),
+        }
+    }
+}
+
 impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
-        match e {
-            StoreError::NotFound { .. } => ApiError::new(StatusCode::NOT_FOUND, e.to_string()),
-            StoreError::Conflict(_) | StoreError::Transition(_) => ApiError::new(StatusCode::CONFLICT, e.to_string()),
-            StoreError::Invalid(errors) => ApiError::invalid(errors),
-            other => {
-                tracing::error!(error = %other, "store failure");
-                ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "the database failed; see the server log")
-            }
-        }
+        ServiceError::from(e).into()
+    }
+}
+
+impl From<crate::dialer::DialerError> for ApiError {
+    fn from(e: crate::dialer::DialerError) -> Self {
+        ServiceError::from(e).into()
     }
 }
 
@@ -136,4 +146,16 @@ pub async fn problems_everywhere(req: axum::extract::Request, next: axum::middle
     parts.headers.remove(header::CONTENT_LENGTH);
     parts.headers.insert(header::CONTENT_TYPE, problem.headers[header::CONTENT_TYPE].clone());
     Response::from_parts(parts, body)
+}
+
+impl From<crate::upload::SpoolError> for ApiError {
+    fn from(e: crate::upload::SpoolError) -> Self {
+        ApiError::new(e.http_status(), e.to_string())
+    }
+}
+
+impl From<crate::explain::ForecastError> for ApiError {
+    fn from(e: crate::explain::ForecastError) -> Self {
+        ServiceError::from(e).into()
+    }
 }

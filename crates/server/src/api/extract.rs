@@ -27,15 +27,7 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
     }
 }
 
-/// Why a text from a client is refused: NUL and the other control characters (C0, DEL, C1)
-/// make no sense in any field Campana stores, and PostgreSQL cannot store NUL at all. Tab and
-/// line breaks are text (notes, scripts, descriptions). Checked once at the boundary: in JSON
-/// bodies ([`parse_json`]), console forms (the web gate), paths and query strings
-/// ([`refuse_control_chars`]).
-pub fn bad_text(s: &str) -> Option<String> {
-    let c = s.chars().find(|c| c.is_control() && !matches!(c, '\t' | '\n' | '\r'))?;
-    Some(format!("contains the control character U+{:04X}, which is not allowed", c as u32))
-}
+pub use crate::service::bad_text;
 
 /// The JSON path of the first string (value or key) that [`bad_text`] refuses.
 fn find_bad_text(v: &serde_json::Value, path: &str) -> Option<FieldError> {
@@ -159,4 +151,15 @@ pub async fn refuse_control_chars(req: Request, next: axum::middleware::Next) ->
         }
     }
     next.run(req).await
+}
+
+/// A JSON part of a multipart upload (`options`), its field errors named under the part.
+pub async fn multipart_json<T: DeserializeOwned>(field: axum::extract::multipart::Field<'_>, part: &str) -> Result<T, ApiError> {
+    let text = field.bytes().await.map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, e.to_string()))?;
+    parse_json(&text).map_err(|mut e| {
+        for fe in &mut e.errors {
+            fe.field = format!("{part}.{}", fe.field);
+        }
+        e
+    })
 }

@@ -1,20 +1,14 @@
 //! CSV imports over HTTP: upload (multipart), progress, cancel, error file.
 
 use super::*;
-use crate::auth::Principal;
-use crate::import_job::{self, ImportError};
+use crate::service::{imports, Actor, Principal, Via};
+use crate::upload::{self, MAX_UPLOAD_BYTES};
 use axum::extract::Path;
 use axum::response::Response;
 use axum::Extension;
 use campana_core::import::ImportOptions;
-use campana_core::{ContactListId, ImportId};
+use campana_core::ContactListId;
 use campana_store::ImportStatus;
-use std::sync::atomic::AtomicBool;
-use std::sync::Arc;
-use tokio::io::AsyncWriteExt;
-
-/// Largest upload accepted.
-pub const MAX_UPLOAD_BYTES: usize = 4 << 30;
 
 /// Upload a contact file (multipart/form-data): a `file` part, and optionally an `options`
 /// part with JSON `ImportOptions` (mapping, delimiter, default_country, dedupe). Answers 202
@@ -36,52 +30,18 @@ pub async fn upload(
         mp.next_field().await.map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, format!("multipart body unreadable: {e}")))?
     {
         match field.name().unwrap_or("") {
-            "options" => {
-                let text = field.bytes().await.map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, e.to_string()))?;
-                options = extract::parse_json(&text).map_err(|mut e| {
-                    for fe in &mut e.errors {
-                        fe.field = format!("options.{}", fe.field);
-                    }
-                    e
-                })?;
-            }
+            "options" => options = extract::multipart_json(field, "options").await?,
             "file" => {
                 let name = field.file_name().unwrap_or("upload.csv").to_string();
-                let tmp = tempfile::NamedTempFile::new_in(s.upload_dir())
-                    .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
-                let (std_file, path) = tmp.into_parts();
-                let mut f = tokio::fs::File::from_std(std_file);
-                let mut total = 0usize;
-                while let Some(chunk) =
-                    field.chunk().await.map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, format!("upload interrupted: {e}")))?
-                {
-                    total += chunk.len();
-                    if total > MAX_UPLOAD_BYTES {
-                        return Err(ApiError::new(
-                            StatusCode::PAYLOAD_TOO_LARGE,
-                            format!("the file is larger than {MAX_UPLOAD_BYTES} bytes"),
-                        ));
-                    }
-                    f.write_all(&chunk).await.map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
-                }
-                f.flush().await.map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
-                spooled = Some((path, name));
+                spooled = Some((upload::spool_temp(&mut field, &s.upload_dir(), MAX_UPLOAD_BYTES).await?, name));
             }
             other => return Err(ApiError::field(other, "is not a part of an import upload (expected: file, options)")),
         }
     }
     let (path, name) = spooled.ok_or_else(|| ApiError::field("file", "no file part in the upload"))?;
-    let cancel = Arc::new(AtomicBool::new(false));
-    let started = import_job::start(s.store.clone(), ContactListId(id), path.to_path_buf(), name, options, cancel.clone(), None).await;
-    let started = match started {
-        Ok(st) => st,
-        Err(ImportError::File(e)) => return Err(ApiError::field("file", e.to_string())),
-        Err(ImportError::Store(e)) => return Err(e.into()),
-    };
-    let import_id = started.id;
-    import_job::finish_in_background(s.clone(), started, cancel, path);
-    let st = s.store.import_status(import_id).await?;
-    crate::audit::import(&s, &crate::audit::Actor::of(&p, crate::audit::Via::Api), "start", &st).await?;
+    let st = imports::start(&s, &Actor::of(&p, Via::Api), &p, ContactListId(id), &path, &name, options).await?;
+    // The import owns the file now.
+    let _ = path.keep();
     Ok((StatusCode::ACCEPTED, Json(st)))
 }
 
@@ -92,9 +52,7 @@ pub async fn history(
     Extension(p): Extension<Principal>,
     Path(id): Path<i64>,
 ) -> ApiResult<Json<Vec<ImportStatus>>> {
-    p.check_list(&s.store, id).await?;
-    s.store.get::<campana_core::stored::ContactList>(id).await?;
-    Ok(Json(s.store.list_imports(ContactListId(id)).await?))
+    Ok(Json(imports::history(&s, &p, id).await?))
 }
 
 /// Progress and outcome of an import: rows read, staged, rejected, duplicates, and after it
@@ -102,7 +60,7 @@ pub async fn history(
 #[utoipa::path(get, operation_id = "imports_status", path = "/api/v1/imports/{id}", tag = "lists", params(("id" = i64, Path)),
     responses((status = 200, body = ImportStatus), (status = 404, body = Problem)))]
 pub async fn status(State(s): State<AppState>, Extension(p): Extension<Principal>, Path(id): Path<i64>) -> ApiResult<Json<ImportStatus>> {
-    Ok(Json(visible_import(&s, &p, id).await?))
+    Ok(Json(imports::visible(&s, &p, id).await?))
 }
 
 /// Cancels a running import; the list stays as it was before it.
@@ -113,56 +71,19 @@ pub async fn cancel(
     Extension(p): Extension<Principal>,
     Path(id): Path<i64>,
 ) -> ApiResult<(StatusCode, Json<ImportStatus>)> {
-    let st = visible_import(&s, &p, id).await?;
-    if !s.imports.cancel(st.id) {
-        return Err(ApiError::new(StatusCode::CONFLICT, format!("import {id} is {}, not running", st.state)));
-    }
-    crate::audit::import(&s, &crate::audit::Actor::of(&p, crate::audit::Via::Api), "cancel", &st).await?;
-    Ok((StatusCode::ACCEPTED, Json(st)))
+    Ok((StatusCode::ACCEPTED, Json(imports::cancel(&s, &Actor::of(&p, Via::Api), &p, id).await?)))
 }
 
 /// The rejected rows as CSV: row, column, value, reason.
 #[utoipa::path(get, operation_id = "imports_errors_csv", path = "/api/v1/imports/{id}/errors.csv", tag = "lists", params(("id" = i64, Path)),
     responses((status = 200, content_type = "text/csv", description = "row,column,value,reason"), (status = 404, body = Problem)))]
 pub async fn errors_csv(State(s): State<AppState>, Extension(p): Extension<Principal>, Path(id): Path<i64>) -> ApiResult<Response> {
-    let st = visible_import(&s, &p, id).await?;
-    let store = s.store.clone();
-    // Streams page by page: memory stays bounded whatever the number of errors.
-    let stream = futures::stream::unfold((Some(0i64), true), move |(after, first)| {
-        let store = store.clone();
-        async move {
-            let after = after?;
-            let page = match store.import_errors(st.id, after, 5000).await {
-                Ok(p) => p,
-                Err(e) => return Some((Err(std::io::Error::other(e.to_string())), (None, false))),
-            };
-            let next = if page.len() < 5000 { None } else { page.last().map(|e| e.row as i64) };
-            let mut buf = Vec::new();
-            {
-                let mut w = campana_core::csv_out::CsvOut::new(&mut buf);
-                if first {
-                    let _ = w.row(["row", "column", "value", "reason"]);
-                }
-                for e in &page {
-                    let _ = w.row([e.row.to_string().as_str(), &e.column, &e.value, &e.reason]);
-                }
-                let _ = w.flush();
-            }
-            Some((Ok(bytes::Bytes::from(buf)), (next, false)))
-        }
-    });
+    let stream = imports::errors_csv(&s, &p, id).await?;
     Ok(Response::builder()
         .header(axum::http::header::CONTENT_TYPE, "text/csv; charset=utf-8")
         .header(axum::http::header::CONTENT_DISPOSITION, format!("attachment; filename=\"import-{id}-errors.csv\""))
         .body(axum::body::Body::from_stream(stream))
         .expect("valid response"))
-}
-
-/// An import, if its list is visible to the user (404 otherwise).
-async fn visible_import(s: &AppState, p: &Principal, id: i64) -> ApiResult<ImportStatus> {
-    let st = s.store.import_status(ImportId(id)).await?;
-    p.check_list(&s.store, st.list_id.0).await.map_err(|_| ApiError::not_found(format!("import {id} does not exist")))?;
-    Ok(st)
 }
 
 pub fn router() -> OpenApiRouter<AppState> {

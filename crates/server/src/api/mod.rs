@@ -1,5 +1,5 @@
-//! The JSON REST API under `/api/v1`, its OpenAPI 3.1 document (generated from these handlers
-//! by utoipa), and the operational endpoints `/healthz`, `/readyz`, `/metrics`.
+//! The JSON REST API under `/api/v1` and its OpenAPI 3.1 document (generated from these handlers
+//! by utoipa): thin adapters over [`crate::service`] (extract, call, answer JSON or problem+json).
 
 pub mod agent;
 pub mod audit;
@@ -10,6 +10,7 @@ pub mod contract;
 pub mod dnc_registry;
 pub mod error;
 pub mod extract;
+pub mod guard;
 pub mod imports;
 pub mod records;
 pub mod users;
@@ -18,8 +19,6 @@ pub mod webhooks;
 use crate::state::AppState;
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::response::IntoResponse;
-use axum::routing::get;
 use axum::{Json, Router};
 pub use error::{ApiError, ApiResult, Problem};
 pub use extract::{ApiJson, ApiQuery};
@@ -70,13 +69,7 @@ pub struct PageQuery {
 
 impl PageQuery {
     pub fn params(&self) -> ApiResult<campana_store::PageParams> {
-        let cursor = self.cursor.as_deref().map(campana_store::PageParams::parse_cursor).transpose()?;
-        if let Some(l) = self.limit {
-            if !(1..=campana_store::MAX_PAGE).contains(&l) {
-                return Err(ApiError::field("limit", format!("{l} is outside 1..={}", campana_store::MAX_PAGE)));
-            }
-        }
-        Ok(campana_store::PageParams { limit: self.limit, cursor })
+        Ok(crate::service::page_params(self.limit, self.cursor.as_deref())?)
     }
 }
 
@@ -96,50 +89,6 @@ pub fn api() -> (Router<AppState>, serde_json::Value) {
         .merge(webhooks::router())
         .split_for_parts();
     (router, contract::finish(doc))
-}
-
-pub fn router(state: AppState) -> Router {
-    let (api, doc) = api();
-    let doc_json = serde_json::to_string_pretty(&doc).expect("OpenAPI document serialises");
-    api.merge(crate::web::router(state.clone()))
-        .route(
-            "/api/openapi.json",
-            get(move || async move { ([(axum::http::header::CONTENT_TYPE, "application/json")], doc_json.clone()) }),
-        )
-        .route("/healthz", get(|| async { "ok" }))
-        .route("/readyz", get(readyz))
-        .route("/metrics", get(metrics))
-        .fallback(|| async { ApiError::not_found("no such route; see /api/openapi.json") })
-        .layer(axum::middleware::from_fn_with_state(state.clone(), crate::auth::guard))
-        .layer(axum::middleware::from_fn(extract::refuse_control_chars))
-        .layer(axum::middleware::from_fn(error::problems_everywhere))
-        .layer(axum::extract::DefaultBodyLimit::max(extract::MAX_JSON_BYTES))
-        .layer(axum::middleware::from_fn(crate::state::track_requests))
-        .layer(tower_http::trace::TraceLayer::new_for_http())
-        .with_state(state)
-}
-
-/// Ready when the database answers and the dialer (when it runs) is healthy: a stalled or
-/// stopped dialer answers 503 with the reason, so a load balancer or orchestrator sees it.
-async fn readyz(State(s): State<AppState>) -> impl IntoResponse {
-    if let Err(e) = s.store.ping().await {
-        return (StatusCode::SERVICE_UNAVAILABLE, format!("database not reachable: {e}"));
-    }
-    let health = s.dialer.health();
-    match health.reason {
-        Some(reason) if !health.is_ok() => (StatusCode::SERVICE_UNAVAILABLE, format!("dialer {}: {reason}", health.state)),
-        _ => (StatusCode::OK, "ready".to_string()),
-    }
-}
-
-async fn metrics(State(s): State<AppState>) -> impl IntoResponse {
-    // The dialer's health is computed at scrape time: a stuck loop cannot update its own gauge.
-    if s.dialer.is_running() {
-        let h = s.dialer.health();
-        metrics::gauge!("campana_dialer_last_loop_age_seconds").set(h.last_loop_age_s.unwrap_or(0.0));
-        metrics::gauge!("campana_dialer_healthy").set(if h.is_ok() { 1.0 } else { 0.0 });
-    }
-    ([(axum::http::header::CONTENT_TYPE, "text/plain; version=0.0.4")], s.metrics.render())
 }
 
 /// `201 Created` with the object.

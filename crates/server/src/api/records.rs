@@ -1,15 +1,15 @@
 //! Records of contact lists, CRM upserts by external id, and do-not-call entries.
 
 use super::*;
-use crate::audit::{self, Actor, Via};
-use crate::auth::Principal;
-use crate::dnc_import::{DncImportOptions, DncImportResult, MAX_DNC_FILE_BYTES};
+use crate::service::audit::{self, Actor, Via};
+use crate::service::dnc_import::{DncImportOptions, DncImportResult, MAX_DNC_FILE_BYTES};
+use crate::service::Principal;
 use axum::extract::Path;
 use axum::Extension;
 use campana_core::record::{ContactUpsert, DncEntry, DncEntryInput, Record, RecordStatus, RecordType};
 use campana_core::stored::{ContactList, Page};
 use campana_core::user::Privilege;
-use campana_core::{CampaignId, ContactListId, DncListId, FieldError, PhoneNumber, RecordId};
+use campana_core::{ContactListId, DncListId, FieldError, PhoneNumber, RecordId};
 use campana_store::{RecordFilterParams, UpsertOutcome};
 use serde::Serialize;
 use utoipa::ToSchema;
@@ -67,12 +67,13 @@ pub async fn attempts(
     p.check_list(&s.store, id).await?;
     let r = s.store.get_record(ContactListId(id), RecordId(rid)).await?;
     let mut out = Vec::new();
-    for mut a in s.store.record_attempts(r.id, 200).await? {
-        let (Some(camp), Some(call)) = (a["campaign_id"].as_i64(), a["call_id"].as_i64()) else { continue };
-        if !p.sees_campaign(CampaignId(camp)) {
-            continue;
-        }
-        let recorded = s.dialer.recording_path(call).is_some_and(|f| f.is_file());
+    for attempt in p.visible_items(s.store.record_attempts(r.id, 200).await?, |a| a.campaign_id) {
+        let call = attempt.call_id;
+        let mut a = serde_json::to_value(&attempt).unwrap_or_default();
+        let recorded = match s.dialer.recording_path(call) {
+            Some(f) => tokio::fs::metadata(f).await.is_ok_and(|m| m.is_file()),
+            None => false,
+        };
         a["recording"] = match recorded && p.has(Privilege::CampaignsView) {
             true => serde_json::Value::String(format!("/api/v1/contact-lists/{id}/records/{rid}/attempts/{call}/recording")),
             false => serde_json::Value::Null,
@@ -178,8 +179,7 @@ pub async fn get_by_external_id(
     Ok(Json(records))
 }
 
-/// The most members one bulk upsert may carry.
-pub const MAX_BULK_MEMBERS: usize = 10_000;
+pub use crate::service::MAX_BULK_MEMBERS;
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -320,28 +320,16 @@ pub async fn dnc_import(
         mp.next_field().await.map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, format!("multipart body unreadable: {e}")))?
     {
         match field.name().unwrap_or("") {
-            "options" => {
-                let text = field.bytes().await.map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, e.to_string()))?;
-                options = extract::parse_json(&text).map_err(|mut e| {
-                    for fe in &mut e.errors {
-                        fe.field = format!("options.{}", fe.field);
-                    }
-                    e
-                })?;
-            }
+            "options" => options = extract::multipart_json(field, "options").await?,
             "file" => {
                 let name = field.file_name().unwrap_or("dnc.csv").to_string();
-                let tmp = tempfile::NamedTempFile::new_in(s.upload_dir())
-                    .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?
-                    .into_temp_path();
-                crate::dnc_import::spool(&mut field, &tmp, MAX_DNC_FILE_BYTES).await?;
-                spooled = Some((tmp, name));
+                spooled = Some((crate::upload::spool_temp(&mut field, &s.upload_dir(), MAX_DNC_FILE_BYTES).await?, name));
             }
             other => return Err(ApiError::field(other, "is not a part of a DNC upload (expected: file, options)")),
         }
     }
     let (path, name) = spooled.ok_or_else(|| ApiError::field("file", "no file part in the upload"))?;
-    Ok(Json(crate::dnc_import::import(&s, &Actor::of(&p, Via::Api), DncListId(id), &path, &name, &options).await?))
+    Ok(Json(crate::service::dnc_import::import(&s, &Actor::of(&p, Via::Api), DncListId(id), &path, &name, &options).await?))
 }
 
 /// The DNC file upload, with its own body limit.

@@ -4,8 +4,8 @@
 //! administrators (`users_roles`) whose campaigns profile is every campaign.
 
 use super::*;
-use crate::audit::{self, Actor, Via};
-use crate::auth::Principal;
+use crate::service::audit::{self, Actor, Via};
+use crate::service::Principal;
 use axum::extract::Path;
 use axum::Extension;
 use campana_core::webhook::WebhookEndpointInput;
@@ -57,7 +57,7 @@ async fn log(
         before: before.map(|b| serde_json::to_value(b).unwrap_or_default()),
         after: after.map(|a| serde_json::to_value(a).unwrap_or_default()),
     };
-    audit::log(s, &Actor::of(p, Via::Api), change).await
+    Ok(audit::log(s, &Actor::of(p, Via::Api), change).await?)
 }
 
 /// Every webhook subscription.

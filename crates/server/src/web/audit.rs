@@ -1,8 +1,8 @@
-//! The audit log page: the API's own filters and visibility rules (`api::audit::AuditQuery`),
+//! The audit log page: the service's filters and visibility rules ([`AuditQuery`]), as in the API,
 //! newest first, a page at a time, with the CSV export of the same selection.
 
 use super::*;
-use crate::api::audit::AuditQuery;
+use crate::service::audit_log::{self, AuditQuery};
 use campana_core::FieldError;
 
 /// The filter form as typed (empty fields mean "any").
@@ -100,8 +100,7 @@ fn json_block(v: &Option<serde_json::Value>) -> Markup {
 async fn list(State(s): State<AppState>, Extension(ctx): Extension<Ctx>, Query(f): Query<AuditForm>) -> WebResult<Response> {
     let (entries, errors, export) = match f.query() {
         Ok(q) => {
-            let page = crate::api::PageQuery { limit: q.limit, cursor: q.cursor.clone() }.params()?;
-            let got = s.store.list_audit(&q.filter(&ctx.p)?, page).await?;
+            let got = audit_log::list(&s, &ctx.p, &q).await?;
             (Some(got), Vec::new(), f.api_query(&q))
         }
         Err(e) => (None, e, String::new()),

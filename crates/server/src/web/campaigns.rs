@@ -5,28 +5,17 @@
 use super::catalog::{self, Screen};
 use super::form::{Field, Values};
 use super::*;
-use crate::audit::{Actor, Via};
+use crate::service::{campaigns, Actor, Via};
 use campana_core::campaign::{Campaign, CampaignAction, CampaignInput};
 use campana_core::record::RecordStatus;
 use campana_core::settings::{Effective, Source as SettingSource};
 use campana_core::stored::CampaignGroup;
 use campana_core::CampaignId;
-use campana_store::{CampaignFilter, PageParams, MAX_PAGE};
 use std::collections::HashMap;
 
 /// Every campaign the user may see (the campaigns profile), all pages.
 pub async fn visible_campaigns(s: &AppState, p: &Principal) -> WebResult<Vec<Campaign>> {
-    let filter = CampaignFilter { only: p.campaign_scope(), ..Default::default() };
-    let mut all = Vec::new();
-    let mut page = PageParams { limit: Some(MAX_PAGE), cursor: None };
-    loop {
-        let got = s.store.list_campaigns(&filter, page).await?;
-        all.extend(got.items);
-        match got.next_cursor {
-            Some(c) => page.cursor = Some(PageParams::parse_cursor(&c)?),
-            None => return Ok(all),
-        }
-    }
+    Ok(campaigns::list_all(s, p).await?)
 }
 
 /// A campaign the user may see, else 404 (as the API answers).
@@ -169,7 +158,7 @@ async fn view(State(s): State<AppState>, Extension(ctx): Extension<Ctx>, Path(id
     let profile = s.store.campaign_profile(&c).await?;
     let counts = s.store.record_status_counts(&c.input.contact_list_ids).await?;
     let settings = serde_json::to_value(&eff.settings).unwrap_or_default();
-    let progress = crate::api::agent::progress_of(&s, &ctx.p, id).await?;
+    let progress = crate::service::agent::progress_of(&s, &ctx.p, id).await?;
     let rows = eff
         .sources
         .iter()
@@ -227,7 +216,7 @@ async fn view(State(s): State<AppState>, Extension(ctx): Extension<Ctx>, Path(id
 
 /// The live progress (seed 004): figures rendered now, then kept current by `campana.js` from
 /// the campaign's progress stream (SSE), with today's chart drawn from its series.
-fn progress_panel(ctx: &Ctx, id: i64, p: &crate::api::agent::Progress) -> Markup {
+fn progress_panel(ctx: &Ctx, id: i64, p: &crate::service::agent::Progress) -> Markup {
     let pct = |x: f64| format!("{:.2}%", x * 100.0);
     let r = &p.records;
     let figures: Vec<(&str, &str, String)> = vec![
@@ -272,7 +261,7 @@ fn progress_panel(ctx: &Ctx, id: i64, p: &crate::api::agent::Progress) -> Markup
 /// not; refreshed by the page as the progress stream ticks.
 async fn agents(State(s): State<AppState>, Extension(ctx): Extension<Ctx>, Path(id): Path<i64>) -> WebResult<Markup> {
     visible(&s, &ctx, id).await?;
-    let list = crate::api::agent::campaign_agents(&s, &ctx.p, id).await?;
+    let list = crate::service::agent::campaign_agents(&s, &ctx.p, id).await?;
     let group = list.agent_group.clone().unwrap_or_else(|| ctx.t("campaigns.agents_any").to_string());
     let rows = list
         .agents
@@ -312,7 +301,7 @@ async fn action(
 ) -> WebResult<Response> {
     let c = visible(&s, &ctx, id).await?;
     let action: CampaignAction = action.parse().map_err(|e: campana_core::FieldError| WebError::not_found(e.reason))?;
-    crate::audit::campaign_action(&s, &Actor::of(&ctx.p, Via::Console), c.id, action).await?;
+    campaigns::action(&s, &Actor::of(&ctx.p, Via::Console), &ctx.p, c.id, action).await?;
     Ok(see_other(&back_to(&headers, &format!("/campaigns/{id}"))))
 }
 
@@ -365,17 +354,15 @@ impl Screen for Campaign {
         if ctx.p.campaign_scope().is_some() {
             return Err(WebError::forbidden(ctx.t("campaigns.create_forbidden")));
         }
-        ctx.p.check_campaign_input(&s.store, &input).await?;
-        Ok(crate::audit::create_campaign(s, &Actor::of(&ctx.p, Via::Console), &input).await?)
+        Ok(campaigns::create(s, &Actor::of(&ctx.p, Via::Console), &ctx.p, &input).await?)
     }
     async fn update(s: &AppState, ctx: &Ctx, id: i64, input: CampaignInput) -> Result<Self, WebError> {
         let c = visible(s, ctx, id).await?;
-        ctx.p.check_campaign_input(&s.store, &input).await?;
-        Ok(crate::audit::update_campaign(s, &Actor::of(&ctx.p, Via::Console), c.id, &input).await?)
+        Ok(campaigns::update(s, &Actor::of(&ctx.p, Via::Console), &ctx.p, c.id, &input).await?)
     }
     async fn delete(s: &AppState, ctx: &Ctx, id: i64) -> WebResult<()> {
         let c = visible(s, ctx, id).await?;
-        Ok(crate::audit::delete_campaign(s, &Actor::of(&ctx.p, Via::Console), c.id).await?)
+        Ok(campaigns::delete(s, &Actor::of(&ctx.p, Via::Console), &ctx.p, c.id).await?)
     }
 }
 

@@ -5,8 +5,7 @@
 
 use super::form::{self, Field, FormView, Values};
 use super::*;
-use crate::api::catalog::Rules;
-use crate::audit::{self, Actor, Via};
+use crate::service::{catalog, users, Actor, Via};
 use axum::routing::MethodRouter;
 use campana_core::stored::*;
 use campana_core::user::{User, UserInput};
@@ -204,7 +203,7 @@ pub fn routes<E: Screen>(custom_list: Option<MethodRouter<AppState>>, custom_vie
 // ---- the catalogue objects ----
 
 /// Store-backed screens: which rows a user sees, what an input may name and what a reader sees
-/// of a row are the API's own [`Rules`]; every change goes through [`crate::audit`].
+/// of a row are the service's [`catalog::Rules`], as in the API.
 macro_rules! entity_screen {
     ($t:ty, $path:literal, $title:literal, $fields:expr) => {
         impl Screen for $t {
@@ -234,35 +233,19 @@ macro_rules! entity_screen {
                 open_link(self)
             }
             async fn list(s: &AppState, ctx: &Ctx) -> WebResult<Vec<Self>> {
-                let only = <$t as Rules>::scope(s, &ctx.p).await?;
-                let page = campana_store::PageParams { limit: Some(campana_store::MAX_PAGE), cursor: None };
-                let mut items = s.store.list_in::<$t>(page, only.as_deref()).await?.items;
-                <$t as Rules>::for_reader(&mut items, s, &ctx.p).await?;
-                Ok(items)
+                Ok(catalog::list_all::<$t>(s, &ctx.p).await?)
             }
             async fn get(s: &AppState, ctx: &Ctx, id: i64) -> WebResult<Self> {
-                if let Some(ids) = <$t as Rules>::scope(s, &ctx.p).await? {
-                    if !ids.contains(&id) {
-                        return Err(WebError::not_found(format!("{} {id} does not exist", <$t as campana_store::Entity>::KIND)));
-                    }
-                }
-                let mut e = s.store.get::<$t>(id).await?;
-                <$t as Rules>::for_reader(std::slice::from_mut(&mut e), s, &ctx.p).await?;
-                Ok(e)
+                Ok(catalog::get::<$t>(s, &ctx.p, id).await?)
             }
             async fn create(s: &AppState, ctx: &Ctx, input: Self::Input) -> Result<Self, WebError> {
-                <$t as Rules>::check(&ctx.p, &input)?;
-                <$t as Rules>::check_change(s, &ctx.p, None, Some(&input)).await?;
-                Ok(audit::create::<$t>(s, &Actor::of(&ctx.p, Via::Console), &input).await?)
+                Ok(catalog::create::<$t>(s, &Actor::of(&ctx.p, Via::Console), &ctx.p, &input).await?)
             }
             async fn update(s: &AppState, ctx: &Ctx, id: i64, input: Self::Input) -> Result<Self, WebError> {
-                <$t as Rules>::check(&ctx.p, &input)?;
-                <$t as Rules>::check_change(s, &ctx.p, Some(id), Some(&input)).await?;
-                Ok(audit::update::<$t>(s, &Actor::of(&ctx.p, Via::Console), id, &input).await?)
+                Ok(catalog::update::<$t>(s, &Actor::of(&ctx.p, Via::Console), &ctx.p, id, &input).await?)
             }
             async fn delete(s: &AppState, ctx: &Ctx, id: i64) -> WebResult<()> {
-                <$t as Rules>::check_change(s, &ctx.p, Some(id), None).await?;
-                Ok(audit::delete::<$t>(s, &Actor::of(&ctx.p, Via::Console), id).await?)
+                Ok(catalog::delete::<$t>(s, &Actor::of(&ctx.p, Via::Console), &ctx.p, id).await?)
             }
         }
     };
@@ -415,27 +398,19 @@ impl Screen for User {
         }
     }
     async fn list(s: &AppState, ctx: &Ctx) -> WebResult<Vec<Self>> {
-        let page = campana_store::PageParams { limit: Some(campana_store::MAX_PAGE), cursor: None };
-        Ok(s.store.list_users(page).await?.items.into_iter().filter(|u| ctx.p.sees_user(u)).collect())
+        Ok(users::list_all(s, &ctx.p).await?)
     }
     async fn get(s: &AppState, ctx: &Ctx, id: i64) -> WebResult<Self> {
-        let u = s.store.get_user(UserId(id)).await?;
-        if !ctx.p.sees_user(&u) {
-            return Err(WebError::not_found(format!("user {id} does not exist")));
-        }
-        Ok(u)
+        Ok(users::get(s, &ctx.p, UserId(id)).await?)
     }
     async fn create(s: &AppState, ctx: &Ctx, input: UserInput) -> Result<Self, WebError> {
-        ctx.p.check_user_change(&s.store, None, &input).await?;
-        Ok(audit::create_user(s, &Actor::of(&ctx.p, Via::Console), &input).await?)
+        Ok(users::create(s, &Actor::of(&ctx.p, Via::Console), &ctx.p, &input).await?)
     }
     async fn update(s: &AppState, ctx: &Ctx, id: i64, input: UserInput) -> Result<Self, WebError> {
-        let before = Self::get(s, ctx, id).await?;
-        ctx.p.check_user_change(&s.store, Some(&before), &input).await?;
-        Ok(audit::update_user(s, &Actor::of(&ctx.p, Via::Console), UserId(id), &input).await?)
+        Ok(users::update(s, &Actor::of(&ctx.p, Via::Console), &ctx.p, UserId(id), &input).await?)
     }
     async fn delete(s: &AppState, ctx: &Ctx, id: i64) -> WebResult<()> {
-        Ok(audit::delete_user(s, &Actor::of(&ctx.p, Via::Console), UserId(id)).await?)
+        Ok(users::delete(s, &Actor::of(&ctx.p, Via::Console), &ctx.p, UserId(id)).await?)
     }
 }
 

@@ -1,10 +1,10 @@
 //! A DNC list's entries: add one number, add many at once (one per line, optional expiry date
-//! and reason), import a CSV file (`crate::dnc_import`, as the API does), remove, with expiry
+//! and reason), import a CSV file (`crate::service::dnc_import`, as the API does), remove, with expiry
 //! shown. The `dnc` privilege guards all of it.
 
 use super::*;
-use crate::audit::{Actor, Via};
-use crate::dnc_import::{DncImportOptions, DncImportResult};
+use crate::service::audit::{Actor, Via};
+use crate::service::dnc_import::{DncImportOptions, DncImportResult};
 use axum::extract::Multipart;
 use campana_core::record::DncEntryInput;
 use campana_core::stored::DncList;
@@ -14,7 +14,7 @@ use campana_store::PageParams;
 /// Entries shown per page.
 pub const ENTRIES_PER_PAGE: u32 = 100;
 /// Lines accepted by one bulk add (the API's bulk limit).
-pub const MAX_BULK_LINES: usize = crate::api::records::MAX_BULK_MEMBERS;
+pub const MAX_BULK_LINES: usize = crate::service::MAX_BULK_MEMBERS;
 
 #[derive(serde::Deserialize, Default)]
 struct EntriesQuery {
@@ -187,7 +187,7 @@ async fn add(
 ) -> WebResult<Response> {
     match entry(&f.phone, &f.expires_on, &f.reason, "phone") {
         Ok(e) => {
-            crate::audit::put_dnc_entry(&s, &Actor::of(&ctx.p, Via::Console), DncListId(id), &e).await?;
+            crate::service::audit::put_dnc_entry(&s, &Actor::of(&ctx.p, Via::Console), DncListId(id), &e).await?;
             Ok(see_other(&format!("/dnc-lists/{id}/entries")))
         }
         Err(e) => entries_page(&s, &ctx, id, None, &f, &[e], None).await,
@@ -221,7 +221,7 @@ async fn bulk(
     if !errors.is_empty() {
         return entries_page(&s, &ctx, id, None, &f, &errors, None).await;
     }
-    crate::audit::put_dnc_entries(&s, &Actor::of(&ctx.p, Via::Console), DncListId(id), &parsed).await?;
+    crate::service::audit::put_dnc_entries(&s, &Actor::of(&ctx.p, Via::Console), DncListId(id), &parsed).await?;
     Ok(see_other(&format!("/dnc-lists/{id}/entries")))
 }
 
@@ -241,19 +241,13 @@ async fn upload(State(s): State<AppState>, Extension(ctx): Extension<Ctx>, Path(
         match name.as_str() {
             "file" => {
                 let file_name = field.file_name().unwrap_or("dnc.csv").to_string();
-                std::fs::create_dir_all(s.upload_dir()).map_err(|e| WebError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
-                let tmp = tempfile::NamedTempFile::new_in(s.upload_dir())
-                    .map_err(|e| WebError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?
-                    .into_temp_path();
-                crate::dnc_import::spool(&mut field, &tmp, crate::dnc_import::MAX_DNC_FILE_BYTES)
-                    .await
-                    .map_err(crate::api::ApiError::from)?;
+                let tmp = crate::upload::spool_temp(&mut field, &s.upload_dir(), crate::service::dnc_import::MAX_DNC_FILE_BYTES).await?;
                 spooled = Some((tmp, file_name));
             }
             "default_country" => form.default_country = field.text().await.map_err(|e| bad(e.to_string()))?,
             "reason" => {
                 form.reason = field.text().await.map_err(|e| bad(e.to_string()))?;
-                if let Some(why) = crate::api::extract::bad_text(&form.reason) {
+                if let Some(why) = crate::service::bad_text(&form.reason) {
                     return Err(WebError::new(StatusCode::UNPROCESSABLE_ENTITY, format!("reason: {why}")));
                 }
             }
@@ -276,12 +270,9 @@ async fn upload(State(s): State<AppState>, Extension(ctx): Extension<Ctx>, Path(
         }
         return entries_page(&s, &ctx, id, None, &form, &errors, None).await;
     };
-    match crate::dnc_import::import(&s, &Actor::of(&ctx.p, Via::Console), DncListId(id), &path, &file_name, &opts).await {
+    match crate::service::dnc_import::import(&s, &Actor::of(&ctx.p, Via::Console), DncListId(id), &path, &file_name, &opts).await {
         Ok(r) => entries_page(&s, &ctx, id, None, &EntryForm::default(), &[], Some(&r)).await,
-        Err(e) if !e.errors.is_empty() => {
-            let errors: Vec<FieldError> = e.errors.iter().map(|f| FieldError::new(f.field.clone(), f.reason.clone())).collect();
-            entries_page(&s, &ctx, id, None, &form, &errors, None).await
-        }
+        Err(e) if !e.field_errors().is_empty() => entries_page(&s, &ctx, id, None, &form, e.field_errors(), None).await,
         Err(e) => Err(e.into()),
     }
 }
@@ -293,7 +284,7 @@ async fn remove(
     Form(f): Form<EntryForm>,
 ) -> WebResult<Response> {
     let phone = PhoneNumber::parse(f.phone.trim(), None).map_err(|e| WebError::new(StatusCode::UNPROCESSABLE_ENTITY, e.reason))?;
-    crate::audit::delete_dnc_entry(&s, &Actor::of(&ctx.p, Via::Console), DncListId(id), &phone).await?;
+    crate::service::audit::delete_dnc_entry(&s, &Actor::of(&ctx.p, Via::Console), DncListId(id), &phone).await?;
     Ok(see_other(&format!("/dnc-lists/{id}/entries")))
 }
 
@@ -303,7 +294,7 @@ pub fn router() -> Router<AppState> {
         .route("/dnc-lists/{id}/entries/bulk", post(bulk))
         .route(
             "/dnc-lists/{id}/entries/upload",
-            post(upload).layer(axum::extract::DefaultBodyLimit::max(crate::dnc_import::MAX_DNC_FILE_BYTES)),
+            post(upload).layer(axum::extract::DefaultBodyLimit::max(crate::service::dnc_import::MAX_DNC_FILE_BYTES)),
         )
         .route("/dnc-lists/{id}/entries/delete", post(remove))
 }

@@ -5,7 +5,7 @@
 //! name, and the form is shown again with what the user typed.
 
 use super::{Ctx, WebError};
-use crate::auth::Principal;
+use crate::service::Principal;
 use crate::state::AppState;
 use campana_core::FieldError;
 use maud::{html, Markup};

@@ -146,6 +146,10 @@ mod tests {
             include_str!("dnc.rs"),
             include_str!("fields.rs"),
             include_str!("agent.rs"),
+            include_str!("imports.rs"),
+            include_str!("account.rs"),
+            include_str!("audit.rs"),
+            include_str!("rules.rs"),
         ];
         let en = keys(Lang::En);
         let mut missing = BTreeSet::new();

@@ -9,6 +9,7 @@
 //! the user's campaigns profile applied by the page handlers exactly as the API applies it.
 //! Strings come from the English and Spanish catalogues in [`i18n`].
 
+pub mod account;
 pub mod agent;
 pub mod audit;
 pub mod campaigns;
@@ -17,11 +18,12 @@ pub mod dnc;
 pub mod fields;
 pub mod form;
 pub mod i18n;
+pub mod imports;
 pub mod lists;
 pub mod rules;
 
-use crate::api::ApiError;
-use crate::auth::{self, Principal, SESSION_COOKIE, SESSION_TTL_S};
+use crate::auth;
+use crate::service::{Principal, ServiceError, Via};
 use crate::state::AppState;
 use axum::extract::{Path, Query, Request, State};
 use axum::http::{header, HeaderMap, Method, StatusCode};
@@ -97,15 +99,34 @@ impl WebError {
     }
 }
 
-impl From<ApiError> for WebError {
-    fn from(e: ApiError) -> Self {
-        WebError { status: e.status, message: e.detail, errors: e.errors }
+impl From<ServiceError> for WebError {
+    fn from(e: ServiceError) -> Self {
+        let status = e.http_status();
+        match e {
+            ServiceError::Invalid(errors) => {
+                let message = errors.iter().map(|e| e.to_string()).collect::<Vec<_>>().join("; ");
+                WebError { status, message, errors }
+            }
+            other => WebError::new(status, other.to_string()),
+        }
+    }
+}
+
+impl From<crate::upload::SpoolError> for WebError {
+    fn from(e: crate::upload::SpoolError) -> Self {
+        WebError::new(e.http_status(), e.to_string())
     }
 }
 
 impl From<StoreError> for WebError {
     fn from(e: StoreError) -> Self {
-        ApiError::from(e).into()
+        ServiceError::from(e).into()
+    }
+}
+
+impl From<crate::dialer::DialerError> for WebError {
+    fn from(e: crate::dialer::DialerError) -> Self {
+        ServiceError::from(e).into()
     }
 }
 
@@ -121,41 +142,7 @@ impl IntoResponse for WebError {
     }
 }
 
-/// A cookie's value from the request headers.
-pub fn cookie(h: &HeaderMap, name: &str) -> Option<String> {
-    for v in h.get_all(header::COOKIE) {
-        for part in v.to_str().ok()?.split(';') {
-            if let Some((k, val)) = part.trim().split_once('=') {
-                if k == name {
-                    return Some(val.to_string());
-                }
-            }
-        }
-    }
-    None
-}
-
-/// The address users reach Campana at, from `CAMPANA_PUBLIC_URL` (e.g. `https://dialer.example.com`
-/// behind a TLS-terminating proxy); read once.
-pub fn public_url() -> Option<&'static str> {
-    static URL: std::sync::OnceLock<Option<String>> = std::sync::OnceLock::new();
-    URL.get_or_init(|| std::env::var("CAMPANA_PUBLIC_URL").ok().filter(|u| !u.trim().is_empty())).as_deref()
-}
-
-/// Did the request reach us over TLS (a public URL in https, or a proxy that says so)?
-pub fn over_tls(h: &HeaderMap) -> bool {
-    let proxied = h.get("x-forwarded-proto").and_then(|v| v.to_str().ok()).is_some_and(|v| v.eq_ignore_ascii_case("https"));
-    proxied || public_url().is_some_and(|u| u.starts_with("https://"))
-}
-
-/// `Set-Cookie` value with the flags Campana always uses, and `Secure` on TLS.
-pub fn cookie_header(name: &str, value: &str, max_age_s: i64, http_only: bool, secure: bool) -> String {
-    format!(
-        "{name}={value}; Path=/; SameSite=Lax; Max-Age={max_age_s}{}{}",
-        if http_only { "; HttpOnly" } else { "" },
-        if secure { "; Secure" } else { "" }
-    )
-}
+pub use crate::auth::{cookie, cookie_header, over_tls, public_url};
 
 fn is_public(path: &str) -> bool {
     path == "/login" || path.starts_with("/assets/") || path.starts_with("/lang/")
@@ -163,7 +150,7 @@ fn is_public(path: &str) -> bool {
 
 /// Authenticates, checks CSRF and privileges, builds the [`Ctx`], and renders error pages.
 /// Every form body (sign-in included) is refused with 422 if a field holds a control character
-/// other than tab and line breaks ([`crate::api::extract::bad_text`]).
+/// other than tab and line breaks ([`crate::service::bad_text`]).
 pub async fn gate(State(s): State<AppState>, req: Request, next: Next) -> Response {
     let lang = Lang::from_headers(req.headers());
     let path = req.uri().path().to_string();
@@ -191,7 +178,7 @@ pub async fn gate(State(s): State<AppState>, req: Request, next: Next) -> Respon
         return (StatusCode::UNAUTHORIZED, lang.t("auth.signed_out")).into_response();
     };
     let csrf = auth.csrf_token.clone().unwrap_or_default();
-    let p = Principal { privileges: auth.role.input.privileges.clone(), user: auth.user, kind: auth.kind, token_id: auth.token_id };
+    let p = Principal::from_authenticated(auth);
     let health = s.dialer.health();
     let dialer_alert = (!health.is_ok()).then(|| lang.tf("alert.dialer", &[("reason", health.reason.as_deref().unwrap_or(&health.state))]));
     let ctx = Ctx { p, csrf, lang, path: path.clone(), dialer_alert };
@@ -238,7 +225,7 @@ async fn read_form(req: Request) -> Result<(Request, Option<String>), WebError> 
         .map_err(|_| WebError::new(StatusCode::PAYLOAD_TOO_LARGE, format!("the form is larger than {MAX_FORM_BYTES} bytes")))?;
     let pairs = serde_urlencoded::from_bytes::<Vec<(String, String)>>(&bytes).unwrap_or_default();
     for (k, v) in &pairs {
-        if let Some(why) = crate::api::extract::bad_text(k).or_else(|| crate::api::extract::bad_text(v)) {
+        if let Some(why) = crate::service::bad_text(k).or_else(|| crate::service::bad_text(v)) {
             return Err(WebError::new(StatusCode::UNPROCESSABLE_ENTITY, format!("{k}: {why}")));
         }
     }
@@ -348,7 +335,7 @@ pub fn page(ctx: &Ctx, title: &str, body: Markup) -> Markup {
                     }
                     div.user {
                         (lang_selector(ctx.lang, &ctx.path))
-                        span.who { (ctx.p.user.input.username) }
+                        a.who href="/account" id="account-link" title=(ctx.t("account.title")) { (ctx.p.user.input.username) }
                         form method="post" action="/logout" {
                             (ctx.csrf_field())
                             button.link type="submit" id="logout" { (ctx.t("nav.logout")) }
@@ -491,33 +478,29 @@ struct LoginForm {
     next: Option<String>,
 }
 
-/// Password sign-in: the API's own [`auth::sign_in`] (same lockout, same uniform refusal).
+/// Password sign-in: the API's own [`crate::service::account::sign_in`] (same lockout, same uniform refusal).
 async fn login_submit(State(s): State<AppState>, headers: HeaderMap, Form(f): Form<LoginForm>) -> Response {
     let lang = Lang::from_headers(&headers);
     let next = safe_next(f.next.as_deref());
     let refuse = |msg: String| (StatusCode::UNAUTHORIZED, login_page(lang, &next, &f.username, Some(&msg))).into_response();
-    let user_id = match auth::sign_in(&s, &f.username, &f.password, crate::audit::Via::Console).await {
+    let failed = |e: ServiceError| (e.http_status(), login_page(lang, &next, &f.username, Some(&e.to_string()))).into_response();
+    let user_id = match crate::service::account::sign_in(&s, &f.username, &f.password, Via::Console).await {
         Ok(Some(id)) => id,
         Ok(None) => return refuse(lang.t("login.invalid").to_string()),
-        Err(e) => return (e.status, login_page(lang, &next, &f.username, Some(&e.detail))).into_response(),
+        Err(e) => return failed(e),
     };
-    match s.store.issue_token(user_id, TokenKind::Session, "browser", Some(SESSION_TTL_S)).await {
+    match crate::service::account::open_session(&s, user_id).await {
         Ok(t) => {
-            let c = cookie_header(SESSION_COOKIE, &t.token, SESSION_TTL_S, true, over_tls(&headers));
+            let c = auth::session_cookie_header(&t.token, crate::service::account::SESSION_TTL_S, &headers);
             ([(header::SET_COOKIE, c)], Redirect::to(&next)).into_response()
         }
-        Err(e) => {
-            let e = ApiError::from(e);
-            (e.status, login_page(lang, &next, &f.username, Some(&e.detail))).into_response()
-        }
+        Err(e) => failed(e),
     }
 }
 
 async fn logout(State(s): State<AppState>, headers: HeaderMap, Extension(ctx): Extension<Ctx>) -> WebResult<Response> {
-    s.store.revoke_token(ctx.p.user.id, ctx.p.token_id).await?;
-    crate::audit::session(&s, &crate::audit::Actor::of(&ctx.p, crate::audit::Via::Console), "logout", "session", ctx.p.user.id, None)
-        .await?;
-    let clear = cookie_header(SESSION_COOKIE, "", 0, true, over_tls(&headers));
+    crate::service::account::sign_out(&s, &ctx.p, Via::Console).await?;
+    let clear = auth::session_cookie_header("", 0, &headers);
     Ok(([(header::SET_COOKIE, clear)], Redirect::to("/login")).into_response())
 }
 
@@ -549,9 +532,11 @@ pub fn router(state: AppState) -> Router<AppState> {
         .route("/logout", post(logout))
         .route("/lang/{code}", get(set_lang))
         .route("/assets/{name}", get(asset))
+        .merge(account::router())
         .merge(campaigns::router())
         .merge(catalog::router())
         .merge(lists::router())
+        .merge(imports::router())
         .merge(dnc::router())
         .merge(audit::router())
         .merge(agent::router())

@@ -2,6 +2,7 @@
 //! below was a test binary of its own. Servers are started as child processes (`common::Server`),
 //! so tests in different modules share nothing but the machine.
 
+mod account;
 mod api;
 mod audit;
 mod auth;

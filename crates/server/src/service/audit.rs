@@ -9,10 +9,8 @@
 //! Each entry records the campaigns it is about ([`Concerns`]) so that a user limited to some
 //! campaigns only reads entries about those (`GET /api/v1/audit`).
 
-use crate::api::{ApiError, ApiResult};
-use crate::auth::Principal;
+use super::{Principal, ServiceError, ServiceResult};
 use crate::state::AppState;
-use axum::http::StatusCode;
 use campana_core::campaign::{Campaign, CampaignAction, CampaignInput};
 use campana_core::stored::*;
 use campana_core::user::{CampaignsProfile, User, UserInput};
@@ -73,7 +71,7 @@ pub struct Change {
 }
 
 /// Writes an entry.
-pub async fn log(s: &AppState, a: &Actor, c: Change) -> ApiResult<()> {
+pub async fn log(s: &AppState, a: &Actor, c: Change) -> ServiceResult<()> {
     let e = NewAuditEntry {
         actor_id: a.user_id,
         actor_name: a.name.clone(),
@@ -88,10 +86,7 @@ pub async fn log(s: &AppState, a: &Actor, c: Change) -> ApiResult<()> {
     };
     s.store.insert_audit(&e).await.map_err(|err| {
         tracing::error!(error = %err, entity = e.entity_type, action = e.action, "audit entry not written");
-        ApiError::new(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "the change was saved, but its audit entry could not be written; see the server log",
-        )
+        ServiceError::Internal("the change was saved, but its audit entry could not be written; see the server log".into())
     })?;
     Ok(())
 }
@@ -191,7 +186,7 @@ fn name_of<E: Audited>(e: &E) -> String {
     campana_core::Validated::name(e.input()).to_string()
 }
 
-pub async fn create<E: Audited>(s: &AppState, a: &Actor, input: &E::Input) -> ApiResult<E> {
+pub async fn create<E: Audited>(s: &AppState, a: &Actor, input: &E::Input) -> ServiceResult<E> {
     let e = s.store.create::<E>(input).await?;
     let concerns = e.concerns(&s.store).await?;
     let c = Change {
@@ -207,7 +202,7 @@ pub async fn create<E: Audited>(s: &AppState, a: &Actor, input: &E::Input) -> Ap
     Ok(e)
 }
 
-pub async fn update<E: Audited>(s: &AppState, a: &Actor, id: i64, input: &E::Input) -> ApiResult<E> {
+pub async fn update<E: Audited>(s: &AppState, a: &Actor, id: i64, input: &E::Input) -> ServiceResult<E> {
     let before = s.store.get::<E>(id).await?;
     let after = s.store.update::<E>(id, input).await?;
     let concerns = union(before.concerns(&s.store).await?, after.concerns(&s.store).await?);
@@ -224,7 +219,7 @@ pub async fn update<E: Audited>(s: &AppState, a: &Actor, id: i64, input: &E::Inp
     Ok(after)
 }
 
-pub async fn delete<E: Audited>(s: &AppState, a: &Actor, id: i64) -> ApiResult<()> {
+pub async fn delete<E: Audited>(s: &AppState, a: &Actor, id: i64) -> ServiceResult<()> {
     let before = s.store.get::<E>(id).await?;
     let concerns = before.concerns(&s.store).await?;
     s.store.delete::<E>(id).await?;
@@ -254,14 +249,14 @@ fn campaign_change(action: &str, c: &Campaign, before: Option<Value>, after: Opt
     }
 }
 
-pub async fn create_campaign(s: &AppState, a: &Actor, input: &CampaignInput) -> ApiResult<Campaign> {
+pub async fn create_campaign(s: &AppState, a: &Actor, input: &CampaignInput) -> ServiceResult<Campaign> {
     let c = s.store.create_campaign(input).await?;
     log(s, a, campaign_change("create", &c, None, Some(value(&c)))).await?;
     s.dialer.campaigns_changed();
     Ok(c)
 }
 
-pub async fn update_campaign(s: &AppState, a: &Actor, id: CampaignId, input: &CampaignInput) -> ApiResult<Campaign> {
+pub async fn update_campaign(s: &AppState, a: &Actor, id: CampaignId, input: &CampaignInput) -> ServiceResult<Campaign> {
     let before = s.store.get_campaign(id).await?;
     let c = s.store.update_campaign(id, input).await?;
     s.dialer.campaigns_changed();
@@ -269,7 +264,7 @@ pub async fn update_campaign(s: &AppState, a: &Actor, id: CampaignId, input: &Ca
     Ok(c)
 }
 
-pub async fn delete_campaign(s: &AppState, a: &Actor, id: CampaignId) -> ApiResult<()> {
+pub async fn delete_campaign(s: &AppState, a: &Actor, id: CampaignId) -> ServiceResult<()> {
     let before = s.store.get_campaign(id).await?;
     s.store.delete_campaign(id).await?;
     s.dialer.campaigns_changed();
@@ -281,7 +276,7 @@ pub async fn delete_campaign(s: &AppState, a: &Actor, id: CampaignId) -> ApiResu
 }
 
 /// Start, pause, resume, stop, complete, archive: the entry keeps the state before and after.
-pub async fn campaign_action(s: &AppState, a: &Actor, id: CampaignId, action: CampaignAction) -> ApiResult<Campaign> {
+pub async fn campaign_action(s: &AppState, a: &Actor, id: CampaignId, action: CampaignAction) -> ServiceResult<Campaign> {
     let before = s.store.get_campaign(id).await?;
     let c = s.store.campaign_action(id, action).await?;
     s.dialer.campaigns_changed();
@@ -311,18 +306,18 @@ fn user_change(action: &str, u: &User, concerns: Concerns, before: Option<Value>
     }
 }
 
-pub async fn create_user(s: &AppState, a: &Actor, input: &UserInput) -> ApiResult<User> {
+pub async fn create_user(s: &AppState, a: &Actor, input: &UserInput) -> ServiceResult<User> {
     input.validate()?;
-    let hash = input.password.as_deref().map(crate::api::users::hash_password);
+    let hash = input.password.as_deref().map(super::account::hash_password);
     let u = s.store.create_user(input, hash).await?;
     log(s, a, user_change("create", &u, user_concerns(&u.input), None, Some(user_snapshot(&u, input.password.is_some())))).await?;
     Ok(u)
 }
 
-pub async fn update_user(s: &AppState, a: &Actor, id: UserId, input: &UserInput) -> ApiResult<User> {
+pub async fn update_user(s: &AppState, a: &Actor, id: UserId, input: &UserInput) -> ServiceResult<User> {
     input.validate()?;
     let before = s.store.get_user(id).await?;
-    let hash = input.password.as_deref().map(crate::api::users::hash_password);
+    let hash = input.password.as_deref().map(super::account::hash_password);
     let u = s.store.update_user(id, input, hash).await?;
     if input.password.is_some() {
         // A new password ends the user's other browser sessions (the one making the change, if
@@ -336,22 +331,22 @@ pub async fn update_user(s: &AppState, a: &Actor, id: UserId, input: &UserInput)
     Ok(u)
 }
 
-pub async fn delete_user(s: &AppState, a: &Actor, id: UserId) -> ApiResult<()> {
+pub async fn delete_user(s: &AppState, a: &Actor, id: UserId) -> ServiceResult<()> {
     let before = s.store.get_user(id).await?;
     s.store.delete_user(id).await?;
     log(s, a, user_change("delete", &before, user_concerns(&before.input), Some(user_snapshot(&before, false)), None)).await
 }
 
 /// A user changes their own password: the other browser sessions end (this one stays).
-pub async fn change_own_password(s: &AppState, p: &Principal, via: Via, password: &str) -> ApiResult<()> {
+pub async fn change_own_password(s: &AppState, p: &Principal, via: Via, password: &str) -> ServiceResult<()> {
     let mut probe = p.user.input.clone();
     probe.password = Some(password.to_string());
     probe.validate().map_err(|errs| {
-        ApiError::invalid(
+        ServiceError::invalid(
             errs.into_iter().filter(|e| e.field == "password").map(|e| campana_core::FieldError::new("new_password", e.reason)).collect(),
         )
     })?;
-    s.store.set_password(p.user.id, &crate::api::users::hash_password(password)).await?;
+    s.store.set_password(p.user.id, &super::account::hash_password(password)).await?;
     let ended = s.store.end_sessions(p.user.id, Some(p.token_id)).await?;
     session(s, &Actor::of(p, via), "password", "user", p.user.id, Some(json!({"sessions_ended": ended}))).await
 }
@@ -364,7 +359,7 @@ pub async fn session(
     entity_type: &'static str,
     user: UserId,
     after: Option<Value>,
-) -> ApiResult<()> {
+) -> ServiceResult<()> {
     let concerns = match s.store.get_user(user).await {
         Ok(u) => user_concerns(&u.input),
         Err(_) => Concerns::Campaigns(vec![]),
@@ -384,14 +379,14 @@ pub async fn session(
 /// An agent joining or leaving the dialer, ready or not ready (with the pause code): the input is
 /// given to the dialer, then written as an `agent_state` entry about the signed-in agent
 /// (readable with `reports` by those who may see every campaign of the agent's profile).
-pub async fn agent_state(s: &AppState, p: &Principal, via: Via, input: campana_engine::Input) -> ApiResult<()> {
+pub async fn agent_state(s: &AppState, p: &Principal, via: Via, input: campana_engine::Input) -> ServiceResult<()> {
     use campana_engine::Input;
     let (action, after) = match &input {
         Input::AgentLogin { groups, .. } => ("login", json!({"agent_group_ids": groups})),
         Input::AgentReady { .. } => ("ready", json!({})),
         Input::AgentNotReady { pause_code, .. } => ("not_ready", json!({"pause_code": pause_code})),
         Input::AgentLogout { .. } => ("logout", json!({})),
-        _ => return Err(ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "not an agent state change")),
+        _ => return Err(ServiceError::Internal("not an agent state change".into())),
     };
     s.dialer.agent(input).await?;
     let c = Change {
@@ -414,7 +409,7 @@ pub async fn patch_record(
     list: ContactListId,
     id: RecordId,
     patch: &campana_core::record::RecordPatch,
-) -> ApiResult<campana_core::record::Record> {
+) -> ServiceResult<campana_core::record::Record> {
     let before = s.store.get_record(list, id).await?;
     let r = s.store.patch_record(list, id, patch).await?;
     // The dialer offers an edited record again (a deferral may no longer hold).
@@ -439,7 +434,7 @@ pub async fn upsert_one(
     list: ContactListId,
     ext: &str,
     contact: campana_core::record::Contact,
-) -> ApiResult<(campana_store::UpsertOutcome, Vec<campana_core::record::Record>)> {
+) -> ServiceResult<(campana_store::UpsertOutcome, Vec<campana_core::record::Record>)> {
     let before = s.store.records_by_external_id(list, ext).await?;
     let outcome = s.store.upsert_contacts(list, &[contact]).await?;
     let after = s.store.records_by_external_id(list, ext).await?;
@@ -462,7 +457,7 @@ pub async fn bulk_upsert(
     a: &Actor,
     list: ContactListId,
     contacts: &[campana_core::record::Contact],
-) -> ApiResult<campana_store::UpsertOutcome> {
+) -> ServiceResult<campana_store::UpsertOutcome> {
     let outcome = s.store.upsert_contacts(list, contacts).await?;
     let ids: Vec<&str> = contacts.iter().filter_map(|c| c.external_id.as_deref()).collect();
     let c = Change {
@@ -479,7 +474,7 @@ pub async fn bulk_upsert(
 }
 
 /// An import started or cancelled.
-pub async fn import(s: &AppState, a: &Actor, action: &str, st: &campana_store::ImportStatus) -> ApiResult<()> {
+pub async fn import(s: &AppState, a: &Actor, action: &str, st: &campana_store::ImportStatus) -> ServiceResult<()> {
     let c = Change {
         action: action.into(),
         entity_type: "import",
@@ -511,7 +506,7 @@ pub async fn put_dnc_entry(
     a: &Actor,
     list: DncListId,
     e: &campana_core::record::DncEntryInput,
-) -> ApiResult<campana_core::record::DncEntry> {
+) -> ServiceResult<campana_core::record::DncEntry> {
     let before = s.store.get_dnc_entry(list, &e.phone).await.ok();
     let entry = s.store.put_dnc_entry(list, e).await?;
     s.dialer.dnc_changed(vec![e.phone.clone()]);
@@ -520,7 +515,12 @@ pub async fn put_dnc_entry(
     Ok(entry)
 }
 
-pub async fn put_dnc_entries(s: &AppState, a: &Actor, list: DncListId, entries: &[campana_core::record::DncEntryInput]) -> ApiResult<u64> {
+pub async fn put_dnc_entries(
+    s: &AppState,
+    a: &Actor,
+    list: DncListId,
+    entries: &[campana_core::record::DncEntryInput],
+) -> ServiceResult<u64> {
     let applied = s.store.put_dnc_entries(list, entries).await?;
     s.dialer.dnc_changed(entries.iter().map(|e| e.phone.clone()).collect());
     let c = Change {
@@ -536,7 +536,7 @@ pub async fn put_dnc_entries(s: &AppState, a: &Actor, list: DncListId, entries: 
     Ok(applied)
 }
 
-pub async fn delete_dnc_entry(s: &AppState, a: &Actor, list: DncListId, phone: &PhoneNumber) -> ApiResult<()> {
+pub async fn delete_dnc_entry(s: &AppState, a: &Actor, list: DncListId, phone: &PhoneNumber) -> ServiceResult<()> {
     let before = s.store.get_dnc_entry(list, phone).await?;
     s.store.delete_dnc_entry(list, phone).await?;
     s.dialer.dnc_changed(vec![phone.clone()]);

@@ -1,6 +1,6 @@
 //! Do-not-call lists from CSV files (a regulator's registry extract, a CRM's opt-outs): the API
 //! (`POST /api/v1/dnc-lists/{id}/entries/import`) and the console's DNC page both upload through
-//! [`spool`] and apply through [`import`].
+//! [`crate::upload::spool_temp`] and apply through [`import`].
 //!
 //! The file is read row by row, never whole: parsed entries go to the store in batches of
 //! [`BATCH_ROWS`] through a queue of [`QUEUED_BATCHES`], each batch is told to the live dialer,
@@ -10,11 +10,9 @@
 //! optional `expires_on` (`YYYY-MM-DD`, the end of that day UTC, or RFC 3339) and `reason`. A
 //! file whose first row is already a number has no header: its first column is the number.
 
-use crate::api::{ApiError, ApiResult};
-use crate::audit::{self, Actor};
+use super::audit::{self, Actor};
+use super::{ServiceError, ServiceResult};
 use crate::state::AppState;
-use axum::extract::multipart::Field;
-use axum::http::StatusCode;
 use campana_core::record::DncEntryInput;
 use campana_core::stored::DncList;
 use campana_core::{CountryCode, DncListId, PhoneNumber};
@@ -22,7 +20,6 @@ use campana_store::Concerns;
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 use std::path::Path;
-use tokio::io::AsyncWriteExt;
 use utoipa::ToSchema;
 
 /// Largest DNC file accepted (a national registry extract for a few area codes fits).
@@ -71,45 +68,6 @@ pub struct DncImportResult {
     pub errors: Vec<DncRowError>,
     /// More rows were rejected than listed.
     pub errors_truncated: bool,
-}
-
-/// Why an upload could not be spooled.
-#[derive(Debug, thiserror::Error)]
-pub enum SpoolError {
-    #[error("the upload was interrupted: {0}")]
-    Interrupted(String),
-    #[error("the file is larger than {0} bytes")]
-    TooLarge(usize),
-    #[error("the upload could not be stored: {0}")]
-    Io(#[from] std::io::Error),
-}
-
-/// Copies a multipart file part to `dest` chunk by chunk, refusing more than `max_bytes`.
-pub async fn spool(field: &mut Field<'_>, dest: &Path, max_bytes: usize) -> Result<u64, SpoolError> {
-    let mut f = tokio::fs::File::create(dest).await?;
-    let mut total = 0usize;
-    while let Some(chunk) = field.chunk().await.map_err(|e| SpoolError::Interrupted(e.to_string()))? {
-        total += chunk.len();
-        if total > max_bytes {
-            drop(f);
-            let _ = tokio::fs::remove_file(dest).await;
-            return Err(SpoolError::TooLarge(max_bytes));
-        }
-        f.write_all(&chunk).await?;
-    }
-    f.flush().await?;
-    Ok(total as u64)
-}
-
-impl From<SpoolError> for ApiError {
-    fn from(e: SpoolError) -> Self {
-        let status = match e {
-            SpoolError::Interrupted(_) => StatusCode::BAD_REQUEST,
-            SpoolError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
-            SpoolError::Io(_) => StatusCode::INTERNAL_SERVER_ERROR,
-        };
-        ApiError::new(status, e.to_string())
-    }
 }
 
 /// Where each field is in a row.
@@ -257,11 +215,11 @@ pub async fn import(
     path: &Path,
     file_name: &str,
     opts: &DncImportOptions,
-) -> ApiResult<DncImportResult> {
+) -> ServiceResult<DncImportResult> {
     s.store.get::<DncList>(list.0).await?;
     if let Some(d) = opts.delimiter {
         if !d.is_ascii() || d == '"' || d == '\n' || d == '\r' {
-            return Err(ApiError::field("options.delimiter", format!("'{d}' cannot separate fields (use one ASCII character)")));
+            return Err(ServiceError::field("options.delimiter", format!("'{d}' cannot separate fields (use one ASCII character)")));
         }
     }
     let (tx, mut rx) = tokio::sync::mpsc::channel(QUEUED_BATCHES);
@@ -285,13 +243,13 @@ pub async fn import(
             }
             Parsed::Fatal(m) => {
                 if result.applied == 0 {
-                    return Err(ApiError::field("file", m));
+                    return Err(ServiceError::field("file", m));
                 }
                 result.errors.push(DncRowError { row: 0, field: "file".into(), reason: m });
             }
         }
     }
-    result.rows = reader.await.map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
+    result.rows = reader.await.map_err(|e| ServiceError::internal(e, "the DNC file reader failed; see the server log"))?;
     let first: Vec<_> = result.errors.iter().take(20).collect();
     let change = audit::Change {
         action: "import".into(),
