@@ -561,8 +561,8 @@ impl From<FileError> for FieldError {
 mod tests {
     use super::*;
 
-    fn read_all(data: &[u8], opts: ImportOptions) -> Result<Vec<RowOutcome>, FileError> {
-        let mut r = ContactReader::new(data, &opts, None, &[], Some(CountryCode::parse("US").unwrap()))?;
+    fn read_all(data: &[u8], opts: &ImportOptions) -> Result<Vec<RowOutcome>, FileError> {
+        let mut r = ContactReader::new(data, opts, None, &[], Some(CountryCode::parse("US").unwrap()))?;
         let mut v = Vec::new();
         while let Some(x) = r.next_row() {
             v.push(x?);
@@ -586,7 +586,7 @@ mod tests {
     fn bom_crlf_semicolons_quotes_and_national_numbers() {
         let data =
             "\u{feff}id;name;phone;mobile\r\n1;\"Ann\nSmith\";212-555-0143;+1 312 555 0100\r\n\r\n2;\"Bo \"\"B\"\"\";(646) 555-0199;\r\n";
-        let rows = read_all(data.as_bytes(), ImportOptions::default()).unwrap();
+        let rows = read_all(data.as_bytes(), &ImportOptions::default()).unwrap();
         assert_eq!(counts(&rows), (2, 0, 0));
         match &rows[0] {
             RowOutcome::Contact { row, contact } => {
@@ -610,7 +610,7 @@ mod tests {
     #[test]
     fn bad_rows_name_row_column_value() {
         let data = "phone,name,extra\n+12125550143,A,x\nnot-a-number,B,y\n+12125550143,C,z\n1,2,3,4\n";
-        let rows = read_all(data.as_bytes(), ImportOptions::default()).unwrap();
+        let rows = read_all(data.as_bytes(), &ImportOptions::default()).unwrap();
         assert_eq!(counts(&rows), (1, 1, 2));
         match &rows[1] {
             RowOutcome::Rejected { row, errors, .. } => {
@@ -630,9 +630,9 @@ mod tests {
 
     #[test]
     fn whole_file_errors() {
-        assert!(matches!(read_all(b"", ImportOptions::default()), Err(FileError::Empty)));
-        assert!(matches!(read_all(b"\x00\x01\x02binary", ImportOptions::default()), Err(FileError::Binary)));
-        assert!(matches!(read_all(b"name,city\nA,B\n", ImportOptions::default()), Err(FileError::NoPhoneColumn)));
+        assert!(matches!(read_all(b"", &ImportOptions::default()), Err(FileError::Empty)));
+        assert!(matches!(read_all(b"\x00\x01\x02binary", &ImportOptions::default()), Err(FileError::Binary)));
+        assert!(matches!(read_all(b"name,city\nA,B\n", &ImportOptions::default()), Err(FileError::NoPhoneColumn)));
         let opts = ImportOptions {
             mapping: Some(ColumnMapping {
                 phones: vec![PhoneColumn { column: "tel".into(), phone_type: PhoneType::Home }],
@@ -640,7 +640,7 @@ mod tests {
             }),
             ..Default::default()
         };
-        let e = read_all(b"phone\n+12125550143\n", opts).unwrap_err();
+        let e = read_all(b"phone\n+12125550143\n", &opts).unwrap_err();
         assert_eq!(e.to_string(), "the mapping names column 'tel' but the file has none (columns: phone)");
     }
 
@@ -648,7 +648,7 @@ mod tests {
     fn parsing_out_of_order_then_settling_in_order_is_next_row() {
         let data = "id,phone,mobile\n1,+12125550143,\n2,bad,\n3,+12125550143,\n1,+13125550100,\n4,(312) 555-0101,+12125550199\n5,,\n";
         let us = Some(CountryCode::parse("US").unwrap());
-        let sequential = read_all(data.as_bytes(), ImportOptions::default()).unwrap();
+        let sequential = read_all(data.as_bytes(), &ImportOptions::default()).unwrap();
         let reader = ContactReader::new(data.as_bytes(), &ImportOptions::default(), None, &[], us).unwrap();
         let (mut records, parser, mut dedupe) = reader.into_parallel();
         let mut recs = Vec::new();
@@ -667,7 +667,7 @@ mod tests {
     #[test]
     fn tab_delimited_and_keep_both() {
         let data = "phone\tname\n+12125550143\tA\n+12125550143\tB\n";
-        let rows = read_all(data.as_bytes(), ImportOptions { dedupe: DedupePolicy::KeepBoth, ..Default::default() }).unwrap();
+        let rows = read_all(data.as_bytes(), &ImportOptions { dedupe: DedupePolicy::KeepBoth, ..Default::default() }).unwrap();
         assert_eq!(counts(&rows), (2, 0, 0));
     }
 }

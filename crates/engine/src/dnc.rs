@@ -94,10 +94,13 @@ impl DncLookup for DncLists {
     }
 }
 
+/// A list being built: internal or not, its permanent numbers, its (number, expiry in ms) entries.
+type ListParts = (bool, Vec<u64>, Vec<(u64, i64)>);
+
 /// Collects entries in any order, then builds a [`DncLists`].
 #[derive(Debug, Default)]
 pub struct DncListsBuilder {
-    lists: BTreeMap<DncListId, (bool, Vec<u64>, Vec<(u64, i64)>)>,
+    lists: BTreeMap<DncListId, ListParts>,
 }
 
 impl DncListsBuilder {

@@ -145,12 +145,12 @@ impl DncSet {
         let mut need = h;
         while need > 0 {
             let w = !self.read64(off + pos);
-            let z = w.count_ones() as u64;
+            let z = u64::from(w.count_ones());
             if z < need {
                 need -= z;
                 pos += 64;
             } else {
-                pos += select_in_word(w, (need - 1) as u32) as u64 + 1;
+                pos += u64::from(select_in_word(w, (need - 1) as u32)) + 1;
                 break;
             }
         }
@@ -162,7 +162,7 @@ impl DncSet {
                 return false;
             }
             let j = pos - h;
-            let v = if l == 0 { 0 } else { self.read64(low_start + j * l as u64) & ((1u64 << l) - 1) };
+            let v = if l == 0 { 0 } else { self.read64(low_start + j * u64::from(l)) & ((1u64 << l) - 1) };
             if v >= lo {
                 return v == lo;
             }
@@ -230,7 +230,7 @@ impl DncSet {
         let (mut pos, mut bucket, mut j) = (0u64, 0u64, 0u64);
         while j < c {
             if self.read64(off + pos) & 1 == 1 {
-                let v = if l == 0 { 0 } else { self.read64(low_start + j * l as u64) & ((1u64 << l) - 1) };
+                let v = if l == 0 { 0 } else { self.read64(low_start + j * u64::from(l)) & ((1u64 << l) - 1) };
                 out.push(base + (bucket << l) + v);
                 j += 1;
             } else {
@@ -348,10 +348,10 @@ impl DncSetBuilder {
             }
         }
         // The low-bit width that makes this page smallest.
-        let l = (0..=PAGE_BITS).min_by_key(|&l| (PAGE_VALUES >> l) + c * l as u64).expect("a non-empty range");
+        let l = (0..=PAGE_BITS).min_by_key(|&l| (PAGE_VALUES >> l) + c * u64::from(l)).expect("a non-empty range");
         let nb = PAGE_VALUES >> l;
         let off = self.bit_len;
-        let total = nb + c + c * l as u64;
+        let total = nb + c + c * u64::from(l);
         let end = off + total;
         let words = (end as usize).div_ceil(64);
         if s.bits.len() < words {
@@ -361,7 +361,7 @@ impl DncSetBuilder {
             let p = off + (r >> l) + i as u64;
             s.bits[(p >> 6) as usize] |= 1 << (p & 63);
             if l > 0 {
-                let q = off + nb + c + i as u64 * l as u64;
+                let q = off + nb + c + i as u64 * u64::from(l);
                 let v = r & ((1u64 << l) - 1);
                 let (wi, sh) = ((q >> 6) as usize, (q & 63) as u32);
                 s.bits[wi] |= v << sh;
@@ -371,7 +371,7 @@ impl DncSetBuilder {
             }
         }
         assert!(off <= OFF_MASK, "a DNC set larger than 2^44 bits");
-        s.dir.push(off | (l as u64) << L_SHIFT | c << C_SHIFT);
+        s.dir.push(off | u64::from(l) << L_SHIFT | c << C_SHIFT);
         s.len += c;
         self.bit_len = end;
         self.cur.clear();

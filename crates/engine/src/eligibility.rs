@@ -209,6 +209,7 @@ pub struct CampaignConfig {
     pub agentless_lines: u32,
 }
 
+#[allow(clippy::trivially_copy_pass_by_ref)] // serde's `serialize_with` passes a reference
 fn ser_tz<S: serde::Serializer>(z: &Tz, s: S) -> Result<S::Ok, S::Error> {
     s.serialize_str(z.name())
 }
@@ -407,7 +408,7 @@ fn first_block(
         }
     }
     if let (Some(CallResult::Abandoned), Some(last)) = (r.last_result, r.last_call_at) {
-        let until = last + Duration::seconds(s.abandon_recall_block_s as i64);
+        let until = last + Duration::seconds(i64::from(s.abandon_recall_block_s));
         if t < until {
             return chk(
                 ReasonCode::AbandonBlock,
@@ -417,7 +418,7 @@ fn first_block(
         }
     }
     if let Some(last) = r.last_call_at {
-        let until = last + Duration::seconds(s.min_recall_delay_s as i64);
+        let until = last + Duration::seconds(i64::from(s.min_recall_delay_s));
         if t < until {
             return chk(
                 ReasonCode::RecallDelay,

@@ -395,7 +395,7 @@ impl RingingAges {
             if n == 0 {
                 return;
             }
-            let n = n as f64;
+            let n = f64::from(n);
             let (g, other) = profile.tails_at(age);
             let h = AgeProfile::posterior(g, other, p);
             o.calls += n as usize;

@@ -65,7 +65,7 @@ pub fn after_call(c: &FinishedCall<'_>) -> (RecordUpdate, bool) {
     } else {
         match c.settings.retry_treatments.iter().find(|t| t.call_result == result) {
             Some(t) if streak <= t.max_retries => {
-                u.retry_at = Some(c.now + Duration::seconds(t.retry_after_s as i64));
+                u.retry_at = Some(c.now + Duration::seconds(i64::from(t.retry_after_s)));
             }
             Some(t) => {
                 u.record_status = RecordStatus::Completed;

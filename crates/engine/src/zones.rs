@@ -140,7 +140,7 @@ pub fn zones_for_number(digits: &str) -> Option<(&'static str, &'static [Tz])> {
         if !c.is_ascii_digit() {
             return None;
         }
-        acc = acc * 10 + (c - b'0') as u64;
+        acc = acc * 10 + u64::from(c - b'0');
         vals[i + 1] = acc;
     }
     (1..=max).rev().find_map(|n| d.prefixes.get(&(n as u8, vals[n])).map(|(k, v)| (k.as_str(), v.as_slice())))
@@ -299,7 +299,7 @@ impl ContactZones {
         match self.sources.iter().find(|s| s.source == ZoneSource::Record) {
             Some(rec) if explicit_zone_wins => {
                 let mut c = self.clone();
-                c.zones = rec.zones.clone();
+                c.zones.clone_from(&rec.zones);
                 c.explicit_wins = true;
                 std::borrow::Cow::Owned(c)
             }

@@ -92,7 +92,7 @@ pub fn forecast_until(i: &ForecastInput, now: DateTime<Utc>, stop: &AtomicBool) 
     let run = |sc: &crate::model::Scenario, seed| run_until(sc, seed, stop);
     let day = run(&scenario(i, i.agents, now), i.seed)?;
     let per_day = day.records_completed as f64;
-    let days = if per_day > 0.0 { Some(i.records_remaining as f64 / per_day) } else { None };
+    let days = if per_day > 0.0 { Some(f64::from(i.records_remaining) / per_day) } else { None };
     // Beyond what a date can hold (millions of years at a pace of one record a day) there is no
     // finishing date: checked arithmetic, never a panic.
     let finishes_at = days.and_then(|d| {
@@ -105,14 +105,14 @@ pub fn forecast_until(i: &ForecastInput, now: DateTime<Utc>, stop: &AtomicBool) 
         let avail_days = ((by - now).num_seconds() as f64 / 86_400.0).max(0.0);
         let whole = avail_days.floor() + ((avail_days.fract() * 24.0).min(i.hours_per_day) / i.hours_per_day);
         if whole > 0.0 {
-            let want_per_day = i.records_remaining as f64 / whole;
+            let want_per_day = f64::from(i.records_remaining) / whole;
             let max_team = (i.agents * 10).clamp(10, 1000);
             let (mut lo, mut hi) = (1u32, max_team);
             let done = |n: u32| -> Result<f64, SimError> { Ok(run(&scenario(i, n, now), i.seed)?.records_completed as f64) };
-            if done(hi)? >= want_per_day.min(i.records_remaining as f64) {
+            if done(hi)? >= want_per_day.min(f64::from(i.records_remaining)) {
                 while lo < hi {
-                    let mid = (lo + hi) / 2;
-                    if done(mid)? >= want_per_day.min(i.records_remaining as f64) {
+                    let mid = u32::midpoint(lo, hi);
+                    if done(mid)? >= want_per_day.min(f64::from(i.records_remaining)) {
                         hi = mid;
                     } else {
                         lo = mid + 1;

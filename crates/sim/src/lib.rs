@@ -124,7 +124,7 @@ fn make_record(i: u32, area: &str, zip: Option<&str>, now: DateTime<Utc>) -> Rec
     let exchange = 200 + (i / 10_000) % 700;
     let line = i % 10_000;
     let phone = PhoneNumber::from_e164_unchecked_store(format!("+1{area}{exchange:03}{line:04}"));
-    Record { postal_code: zip.map(str::to_string), ..Record::fresh(RecordId(i as i64 + 1), ContactListId(1), phone, now) }
+    Record { postal_code: zip.map(str::to_string), ..Record::fresh(RecordId(i64::from(i) + 1), ContactListId(1), phone, now) }
 }
 
 /// The campaign the simulator runs: the scenario's settings on top of Campana's defaults.
@@ -144,7 +144,7 @@ pub fn campaign_config(s: &Scenario) -> Result<CampaignConfig, SimError> {
     st.lines_per_agent = s.lines_per_agent;
     st.abandon_rate_max = s.abandon_rate_max;
     st.abandon_rate_target = s.abandon_rate_target.unwrap_or(st.abandon_rate_target).min(s.abandon_rate_max);
-    st.calling_hours_rules = s.calling_hours_rules.clone();
+    st.calling_hours_rules.clone_from(&s.calling_hours_rules);
     st.agent_first = s.agent_first;
     st.wrap_up_s = s.agents.wrap_up_max_s;
     st.call_analysis.amd_enabled = s.population.machine_share > 0.0;
@@ -282,7 +282,7 @@ impl<'a> Sim<'a> {
             scenario: sc.name.clone(),
             seed,
             mode: sc.mode.clone(),
-            records: pop.records as u64,
+            records: u64::from(pop.records),
             dials: 0,
             live_answers: 0,
             live_connects: 0,
@@ -383,7 +383,7 @@ impl<'a> Sim<'a> {
         }
         let s = &self.cfg.settings;
         let (max_n, max_d) = (s.max_attempts_per_number, s.max_attempts_per_day);
-        let (recall, block) = (Duration::seconds(s.min_recall_delay_s as i64), Duration::seconds(s.abandon_recall_block_s as i64));
+        let (recall, block) = (Duration::seconds(i64::from(s.min_recall_delay_s)), Duration::seconds(i64::from(s.abandon_recall_block_s)));
         let r = &self.store[idx];
         let mut bad = Vec::new();
         if let Some(last) = r.last_dial_at.filter(|l| now < *l + recall) {
@@ -615,7 +615,7 @@ impl<'a> Sim<'a> {
         if debug {
             eprintln!("steps {steps} kinds {kinds:?} (telephony, agents, vicidial, engine timeouts)");
         }
-        self.finish(end)
+        Ok(self.finish(end))
     }
 
     /// VICIdial-style adaptive dial level: every 15 s, step down when the day's drop percentage
@@ -636,7 +636,7 @@ impl<'a> Sim<'a> {
         self.input(now, Input::CampaignUpdated(Box::new(c)));
     }
 
-    fn finish(mut self, end: DateTime<Utc>) -> Result<Summary, SimError> {
+    fn finish(mut self, end: DateTime<Utc>) -> Summary {
         self.agents.close(end);
         let t = self.agents.totals;
         let s = &mut self.sum;
@@ -683,6 +683,6 @@ impl<'a> Sim<'a> {
             }
         }
         let _ = self.seed;
-        Ok(self.sum)
+        self.sum
     }
 }

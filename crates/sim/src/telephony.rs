@@ -147,7 +147,7 @@ impl SimTelephony {
                 // pacing method run on the same seed meets the same customers.
                 let attempt = self.attempts.entry(*record_id).or_insert(0);
                 *attempt += 1;
-                let stream = mix(self.seed ^ mix((record_id.0 as u64) << 16 ^ *attempt as u64));
+                let stream = mix(self.seed ^ mix((record_id.0 as u64) << 16 ^ u64::from(*attempt)));
                 let mut rr = ChaCha8Rng::seed_from_u64(stream);
                 let talk_s = Self::lognormal(&mut rr, self.talk_mean_s, self.talk_cv).max(5.0);
                 self.calls.insert(id, SimCall { leg: Leg::Ringing, talk_s, detect_machine: *detect_machine, invalid, ends: Vec::new() });
@@ -157,7 +157,7 @@ impl SimTelephony {
                 }
                 let u: f64 = rr.gen();
                 let p_ans = self.answer_prob(now);
-                let ring = *ring_timeout_s as f64;
+                let ring = f64::from(*ring_timeout_s);
                 self.at(now + secs(1.0), TelephonyEvent::Ringing { call_id: id });
                 if u < self.pop.busy_share {
                     self.at(now + secs(2.0), TelephonyEvent::Ended { call_id: id, result: CallResult::Busy });

@@ -18,7 +18,7 @@ fn env_u64(k: &str, d: u64) -> u64 {
 
 /// A random day: predictive (mostly) or guarded power, 6 to 10 hours.
 pub fn day(seed: u64) -> Scenario {
-    let mut r = ChaCha8Rng::seed_from_u64(seed ^ 0x0cab_ca9_0000_0001);
+    let mut r = ChaCha8Rng::seed_from_u64(seed ^ 0x00ca_bca9_0000_0001);
     let hours: f64 = r.gen_range(6.0..10.0);
     let team: u32 = r.gen_range(2..=24);
     let talk: f64 = if r.gen_bool(0.3) { r.gen_range(300.0..480.0) } else { r.gen_range(45.0..250.0) };
@@ -44,7 +44,7 @@ pub fn day(seed: u64) -> Scenario {
     let answer_s: f64 = if r.gen_bool(0.4) { r.gen_range(15.0..25.0) } else { r.gen_range(3.0..12.0) };
     // Enough records for the day, or a list that runs out (a fifth of the days).
     let per_agent_hour = 3600.0 / (talk + 20.0) / hit;
-    let records = (team as f64 * hours * per_agent_hour * if r.gen_bool(0.2) { 0.3 } else { 1.5 }).clamp(50.0, 60_000.0) as u32;
+    let records = (f64::from(team) * hours * per_agent_hour * if r.gen_bool(0.2) { 0.3 } else { 1.5 }).clamp(50.0, 60_000.0) as u32;
     let cap = [0.03, 0.03, 0.03, 0.02, 0.05][r.gen_range(0..5)];
     let mode = if r.gen_bool(0.8) { "predictive" } else { "power" };
     Scenario {

@@ -104,7 +104,7 @@ impl Store {
         .bind(&e.entity_type)
         .bind(e.entity_id.clone())
         .bind(&e.summary)
-        .bind(scoped as i64)
+        .bind(i64::from(scoped))
         .bind(e.before.as_ref().map(to_json))
         .bind(e.after.as_ref().map(to_json))
         .fetch_one(&mut *tx)

@@ -45,7 +45,7 @@ fn values(i: &CampaignInput) -> Vec<V> {
         V::S(i.daily_hours.end.to_string()),
         V::S(i.weekdays.to_csv()),
         V::S(i.time_zone.name().to_string()),
-        V::I(i.priority as i64),
+        V::I(i64::from(i.priority)),
         V::OI(i.group_id.map(|g| g.0)),
         V::OI(i.profile_id.map(|g| g.0)),
         V::S(to_json(&i.overrides)),

@@ -34,7 +34,7 @@ pub(crate) fn bind_all<'q>(mut q: Query<'q, Any, AnyArguments<'q>>, vals: Vec<V>
 }
 
 pub(crate) fn b(v: bool) -> V {
-    V::I(v as i64)
+    V::I(i64::from(v))
 }
 
 /// A reference from an input field to a row of another table, checked before writing.

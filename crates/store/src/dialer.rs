@@ -131,10 +131,8 @@ impl Store {
         let e = self
             .field_expr(&f.field, false)
             .map_err(|_| StoreError::invalid("record_filters", format!("'{}' is not a record field or custom.NAME", f.field)))?;
-        let text = match self.backend {
-            Backend::Sqlite => format!("CAST({e} AS TEXT)"),
-            Backend::Postgres => format!("CAST({e} AS TEXT)"),
-        };
+        // The same cast on both backends.
+        let text = format!("CAST({e} AS TEXT)");
         let mut bind = |v: String| {
             vals.push(V::S(v));
             format!("${}", vals.len())
@@ -250,7 +248,7 @@ impl Store {
                     .bind(connected_at.map(ms))
                     .bind(ms(*ended_at))
                     .bind(agent.map(|a| a.0))
-                    .bind(*live_answer as i64)
+                    .bind(i64::from(*live_answer))
                     .bind(call_id.0 as i64)
                     .execute(&mut *tx)
                     .await?;
@@ -564,18 +562,18 @@ async fn write_record_update(tx: &mut sqlx::Transaction<'static, sqlx::Any>, u: 
     )
     .bind(u.record_type.as_str())
     .bind(u.record_status.as_str())
-    .bind(u.attempts_total as i64)
-    .bind(u.attempts_today as i64)
+    .bind(i64::from(u.attempts_total))
+    .bind(i64::from(u.attempts_today))
     .bind(u.attempts_day.map(|d| d.to_string()))
     .bind(u.last_result.as_str())
     .bind(ms(u.last_call_at))
     .bind(u.retry_at.map(ms))
     .bind(u.callback_at.map(ms))
     .bind(u.callback_agent.map(|a| a.0))
-    .bind(u.result_streak as i64)
+    .bind(i64::from(u.result_streak))
     .bind(now)
     .bind(u.record_id.0)
-    .bind((u.chain == ChainStep::End) as i64)
+    .bind(i64::from(u.chain == ChainStep::End))
     .execute(&mut **tx)
     .await?;
     if u.chain == ChainStep::NextNumber {

@@ -219,10 +219,10 @@ impl Store {
                 V::I(list.0),
                 V::S(kind.as_str().unwrap_or_default().to_string()),
                 V::S(serde_json::to_string(&i.covers).expect("strings serialize")),
-                V::I(i.max_age_days.unwrap_or(DEFAULT_MAX_AGE_DAYS) as i64),
+                V::I(i64::from(i.max_age_days.unwrap_or(DEFAULT_MAX_AGE_DAYS))),
                 V::OS(i.source_path.clone()),
                 V::OS(i.source_format.map(|f| f.as_str().to_string())),
-                V::OI(i.every_hours.map(|h| h as i64)),
+                V::OI(i.every_hours.map(i64::from)),
                 V::OI(next),
                 V::I(ms(now)),
             ],
@@ -255,7 +255,7 @@ impl Store {
             .await?;
         let due: Vec<Registry> = rows.iter().map(registry_from_row).collect::<Result<_>>()?;
         for r in &due {
-            let next = now + chrono::Duration::hours(r.input.every_hours.unwrap_or(24) as i64);
+            let next = now + chrono::Duration::hours(i64::from(r.input.every_hours.unwrap_or(24)));
             sqlx::query("UPDATE dnc_registries SET next_import_at = $1 WHERE list_id = $2")
                 .bind(ms(next))
                 .bind(r.list_id.0)

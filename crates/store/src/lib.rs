@@ -69,6 +69,7 @@ impl StoreError {
     pub fn invalid(field: &str, reason: impl Into<String>) -> Self {
         StoreError::Invalid(vec![FieldError::new(field, reason)])
     }
+    #[allow(clippy::needless_pass_by_value)] // ids are `Copy` newtypes, passed by value
     pub(crate) fn not_found(kind: &'static str, id: impl ToString) -> Self {
         StoreError::NotFound { kind, id: id.to_string() }
     }
@@ -267,7 +268,7 @@ pub const DEFAULT_PAGE: u32 = 50;
 
 impl PageParams {
     pub(crate) fn limit(&self) -> i64 {
-        self.limit.unwrap_or(DEFAULT_PAGE).clamp(1, MAX_PAGE) as i64
+        i64::from(self.limit.unwrap_or(DEFAULT_PAGE).clamp(1, MAX_PAGE))
     }
     pub(crate) fn after(&self) -> i64 {
         self.cursor.unwrap_or(0)

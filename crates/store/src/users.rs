@@ -78,7 +78,7 @@ impl Store {
         .bind(to_json(&input.campaigns_profile))
         .bind(to_json(&input.agent_group_ids))
         .bind(password_hash)
-        .bind(input.active as i64)
+        .bind(i64::from(input.active))
         .bind(now)
         .fetch_one(&mut *tx)
         .await
@@ -135,7 +135,7 @@ impl Store {
         .bind(to_json(&input.campaigns_profile))
         .bind(to_json(&input.agent_group_ids))
         .bind(password_hash)
-        .bind(input.active as i64)
+        .bind(i64::from(input.active))
         .bind(now_ms())
         .bind(id.0)
         .execute(&mut *tx)

@@ -245,7 +245,7 @@ async fn offers_first_open_number_of_each_chain_in_profile_order_and_persists_re
         assert_eq!(h[0].minute_start, now, "{db}: bucketed by minute, the engine ledger's width");
         assert_eq!((h[1].live_answers, h[1].abandons, h[1].machine_verdicts), (0, 0, 1), "{db}");
         assert_eq!(h[1].minute_start, now + Duration::minutes(2), "{db}");
-        let dnc = s.dnc_entries_all_lists(&[c2.record.phone.clone()], now).await.unwrap();
+        let dnc = s.dnc_entries_all_lists(std::slice::from_ref(&c2.record.phone), now).await.unwrap();
         assert_eq!(dnc.len(), 1, "{db}");
         assert!(dnc[0].2, "{db}: on the internal list");
         let counts = s.attempt_counts(camp.id, now - Duration::hours(1)).await.unwrap();

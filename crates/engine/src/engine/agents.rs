@@ -205,13 +205,13 @@ impl Engine {
         // A waiting answered call takes the agent at once (highest priority, then oldest).
         let mut best: Option<(i32, DateTime<Utc>, CallId)> = None;
         for (deadline, id) in self.calls.waiting.iter() {
-            let (deadline, id) = (*deadline, id);
+            let (deadline, id) = (*deadline, *id);
             if let Some(c) = self.calls.get(id) {
                 let Some(camp) = self.campaigns.get(&c.campaign) else { continue };
                 if !eligible(a, &camp.cfg) {
                     continue;
                 }
-                let key = (camp.cfg.priority, deadline, *id);
+                let key = (camp.cfg.priority, deadline, id);
                 if best.is_none_or(|b| key.0 > b.0 || (key.0 == b.0 && key.1 < b.1)) {
                     best = Some(key);
                 }
@@ -226,7 +226,7 @@ impl Engine {
     pub(super) fn connect(&mut self, call_id: CallId, agent: UserId) {
         let now = self.now;
         let (campaign_id, record_id) = {
-            let Some(mut c) = self.calls.get_mut(&call_id) else { return };
+            let Some(mut c) = self.calls.get_mut(call_id) else { return };
             c.state = CallState::Connected;
             c.connected_at = Some(now);
             c.agent = Some(agent);
@@ -258,7 +258,7 @@ impl Engine {
     }
 
     pub(super) fn skip_offered(&mut self, agent: UserId, campaign: CampaignId, record: RecordId) {
-        let delay = self.campaigns.get(&campaign).map_or(600, |c| c.cfg.settings.min_recall_delay_s as i64);
+        let delay = self.campaigns.get(&campaign).map_or(600, |c| i64::from(c.cfg.settings.min_recall_delay_s));
         let next = self.now + Duration::seconds(delay);
         let reason = Blocked {
             code: ReasonCode::PreviewSkipped,

@@ -7,7 +7,7 @@ impl Engine {
     pub(super) fn connect_deadline(&mut self, id: CallId) {
         let now = self.now;
         let campaign = {
-            let Some(mut c) = self.calls.get_mut(&id) else { return };
+            let Some(mut c) = self.calls.get_mut(id) else { return };
             let CallState::WaitingAgent { deadline } = c.state else { return };
             if deadline > now {
                 return;
@@ -31,11 +31,11 @@ impl Engine {
     pub(super) fn connect_failed(&mut self, id: CallId, agent: UserId, reason: String) {
         let now = self.now;
         let (campaign, deadline) = {
-            let Some(mut c) = self.calls.get_mut(&id) else { return };
+            let Some(mut c) = self.calls.get_mut(id) else { return };
             if c.state != CallState::Connected || c.agent != Some(agent) {
                 return;
             }
-            let deadline_ms = self.campaigns.get(&c.campaign).map_or(2000, |x| x.cfg.settings.connect_deadline_ms as i64);
+            let deadline_ms = self.campaigns.get(&c.campaign).map_or(2000, |x| i64::from(x.cfg.settings.connect_deadline_ms));
             let answered = c.answered_at.unwrap_or(now);
             c.agent = None;
             c.connected_at = None;
@@ -67,10 +67,10 @@ impl Engine {
     }
 
     pub(super) fn release_reserved(&mut self, call_id: CallId) {
-        let agent = self.calls.get(&call_id).and_then(|c| c.agent);
+        let agent = self.calls.get(call_id).and_then(|c| c.agent);
         if let Some(agent) = agent {
             if self.agents.get(&agent).is_some_and(|a| matches!(a.state, Activity::Reserved { call, .. } if call == call_id)) {
-                if let Some(mut c) = self.calls.get_mut(&call_id) {
+                if let Some(mut c) = self.calls.get_mut(call_id) {
                     c.agent = None;
                 }
                 self.dial_ended(agent);
@@ -89,7 +89,7 @@ impl Engine {
     pub(super) fn human(&mut self, id: CallId) {
         let now = self.now;
         let (campaign, reserved, dialed_at) = {
-            let Some(mut c) = self.calls.get_mut(&id) else { return };
+            let Some(mut c) = self.calls.get_mut(id) else { return };
             c.live = true;
             (c.campaign, c.agent, c.dialed_at)
         };
@@ -99,7 +99,7 @@ impl Engine {
         camp.estimator.observe_answer_delay(age);
         camp.ages.observe_live(age);
         if camp.cfg.settings.dialing_mode == DialingMode::Agentless {
-            if let Some(mut c) = self.calls.get_mut(&id) {
+            if let Some(mut c) = self.calls.get_mut(id) {
                 c.state = CallState::Playing;
             }
             let prompt = self.cfg.agentless_prompt.clone();
@@ -125,7 +125,7 @@ impl Engine {
                 }
             }
         }
-        let deadline = now + Duration::milliseconds(camp.cfg.settings.connect_deadline_ms as i64);
+        let deadline = now + Duration::milliseconds(i64::from(camp.cfg.settings.connect_deadline_ms));
         if let Some(agent) =
             reserved.filter(|a| self.agents.get(a).is_some_and(|x| matches!(x.state, Activity::Reserved { call, .. } if call == id)))
         {
@@ -135,7 +135,7 @@ impl Engine {
         match self.longest_ready_agent(campaign) {
             Some(agent) => self.connect(id, agent),
             None => {
-                if let Some(mut c) = self.calls.get_mut(&id) {
+                if let Some(mut c) = self.calls.get_mut(id) {
                     c.state = CallState::WaitingAgent { deadline };
                 }
                 self.timers.insert((deadline, Timer::ConnectDeadline(id)));
@@ -152,7 +152,7 @@ impl Engine {
 
     pub(super) fn machine(&mut self, id: CallId) {
         let (campaign, dialed_at) = {
-            let Some(mut c) = self.calls.get_mut(&id) else { return };
+            let Some(mut c) = self.calls.get_mut(id) else { return };
             c.machine = true;
             (c.campaign, c.dialed_at)
         };
@@ -169,7 +169,7 @@ impl Engine {
             let s = self.cfg.amd_false_positive_share;
             camp.ledger.add(self.now, s, s);
         }
-        if let Some(mut c) = self.calls.get_mut(&id) {
+        if let Some(mut c) = self.calls.get_mut(id) {
             c.state = CallState::Playing;
         }
         match action {
@@ -184,12 +184,12 @@ impl Engine {
 
     pub(super) fn telephony(&mut self, ev: TelephonyEvent) -> Result<(), EngineError> {
         let id = ev.call_id();
-        let Some(c) = self.calls.get(&id) else { return Err(EngineError::UnknownCall(id)) };
+        let Some(c) = self.calls.get(id) else { return Err(EngineError::UnknownCall(id)) };
         let amd = self.campaigns.get(&c.campaign).is_some_and(|x| x.cfg.settings.call_analysis.amd_enabled);
         match ev {
             TelephonyEvent::Connected { agent, .. } => {
                 if c.state == CallState::Connected && c.agent == Some(agent) {
-                    if let Some(mut c) = self.calls.get_mut(&id) {
+                    if let Some(mut c) = self.calls.get_mut(id) {
                         c.bridged = true;
                     }
                 }
@@ -201,18 +201,17 @@ impl Engine {
                     return Ok(());
                 }
                 let now = self.now;
-                if let Some(mut c) = self.calls.get_mut(&id) {
+                if let Some(mut c) = self.calls.get_mut(id) {
                     c.answered_at = Some(now);
                 }
                 match answered_by {
                     AnsweredBy::Machine => self.machine(id),
-                    AnsweredBy::Human => self.human(id),
                     AnsweredBy::Unknown if amd => {
-                        if let Some(mut c) = self.calls.get_mut(&id) {
+                        if let Some(mut c) = self.calls.get_mut(id) {
                             c.state = CallState::AwaitingAmd;
                         }
                     }
-                    AnsweredBy::Unknown => self.human(id),
+                    AnsweredBy::Human | AnsweredBy::Unknown => self.human(id),
                 }
             }
             TelephonyEvent::MachineDetected { answered_by, .. } => {
@@ -253,20 +252,20 @@ impl Engine {
                     }
                     _ => return Ok(()),
                 };
-                if let Some(mut c) = self.calls.get_mut(&id) {
+                if let Some(mut c) = self.calls.get_mut(id) {
                     c.digit_result = Some(r);
                 }
             }
             TelephonyEvent::Ended { result, .. } => {
-                let c = self.calls.get(&id).expect("checked above");
+                let c = self.calls.get(id).expect("checked above");
                 if c.state == CallState::Ended {
                     return Ok(());
                 }
                 if let (CallState::Connected, Some(agent)) = (c.state, c.agent) {
-                    let wrap = self.campaigns.get(&c.campaign).map_or(30, |x| x.cfg.settings.wrap_up_s as i64);
+                    let wrap = self.campaigns.get(&c.campaign).map_or(30, |x| i64::from(x.cfg.settings.wrap_up_s));
                     let until = self.now + Duration::seconds(wrap);
                     let now = self.now;
-                    if let Some(mut c) = self.calls.get_mut(&id) {
+                    if let Some(mut c) = self.calls.get_mut(id) {
                         c.state = CallState::Ended;
                         c.network_result = Some(result);
                         c.ended_at = Some(now);
@@ -340,7 +339,7 @@ impl Engine {
     }
 
     pub(super) fn finalize(&mut self, id: CallId, result: CallResult, callback: Option<CallbackRequest>) {
-        let Some(call) = self.calls.remove(&id) else { return };
+        let Some(call) = self.calls.remove(id) else { return };
         self.live_records.remove(&call.cand.record.id);
         self.live_numbers.remove(&call.cand.record.phone);
         self.live_chains.remove(&chain_key(&call.cand));

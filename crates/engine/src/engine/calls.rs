@@ -59,7 +59,7 @@ pub(super) fn class(c: &Call) -> Class {
     let w = matches!(c.state, CallState::WaitingAgent { .. });
     let t = c.state == CallState::Connected && c.agent.is_some();
     let e = c.state == CallState::Ended && c.agent.is_some();
-    (un as usize, w as usize, t as usize, e as usize)
+    (usize::from(un), usize::from(w), usize::from(t), usize::from(e))
 }
 
 impl Counts {
@@ -146,15 +146,15 @@ impl Drop for CallMut<'_> {
 }
 
 impl CallTable {
-    pub(super) fn get(&self, id: &CallId) -> Option<&Call> {
-        self.map.get(id)
+    pub(super) fn get(&self, id: CallId) -> Option<&Call> {
+        self.map.get(&id)
     }
-    pub(super) fn get_mut(&mut self, id: &CallId) -> Option<CallMut<'_>> {
-        let call = self.map.get_mut(id)?;
+    pub(super) fn get_mut(&mut self, id: CallId) -> Option<CallMut<'_>> {
+        let call = self.map.get_mut(&id)?;
         let before = class(call);
         let before_state = call.state;
         Some(CallMut {
-            id: *id,
+            id,
             call,
             counts: &mut self.counts,
             ringing: &mut self.ringing,
@@ -173,10 +173,10 @@ impl CallTable {
         }
         self.map.insert(id, call);
     }
-    pub(super) fn remove(&mut self, id: &CallId) -> Option<Call> {
-        let call = self.map.remove(id)?;
+    pub(super) fn remove(&mut self, id: CallId) -> Option<Call> {
+        let call = self.map.remove(&id)?;
         if let CallState::WaitingAgent { deadline } = call.state {
-            self.waiting.remove(&(deadline, *id));
+            self.waiting.remove(&(deadline, id));
         }
         let k = class(&call);
         let c = self.counts.entry(call.campaign).or_default();

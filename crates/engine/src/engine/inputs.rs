@@ -109,10 +109,10 @@ impl Engine {
             Input::AbandonHistory { campaign_id, at, live_answers, abandons, machine_verdicts } => {
                 let c = self.campaigns.get_mut(&campaign_id).ok_or(EngineError::UnknownCampaign(campaign_id))?;
                 let share = match c.cfg.settings.abandon_policy {
-                    AbandonPolicy::UkOfcom24h => self.cfg.amd_false_positive_share * machine_verdicts as f64,
+                    AbandonPolicy::UkOfcom24h => self.cfg.amd_false_positive_share * f64::from(machine_verdicts),
                     AbandonPolicy::UsFcc30d => 0.0,
                 };
-                c.ledger.add(at, live_answers as f64 + share, abandons as f64 + share);
+                c.ledger.add(at, f64::from(live_answers) + share, f64::from(abandons) + share);
             }
             Input::AgentLogin { agent, groups, campaigns } => {
                 if !self.agents.contains_key(&agent) && self.agents.len() >= self.cfg.max_agents {
@@ -178,7 +178,7 @@ impl Engine {
                     // agent takes it when answered, or the safe-harbor message).
                     Activity::Reserved { call, .. } => {
                         self.agents.remove(&agent);
-                        if let Some(mut c) = self.calls.get_mut(&call) {
+                        if let Some(mut c) = self.calls.get_mut(call) {
                             if c.agent == Some(agent) {
                                 c.agent = None;
                             }
@@ -193,7 +193,7 @@ impl Engine {
                     Activity::Talking(call)
                         if self
                             .calls
-                            .get(&call)
+                            .get(call)
                             .is_some_and(|c| c.state == CallState::Connected && c.agent == Some(agent) && !c.bridged) =>
                     {
                         self.agents.remove(&agent);
@@ -226,7 +226,7 @@ impl Engine {
                     }
                     Activity::Talking(call) if call == call_id => {
                         // Disposition before the customer hung up: hang up and finish.
-                        if let Some(mut c) = self.calls.get_mut(&call_id) {
+                        if let Some(mut c) = self.calls.get_mut(call_id) {
                             c.digit_result = Some(result);
                         }
                         self.pending_dispositions.insert(call_id, (result, callback));

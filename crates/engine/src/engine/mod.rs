@@ -221,7 +221,7 @@ impl Engine {
     pub fn agent_view(&self, agent: UserId) -> Option<AgentView> {
         let a = self.agents.get(&agent)?;
         let of_call = |call: CallId| {
-            let c = self.calls.get(&call);
+            let c = self.calls.get(call);
             (c.map(|c| c.campaign), c.map(|c| c.cand.record.id), Some(call))
         };
         let ((campaign, record, call), until) = match a.state {

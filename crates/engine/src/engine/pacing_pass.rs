@@ -230,7 +230,7 @@ impl Engine {
                     for agent in agents {
                         let Some(b) = self.select(cid, Some(agent)) else { break };
                         let c = self.campaigns.get_mut(&cid).expect("in order");
-                        let expires = now + Duration::seconds(c.cfg.settings.preview_timeout_s as i64);
+                        let expires = now + Duration::seconds(i64::from(c.cfg.settings.preview_timeout_s));
                         let record = b.cand.record.id;
                         c.offered.insert(record, b);
                         self.live_records.insert(record);

@@ -159,7 +159,7 @@ fn search(c: &Case, hours: f64, seeds: &[u64], guarded: bool, grid: &[f64], thre
     s
 }
 
-fn ratio_cell(x: &Option<(f64, Runs)>) -> String {
+fn ratio_cell(x: Option<&(f64, Runs)>) -> String {
     match x {
         Some((r, runs)) => format!("{r:.2}: {}", runs.cell()),
         None => "none under the cap".into(),
@@ -226,9 +226,9 @@ fn main() {
 
     // The fixed ratios: 1.0 to 4.0 by 0.1, by 0.25 to 8.0, then by 0.5 to 12.0; the search
     // stops once every seed fails at a ratio of 8.0 or more.
-    let mut grid: Vec<f64> = (10..=40).map(|k| k as f64 / 10.0).collect();
-    grid.extend((17..=32).map(|k| k as f64 / 4.0));
-    grid.extend((17..=24).map(|k| k as f64 / 2.0));
+    let mut grid: Vec<f64> = (10..=40).map(|k| f64::from(k) / 10.0).collect();
+    grid.extend((17..=32).map(|k| f64::from(k) / 4.0));
+    grid.extend((17..=24).map(|k| f64::from(k) / 2.0));
     // With the production guard, the ratio only sets how far the guard may go.
     let guard_grid: Vec<f64> = vec![1.5, 2.0, 3.0, 4.0, 6.0, 8.0];
 
@@ -279,19 +279,19 @@ fn main() {
         } else {
             "**loss**"
         };
-        at_or_above += (diff >= 0.0 && pred.over == 0) as usize;
-        wins += (diff > dsd && pred.over == 0) as usize;
-        clean += (pred.over == 0) as usize;
+        at_or_above += usize::from(diff >= 0.0 && pred.over == 0);
+        wins += usize::from(diff > dsd && pred.over == 0);
+        clean += usize::from(pred.over == 0);
         println!(
             "| {} | {} | {} | {} | {} | {} / {} | {} | {} | {:+.1} ({:.1}) | {} |",
             c.name,
             prog.cell(),
             vici.cell(),
-            ratio_cell(&fixed.best),
-            ratio_cell(&fixed.best_below_first_fail),
+            ratio_cell(fixed.best.as_ref()),
+            ratio_cell(fixed.best_below_first_fail.as_ref()),
             fixed.first_fail.map_or("none".into(), |r| format!("{r:.2}")),
             fixed.all_fail.map_or(format!("none to {:.2}", fixed.top), |r| format!("{r:.2}")),
-            ratio_cell(&guarded.best),
+            ratio_cell(guarded.best.as_ref()),
             pred.cell(),
             diff * 100.0,
             dsd * 100.0,
