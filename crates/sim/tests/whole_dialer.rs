@@ -228,9 +228,9 @@ impl MemStore {
             let minute = row.started_at.timestamp_millis().div_euclid(60_000);
             let at = DateTime::from_timestamp_millis(minute * 60_000).expect("in range");
             let h = by.entry(minute).or_insert(HistoryMinute { at, live_answers: 0, abandons: 0, machine_verdicts: 0 });
-            h.live_answers += row.live_answer as u32;
-            h.abandons += row.abandoned as u32;
-            h.machine_verdicts += machine as u32;
+            h.live_answers += u32::from(row.live_answer);
+            h.abandons += u32::from(row.abandoned);
+            h.machine_verdicts += u32::from(machine);
         }
         by.into_values().collect()
     }
@@ -304,7 +304,7 @@ impl World {
                 if rng.gen::<f64>() < 0.03 {
                     store.dnc.insert(phone.clone());
                 }
-                let record = Record { chain_id: ChainId(c as i64 + 1), chain_position: pos, ..Record::fresh(id, LIST, phone, start) };
+                let record = Record { chain_id: ChainId(i64::from(c) + 1), chain_position: pos, ..Record::fresh(id, LIST, phone, start) };
                 store.records.push(StoredRecord {
                     cand: Candidate::new(record),
                     available_at: None,

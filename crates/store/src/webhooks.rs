@@ -235,7 +235,7 @@ impl Store {
         .bind(input.url.trim())
         .bind(serde_json::to_string(&input.event_types).expect("event types serialise"))
         .bind(secret)
-        .bind(input.enabled as i64)
+        .bind(i64::from(input.enabled))
         .bind(now)
         .fetch_one(&mut *tx)
         .await?;
@@ -268,7 +268,7 @@ impl Store {
         .bind(&input.name)
         .bind(input.url.trim())
         .bind(serde_json::to_string(&input.event_types).expect("event types serialise"))
-        .bind(input.enabled as i64)
+        .bind(i64::from(input.enabled))
         .bind(crate::now_ms())
         .bind(id.0)
         .execute(&self.pool)
@@ -364,7 +364,7 @@ impl Store {
         let mut tx = self.begin_write().await?;
         let at_ms = ms(at);
         let (state, next, status, error, delivered) = match outcome {
-            AttemptOutcome::Delivered { status } => ("delivered", at_ms, Some(*status as i64), None, Some(at_ms)),
+            AttemptOutcome::Delivered { status } => ("delivered", at_ms, Some(i64::from(*status)), None, Some(at_ms)),
             AttemptOutcome::Retry { status, error, retry_at: Some(r) } => {
                 ("pending", ms(*r), status.map(i64::from), Some(error.clone()), None)
             }
