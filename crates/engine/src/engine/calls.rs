@@ -153,15 +153,7 @@ impl CallTable {
         let call = self.map.get_mut(&id)?;
         let before = class(call);
         let before_state = call.state;
-        Some(CallMut {
-            id,
-            call,
-            counts: &mut self.counts,
-            ringing: &mut self.ringing,
-            waiting: &mut self.waiting,
-            before,
-            before_state,
-        })
+        Some(CallMut { id, call, counts: &mut self.counts, ringing: &mut self.ringing, waiting: &mut self.waiting, before, before_state })
     }
     pub(super) fn insert(&mut self, id: CallId, call: Call) {
         let k = class(&call);
