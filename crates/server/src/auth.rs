@@ -24,7 +24,7 @@ pub const SESSION_COOKIE: &str = "campana_session";
 pub fn required(method: &Method, path: &str) -> Option<Vec<Privilege>> {
     use Privilege::*;
     let read = matches!(*method, Method::GET | Method::HEAD);
-    let Some(rest) = path.strip_prefix("/api/v1/") else { return None };
+    let rest = path.strip_prefix("/api/v1/")?;
     let first = rest.split('/').next().unwrap_or("");
     Some(match first {
         "auth" if rest == "auth/login" => return None,

@@ -94,8 +94,10 @@ impl ConfigArgs {
             None => None,
         };
         let calling_hours = self.calling_hours.clone().or(file.calling_hours);
-        let mut webhooks = crate::webhooks::WebhookOptions::default();
-        webhooks.allow_private = self.webhooks_allow_private.or(file.webhooks_allow_private).unwrap_or(false);
+        let mut webhooks = crate::webhooks::WebhookOptions {
+            allow_private: self.webhooks_allow_private.or(file.webhooks_allow_private).unwrap_or(false),
+            ..Default::default()
+        };
         if let Some(list) = self.webhook_retry_s.clone().or(file.webhook_retry_s) {
             let parsed: Result<Vec<u64>, _> = list.split(',').map(|v| v.trim().parse::<u64>()).collect();
             match parsed {

@@ -1014,7 +1014,7 @@ async fn kernel_bridge_of(
 ) -> Option<kernel_relay::KernelBridge> {
     let relay = shared.kernel_relay.as_ref()?;
     let ((customer, Some(c)), (agent, Some(a))) = (customer, agent) else { return None };
-    let Some((to_agent, to_customer)) = kernel_relay::paths(customer.local, c.remote, agent.local, a.remote) else { return None };
+    let (to_agent, to_customer) = kernel_relay::paths(customer.local, c.remote, agent.local, a.remote)?;
     let bridge =
         tokio::time::timeout(Duration::from_secs(KERNEL_BRIDGE_TIMEOUT_S), relay.bridge(to_agent, to_customer)).await.ok().flatten();
     bridge

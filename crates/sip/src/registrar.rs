@@ -194,7 +194,7 @@ pub fn contact_refusal(contact: &str, source: IpAddr, networks: &[ipnet::IpNet],
     let Host::IpAddr(ip) = uri.host_with_port.host else {
         return Some(format!("Contact {contact:?} names a host name, not the phone's IP address"));
     };
-    let port = uri.host_with_port.port.map_or(5060, |p| u16::from(p));
+    let port = uri.host_with_port.port.map_or(5060, u16::from);
     let at = SocketAddr::new(ip, port);
     if trunks.iter().any(|t| *t == at || (t.ip() == ip && ip != source)) {
         return Some(format!("Contact {contact:?} is a trunk's address"));

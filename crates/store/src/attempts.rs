@@ -32,6 +32,8 @@ pub struct CallAttempt {
     pub notes: String,
 }
 
+// serde's `serialize_with` hands the field itself: `&Option<T>`.
+#[allow(clippy::ref_option)]
 fn rfc3339<S: serde::Serializer>(t: &Option<DateTime<Utc>>, s: S) -> std::result::Result<S::Ok, S::Error> {
     match t {
         Some(t) => s.serialize_str(&t.to_rfc3339()),

@@ -74,7 +74,7 @@ fn document_errors(doc: &mut Value) {
             let has_body = op.get("requestBody").is_some();
             let id = op.get("operationId").and_then(Value::as_str).unwrap_or("").to_string();
             if let Some((_, data)) = SSE_DATA.iter().find(|(op_id, _)| *op_id == id) {
-                describe_events(op, *data);
+                describe_events(op, data);
             }
             let public = op.get("operationId").and_then(Value::as_str).is_some_and(|id| PUBLIC.contains(&id));
             if public {

@@ -2,6 +2,10 @@
 //! manager tags, DNC lists, roles, contact lists): list, get, create, update, delete, for the
 //! API and the console alike. How the campaigns profile applies to each type is its [`Rules`].
 
+// The `Rules` methods return `impl Future + Send` by hand: `async fn` in a trait cannot say that its
+// future is `Send`, which axum's handlers need.
+#![allow(clippy::manual_async_fn)]
+
 use super::audit::{self, Actor};
 use super::{Principal, ServiceError, ServiceResult};
 use crate::state::AppState;

@@ -1122,8 +1122,10 @@ struct Page {
     method: &'static str,
     privs: &'static [&'static str],
     scoped: bool,
-    path: Box<dyn Fn(&Fixture, Target) -> String>,
+    path: PathFn,
 }
+
+type PathFn = Box<dyn Fn(&Fixture, Target) -> String>;
 
 fn page(method: &'static str, privs: &'static [&'static str], scoped: bool, path: impl Fn(&Fixture, Target) -> String + 'static) -> Page {
     Page { method, privs, scoped, path: Box::new(path) }
