@@ -65,7 +65,7 @@ async fn changes_are_audited_filtered_exported_and_scoped() {
         let all = audit(&admin, &srv, "").await;
         let find = |action: &str, ty: &str, id: i64| {
             all.iter()
-                .find(|e| e["action"] == action && e["entity_type"] == ty && e["entity_id"] == id)
+                .find(|e| e["action"] == action && e["entity_type"] == ty && e["entity_id"] == Value::String(id.to_string()))
                 .unwrap_or_else(|| panic!("{backend}: no {action} {ty} {id} in {all:#?}"))
                 .clone()
         };
@@ -134,7 +134,7 @@ async fn changes_are_audited_filtered_exported_and_scoped() {
 
         // A supervisor limited to Alpha: Alpha's entries, nothing of Beta, no user or sign-in entries.
         let mine = audit(&sup, &srv, "").await;
-        assert!(mine.iter().any(|e| e["entity_type"] == "campaign" && e["entity_id"] == a), "{backend}");
+        assert!(mine.iter().any(|e| e["entity_type"] == "campaign" && e["entity_id"] == Value::String(a.to_string())), "{backend}");
         let text = serde_json::to_string(&mine).unwrap();
         assert!(!text.contains("Secret Beta"), "{backend}: {text}");
         assert!(mine.iter().all(|e| !e["campaign_ids"].as_array().unwrap().contains(&json!(b))), "{backend}: {text}");
