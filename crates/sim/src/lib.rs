@@ -358,22 +358,15 @@ impl<'a> Sim<'a> {
     fn check_dial(&mut self, now: DateTime<Utc>, to: &PhoneNumber, record: RecordId) {
         let idx = (record.0 - 1) as usize;
         let r = &self.store[idx];
-        // Independent check of the contact window for the "default" rules: 08:00-21:00 local
-        // in every zone of the number.
-        if self.sc.calling_hours_rules == "default" {
-            let mut bad = Vec::new();
-            if r.zones.is_empty() {
-                bad.push(format!("{now}: dial to {to}, for which the zone oracle knows no zone"));
-            }
-            for tz in &r.zones {
-                let h = now.with_timezone(tz).hour();
-                if !(8..21).contains(&h) {
-                    bad.push(format!("{now}: dial to {to} at {} local in {}", now.with_timezone(tz).format("%H:%M"), tz.name()));
-                }
-            }
-            for v in bad {
-                self.violation(v);
-            }
+        // Independent check of the contact window under the scenario's rule set (any shipped
+        // set: the base rule and every region rule, in every zone of the contact), by the
+        // simulator's own reading of the rules (zone_oracle.rs), not the engine's.
+        if r.zones.is_empty() {
+            self.violation(format!("{now}: dial to {to}, for which the zone oracle knows no zone"));
+        } else if let Some(why) =
+            zone_oracle::forbids(&self.sc.calling_hours_rules, to.as_str(), r.cand.record.postal_code.as_deref(), &r.zones, now)
+        {
+            self.violation(format!("{now}: dial to {to}: {why}"));
         }
         if self.dnc.contains(to) {
             self.violation(format!("{now}: dial to DNC number {to}"));
